@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Builds what is missing or out of date: native (core tests, server) and wasm (engine module).
+# Incremental: cmake/ninja only rebuild what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=${SYNCLINE_JOBS:-$(nproc)}
+
+echo "[build] native"
+if [ ! -f build/build.ninja ]; then
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+cmake --build build -j "$JOBS"
+
+echo "[build] wasm"
+# Debian's emcc runs its JS optimizer with the machine's node, which needs Debian's acorn.
+export NODE_PATH=/usr/share/nodejs
+export EM_CACHE=${EM_CACHE:-$ROOT/build-wasm/.emcache}
+if [ ! -f build-wasm/build.ninja ]; then
+  mkdir -p "$EM_CACHE"
+  # Seed the per-project cache from Debian's prebuilt one (read-only for non-root users).
+  if [ -d /usr/share/emscripten/cache ] && [ -z "$(ls -A "$EM_CACHE")" ]; then cp -r /usr/share/emscripten/cache/. "$EM_CACHE"/; fi
+  emcmake cmake -S . -B build-wasm -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build build-wasm -j "$JOBS"
+
+mkdir -p js-wrapper/wasm
+cp build-wasm/web/syncline.mjs build-wasm/web/syncline.wasm js-wrapper/wasm/
+raw=$(stat -c %s js-wrapper/wasm/syncline.wasm)
+gz=$(gzip -9 -c js-wrapper/wasm/syncline.wasm | wc -c)
+jsraw=$(stat -c %s js-wrapper/wasm/syncline.mjs)
+jsgz=$(gzip -9 -c js-wrapper/wasm/syncline.mjs | wc -c)
+echo "[build] syncline.wasm: ${raw} bytes raw, ${gz} bytes gzip; loader syncline.mjs: ${jsraw} raw, ${jsgz} gzip"
+
+if [ -f js-wrapper/tsconfig.json ]; then
+  echo "[build] js-wrapper"
+  (cd js-wrapper && npm run --silent build)
+fi
+if [ -f demo/package.json ] && [ "${SYNCLINE_SKIP_DEMO:-0}" != "1" ]; then
+  echo "[build] demo"
+  (cd demo && npm run --silent build)
+fi

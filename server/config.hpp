@@ -1,0 +1,95 @@
+// Layer: server. The server configuration (JSON file, docs/server-config.md) and the read/write
+// rules it declares. Rules are compiled once at load time; per caller they are resolved against
+// the token claims into an Access (none / all / a core Filter). Beast-free.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "auth.hpp"
+#include "core/error.hpp"
+#include "core/filter.hpp"
+#include "core/json.hpp"
+#include "core/mutation.hpp"
+
+namespace syncline::server {
+
+struct Limits {
+  std::size_t max_body_bytes = 1 << 20;  // HTTP bodies and WebSocket frames
+  std::size_t max_batch = 500;           // mutations per batch
+  double rate_limit_per_sec = 50;        // per token (per address when anonymous); 0 disables
+  double rate_limit_burst = 100;
+  std::size_t send_queue_messages = 1024;  // per stream connection
+  std::size_t send_queue_bytes = 16u << 20;
+  std::int64_t heartbeat_ms = 15000;
+  std::int64_t write_timeout_ms = 30000;   // a stream write stuck this long: slow consumer
+  std::int64_t log_retention = 100000;     // changes kept for resume; 0 keeps everything
+  std::int64_t outcome_retention = 1000;   // mutation outcomes kept per client
+  std::size_t snapshot_default_limit = 1000;
+  std::size_t snapshot_max_limit = 5000;
+  std::size_t max_connections = 10000;     // concurrent SSE + WebSocket streams
+  int ws_max_invalid_frames = 20;          // then the socket is closed (1008)
+  std::int64_t idle_timeout_ms = 60000;    // keep-alive HTTP connections
+  std::int64_t demo_token_ttl_s = 86400;
+};
+
+// A rule as written in the config: "all", "none", or a where-filter whose values may contain
+// {claim} placeholders (e.g. "customer_id=eq.{sub}").
+struct RuleTemplate {
+  enum class Kind { None, All, Where };
+  Kind kind = Kind::None;
+  std::string where;
+};
+
+// A rule resolved for one caller.
+struct Access {
+  enum class Kind { None, All, Where };
+  Kind kind = Kind::None;
+  Filter filter;  // Kind::Where
+
+  bool allows_any() const { return kind != Kind::None; }
+  bool matches(std::string_view id, const Json& fields) const {
+    if (kind == Kind::None) return false;
+    if (kind == Kind::All) return true;
+    return filter.matches(id, fields);
+  }
+};
+
+struct CollectionConfig {
+  std::string name;
+  std::map<std::string, RuleTemplate> read;                          // role ("*" = any) -> rule
+  std::map<std::string, std::map<MutationOp, RuleTemplate>> write;  // role -> op -> rule
+  std::vector<std::vector<std::string>> unique;                     // field lists
+};
+
+struct Config {
+  std::string jwt_secret;
+  bool demo_tokens = false;
+  std::vector<std::string> allowed_origins;  // WebSocket Origin allow-list and CORS; empty = any
+  Limits limits;
+  std::map<std::string, CollectionConfig> collections;
+  bool open_mode = false;  // no --config: every collection, every role reads and writes all
+
+  // Parses and validates a config document. Errors name the offending key in `field`.
+  static Result<Config> from_json(const Json& j);
+  static Result<Config> load_file(const std::string& path);
+  static Config open_default();
+
+  // nullptr when the collection is not configured (in open mode: a synthetic permissive one).
+  const CollectionConfig* collection(const std::string& name) const;
+  bool origin_allowed(const std::string& origin) const;
+
+  Access read_access(const std::string& collection, const Claims& claims) const;
+  Access write_access(const std::string& collection, MutationOp op, const Claims& claims) const;
+
+ private:
+  mutable CollectionConfig open_collection_;
+};
+
+// Substitutes {claim} placeholders and parses the result; a claim that is missing or contains
+// characters outside [A-Za-z0-9_.:@-] resolves to Access::None (deny) rather than a broken filter.
+Access resolve_rule(const RuleTemplate& rule, const Claims& claims);
+
+}  // namespace syncline::server

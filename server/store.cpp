@@ -1,0 +1,623 @@
+#include "store.hpp"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+
+#include "log.hpp"
+
+namespace syncline::server {
+namespace {
+
+const char* kSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', 1), ('head_seq', 0), ('pruned_through', 0);
+-- One seq space for document changes (kind 'change') and custom events (kind 'event').
+CREATE TABLE IF NOT EXISTS log (
+  seq INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  collection TEXT NOT NULL DEFAULT '',
+  id TEXT NOT NULL DEFAULT '',
+  op TEXT,
+  version INTEGER,
+  fields TEXT,             -- change: document after; event: data
+  prior_fields TEXT,       -- delete: document before; event: document at publish time. Never sent.
+  name TEXT,               -- event name
+  origin_client TEXT,
+  origin_mid INTEGER,
+  committed_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+  collection TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  fields TEXT NOT NULL,
+  deleted INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (collection, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS unique_keys (
+  collection TEXT NOT NULL,
+  constraint_name TEXT NOT NULL,
+  key TEXT NOT NULL,
+  id TEXT NOT NULL,
+  PRIMARY KEY (collection, constraint_name, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS unique_keys_by_doc ON unique_keys(collection, id);
+CREATE TABLE IF NOT EXISTS clients (
+  client_id TEXT PRIMARY KEY,
+  subject TEXT NOT NULL,
+  last_mid INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS client_outcomes (
+  client_id TEXT NOT NULL,
+  mid INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  seq INTEGER NOT NULL DEFAULT 0,
+  code TEXT,
+  message TEXT,
+  PRIMARY KEY (client_id, mid)
+) WITHOUT ROWID;
+)SQL";
+
+std::string col_text(sqlite3_stmt* s, int i) {
+  const unsigned char* t = sqlite3_column_text(s, i);
+  return t ? std::string(reinterpret_cast<const char*>(t), static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
+           : std::string();
+}
+
+bool col_null(sqlite3_stmt* s, int i) { return sqlite3_column_type(s, i) == SQLITE_NULL; }
+
+void bind_text(sqlite3_stmt* s, int i, const std::string& v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+
+struct Reset {
+  sqlite3_stmt* s;
+  ~Reset() {
+    if (s) {
+      sqlite3_reset(s);
+      sqlite3_clear_bindings(s);
+    }
+  }
+};
+
+ChangeOp op_from(const std::string& s) {
+  if (s == "update") return ChangeOp::Update;
+  if (s == "delete") return ChangeOp::Delete;
+  return ChangeOp::Insert;
+}
+
+const char* op_name(ChangeOp op) {
+  switch (op) {
+    case ChangeOp::Insert: return "insert";
+    case ChangeOp::Update: return "update";
+    case ChangeOp::Delete: return "delete";
+  }
+  return "insert";
+}
+
+const char* status_name(ResultStatus s) {
+  switch (s) {
+    case ResultStatus::Applied: return "applied";
+    case ResultStatus::Rejected: return "rejected";
+    case ResultStatus::Duplicate: return "duplicate";
+  }
+  return "applied";
+}
+
+Error internal(const std::string& what, sqlite3* db) {
+  return make_error(kInternal, what + ": " + (db ? sqlite3_errmsg(db) : "sqlite error"));
+}
+
+// The unique key of `fields` for one constraint; nullopt when a field is missing or null
+// (like SQL, a missing value never collides).
+std::optional<std::string> unique_key(const std::vector<std::string>& names, const Json& fields) {
+  Json key = Json::array();
+  for (const auto& n : names) {
+    if (!fields.is_object()) return std::nullopt;
+    auto it = fields.find(n);
+    if (it == fields.end() || it->is_null()) return std::nullopt;
+    key.push_back(*it);
+  }
+  return key.dump();
+}
+
+std::string constraint_name(const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) {
+    if (!s.empty()) s += ",";
+    s += n;
+  }
+  return s;
+}
+
+}  // namespace
+
+Store::Store(sqlite3* db, StoreOptions options, const Config& config)
+    : db_(db), options_(options), config_(config) {}
+
+Store::~Store() {
+  for (auto& [sql, st] : stmts_) sqlite3_finalize(st);
+  sqlite3_close_v2(db_);
+}
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& spec, StoreOptions options, const Config& config) {
+  std::string path = spec;
+  if (path.rfind("sqlite:", 0) == 0) path = path.substr(7);
+  if (path.rfind("//", 0) == 0) path = path.substr(2);
+  if (path.empty()) return make_error(codes::kInvalidRequest, "empty database path", "--db");
+  std::error_code ec;
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (ec) return make_error(kInternal, "cannot create " + parent.string() + ": " + ec.message(), "--db");
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    Error e = internal("cannot open " + path, db);
+    sqlite3_close_v2(db);
+    return e;
+  }
+  std::unique_ptr<Store> s(new Store(db, options, config));
+  std::string err;
+  if (!s->exec("PRAGMA journal_mode=WAL", &err) || !s->exec("PRAGMA synchronous=FULL", &err) ||
+      !s->exec("PRAGMA foreign_keys=OFF", &err) || !s->exec("PRAGMA busy_timeout=5000", &err) ||
+      !s->exec(kSchema, &err)) {
+    return make_error(kInternal, "cannot initialise database: " + err, "--db");
+  }
+  sqlite3_stmt* st = s->prepare("SELECT key, value FROM meta");
+  if (!st) return internal("meta", db);
+  Reset r{st};
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    std::string k = col_text(st, 0);
+    if (k == "head_seq") s->head_ = sqlite3_column_int64(st, 1);
+    if (k == "pruned_through") s->pruned_through_ = sqlite3_column_int64(st, 1);
+  }
+  return s;
+}
+
+bool Store::exec(const char* sql, std::string* err) {
+  char* msg = nullptr;
+  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &msg);
+  if (rc != SQLITE_OK) {
+    if (err) *err = msg ? msg : "sqlite error";
+    sqlite3_free(msg);
+    return false;
+  }
+  return true;
+}
+
+sqlite3_stmt* Store::prepare(const char* sql) {
+  auto it = stmts_.find(sql);
+  if (it != stmts_.end()) return it->second;
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) != SQLITE_OK) {
+    log_error("sqlite prepare failed", {{"error", sqlite3_errmsg(db_)}, {"sql", sql}});
+    return nullptr;
+  }
+  stmts_[sql] = st;
+  return st;
+}
+
+std::optional<Document> Store::get_document(const std::string& collection, const std::string& id) {
+  sqlite3_stmt* st = prepare("SELECT version, fields, deleted FROM documents WHERE collection=? AND id=?");
+  if (!st) return std::nullopt;
+  Reset r{st};
+  bind_text(st, 1, collection);
+  bind_text(st, 2, id);
+  if (sqlite3_step(st) != SQLITE_ROW) return std::nullopt;
+  Document d;
+  d.collection = collection;
+  d.id = id;
+  d.version = sqlite3_column_int64(st, 0);
+  d.fields = parse_json_nothrow(col_text(st, 1));
+  if (!d.fields.is_object()) d.fields = Json::object();
+  d.deleted = sqlite3_column_int(st, 2) != 0;
+  return d;
+}
+
+std::optional<Error> Store::check_unique(const std::string& collection, const std::string& id, const Json& fields) {
+  const CollectionConfig* cc = config_.collection(collection);
+  if (!cc || cc->unique.empty()) return std::nullopt;
+  sqlite3_stmt* st = prepare("SELECT id FROM unique_keys WHERE collection=? AND constraint_name=? AND key=?");
+  if (!st) return internal("unique lookup", db_);
+  for (const auto& names : cc->unique) {
+    auto key = unique_key(names, fields);
+    if (!key) continue;
+    Reset r{st};
+    bind_text(st, 1, collection);
+    bind_text(st, 2, constraint_name(names));
+    bind_text(st, 3, *key);
+    if (sqlite3_step(st) == SQLITE_ROW && col_text(st, 0) != id) {
+      return make_error(codes::kConstraint,
+                        "unique constraint (" + constraint_name(names) + ") of " + collection + " violated",
+                        "fields");
+    }
+  }
+  return std::nullopt;
+}
+
+void Store::write_unique(const std::string& collection, const std::string& id, const Json* fields) {
+  const CollectionConfig* cc = config_.collection(collection);
+  if (!cc || cc->unique.empty()) return;
+  sqlite3_stmt* del = prepare("DELETE FROM unique_keys WHERE collection=? AND id=?");
+  {
+    Reset r{del};
+    bind_text(del, 1, collection);
+    bind_text(del, 2, id);
+    sqlite3_step(del);
+  }
+  if (!fields) return;
+  sqlite3_stmt* ins = prepare("INSERT OR REPLACE INTO unique_keys(collection, constraint_name, key, id) VALUES (?,?,?,?)");
+  for (const auto& names : cc->unique) {
+    auto key = unique_key(names, *fields);
+    if (!key) continue;
+    Reset r{ins};
+    bind_text(ins, 1, collection);
+    bind_text(ins, 2, constraint_name(names));
+    bind_text(ins, 3, *key);
+    bind_text(ins, 4, id);
+    sqlite3_step(ins);
+  }
+}
+
+Result<BatchResult> Store::apply_batch(const std::string& client, const std::string& subject,
+                                      const std::vector<Mutation>& mutations, const WriteCheck& check) {
+  std::string err;
+  if (!exec("BEGIN IMMEDIATE", &err)) return make_error(kInternal, "begin: " + err);
+  struct Rollback {
+    Store* s;
+    bool done = false;
+    ~Rollback() {
+      if (!done) s->exec("ROLLBACK");
+    }
+  } guard{this};
+  std::int64_t head = head_;
+
+  // Client binding: first use binds the client id to the subject.
+  std::int64_t last_mid = 0;
+  {
+    sqlite3_stmt* st = prepare("SELECT subject, last_mid FROM clients WHERE client_id=?");
+    if (!st) return internal("clients", db_);
+    Reset r{st};
+    bind_text(st, 1, client);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      if (col_text(st, 0) != subject) {
+        return make_error(codes::kForbidden, "client id is bound to another subject", "client");
+      }
+      last_mid = sqlite3_column_int64(st, 1);
+    } else {
+      sqlite3_stmt* ins = prepare("INSERT INTO clients(client_id, subject, last_mid, created_at) VALUES (?,?,0,?)");
+      Reset r2{ins};
+      bind_text(ins, 1, client);
+      bind_text(ins, 2, subject);
+      sqlite3_bind_int64(ins, 3, now_unix_ms());
+      if (sqlite3_step(ins) != SQLITE_DONE) return internal("bind client", db_);
+    }
+  }
+
+  BatchResult out;
+  sqlite3_stmt* get_outcome = prepare("SELECT status, seq, code, message FROM client_outcomes WHERE client_id=? AND mid=?");
+  sqlite3_stmt* put_outcome =
+      prepare("INSERT OR REPLACE INTO client_outcomes(client_id, mid, status, seq, code, message) VALUES (?,?,?,?,?,?)");
+  sqlite3_stmt* put_doc =
+      prepare("INSERT OR REPLACE INTO documents(collection, id, version, fields, deleted) VALUES (?,?,?,?,?)");
+  sqlite3_stmt* put_log = prepare(
+      "INSERT INTO log(seq, kind, collection, id, op, version, fields, prior_fields, origin_client, origin_mid, "
+      "committed_at) VALUES (?, 'change', ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!get_outcome || !put_outcome || !put_doc || !put_log) return internal("prepare", db_);
+  long long now = now_unix_ms();
+
+  for (const Mutation& m : mutations) {
+    MutationResult res;
+    res.mid = m.mid;
+    if (m.mid <= last_mid) {
+      res.status = ResultStatus::Duplicate;
+      Reset r{get_outcome};
+      bind_text(get_outcome, 1, client);
+      sqlite3_bind_int64(get_outcome, 2, m.mid);
+      if (sqlite3_step(get_outcome) == SQLITE_ROW) {
+        res.seq = sqlite3_column_int64(get_outcome, 1);
+        if (!col_null(get_outcome, 2)) res.code = col_text(get_outcome, 2);
+        if (!col_null(get_outcome, 3)) res.message = col_text(get_outcome, 3);
+      }
+      out.results.results.push_back(std::move(res));
+      continue;
+    }
+
+    std::optional<Document> current = get_document(m.collection, m.id);
+    const Document* cur = current ? &*current : nullptr;
+    const Document* live = (cur && !cur->deleted) ? cur : nullptr;
+    std::optional<Error> rejection;
+    std::optional<Json> after;
+    auto outcome = apply_mutation(cur, m);
+    if (!outcome) {
+      rejection = outcome.error();
+    } else {
+      after = outcome->fields;
+      rejection = check(m, live, after ? &*after : nullptr);
+      if (!rejection && after) rejection = check_unique(m.collection, m.id, *after);
+    }
+    if (rejection) {
+      if (rejection->code == kInternal) return *rejection;
+      res.status = ResultStatus::Rejected;
+      res.code = rejection->code;
+      res.message = rejection->message;
+    } else {
+      std::int64_t seq = ++head;
+      ChangeOp op = m.op == MutationOp::Delete ? ChangeOp::Delete
+                    : (m.op == MutationOp::Update ? ChangeOp::Update : ChangeOp::Insert);
+      LogRow row;
+      row.seq = seq;
+      row.collection = m.collection;
+      row.id = m.id;
+      row.op = op;
+      row.version = seq;
+      row.fields = after ? *after : Json::object();
+      row.origin = Origin{client, m.mid};
+      row.visibility = after ? *after : (live ? live->fields : Json::object());
+      std::string fields_text = row.fields.dump();
+      {
+        Reset r{put_doc};
+        bind_text(put_doc, 1, m.collection);
+        bind_text(put_doc, 2, m.id);
+        sqlite3_bind_int64(put_doc, 3, seq);
+        bind_text(put_doc, 4, fields_text);
+        sqlite3_bind_int(put_doc, 5, after ? 0 : 1);
+        if (sqlite3_step(put_doc) != SQLITE_DONE) return internal("write document", db_);
+      }
+      write_unique(m.collection, m.id, after ? &*after : nullptr);
+      {
+        Reset r{put_log};
+        sqlite3_bind_int64(put_log, 1, seq);
+        bind_text(put_log, 2, m.collection);
+        bind_text(put_log, 3, m.id);
+        sqlite3_bind_text(put_log, 4, op_name(op), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(put_log, 5, seq);
+        bind_text(put_log, 6, fields_text);
+        if (op == ChangeOp::Delete) bind_text(put_log, 7, row.visibility.dump());
+        bind_text(put_log, 8, client);
+        sqlite3_bind_int64(put_log, 9, m.mid);
+        sqlite3_bind_int64(put_log, 10, now);
+        if (sqlite3_step(put_log) != SQLITE_DONE) return internal("append log", db_);
+      }
+      res.status = ResultStatus::Applied;
+      res.seq = seq;
+      out.rows.push_back(std::move(row));
+    }
+    {
+      Reset r{put_outcome};
+      bind_text(put_outcome, 1, client);
+      sqlite3_bind_int64(put_outcome, 2, m.mid);
+      sqlite3_bind_text(put_outcome, 3, status_name(res.status), -1, SQLITE_STATIC);
+      sqlite3_bind_int64(put_outcome, 4, res.seq);
+      if (!res.code.empty()) bind_text(put_outcome, 5, res.code);
+      if (!res.message.empty()) bind_text(put_outcome, 6, res.message);
+      if (sqlite3_step(put_outcome) != SQLITE_DONE) return internal("record outcome", db_);
+    }
+    last_mid = m.mid;
+    out.results.results.push_back(std::move(res));
+  }
+
+  {
+    sqlite3_stmt* st = prepare("UPDATE clients SET last_mid=? WHERE client_id=?");
+    Reset r{st};
+    sqlite3_bind_int64(st, 1, last_mid);
+    bind_text(st, 2, client);
+    if (sqlite3_step(st) != SQLITE_DONE) return internal("update client", db_);
+  }
+  {
+    // Keep the newest `outcome_retention` outcomes of this client.
+    sqlite3_stmt* st = prepare(
+        "DELETE FROM client_outcomes WHERE client_id=?1 AND mid < (SELECT mid FROM client_outcomes "
+        "WHERE client_id=?1 ORDER BY mid DESC LIMIT 1 OFFSET ?2)");
+    Reset r{st};
+    bind_text(st, 1, client);
+    sqlite3_bind_int64(st, 2, options_.outcome_retention - 1);
+    if (sqlite3_step(st) != SQLITE_DONE) return internal("prune outcomes", db_);
+  }
+  if (head != head_) {
+    sqlite3_stmt* st = prepare("UPDATE meta SET value=? WHERE key='head_seq'");
+    Reset r{st};
+    sqlite3_bind_int64(st, 1, head);
+    if (sqlite3_step(st) != SQLITE_DONE) return internal("update head", db_);
+  }
+  if (!exec("COMMIT", &err)) return make_error(kInternal, "commit: " + err);
+  guard.done = true;
+  head_ = head;
+  out.results.seq = head_;
+  maybe_prune();
+  return out;
+}
+
+Result<LogRow> Store::publish(const PublishRequest& req) {
+  LogRow row;
+  row.is_event = true;
+  row.name = req.name;
+  row.collection = req.collection;
+  row.id = req.id;
+  row.data = req.data.is_null() ? Json::object() : req.data;
+  if (!req.collection.empty() && !req.id.empty()) {
+    auto doc = get_document(req.collection, req.id);
+    if (doc && !doc->deleted) row.visibility = doc->fields;
+  }
+  std::string err;
+  if (!exec("BEGIN IMMEDIATE", &err)) return make_error(kInternal, "begin: " + err);
+  std::int64_t seq = head_ + 1;
+  sqlite3_stmt* st = prepare(
+      "INSERT INTO log(seq, kind, collection, id, fields, prior_fields, name, committed_at) "
+      "VALUES (?, 'event', ?, ?, ?, ?, ?, ?)");
+  sqlite3_stmt* meta = prepare("UPDATE meta SET value=? WHERE key='head_seq'");
+  bool ok = st && meta;
+  if (ok) {
+    Reset r{st};
+    sqlite3_bind_int64(st, 1, seq);
+    bind_text(st, 2, row.collection);
+    bind_text(st, 3, row.id);
+    bind_text(st, 4, row.data.dump());
+    if (!row.visibility.is_null()) bind_text(st, 5, row.visibility.dump());
+    bind_text(st, 6, row.name);
+    sqlite3_bind_int64(st, 7, now_unix_ms());
+    ok = sqlite3_step(st) == SQLITE_DONE;
+  }
+  if (ok) {
+    Reset r{meta};
+    sqlite3_bind_int64(meta, 1, seq);
+    ok = sqlite3_step(meta) == SQLITE_DONE;
+  }
+  if (!ok || !exec("COMMIT", &err)) {
+    Error e = internal("publish", db_);
+    exec("ROLLBACK");
+    return e;
+  }
+  head_ = seq;
+  row.seq = seq;
+  maybe_prune();
+  return row;
+}
+
+void Store::maybe_prune() {
+  if (options_.log_retention <= 0) return;
+  std::int64_t slack = std::max<std::int64_t>(1, options_.log_retention / 10);
+  if (head_ - pruned_through_ <= options_.log_retention + slack) return;
+  std::int64_t cut = head_ - options_.log_retention;
+  std::string err;
+  if (!exec("BEGIN IMMEDIATE", &err)) return;
+  bool ok = true;
+  for (const char* sql : {"DELETE FROM log WHERE seq <= ?",
+                          "DELETE FROM documents WHERE deleted=1 AND version <= ?",
+                          "UPDATE meta SET value=? WHERE key='pruned_through'"}) {
+    sqlite3_stmt* st = prepare(sql);
+    if (!st) {
+      ok = false;
+      break;
+    }
+    Reset r{st};
+    sqlite3_bind_int64(st, 1, cut);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+      ok = false;
+      break;
+    }
+  }
+  if (ok && exec("COMMIT", &err)) {
+    pruned_through_ = cut;
+  } else {
+    exec("ROLLBACK");
+    log_error("log pruning failed", {{"error", sqlite3_errmsg(db_)}});
+  }
+}
+
+Result<std::vector<LogRow>> Store::read_log(std::int64_t after, std::size_t limit) {
+  sqlite3_stmt* st = prepare(
+      "SELECT seq, kind, collection, id, op, version, fields, prior_fields, name, origin_client, origin_mid "
+      "FROM log WHERE seq > ? ORDER BY seq LIMIT ?");
+  if (!st) return internal("read log", db_);
+  Reset r{st};
+  sqlite3_bind_int64(st, 1, after);
+  sqlite3_bind_int64(st, 2, static_cast<sqlite3_int64>(limit));
+  std::vector<LogRow> rows;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    LogRow row;
+    row.seq = sqlite3_column_int64(st, 0);
+    row.is_event = col_text(st, 1) == "event";
+    row.collection = col_text(st, 2);
+    row.id = col_text(st, 3);
+    Json fields = col_null(st, 6) ? Json::object() : parse_json_nothrow(col_text(st, 6));
+    if (fields.is_discarded()) fields = Json::object();
+    Json prior = col_null(st, 7) ? Json(nullptr) : parse_json_nothrow(col_text(st, 7));
+    if (prior.is_discarded()) prior = nullptr;
+    if (row.is_event) {
+      row.name = col_text(st, 8);
+      row.data = std::move(fields);
+      row.visibility = std::move(prior);
+    } else {
+      row.op = op_from(col_text(st, 4));
+      row.version = sqlite3_column_int64(st, 5);
+      if (!col_null(st, 9)) row.origin = Origin{col_text(st, 9), sqlite3_column_int64(st, 10)};
+      row.visibility = row.op == ChangeOp::Delete ? (prior.is_null() ? Json::object() : prior) : fields;
+      row.fields = std::move(fields);
+    }
+    rows.push_back(std::move(row));
+  }
+  if (rc != SQLITE_DONE) return internal("read log", db_);
+  return rows;
+}
+
+Result<SnapshotPage> Store::snapshot(const std::vector<std::string>& collections,
+                                    const std::optional<std::pair<std::string, std::string>>& after,
+                                    std::size_t limit, const std::function<bool(const Document&)>& visible) {
+  SnapshotPage page;
+  if (collections.empty()) return page;
+  // One read transaction: the documents and the seq belong to the same state.
+  std::string err;
+  if (!exec("BEGIN", &err)) return make_error(kInternal, "begin: " + err);
+  page.seq = head_;
+  std::string sql = "SELECT collection, id, version, fields FROM documents WHERE deleted=0 AND collection IN (";
+  for (std::size_t i = 0; i < collections.size(); ++i) sql += i ? ",?" : "?";
+  sql += ") AND (collection > ? OR (collection = ? AND id > ?)) ORDER BY collection, id LIMIT ?";
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+    exec("COMMIT");
+    return internal("snapshot", db_);
+  }
+  std::string cur_c = after ? after->first : std::string();
+  std::string cur_i = after ? after->second : std::string();
+  const std::size_t chunk = std::max<std::size_t>(limit + 1, 256);
+  bool exhausted = false;
+  std::vector<Document> docs;
+  while (!exhausted && docs.size() <= limit) {
+    sqlite3_reset(st);
+    int n = 1;
+    for (const auto& c : collections) bind_text(st, n++, c);
+    bind_text(st, n++, cur_c);
+    bind_text(st, n++, cur_c);
+    bind_text(st, n++, cur_i);
+    sqlite3_bind_int64(st, n++, static_cast<sqlite3_int64>(chunk));
+    std::size_t got = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      ++got;
+      Document d;
+      d.collection = col_text(st, 0);
+      d.id = col_text(st, 1);
+      d.version = sqlite3_column_int64(st, 2);
+      d.fields = parse_json_nothrow(col_text(st, 3));
+      if (!d.fields.is_object()) d.fields = Json::object();
+      cur_c = d.collection;
+      cur_i = d.id;
+      if (visible(d)) {
+        docs.push_back(std::move(d));
+        if (docs.size() > limit) break;
+      }
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+      sqlite3_finalize(st);
+      exec("COMMIT");
+      return internal("snapshot", db_);
+    }
+    if (rc == SQLITE_DONE && got < chunk) exhausted = true;
+  }
+  sqlite3_finalize(st);
+  exec("COMMIT");
+  if (docs.size() > limit) {
+    docs.resize(limit);
+    page.next = std::make_pair(docs.back().collection, docs.back().id);
+  }
+  page.docs = std::move(docs);
+  return page;
+}
+
+std::int64_t Store::document_count() {
+  sqlite3_stmt* st = prepare("SELECT count(*) FROM documents WHERE deleted=0");
+  if (!st) return 0;
+  Reset r{st};
+  return sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+}
+
+void Store::checkpoint() {
+  std::string err;
+  if (!exec("PRAGMA wal_checkpoint(TRUNCATE)", &err)) log_warn("checkpoint failed", {{"error", err}});
+}
+
+}  // namespace syncline::server

@@ -1,0 +1,442 @@
+#include "core/engine.hpp"
+
+#include <algorithm>
+
+namespace syncline {
+
+bool EngineOutput::empty() const {
+  return changes.empty() && queries_changed.empty() && aggregates_changed.empty() && settled.empty() &&
+         events.empty() && dirty_docs.empty() && !outbox_dirty && !meta_dirty && !history_dirty &&
+         !need_snapshot;
+}
+
+Engine::Engine(EngineOptions options) : options_(std::move(options)), history_(options_.history_limit) {}
+
+bool Engine::subscribed(const std::string& collection) const {
+  if (options_.collections.empty()) return true;
+  return std::find(options_.collections.begin(), options_.collections.end(), collection) !=
+         options_.collections.end();
+}
+
+// ---------------------------------------------------------------- visible view
+
+std::optional<Json> Engine::visible_fields(const DocKey& key) const {
+  auto ov = overlay_.find(key);
+  if (ov != overlay_.end()) {
+    if (!ov->second) return std::nullopt;
+    return ov->second->fields;
+  }
+  const Document* d = base_.find(key);
+  if (!d || d->deleted) return std::nullopt;
+  return d->fields;
+}
+
+const Document* Engine::get(const std::string& collection, const std::string& id) const {
+  DocKey key{collection, id};
+  auto ov = overlay_.find(key);
+  if (ov != overlay_.end()) return ov->second ? &*ov->second : nullptr;
+  const Document* d = base_.find(key);
+  return (d && !d->deleted) ? d : nullptr;
+}
+
+bool Engine::is_pending(const std::string& collection, const std::string& id) const {
+  return overlay_.count(DocKey{collection, id}) > 0;
+}
+
+void Engine::for_each_visible(const std::string& collection,
+                              const std::function<void(const Document&)>& fn) const {
+  // Base documents without overlay, then overlaid ones; both in id order, merged.
+  std::vector<const Document*> docs;
+  base_.for_each_live(collection, [&](const Document& d) {
+    if (!overlay_.count(d.key())) docs.push_back(&d);
+  });
+  for (auto it = overlay_.lower_bound(DocKey{collection, ""});
+       it != overlay_.end() && it->first.collection == collection; ++it) {
+    if (it->second) docs.push_back(&*it->second);
+  }
+  std::sort(docs.begin(), docs.end(), [](const Document* a, const Document* b) { return a->id < b->id; });
+  for (const Document* d : docs) fn(*d);
+}
+
+std::vector<Document> Engine::documents(const std::string& collection) const {
+  std::vector<Document> out;
+  for_each_visible(collection, [&](const Document& d) { out.push_back(d); });
+  return out;
+}
+
+void Engine::emit_change(const DocKey& key, std::optional<Json> before, std::optional<Json> after) {
+  if (before == after) return;
+  const Json* b = before ? &*before : nullptr;
+  const Json* a = after ? &*after : nullptr;
+  for (auto& [qid, q] : queries_) {
+    if (q.spec().collection == key.collection && q.on_change(key.id, b, a)) out_.queries_changed.insert(qid);
+  }
+  for (auto& [aid, agg] : aggregates_) {
+    if (agg.spec().collection == key.collection && agg.on_change(key.id, b, a)) {
+      out_.aggregates_changed.insert(aid);
+    }
+  }
+  out_.changes.push_back(DocChange{key.collection, key.id, std::move(before), std::move(after)});
+}
+
+// Re-applies the pending mutations of one document on top of its base state.
+void Engine::rebase(const DocKey& key) {
+  std::optional<Json> before = visible_fields(key);
+  const Document* base = base_.find(key);
+  std::vector<const OutboxEntry*> pending = outbox_.for_key(key);
+  // An acknowledged mutation whose seq the base has already seen is part of the base.
+  std::erase_if(pending, [&](const OutboxEntry* e) {
+    return e->applied_seq && base && base->version >= *e->applied_seq;
+  });
+  if (pending.empty()) {
+    overlay_.erase(key);
+  } else {
+    std::optional<Document> cur;
+    if (base && !base->deleted) cur = *base;
+    std::int64_t version = base ? base->version : 0;
+    for (const OutboxEntry* e : pending) {
+      Document probe;
+      const Document* current = nullptr;
+      if (cur) {
+        current = &*cur;
+      } else if (base) {
+        probe = *base;  // tombstone: keeps the version for base_version checks
+        probe.deleted = true;
+        current = &probe;
+      }
+      auto r = apply_mutation(current, e->mutation);
+      if (!r) continue;  // the server will reject it too; its effect stays invisible
+      if (r->fields) {
+        cur = Document{key.collection, key.id, version, std::move(*r->fields), false};
+      } else {
+        cur.reset();
+      }
+    }
+    overlay_[key] = std::move(cur);
+  }
+  emit_change(key, std::move(before), visible_fields(key));
+}
+
+// ---------------------------------------------------------------- mutations
+
+Result<std::vector<std::int64_t>> Engine::mutate(const std::vector<MutationRequest>& batch, std::int64_t now_ms) {
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto& m = batch[i];
+    std::string at = "mutations[" + std::to_string(i) + "]";
+    if (!is_valid_collection(m.collection)) {
+      return make_error(codes::kInvalidMutation, "collection name '" + m.collection + "' is not valid", at + ".collection");
+    }
+    if (!is_valid_id(m.id)) {
+      return make_error(codes::kInvalidMutation, "document id '" + m.id + "' is not valid", at + ".id");
+    }
+    if (m.op != MutationOp::Delete && !m.fields.is_object()) {
+      return make_error(codes::kInvalidMutation, "fields must be an object", at + ".fields");
+    }
+  }
+  std::vector<std::int64_t> mids;
+  mids.reserve(batch.size());
+  for (const auto& req : batch) {
+    Mutation m;
+    m.op = req.op;
+    m.collection = req.collection;
+    m.id = req.id;
+    m.fields = req.op == MutationOp::Delete ? Json::object() : req.fields;
+    m.base_version = req.base_version;
+    DocKey key = m.key();
+    mids.push_back(outbox_.push(std::move(m)));
+    rebase(key);
+  }
+  (void)now_ms;
+  if (!mids.empty()) {
+    out_.outbox_dirty = true;
+    out_.meta_dirty = true;
+  }
+  return mids;
+}
+
+std::optional<MutationBatch> Engine::take_batch(std::int64_t now_ms) {
+  if (!transport_ready_ || in_flight_) return std::nullopt;
+  std::vector<Mutation> pending = outbox_.unacknowledged(options_.max_batch);
+  if (pending.empty()) return std::nullopt;
+  in_flight_ = InFlight{pending.front().mid, pending.back().mid, now_ms};
+  return MutationBatch{options_.client_id, std::move(pending)};
+}
+
+void Engine::on_batch_failed() { in_flight_.reset(); }
+
+void Engine::set_transport_ready(bool ready) {
+  transport_ready_ = ready;
+  // Whatever was in flight may never be answered on a new connection: resend it (the
+  // server answers `duplicate` for what it already applied).
+  if (!ready) in_flight_.reset();
+}
+
+void Engine::tick(std::int64_t now_ms) {
+  if (in_flight_ && now_ms - in_flight_->sent_at_ms >= options_.request_timeout_ms) in_flight_.reset();
+}
+
+void Engine::settle_applied(OutboxEntry& entry, std::int64_t seq) {
+  entry.applied_seq = seq;
+  out_.settled.push_back(SettledMutation{entry.mutation.mid, true, seq, {}, {}, entry.mutation.collection,
+                                         entry.mutation.id});
+  out_.outbox_dirty = true;
+}
+
+// Removes acknowledged mutations whose effect the replica has seen.
+void Engine::confirm_seen() {
+  std::vector<std::pair<std::int64_t, DocKey>> done;
+  for (const auto& e : outbox_.entries()) {
+    if (!e.applied_seq) continue;
+    const std::int64_t seq = *e.applied_seq;
+    const Document* base = base_.find(e.mutation.key());
+    bool seen = seq <= cursor_ || (base && base->version >= seq) || !subscribed(e.mutation.collection);
+    if (seen) done.emplace_back(e.mutation.mid, e.mutation.key());
+  }
+  for (auto& [mid, key] : done) {
+    outbox_.remove(mid);
+    rebase(key);
+  }
+  if (!done.empty()) out_.outbox_dirty = true;
+}
+
+void Engine::handle_results(const MutationResults& results, std::int64_t now_ms) {
+  for (const auto& r : results.results) {
+    OutboxEntry* entry = outbox_.find(r.mid);
+    if (!entry || entry->applied_seq) continue;
+    const bool rejected = r.status == ResultStatus::Rejected ||
+                          (r.status == ResultStatus::Duplicate && !r.code.empty());
+    if (rejected) {
+      Mutation m = entry->mutation;
+      outbox_.remove(r.mid);
+      out_.outbox_dirty = true;
+      out_.settled.push_back(SettledMutation{m.mid, false, 0, r.code, r.message, m.collection, m.id});
+      history_.push(HistoryEntry{now_ms, "rejected", 0, m.collection, m.id,
+                                 Json{{"mid", m.mid}, {"code", r.code}, {"message", r.message}}});
+      out_.history_dirty = true;
+      rebase(m.key());
+    } else {
+      // A duplicate whose outcome the server no longer retains was applied long ago.
+      settle_applied(*entry, r.seq);
+    }
+  }
+  if (in_flight_) in_flight_.reset();
+  confirm_seen();
+}
+
+void Engine::handle_change(const ChangeMsg& c, std::int64_t now_ms) {
+  if (c.origin && c.origin->client == options_.client_id) {
+    if (OutboxEntry* e = outbox_.find(c.origin->mid); e && !e->applied_seq) settle_applied(*e, c.seq);
+  }
+  history_.push(HistoryEntry{now_ms, to_string(c.op), c.seq, c.collection, c.id, Json::object()});
+  out_.history_dirty = true;
+  const bool applied = base_.apply(c);
+  if (c.seq > cursor_) {
+    cursor_ = c.seq;
+    out_.meta_dirty = true;
+  }
+  DocKey key{c.collection, c.id};
+  if (applied) {
+    out_.dirty_docs.insert(key);
+    rebase(key);
+  }
+  confirm_seen();
+}
+
+Result<bool> Engine::receive(const ServerMessage& message, std::int64_t now_ms) {
+  if (const auto* c = std::get_if<ChangeMsg>(&message)) {
+    handle_change(*c, now_ms);
+  } else if (const auto* e = std::get_if<EventMsg>(&message)) {
+    history_.push(HistoryEntry{now_ms, e->name, e->seq, e->collection, e->id, e->data});
+    out_.history_dirty = true;
+    out_.events.push_back(*e);
+    if (e->seq > cursor_) {
+      cursor_ = e->seq;
+      out_.meta_dirty = true;
+      confirm_seen();
+    }
+  } else if (const auto* h = std::get_if<HelloMsg>(&message)) {
+    stream_head_ = h->seq;
+  } else if (const auto* r = std::get_if<ResetMsg>(&message)) {
+    need_snapshot_ = true;
+    out_.need_snapshot = true;
+    history_.push(HistoryEntry{now_ms, "reset", r->seq, {}, {}, Json{{"reason", r->reason}}});
+    out_.history_dirty = true;
+  } else if (const auto* res = std::get_if<MutationResults>(&message)) {
+    handle_results(*res, now_ms);
+  } else if (const auto* err = std::get_if<ErrorMsg>(&message)) {
+    history_.push(HistoryEntry{now_ms, "error", 0, {}, {},
+                               Json{{"code", err->error.code}, {"message", err->error.message}}});
+    out_.history_dirty = true;
+  }
+  return true;
+}
+
+void Engine::apply_snapshot(const std::vector<std::string>& collections, std::vector<Document> docs,
+                            std::int64_t seq, std::int64_t now_ms) {
+  std::vector<std::string> colls = collections;
+  if (colls.empty()) colls = options_.collections;
+  if (colls.empty()) {
+    colls = base_.collections();
+    for (const auto& d : docs) {
+      if (std::find(colls.begin(), colls.end(), d.collection) == colls.end()) colls.push_back(d.collection);
+    }
+  }
+  std::set<DocKey> incoming;
+  for (const auto& d : docs) incoming.insert(d.key());
+  // Documents no longer in the snapshot were deleted or became unreadable.
+  std::vector<DocKey> gone;
+  for (const auto& c : colls) {
+    base_.for_each_live(c, [&](const Document& d) {
+      if (!incoming.count(d.key())) gone.push_back(d.key());
+    });
+  }
+  for (const auto& key : gone) {
+    base_.erase(key);
+    out_.dirty_docs.insert(key);
+    rebase(key);
+  }
+  for (auto& d : docs) {
+    DocKey key = d.key();
+    const Document* cur = base_.find(key);
+    if (cur && *cur == d) continue;
+    base_.put(std::move(d));
+    out_.dirty_docs.insert(key);
+    rebase(key);
+  }
+  cursor_ = std::max(cursor_, seq);
+  // The snapshot is the truth as of `seq`: the cursor moves to it even if it went backwards
+  // (a server restored from backup), so the stream resumes from there.
+  cursor_ = seq;
+  out_.meta_dirty = true;
+  need_snapshot_ = false;
+  history_.push(HistoryEntry{now_ms, "snapshot", seq, {}, {}, Json{{"docs", incoming.size()}}});
+  out_.history_dirty = true;
+  confirm_seen();
+}
+
+void Engine::record(HistoryEntry entry) {
+  history_.push(std::move(entry));
+  out_.history_dirty = true;
+}
+
+EngineOutput Engine::take_output() {
+  EngineOutput o = std::move(out_);
+  out_ = EngineOutput{};
+  return o;
+}
+
+// ---------------------------------------------------------------- queries
+
+int Engine::add_query(QuerySpec spec) {
+  int id = next_query_id_++;
+  auto [it, _] = queries_.emplace(id, LiveQuery(std::move(spec)));
+  LiveQuery& q = it->second;
+  for_each_visible(q.spec().collection, [&](const Document& d) { q.on_change(d.id, nullptr, &d.fields); });
+  return id;
+}
+
+void Engine::remove_query(int id) { queries_.erase(id); }
+
+Result<std::vector<Document>> Engine::query_result(int id) const {
+  auto it = queries_.find(id);
+  if (it == queries_.end()) return make_error(codes::kUnknownQuery, "no live query " + std::to_string(id));
+  std::vector<Document> out;
+  for (const auto& doc_id : it->second.result_ids()) {
+    if (const Document* d = get(it->second.spec().collection, doc_id)) out.push_back(*d);
+  }
+  return out;
+}
+
+Result<std::size_t> Engine::query_total(int id) const {
+  auto it = queries_.find(id);
+  if (it == queries_.end()) return make_error(codes::kUnknownQuery, "no live query " + std::to_string(id));
+  return it->second.total_matches();
+}
+
+int Engine::add_aggregate(AggregateSpec spec) {
+  int id = next_query_id_++;
+  auto [it, _] = aggregates_.emplace(id, GroupedAggregate(std::move(spec)));
+  GroupedAggregate& a = it->second;
+  for_each_visible(a.spec().collection, [&](const Document& d) { a.on_change(d.id, nullptr, &d.fields); });
+  return id;
+}
+
+void Engine::remove_aggregate(int id) { aggregates_.erase(id); }
+
+const GroupedAggregate* Engine::aggregate(int id) const {
+  auto it = aggregates_.find(id);
+  return it == aggregates_.end() ? nullptr : &it->second;
+}
+
+// ---------------------------------------------------------------- persistence
+
+std::string Engine::snapshot_bytes() const {
+  Json docs = Json::array();
+  base_.for_each([&](const Document& d) { docs.push_back(document_to_json(d)); });
+  Json state = {{"v", 1},
+                {"client", options_.client_id},
+                {"cursor", cursor_},
+                {"need_snapshot", need_snapshot_},
+                {"docs", std::move(docs)},
+                {"outbox", outbox_.to_json()},
+                {"history", history_.to_json()}};
+  std::vector<std::uint8_t> bytes = Json::to_cbor(state);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+Result<std::unique_ptr<Engine>> Engine::restore(std::string_view bytes, EngineOptions options) {
+  Json state = Json::from_cbor(bytes.begin(), bytes.end(), true, /*allow_exceptions=*/false);
+  if (state.is_discarded() || !state.is_object()) {
+    return make_error(codes::kInvalidSnapshot, "saved state is not valid CBOR");
+  }
+  auto v = state.find("v");
+  if (v == state.end() || !v->is_number_integer() || v->get<int>() != 1) {
+    return make_error(codes::kInvalidSnapshot, "unsupported saved state version", "v");
+  }
+  auto client = state.find("client");
+  auto cursor = state.find("cursor");
+  auto docs = state.find("docs");
+  auto outbox = state.find("outbox");
+  auto history = state.find("history");
+  if (client == state.end() || !client->is_string() || cursor == state.end() || !cursor->is_number_integer() ||
+      docs == state.end() || !docs->is_array() || outbox == state.end() || history == state.end()) {
+    return make_error(codes::kInvalidSnapshot, "saved state is missing members");
+  }
+  options.client_id = client->get<std::string>();
+  auto ob = Outbox::from_json(*outbox);
+  if (!ob) return ob.error();
+  auto hist = EventHistory::from_json(*history);
+  if (!hist) return hist.error();
+  auto engine = std::make_unique<Engine>(options);
+  engine->cursor_ = cursor->get<std::int64_t>();
+  if (auto ns = state.find("need_snapshot"); ns != state.end() && ns->is_boolean()) {
+    engine->need_snapshot_ = ns->get<bool>();
+  }
+  for (std::size_t i = 0; i < docs->size(); ++i) {
+    const Json& dj = (*docs)[i];
+    std::string at = "docs[" + std::to_string(i) + "]";
+    if (!dj.is_object()) return make_error(codes::kInvalidSnapshot, "document must be an object", at);
+    auto c = dj.find("collection");
+    auto id = dj.find("id");
+    auto ver = dj.find("version");
+    auto fields = dj.find("fields");
+    if (c == dj.end() || !c->is_string() || id == dj.end() || !id->is_string() || ver == dj.end() ||
+        !ver->is_number_integer() || fields == dj.end() || !fields->is_object()) {
+      return make_error(codes::kInvalidSnapshot, "document is malformed", at);
+    }
+    Document d{c->get<std::string>(), id->get<std::string>(), ver->get<std::int64_t>(), *fields, false};
+    if (auto del = dj.find("deleted"); del != dj.end() && del->is_boolean()) d.deleted = del->get<bool>();
+    engine->base_.put(std::move(d));
+  }
+  engine->outbox_ = std::move(*ob);
+  std::size_t limit = options.history_limit;
+  engine->history_ = std::move(*hist);
+  engine->history_.set_capacity(limit);
+  std::set<DocKey> keys;
+  for (const auto& e : engine->outbox_.entries()) keys.insert(e.mutation.key());
+  for (const auto& k : keys) engine->rebase(k);
+  engine->out_ = EngineOutput{};
+  return engine;
+}
+
+}  // namespace syncline

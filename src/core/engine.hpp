@@ -1,0 +1,180 @@
+// Layer: src/core (pure C++20). Must not depend on I/O, Emscripten or the server.
+// The client engine: a sans-I/O state machine that owns the replica.
+//
+//   inputs:  receive(server message), apply_snapshot(docs), mutate(local mutations),
+//            take_batch()/on_batch_failed() (the adapter's send path), set_transport_ready(),
+//            tick(now)
+//   outputs: take_output() -> visible document changes, live queries whose result changed,
+//            settled mutations (server verdicts), custom events, what must be persisted,
+//            and whether a re-snapshot is needed.
+//
+// Visible state = base (server) state + pending outbox mutations re-applied in mid order.
+// Only documents touched by pending mutations carry an overlay, and a server change to a
+// document re-runs just that document's pending mutations (rebase cost: O(pending on key)).
+// At most one mutation batch is in flight; a resend always starts at the oldest unacknowledged
+// mid, so with the server's "mid <= last_mid is a duplicate" rule nothing applies twice even
+// when requests are duplicated or reordered by the network.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/event_history.hpp"
+#include "core/json.hpp"
+#include "core/live_query.hpp"
+#include "core/outbox.hpp"
+#include "core/protocol.hpp"
+#include "core/store.hpp"
+
+namespace syncline {
+
+struct EngineOptions {
+  std::string client_id;
+  std::vector<std::string> collections;  // subscribed collections; empty = all
+  std::size_t history_limit = EventHistory::kDefaultCapacity;
+  std::size_t max_batch = 500;
+  std::int64_t request_timeout_ms = 30'000;
+};
+
+struct MutationRequest {
+  MutationOp op = MutationOp::Insert;
+  std::string collection;
+  std::string id;
+  Json fields = Json::object();
+  std::optional<std::int64_t> base_version;
+};
+
+// A change of the visible view of one document.
+struct DocChange {
+  std::string collection;
+  std::string id;
+  std::optional<Json> before;  // nullopt: absent before
+  std::optional<Json> after;   // nullopt: absent after
+};
+
+// The server's verdict on a local mutation.
+struct SettledMutation {
+  std::int64_t mid = 0;
+  bool applied = false;
+  std::int64_t seq = 0;
+  std::string code;  // when rejected
+  std::string message;
+  std::string collection;
+  std::string id;
+};
+
+struct EngineOutput {
+  std::vector<DocChange> changes;
+  std::set<int> queries_changed;
+  std::set<int> aggregates_changed;
+  std::vector<SettledMutation> settled;
+  std::vector<EventMsg> events;
+  std::set<DocKey> dirty_docs;  // base documents to persist (a missing one must be deleted)
+  bool outbox_dirty = false;    // persist the outbox (before reporting a mutation accepted)
+  bool meta_dirty = false;      // cursor / next mid
+  bool history_dirty = false;
+  bool need_snapshot = false;   // the server sent reset: fetch a snapshot, then apply_snapshot()
+
+  bool empty() const;
+};
+
+class Engine {
+ public:
+  explicit Engine(EngineOptions options);
+
+  // ---- inputs ----
+  // Validates the whole batch first (all or nothing), then assigns mids and rebases the view.
+  Result<std::vector<std::int64_t>> mutate(const std::vector<MutationRequest>& batch, std::int64_t now_ms);
+  // One server message (change, event, hello, reset, results, error).
+  Result<bool> receive(const ServerMessage& message, std::int64_t now_ms);
+  // Replaces the base state of the given collections (empty = all subscribed) with a complete
+  // snapshot taken at `seq`; documents not in it are dropped.
+  void apply_snapshot(const std::vector<std::string>& collections, std::vector<Document> docs,
+                      std::int64_t seq, std::int64_t now_ms);
+  // The send path: returns the next batch to send, or nothing (not ready, nothing pending,
+  // or a batch already in flight). The adapter must answer with receive(results) or
+  // on_batch_failed().
+  std::optional<MutationBatch> take_batch(std::int64_t now_ms);
+  void on_batch_failed();
+  void set_transport_ready(bool ready);
+  void tick(std::int64_t now_ms);
+  // Records a status transition (connection state etc.) in the history.
+  void record(HistoryEntry entry);
+
+  // ---- outputs ----
+  EngineOutput take_output();
+
+  // ---- reads of the visible view ----
+  // nullptr when absent. The pointer is valid until the next input.
+  const Document* get(const std::string& collection, const std::string& id) const;
+  std::vector<Document> documents(const std::string& collection) const;
+  bool is_pending(const std::string& collection, const std::string& id) const;
+
+  int add_query(QuerySpec spec);
+  void remove_query(int id);
+  Result<std::vector<Document>> query_result(int id) const;
+  Result<std::size_t> query_total(int id) const;
+  int add_aggregate(AggregateSpec spec);
+  void remove_aggregate(int id);
+  const GroupedAggregate* aggregate(int id) const;
+
+  // ---- state ----
+  const std::string& client_id() const { return options_.client_id; }
+  std::int64_t cursor() const { return cursor_; }
+  std::int64_t stream_head() const { return stream_head_; }
+  const Store& base() const { return base_; }
+  const Outbox& outbox() const { return outbox_; }
+  const EventHistory& history() const { return history_; }
+  EventHistory& history() { return history_; }
+  bool needs_snapshot() const { return need_snapshot_; }
+  bool in_flight() const { return in_flight_.has_value(); }
+  const EngineOptions& options() const { return options_; }
+  bool subscribed(const std::string& collection) const;
+
+  // ---- persistence ----
+  // The whole client state (docs, outbox, cursor, history) as CBOR bytes.
+  std::string snapshot_bytes() const;
+  // Restores a state saved by snapshot_bytes(); options.client_id is replaced by the saved one.
+  static Result<std::unique_ptr<Engine>> restore(std::string_view bytes, EngineOptions options);
+
+ private:
+  struct VisibleDoc {
+    Document doc;
+  };
+  std::optional<Json> visible_fields(const DocKey& key) const;
+  void rebase(const DocKey& key);
+  void emit_change(const DocKey& key, std::optional<Json> before, std::optional<Json> after);
+  void confirm_seen();
+  void settle_applied(OutboxEntry& entry, std::int64_t seq);
+  void handle_results(const MutationResults& results, std::int64_t now_ms);
+  void handle_change(const ChangeMsg& change, std::int64_t now_ms);
+  void for_each_visible(const std::string& collection, const std::function<void(const Document&)>& fn) const;
+
+  EngineOptions options_;
+  Store base_;
+  Outbox outbox_;
+  // Documents with pending mutations: their visible state (nullopt = hidden by a local delete).
+  std::map<DocKey, std::optional<Document>> overlay_;
+  std::int64_t cursor_ = 0;
+  std::int64_t stream_head_ = 0;
+  EventHistory history_;
+  std::map<int, LiveQuery> queries_;
+  std::map<int, GroupedAggregate> aggregates_;
+  int next_query_id_ = 1;
+  struct InFlight {
+    std::int64_t first_mid = 0;
+    std::int64_t last_mid = 0;
+    std::int64_t sent_at_ms = 0;
+  };
+  std::optional<InFlight> in_flight_;
+  bool transport_ready_ = false;
+  bool need_snapshot_ = false;
+  EngineOutput out_;
+};
+
+}  // namespace syncline

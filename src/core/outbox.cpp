@@ -1,0 +1,93 @@
+#include "core/outbox.hpp"
+
+#include <algorithm>
+
+#include "core/protocol.hpp"
+
+namespace syncline {
+
+std::int64_t Outbox::push(Mutation m) {
+  m.mid = next_mid_++;
+  std::int64_t mid = m.mid;
+  entries_.push_back(OutboxEntry{std::move(m), std::nullopt});
+  return mid;
+}
+
+OutboxEntry* Outbox::find(std::int64_t mid) {
+  // Entries are in mid order: binary search.
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), mid,
+                             [](const OutboxEntry& e, std::int64_t m) { return e.mutation.mid < m; });
+  return (it != entries_.end() && it->mutation.mid == mid) ? &*it : nullptr;
+}
+
+const OutboxEntry* Outbox::find(std::int64_t mid) const {
+  return const_cast<Outbox*>(this)->find(mid);
+}
+
+bool Outbox::remove(std::int64_t mid) {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), mid,
+                             [](const OutboxEntry& e, std::int64_t m) { return e.mutation.mid < m; });
+  if (it == entries_.end() || it->mutation.mid != mid) return false;
+  entries_.erase(it);
+  return true;
+}
+
+std::vector<Mutation> Outbox::unacknowledged(std::size_t n) const {
+  std::vector<Mutation> out;
+  for (const auto& e : entries_) {
+    if (out.size() >= n) break;
+    if (!e.applied_seq) out.push_back(e.mutation);
+  }
+  return out;
+}
+
+std::size_t Outbox::unacknowledged_count() const {
+  return static_cast<std::size_t>(
+      std::count_if(entries_.begin(), entries_.end(), [](const OutboxEntry& e) { return !e.applied_seq; }));
+}
+
+std::vector<const OutboxEntry*> Outbox::for_key(const DocKey& key) const {
+  std::vector<const OutboxEntry*> out;
+  for (const auto& e : entries_) {
+    if (e.mutation.collection == key.collection && e.mutation.id == key.id) out.push_back(&e);
+  }
+  return out;
+}
+
+Json Outbox::to_json() const {
+  Json list = Json::array();
+  for (const auto& e : entries_) {
+    Json j = encode(e.mutation);
+    if (e.applied_seq) j["applied_seq"] = *e.applied_seq;
+    list.push_back(std::move(j));
+  }
+  return Json{{"next_mid", next_mid_}, {"entries", std::move(list)}};
+}
+
+Result<Outbox> Outbox::from_json(const Json& j) {
+  if (!j.is_object()) return make_error(codes::kInvalidSnapshot, "outbox must be an object", "outbox");
+  auto nm = j.find("next_mid");
+  auto en = j.find("entries");
+  if (nm == j.end() || !nm->is_number_integer() || en == j.end() || !en->is_array()) {
+    return make_error(codes::kInvalidSnapshot, "outbox needs next_mid and entries", "outbox");
+  }
+  Outbox out;
+  out.next_mid_ = nm->get<std::int64_t>();
+  std::int64_t last = 0;
+  for (std::size_t i = 0; i < en->size(); ++i) {
+    const Json& ej = (*en)[i];
+    auto m = decode_mutation(ej, "outbox.entries[" + std::to_string(i) + "]");
+    if (!m) return make_error(codes::kInvalidSnapshot, m.error().message, m.error().field);
+    if (m->mid <= last || m->mid >= out.next_mid_) {
+      return make_error(codes::kInvalidSnapshot, "outbox mids out of order", "outbox.entries");
+    }
+    last = m->mid;
+    OutboxEntry e{std::move(*m), std::nullopt};
+    auto as = ej.find("applied_seq");
+    if (as != ej.end() && as->is_number_integer()) e.applied_seq = as->get<std::int64_t>();
+    out.entries_.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace syncline

@@ -1,0 +1,660 @@
+// Layer: src/core (pure C++20). Must not depend on I/O, Emscripten or the server.
+// Wire protocol v1 codec (design §4). Nothing here throws on bad input: every nlohmann access
+// is type-checked first (find() instead of at(), is_*() before get<>()), texts are parsed with
+// parse_json_nothrow, and dumps replace invalid UTF-8 instead of throwing.
+//
+// Decoding rules, shared by every message:
+// - the body must be a JSON object; unknown members are ignored, a known member of the wrong
+//   type is an error; an optional member that is null counts as absent;
+// - integers (seq, version, mid, base_version) are int64, never negative, mid >= 1;
+//   1.0 is not an integer;
+// - errors carry the JSON path of the problem in `field` ("mutations[3].id", "error.code", ...):
+//   "invalid_message" for server -> client messages, "invalid_request" for client -> server
+//   requests, "invalid_json" when the text does not parse (or nests deeper than kMaxDepth),
+//   "payload_too_large" for a batch over DecodeLimits::max_batch.
+#include "core/protocol.hpp"
+
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+#include <utility>
+
+namespace syncline {
+
+namespace {
+
+// Text decoders refuse deeper nesting: copying and dumping a json value recurses once per
+// level, and the wasm stack is small. No real document comes close.
+constexpr int kMaxDepth = 64;
+constexpr std::size_t kMaxEventNameChars = 128;
+
+template <class... Fs>
+struct Overloaded : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs>
+Overloaded(Fs...) -> Overloaded<Fs...>;
+
+std::string dump_nothrow(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// Deepest [ / { nesting of a JSON text, counted outside strings; stops early past `limit`.
+bool nesting_within(std::string_view text, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return false;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
+}
+
+Result<Json> parse_text(std::string_view text) {
+  if (!nesting_within(text, kMaxDepth)) {
+    return make_error(codes::kInvalidJson, "JSON nests deeper than " + std::to_string(kMaxDepth) + " levels");
+  }
+  Json j = parse_json_nothrow(text);
+  if (j.is_discarded()) return make_error(codes::kInvalidJson, "body is not valid JSON");
+  return j;
+}
+
+// A short, printable rendering of untrusted text for error messages (which end up in JSON).
+std::string printable(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 40)) {
+    out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  }
+  if (s.size() > 40) out += "...";
+  return out;
+}
+
+std::string join(const std::string& prefix, std::string_view name) {
+  if (prefix.empty()) return std::string(name);
+  return prefix + "." + std::string(name);
+}
+
+std::string indexed(const std::string& path, std::size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+bool as_int64(const Json& v, std::int64_t& out) {
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
+    out = static_cast<std::int64_t>(u);
+    return true;
+  }
+  if (v.is_number_integer()) {
+    out = v.get<std::int64_t>();
+    return true;
+  }
+  return false;
+}
+
+std::size_t utf8_length(std::string_view s) {
+  std::size_t n = 0;
+  for (unsigned char c : s) {
+    if ((c & 0xC0) != 0x80) ++n;
+  }
+  return n;
+}
+
+bool is_valid_event_name(std::string_view name) {
+  return !name.empty() && utf8_length(name) <= kMaxEventNameChars;
+}
+
+// Reads the members of one JSON object, keeping the first error. Every getter returns a usable
+// default after a failure, so decoders read straight through and check failed() at the end.
+class ObjectReader {
+ public:
+  ObjectReader(const Json& obj, const char* code, std::string prefix)
+      : obj_(obj), code_(code), prefix_(std::move(prefix)) {
+    if (!obj_.is_object()) {
+      fail(prefix_, (prefix_.empty() ? std::string("body") : prefix_) + " must be a JSON object");
+    }
+  }
+
+  bool failed() const { return error_.has_value(); }
+  const Error& error() const { return *error_; }
+  const std::string& prefix() const { return prefix_; }
+  std::string path(std::string_view key) const { return join(prefix_, key); }
+
+  void fail(const std::string& field, const std::string& message) {
+    if (!error_) error_ = make_error(code_, message, field);
+  }
+
+  // The member, or nullptr when absent, null, or the reader already failed.
+  const Json* find(const char* key) const {
+    if (error_ || !obj_.is_object()) return nullptr;
+    auto it = obj_.find(key);
+    if (it == obj_.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+
+  std::int64_t int64(const char* key, std::int64_t min, bool required, std::int64_t fallback = 0) {
+    const Json* v = find(key);
+    if (!v) {
+      if (required) missing(key);
+      return fallback;
+    }
+    std::int64_t out = 0;
+    if (!as_int64(*v, out) || out < min) {
+      fail(path(key), path(key) + " must be an integer >= " + std::to_string(min));
+      return fallback;
+    }
+    return out;
+  }
+
+  std::string string(const char* key, bool required) {
+    const Json* v = find(key);
+    if (!v) {
+      if (required) missing(key);
+      return {};
+    }
+    if (!v->is_string()) {
+      fail(path(key), path(key) + " must be a string");
+      return {};
+    }
+    return v->get<std::string>();
+  }
+
+  std::string collection(const char* key, bool required) {
+    std::string s = string(key, required);
+    if (failed() || (!required && s.empty())) return s;
+    if (!is_valid_collection(s)) {
+      fail(path(key), path(key) + " must match ^[a-z][a-z0-9_]{0,63}$");
+      return {};
+    }
+    return s;
+  }
+
+  std::string id(const char* key, bool required) {
+    std::string s = string(key, required);
+    if (failed() || (!required && s.empty())) return s;
+    if (!is_valid_id(s)) {
+      fail(path(key), path(key) + " must match ^[A-Za-z0-9_.:-]{1,128}$");
+      return {};
+    }
+    return s;
+  }
+
+  std::string event_name(const char* key) {
+    std::string s = string(key, true);
+    if (failed()) return s;
+    if (!is_valid_event_name(s)) {
+      fail(path(key), path(key) + " must be a non-empty string of at most " +
+                          std::to_string(kMaxEventNameChars) + " characters");
+      return {};
+    }
+    return s;
+  }
+
+  // An object member; absent/null yields {} unless required.
+  Json object(const char* key, bool required) {
+    const Json* v = find(key);
+    if (!v) {
+      if (required) missing(key);
+      return Json::object();
+    }
+    if (!v->is_object()) {
+      fail(path(key), path(key) + " must be an object");
+      return Json::object();
+    }
+    return *v;
+  }
+
+  // An array member (required); nullptr after a failure.
+  const Json* array(const char* key) {
+    const Json* v = find(key);
+    if (!v) {
+      missing(key);
+      return nullptr;
+    }
+    if (!v->is_array()) {
+      fail(path(key), path(key) + " must be an array");
+      return nullptr;
+    }
+    return v;
+  }
+
+ private:
+  void missing(const char* key) { fail(path(key), path(key) + " is required"); }
+
+  const Json& obj_;
+  const char* code_;
+  std::string prefix_;
+  std::optional<Error> error_;
+};
+
+std::optional<ChangeOp> change_op_from_string(std::string_view s) {
+  if (s == "insert") return ChangeOp::Insert;
+  if (s == "update") return ChangeOp::Update;
+  if (s == "delete") return ChangeOp::Delete;
+  return std::nullopt;
+}
+
+std::optional<ResultStatus> result_status_from_string(std::string_view s) {
+  if (s == "applied") return ResultStatus::Applied;
+  if (s == "rejected") return ResultStatus::Rejected;
+  if (s == "duplicate") return ResultStatus::Duplicate;
+  return std::nullopt;
+}
+
+Result<MutationResult> decode_mutation_result(const Json& j, const std::string& prefix) {
+  ObjectReader r(j, codes::kInvalidMessage, prefix);
+  MutationResult out;
+  out.mid = r.int64("mid", 1, true);
+  const std::string status = r.string("status", true);
+  if (!r.failed()) {
+    if (auto s = result_status_from_string(status)) {
+      out.status = *s;
+    } else {
+      r.fail(r.path("status"), r.path("status") + " must be \"applied\", \"rejected\" or \"duplicate\"");
+    }
+  }
+  out.seq = r.int64("seq", 0, !r.failed() && out.status == ResultStatus::Applied);
+  out.code = r.string("code", !r.failed() && out.status == ResultStatus::Rejected);
+  out.message = r.string("message", false);
+  if (!r.failed() && out.status == ResultStatus::Rejected && out.code.empty()) {
+    r.fail(r.path("code"), r.path("code") + " must not be empty");
+  }
+  if (r.failed()) return r.error();
+  if (out.status == ResultStatus::Rejected) out.seq = 0;  // not part of a rejection
+  // Keep only what encode() writes, so decode(encode(x)) == x.
+  if (out.status == ResultStatus::Applied || out.code.empty()) {
+    out.code.clear();
+    out.message.clear();
+  }
+  return out;
+}
+
+template <typename T>
+Result<ServerMessage> widen(Result<T> r) {
+  if (!r) return r.error();
+  return ServerMessage{std::move(r.value())};
+}
+
+template <typename T>
+Result<ClientMessage> widen_client(Result<T> r) {
+  if (!r) return r.error();
+  return ClientMessage{std::move(r.value())};
+}
+
+Result<ServerMessage> decode_server_json(std::string_view type, const Json& j) {
+  if (type == "hello") return widen(decode_hello(j));
+  if (type == "change") return widen(decode_change(j));
+  if (type == "event") return widen(decode_event(j));
+  if (type == "reset") return widen(decode_reset(j));
+  if (type == "results") return widen(decode_mutation_results(j));
+  if (type == "error") return widen(decode_error(j));
+  return make_error(codes::kInvalidMessage, "unknown message type \"" + printable(type) + "\"", "type");
+}
+
+bool is_known_server_type(std::string_view type) {
+  return type == "hello" || type == "change" || type == "event" || type == "reset" ||
+         type == "results" || type == "error";
+}
+
+}  // namespace
+
+// --- names ---
+
+const char* to_string(ChangeOp op) {
+  switch (op) {
+    case ChangeOp::Insert: return "insert";
+    case ChangeOp::Update: return "update";
+    case ChangeOp::Delete: return "delete";
+  }
+  return "insert";
+}
+
+const char* to_string(ResultStatus s) {
+  switch (s) {
+    case ResultStatus::Applied: return "applied";
+    case ResultStatus::Rejected: return "rejected";
+    case ResultStatus::Duplicate: return "duplicate";
+  }
+  return "applied";
+}
+
+// --- encoding ---
+
+Json encode(const ChangeMsg& m) {
+  Json j = Json::object();
+  j["seq"] = m.seq;
+  j["collection"] = m.collection;
+  j["id"] = m.id;
+  j["op"] = to_string(m.op);
+  j["version"] = m.version;
+  j["fields"] = (m.op == ChangeOp::Delete || !m.fields.is_object()) ? Json::object() : m.fields;
+  if (m.origin) {
+    j["origin"] = Json{{"client", m.origin->client}, {"mid", m.origin->mid}};
+  } else {
+    j["origin"] = nullptr;
+  }
+  return j;
+}
+
+// collection and id are omitted when empty (an event about no document).
+Json encode(const EventMsg& m) {
+  Json j = Json::object();
+  j["seq"] = m.seq;
+  j["name"] = m.name;
+  if (!m.collection.empty()) j["collection"] = m.collection;
+  if (!m.id.empty()) j["id"] = m.id;
+  j["data"] = m.data.is_object() ? m.data : Json::object();
+  return j;
+}
+
+Json encode(const HelloMsg& m) { return Json{{"seq", m.seq}}; }
+
+Json encode(const ResetMsg& m) { return Json{{"reason", m.reason}, {"seq", m.seq}}; }
+
+Json encode(const Mutation& m) {
+  Json j = Json::object();
+  j["mid"] = m.mid;
+  j["op"] = to_string(m.op);
+  j["collection"] = m.collection;
+  j["id"] = m.id;
+  if (m.op != MutationOp::Delete) j["fields"] = m.fields.is_object() ? m.fields : Json::object();
+  if (m.base_version) j["base_version"] = *m.base_version;
+  return j;
+}
+
+Json encode(const MutationBatch& m) {
+  Json muts = Json::array();
+  for (const Mutation& mu : m.mutations) muts.push_back(encode(mu));
+  return Json{{"client", m.client}, {"mutations", std::move(muts)}};
+}
+
+Json encode(const MutationResult& r) {
+  Json j = Json::object();
+  j["mid"] = r.mid;
+  j["status"] = to_string(r.status);
+  switch (r.status) {
+    case ResultStatus::Applied:
+      j["seq"] = r.seq;
+      break;
+    case ResultStatus::Rejected:
+      j["code"] = r.code;
+      j["message"] = r.message;
+      break;
+    case ResultStatus::Duplicate:
+      j["seq"] = r.seq;
+      if (!r.code.empty()) {  // the original outcome was a rejection
+        j["code"] = r.code;
+        j["message"] = r.message;
+      }
+      break;
+  }
+  return j;
+}
+
+Json encode(const MutationResults& m) {
+  Json results = Json::array();
+  for (const MutationResult& r : m.results) results.push_back(encode(r));
+  return Json{{"seq", m.seq}, {"results", std::move(results)}};
+}
+
+// collection and id are omitted when empty.
+Json encode(const PublishRequest& m) {
+  Json j = Json::object();
+  j["name"] = m.name;
+  if (!m.collection.empty()) j["collection"] = m.collection;
+  if (!m.id.empty()) j["id"] = m.id;
+  j["data"] = m.data.is_object() ? m.data : Json::object();
+  return j;
+}
+
+Json encode(const ErrorMsg& m) {
+  Json e = Json{{"code", m.error.code}, {"message", m.error.message}};
+  if (!m.error.field.empty()) e["field"] = m.error.field;
+  return Json{{"error", std::move(e)}};
+}
+
+const char* message_type(const ServerMessage& m) {
+  return std::visit(Overloaded{
+                        [](const HelloMsg&) { return "hello"; },
+                        [](const ChangeMsg&) { return "change"; },
+                        [](const EventMsg&) { return "event"; },
+                        [](const ResetMsg&) { return "reset"; },
+                        [](const MutationResults&) { return "results"; },
+                        [](const ErrorMsg&) { return "error"; },
+                    },
+                    m);
+}
+
+std::string encode_ws(const ServerMessage& m) {
+  Json j = std::visit([](const auto& msg) { return encode(msg); }, m);
+  j["type"] = message_type(m);
+  return dump_nothrow(j);
+}
+
+std::string encode_ws(const ClientMessage& m) {
+  Json j = std::visit([](const auto& msg) { return encode(msg); }, m);
+  j["type"] = std::holds_alternative<MutationBatch>(m) ? "mutate" : "publish";
+  return dump_nothrow(j);
+}
+
+// --- decoding ---
+
+Result<ChangeMsg> decode_change(const Json& j) {
+  ObjectReader r(j, codes::kInvalidMessage, "");
+  ChangeMsg out;
+  out.seq = r.int64("seq", 0, true);
+  out.collection = r.collection("collection", true);
+  out.id = r.id("id", true);
+  const std::string op = r.string("op", true);
+  if (!r.failed()) {
+    if (auto o = change_op_from_string(op)) {
+      out.op = *o;
+    } else {
+      r.fail("op", "op must be \"insert\", \"update\" or \"delete\"");
+    }
+  }
+  // version is optional: 0 means "the change's own seq" (see change_to_document).
+  out.version = r.int64("version", 0, false);
+  // A delete carries no document: fields may be absent or {} and always decode to {}.
+  out.fields = r.object("fields", !r.failed() && out.op != ChangeOp::Delete);
+  if (out.op == ChangeOp::Delete) out.fields = Json::object();
+  if (const Json* o = r.find("origin")) {
+    ObjectReader orr(*o, codes::kInvalidMessage, "origin");
+    Origin origin;
+    origin.client = orr.id("client", true);
+    origin.mid = orr.int64("mid", 1, true);
+    if (orr.failed()) return orr.error();
+    out.origin = std::move(origin);
+  }
+  if (r.failed()) return r.error();
+  return out;
+}
+
+Result<EventMsg> decode_event(const Json& j) {
+  ObjectReader r(j, codes::kInvalidMessage, "");
+  EventMsg out;
+  out.seq = r.int64("seq", 0, true);
+  out.name = r.event_name("name");
+  out.collection = r.collection("collection", false);
+  out.id = r.id("id", false);
+  out.data = r.object("data", false);
+  if (r.failed()) return r.error();
+  return out;
+}
+
+Result<HelloMsg> decode_hello(const Json& j) {
+  ObjectReader r(j, codes::kInvalidMessage, "");
+  HelloMsg out;
+  out.seq = r.int64("seq", 0, true);
+  if (r.failed()) return r.error();
+  return out;
+}
+
+Result<ResetMsg> decode_reset(const Json& j) {
+  ObjectReader r(j, codes::kInvalidMessage, "");
+  ResetMsg out;
+  out.reason = r.string("reason", true);
+  out.seq = r.int64("seq", 0, true);
+  if (r.failed()) return r.error();
+  return out;
+}
+
+// field_prefix is the path of the mutation object itself, e.g. "mutations[3]".
+Result<Mutation> decode_mutation(const Json& j, const std::string& field_prefix) {
+  ObjectReader r(j, codes::kInvalidRequest, field_prefix);
+  Mutation out;
+  out.mid = r.int64("mid", 1, true);
+  const std::string op = r.string("op", true);
+  if (!r.failed()) {
+    if (auto o = mutation_op_from_string(op)) {
+      out.op = *o;
+    } else {
+      r.fail(r.path("op"), r.path("op") + " must be \"insert\", \"update\" or \"delete\"");
+    }
+  }
+  out.collection = r.collection("collection", true);
+  out.id = r.id("id", true);
+  out.fields = r.object("fields", !r.failed() && out.op != MutationOp::Delete);
+  if (out.op == MutationOp::Delete) out.fields = Json::object();
+  if (r.find("base_version")) out.base_version = r.int64("base_version", 0, true);
+  if (r.failed()) return r.error();
+  return out;
+}
+
+Result<MutationBatch> decode_mutation_batch(const Json& j, const DecodeLimits& limits) {
+  ObjectReader r(j, codes::kInvalidRequest, "");
+  MutationBatch out;
+  out.client = r.id("client", true);
+  const Json* muts = r.array("mutations");
+  if (r.failed()) return r.error();
+  if (muts->empty()) return make_error(codes::kInvalidRequest, "mutations must not be empty", "mutations");
+  if (muts->size() > limits.max_batch) {
+    return make_error(codes::kPayloadTooLarge,
+                      "batch of " + std::to_string(muts->size()) + " mutations exceeds the limit of " +
+                          std::to_string(limits.max_batch),
+                      "mutations");
+  }
+  out.mutations.reserve(muts->size());
+  for (std::size_t i = 0; i < muts->size(); ++i) {
+    const std::string path = indexed("mutations", i);
+    auto m = decode_mutation((*muts)[i], path);
+    if (!m) return m.error();
+    if (!out.mutations.empty() && m->mid <= out.mutations.back().mid) {
+      return make_error(codes::kInvalidRequest,
+                        "mids must increase strictly within a batch: " + std::to_string(m->mid) +
+                            " follows " + std::to_string(out.mutations.back().mid),
+                        path + ".mid");
+    }
+    out.mutations.push_back(std::move(m.value()));
+  }
+  return out;
+}
+
+Result<MutationResults> decode_mutation_results(const Json& j) {
+  ObjectReader r(j, codes::kInvalidMessage, "");
+  MutationResults out;
+  out.seq = r.int64("seq", 0, true);
+  const Json* results = r.array("results");
+  if (r.failed()) return r.error();
+  out.results.reserve(results->size());
+  for (std::size_t i = 0; i < results->size(); ++i) {
+    auto res = decode_mutation_result((*results)[i], indexed("results", i));
+    if (!res) return res.error();
+    out.results.push_back(std::move(res.value()));
+  }
+  return out;
+}
+
+Result<PublishRequest> decode_publish(const Json& j) {
+  ObjectReader r(j, codes::kInvalidRequest, "");
+  PublishRequest out;
+  out.name = r.event_name("name");
+  out.collection = r.collection("collection", false);
+  out.id = r.id("id", false);
+  out.data = r.object("data", false);
+  if (r.failed()) return r.error();
+  return out;
+}
+
+Result<ErrorMsg> decode_error(const Json& j) {
+  ObjectReader r(j, codes::kInvalidMessage, "");
+  const Json* e = r.find("error");
+  if (!e) r.fail("error", "error is required");
+  if (r.failed()) return r.error();
+  ObjectReader er(*e, codes::kInvalidMessage, "error");
+  ErrorMsg out;
+  out.error.code = er.string("code", true);
+  if (!er.failed() && out.error.code.empty()) er.fail("error.code", "error.code must not be empty");
+  out.error.message = er.string("message", false);
+  out.error.field = er.string("field", false);
+  if (er.failed()) return er.error();
+  return out;
+}
+
+Result<ServerMessage> decode_server_message(std::string_view event_type, std::string_view data) {
+  if (!is_known_server_type(event_type)) {
+    return make_error(codes::kInvalidMessage, "unknown message type \"" + printable(event_type) + "\"", "type");
+  }
+  auto j = parse_text(data);
+  if (!j) return j.error();
+  return decode_server_json(event_type, *j);
+}
+
+Result<ServerMessage> decode_server_ws(std::string_view frame) {
+  auto parsed = parse_text(frame);
+  if (!parsed) return parsed.error();
+  const Json& j = *parsed;
+  if (!j.is_object()) return make_error(codes::kInvalidMessage, "frame must be a JSON object");
+  auto t = j.find("type");
+  if (t == j.end() || !t->is_string()) {
+    return make_error(codes::kInvalidMessage, "type must be a string", "type");
+  }
+  return decode_server_json(t->get_ref<const std::string&>(), j);
+}
+
+Result<ClientMessage> decode_client_ws(std::string_view frame, const DecodeLimits& limits) {
+  auto parsed = parse_text(frame);
+  if (!parsed) return parsed.error();
+  const Json& j = *parsed;
+  if (!j.is_object()) return make_error(codes::kInvalidRequest, "frame must be a JSON object");
+  auto t = j.find("type");
+  if (t == j.end() || !t->is_string()) {
+    return make_error(codes::kInvalidRequest, "type must be a string", "type");
+  }
+  const std::string& type = t->get_ref<const std::string&>();
+  if (type == "mutate") return widen_client(decode_mutation_batch(j, limits));
+  if (type == "publish") return widen_client(decode_publish(j));
+  return make_error(codes::kInvalidRequest, "unknown message type \"" + printable(type) + "\"", "type");
+}
+
+Document change_to_document(const ChangeMsg& c) {
+  Document d;
+  d.collection = c.collection;
+  d.id = c.id;
+  d.version = c.version != 0 ? c.version : c.seq;
+  if (c.op == ChangeOp::Delete) {
+    d.deleted = true;
+    d.fields = Json::object();
+  } else {
+    d.fields = c.fields.is_object() ? c.fields : Json::object();
+  }
+  return d;
+}
+
+}  // namespace syncline

@@ -1,0 +1,397 @@
+// Layer: web/ (Emscripten bindings). Depends on src/core; nothing in src/core depends on it.
+// The bound surface is deliberately small and batch-oriented: every call takes and returns
+// one JSON text (or bytes), so a batch of 1,000 server messages is one crossing, not 1,000.
+// Every method returns either a result object or {"error":{"code","message","field"?}};
+// the JS layer turns the latter into a SyncError. Nothing here throws into JS.
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+
+#include <memory>
+
+#include "core/connection.hpp"
+#include "core/engine.hpp"
+#include "wasm_codec.hpp"
+
+using namespace emscripten;
+using namespace syncline;
+using syncline::web::error_json;
+
+namespace {
+
+std::string err(const Error& e) { return Json{{"error", error_json(e)}}.dump(); }
+std::string err(const char* code, const std::string& message, const std::string& field = {}) {
+  return err(make_error(code, message, field));
+}
+
+template <typename F>
+std::string guarded(F&& f) {
+  try {
+    return f();
+  } catch (const std::exception& ex) {
+    return err("internal", ex.what());
+  } catch (...) {
+    return err("internal", "unknown failure");
+  }
+}
+
+Result<EngineOptions> decode_options(const std::string& text) {
+  Json j = parse_json_nothrow(text);
+  if (j.is_discarded() || !j.is_object()) return make_error(codes::kInvalidJson, "options must be a JSON object");
+  EngineOptions o;
+  auto c = j.find("clientId");
+  if (c == j.end() || !c->is_string() || !is_valid_id(c->get<std::string>())) {
+    return make_error(codes::kInvalidRequest, "clientId must be a valid id", "clientId");
+  }
+  o.client_id = c->get<std::string>();
+  if (auto cs = j.find("collections"); cs != j.end()) {
+    if (!cs->is_array()) return make_error(codes::kInvalidRequest, "collections must be an array", "collections");
+    for (const auto& name : *cs) {
+      if (!name.is_string() || !is_valid_collection(name.get<std::string>())) {
+        return make_error(codes::kInvalidRequest, "invalid collection name", "collections");
+      }
+      o.collections.push_back(name.get<std::string>());
+    }
+  }
+  if (auto h = j.find("historyLimit"); h != j.end()) {
+    if (!h->is_number_integer() || h->get<std::int64_t>() < 0 || h->get<std::int64_t>() > 100000) {
+      return make_error(codes::kInvalidRequest, "historyLimit must be an integer in [0, 100000]", "historyLimit");
+    }
+    o.history_limit = h->get<std::size_t>();
+  }
+  if (auto b = j.find("maxBatch"); b != j.end() && b->is_number_integer() && b->get<std::int64_t>() > 0) {
+    o.max_batch = b->get<std::size_t>();
+  }
+  if (auto t = j.find("requestTimeoutMs"); t != j.end() && t->is_number_integer() && t->get<std::int64_t>() > 0) {
+    o.request_timeout_ms = t->get<std::int64_t>();
+  }
+  return o;
+}
+
+class WasmEngine {
+ public:
+  explicit WasmEngine(std::unique_ptr<Engine> e) : engine_(std::move(e)) {}
+
+
+  // Returns {"ok":true} or an error; the engine itself is created by create()/restore().
+  std::string mutate(const std::string& batch_text, double now) {
+    return guarded([&] {
+      Json j = parse_json_nothrow(batch_text);
+      if (j.is_discarded()) return err(codes::kInvalidJson, "mutation batch is not valid JSON");
+      auto reqs = web::decode_requests(j);
+      if (!reqs) return err(reqs.error());
+      auto mids = engine_->mutate(*reqs, static_cast<std::int64_t>(now));
+      if (!mids) return err(mids.error());
+      Json out = output();
+      out["mids"] = *mids;
+      return out.dump();
+    });
+  }
+
+  // A JSON array of server messages, each an object with "type" (WebSocket frame form).
+  // Malformed entries are reported in "errors" with their index; the others still apply.
+  std::string receive(const std::string& batch_text, double now) {
+    return guarded([&] {
+      Json j = parse_json_nothrow(batch_text);
+      if (j.is_discarded() || !j.is_array()) return err(codes::kInvalidJson, "message batch must be a JSON array");
+      Json errors = Json::array();
+      for (std::size_t i = 0; i < j.size(); ++i) {
+        Result<ServerMessage> m = decode_server_ws(j[i].dump());
+        if (!m) {
+          Json e = error_json(m.error());
+          e["index"] = i;
+          errors.push_back(std::move(e));
+          continue;
+        }
+        engine_->receive(*m, static_cast<std::int64_t>(now));
+      }
+      Json out = output();
+      out["errors"] = std::move(errors);
+      return out.dump();
+    });
+  }
+
+  // {"collections":[...], "docs":[document...], "seq":N}
+  std::string apply_snapshot(const std::string& text, double now) {
+    return guarded([&] {
+      Json j = parse_json_nothrow(text);
+      if (j.is_discarded() || !j.is_object()) return err(codes::kInvalidJson, "snapshot must be a JSON object");
+      auto seq = j.find("seq");
+      auto docs = j.find("docs");
+      if (seq == j.end() || !seq->is_number_integer()) return err(codes::kInvalidMessage, "seq must be an integer", "seq");
+      if (docs == j.end() || !docs->is_array()) return err(codes::kInvalidMessage, "docs must be an array", "docs");
+      std::vector<std::string> colls;
+      if (auto c = j.find("collections"); c != j.end() && c->is_array()) {
+        for (const auto& n : *c) {
+          if (n.is_string()) colls.push_back(n.get<std::string>());
+        }
+      }
+      std::vector<Document> list;
+      list.reserve(docs->size());
+      for (std::size_t i = 0; i < docs->size(); ++i) {
+        auto d = web::decode_document((*docs)[i], "docs[" + std::to_string(i) + "]");
+        if (!d) return err(d.error());
+        list.push_back(std::move(*d));
+      }
+      engine_->apply_snapshot(colls, std::move(list), seq->get<std::int64_t>(), static_cast<std::int64_t>(now));
+      return output().dump();
+    });
+  }
+
+  // The next mutation batch to send as a JSON request body, or "" when there is none.
+  std::string take_batch(double now) {
+    return guarded([&]() -> std::string {
+      auto b = engine_->take_batch(static_cast<std::int64_t>(now));
+      return b ? encode(*b).dump() : std::string();
+    });
+  }
+  void batch_failed() { engine_->on_batch_failed(); }
+  void set_transport_ready(bool ready) { engine_->set_transport_ready(ready); }
+  std::string tick(double now) {
+    return guarded([&] {
+      engine_->tick(static_cast<std::int64_t>(now));
+      return output().dump();
+    });
+  }
+  std::string record(const std::string& type, const std::string& data_text, double now) {
+    return guarded([&] {
+      Json data = parse_json_nothrow(data_text);
+      if (data.is_discarded()) data = Json::object();
+      engine_->record(HistoryEntry{static_cast<std::int64_t>(now), type, 0, {}, {}, std::move(data)});
+      return output().dump();
+    });
+  }
+
+  std::string get(const std::string& collection, const std::string& id) const {
+    return guarded([&] {
+      const Document* d = engine_->get(collection, id);
+      if (!d) return std::string("null");
+      Json j = document_to_json(*d);
+      j["pending"] = engine_->is_pending(collection, id);
+      return j.dump();
+    });
+  }
+  std::string documents(const std::string& collection) const {
+    return guarded([&] {
+      Json list = Json::array();
+      for (const auto& d : engine_->documents(collection)) {
+        Json j = document_to_json(d);
+        j["pending"] = engine_->is_pending(collection, d.id);
+        list.push_back(std::move(j));
+      }
+      return list.dump();
+    });
+  }
+
+  std::string add_query(const std::string& spec_text) {
+    return guarded([&] {
+      Json j = parse_json_nothrow(spec_text);
+      if (j.is_discarded()) return err(codes::kInvalidJson, "query spec is not valid JSON");
+      auto spec = web::decode_query(j);
+      if (!spec) return err(spec.error());
+      return Json{{"id", engine_->add_query(std::move(*spec))}}.dump();
+    });
+  }
+  void remove_query(int id) { engine_->remove_query(id); }
+  std::string query_result(int id) const {
+    return guarded([&] {
+      auto r = engine_->query_result(id);
+      if (!r) return err(r.error());
+      Json list = Json::array();
+      for (const auto& d : *r) {
+        Json j = document_to_json(d);
+        j["pending"] = engine_->is_pending(d.collection, d.id);
+        list.push_back(std::move(j));
+      }
+      return Json{{"docs", std::move(list)}, {"total", *engine_->query_total(id)}}.dump();
+    });
+  }
+  std::string add_aggregate(const std::string& spec_text) {
+    return guarded([&] {
+      Json j = parse_json_nothrow(spec_text);
+      if (j.is_discarded()) return err(codes::kInvalidJson, "aggregate spec is not valid JSON");
+      auto spec = web::decode_aggregate(j);
+      if (!spec) return err(spec.error());
+      return Json{{"id", engine_->add_aggregate(std::move(*spec))}}.dump();
+    });
+  }
+  void remove_aggregate(int id) { engine_->remove_aggregate(id); }
+  std::string aggregate_result(int id) const {
+    return guarded([&] {
+      const GroupedAggregate* a = engine_->aggregate(id);
+      if (!a) return err(codes::kUnknownQuery, "no aggregate " + std::to_string(id));
+      Json groups = Json::object();
+      for (const auto& [key, t] : a->groups()) groups[key] = {{"count", t.count}, {"sum", t.sum}};
+      GroupTotals total = a->total();
+      return Json{{"groups", std::move(groups)}, {"total", {{"count", total.count}, {"sum", total.sum}}}}.dump();
+    });
+  }
+
+  std::string history() const {
+    return guarded([&] { return engine_->history().to_json().dump(); });
+  }
+  std::string state() const {
+    return guarded([&] {
+      return Json{{"clientId", engine_->client_id()},
+                  {"cursor", engine_->cursor()},
+                  {"pending", engine_->outbox().size()},
+                  {"unacknowledged", engine_->outbox().unacknowledged_count()},
+                  {"inFlight", engine_->in_flight()},
+                  {"needSnapshot", engine_->needs_snapshot()},
+                  {"nextMid", engine_->outbox().next_mid()}}
+          .dump();
+    });
+  }
+  // Storage work accumulated since the last call, as one batch.
+  std::string take_persistence() {
+    return guarded([&] {
+      Json j = web::persistence_to_json(*engine_, persist_);
+      persist_ = {};
+      return j.dump();
+    });
+  }
+  // The whole state as CBOR bytes (Uint8Array copy, safe after heap growth).
+  val snapshot_bytes() const {
+    std::string bytes = engine_->snapshot_bytes();
+    val view = val(typed_memory_view(bytes.size(), reinterpret_cast<const unsigned char*>(bytes.data())));
+    return val::global("Uint8Array").new_(view);
+  }
+
+ private:
+  Json output() {
+    EngineOutput out = engine_->take_output();
+    persist_.merge(out);
+    Json j = web::output_to_json(*engine_, out);
+    j["persist"] = !persist_.empty();
+    return j;
+  }
+
+  std::unique_ptr<Engine> engine_;
+  web::PendingPersistence persist_;
+};
+
+// create(options) -> {"handle": WasmEngine} is awkward in Embind; instead a factory returns
+// the engine or null and the error text is read from last_error().
+std::string g_last_error;
+
+WasmEngine* create_engine(const std::string& options_text) {
+  g_last_error.clear();
+  auto o = decode_options(options_text);
+  if (!o) {
+    g_last_error = err(o.error());
+    return nullptr;
+  }
+  return new WasmEngine(std::make_unique<Engine>(std::move(*o)));
+}
+
+WasmEngine* restore_engine(const std::string& bytes, const std::string& options_text) {
+  g_last_error.clear();
+  auto o = decode_options(options_text);
+  if (!o) {
+    g_last_error = err(o.error());
+    return nullptr;
+  }
+  try {
+    auto e = Engine::restore(bytes, std::move(*o));
+    if (!e) {
+      g_last_error = err(e.error());
+      return nullptr;
+    }
+    return new WasmEngine(std::move(*e));
+  } catch (const std::exception& ex) {
+    g_last_error = err("invalid_snapshot", ex.what());
+    return nullptr;
+  }
+}
+
+std::string last_error() { return g_last_error; }
+
+std::string parse_filter(const std::string& text) {
+  return guarded([&] {
+    auto f = Filter::parse(text);
+    if (!f) return err(f.error());
+    return Json{{"canonical", f->to_string()}}.dump();
+  });
+}
+
+// Decodes a JSON array and returns how many elements it has: lets benchmarks measure the
+// wasm JSON decoder against JSON.parse on the same bytes.
+int json_decode_count(const std::string& text) {
+  Json j = parse_json_nothrow(text);
+  if (j.is_discarded()) return -1;
+  return j.is_array() ? static_cast<int>(j.size()) : 1;
+}
+
+class WasmConnection {
+ public:
+  WasmConnection(double base_ms, double cap_ms, double heartbeat_ms, double seed)
+      : m_(BackoffPolicy{static_cast<std::int64_t>(base_ms), static_cast<std::int64_t>(cap_ms),
+                         static_cast<std::int64_t>(heartbeat_ms), 15'000},
+           static_cast<std::uint64_t>(seed)) {}
+  std::string start(double now) { return act(m_.start(ms(now))); }
+  std::string stop(double now) { return act(m_.stop(ms(now))); }
+  std::string on_open(double now) { return act(m_.on_open(ms(now))); }
+  std::string on_message(double now) { return act(m_.on_message(ms(now))); }
+  std::string on_failure(double now, const std::string& reason, bool fatal) {
+    return act(m_.on_failure(ms(now), reason, fatal));
+  }
+  std::string set_online(bool online, double now) { return act(m_.set_online(online, ms(now))); }
+  std::string retry_now(double now) { return act(m_.retry_now(ms(now))); }
+  std::string tick(double now) { return act(m_.tick(ms(now))); }
+
+ private:
+  static std::int64_t ms(double now) { return static_cast<std::int64_t>(now); }
+  std::string act(ConnectionAction a) {
+    const char* action = a == ConnectionAction::Open ? "open" : a == ConnectionAction::Close ? "close" : "none";
+    Json j = {{"action", action},
+              {"state", to_string(m_.state())},
+              {"attempt", m_.attempt()},
+              {"online", m_.online()},
+              {"lastError", m_.last_error()},
+              {"backoffMs", m_.backoff_delay_ms()}};
+    auto d = m_.next_deadline();
+    j["deadline"] = d ? Json(*d) : Json(nullptr);
+    return j.dump();
+  }
+  ConnectionMachine m_;
+};
+
+}  // namespace
+
+EMSCRIPTEN_BINDINGS(syncline) {
+  class_<WasmEngine>("Engine")
+      .function("mutate", &WasmEngine::mutate)
+      .function("receive", &WasmEngine::receive)
+      .function("applySnapshot", &WasmEngine::apply_snapshot)
+      .function("takeBatch", &WasmEngine::take_batch)
+      .function("batchFailed", &WasmEngine::batch_failed)
+      .function("setTransportReady", &WasmEngine::set_transport_ready)
+      .function("tick", &WasmEngine::tick)
+      .function("record", &WasmEngine::record)
+      .function("get", &WasmEngine::get)
+      .function("documents", &WasmEngine::documents)
+      .function("addQuery", &WasmEngine::add_query)
+      .function("removeQuery", &WasmEngine::remove_query)
+      .function("queryResult", &WasmEngine::query_result)
+      .function("addAggregate", &WasmEngine::add_aggregate)
+      .function("removeAggregate", &WasmEngine::remove_aggregate)
+      .function("aggregateResult", &WasmEngine::aggregate_result)
+      .function("history", &WasmEngine::history)
+      .function("state", &WasmEngine::state)
+      .function("takePersistence", &WasmEngine::take_persistence)
+      .function("snapshotBytes", &WasmEngine::snapshot_bytes);
+  function("_createEngine", &create_engine, allow_raw_pointers());
+  function("_restoreEngine", &restore_engine, allow_raw_pointers());
+  function("_lastError", &last_error);
+  function("_parseFilter", &parse_filter);
+  function("_jsonDecodeCount", &json_decode_count);
+  class_<WasmConnection>("Connection")
+      .constructor<double, double, double, double>()
+      .function("start", &WasmConnection::start)
+      .function("stop", &WasmConnection::stop)
+      .function("onOpen", &WasmConnection::on_open)
+      .function("onMessage", &WasmConnection::on_message)
+      .function("onFailure", &WasmConnection::on_failure)
+      .function("setOnline", &WasmConnection::set_online)
+      .function("retryNow", &WasmConnection::retry_now)
+      .function("tick", &WasmConnection::tick);
+}

@@ -1,0 +1,205 @@
+#include "wasm_codec.hpp"
+
+namespace syncline::web {
+
+Json error_json(const Error& e) {
+  Json j = {{"code", e.code}, {"message", e.message}};
+  if (!e.field.empty()) j["field"] = e.field;
+  return j;
+}
+
+static Json opt_json(const std::optional<Json>& v) { return v ? *v : Json(nullptr); }
+
+Json output_to_json(const Engine& engine, const EngineOutput& out) {
+  Json j = Json::object();
+  Json changes = Json::array();
+  for (const auto& c : out.changes) {
+    changes.push_back({{"collection", c.collection},
+                       {"id", c.id},
+                       {"before", opt_json(c.before)},
+                       {"after", opt_json(c.after)},
+                       {"pending", engine.is_pending(c.collection, c.id)}});
+  }
+  j["changes"] = std::move(changes);
+  j["queries"] = Json(std::vector<int>(out.queries_changed.begin(), out.queries_changed.end()));
+  j["aggregates"] = Json(std::vector<int>(out.aggregates_changed.begin(), out.aggregates_changed.end()));
+  Json settled = Json::array();
+  for (const auto& s : out.settled) {
+    Json e = {{"mid", s.mid}, {"applied", s.applied}, {"collection", s.collection}, {"id", s.id}};
+    if (s.applied) {
+      e["seq"] = s.seq;
+    } else {
+      e["code"] = s.code;
+      e["message"] = s.message;
+    }
+    settled.push_back(std::move(e));
+  }
+  j["settled"] = std::move(settled);
+  Json events = Json::array();
+  for (const auto& e : out.events) events.push_back(encode(e));
+  j["events"] = std::move(events);
+  j["needSnapshot"] = out.need_snapshot;
+  j["cursor"] = engine.cursor();
+  j["pending"] = engine.outbox().size();
+  return j;
+}
+
+void PendingPersistence::merge(const EngineOutput& out) {
+  docs.insert(out.dirty_docs.begin(), out.dirty_docs.end());
+  outbox = outbox || out.outbox_dirty;
+  meta = meta || out.meta_dirty;
+  history = history || out.history_dirty;
+}
+
+Json persistence_to_json(const Engine& engine, const PendingPersistence& p) {
+  Json j = Json::object();
+  Json put = Json::array();
+  Json del = Json::array();
+  for (const auto& key : p.docs) {
+    if (const Document* d = engine.base().find(key)) {
+      put.push_back(document_to_json(*d));
+    } else {
+      del.push_back({{"collection", key.collection}, {"id", key.id}});
+    }
+  }
+  j["putDocs"] = std::move(put);
+  j["deleteDocs"] = std::move(del);
+  if (p.outbox) j["outbox"] = engine.outbox().to_json();
+  if (p.meta) j["meta"] = {{"cursor", engine.cursor()}, {"clientId", engine.client_id()}};
+  if (p.history) j["history"] = engine.history().to_json();
+  return j;
+}
+
+static std::optional<std::vector<std::string>> path_of(const Json& j) {
+  if (!j.is_string()) return std::nullopt;
+  std::vector<std::string> path;
+  std::string s = j.get<std::string>(), part;
+  for (char c : s) {
+    if (c == '.') {
+      path.push_back(part);
+      part.clear();
+    } else {
+      part += c;
+    }
+  }
+  path.push_back(part);
+  for (const auto& p : path) {
+    if (p.empty()) return std::nullopt;
+  }
+  return path;
+}
+
+Result<std::vector<MutationRequest>> decode_requests(const Json& j) {
+  if (!j.is_array()) return make_error(codes::kInvalidMutation, "mutations must be an array", "mutations");
+  std::vector<MutationRequest> out;
+  for (std::size_t i = 0; i < j.size(); ++i) {
+    const Json& m = j[i];
+    std::string at = "mutations[" + std::to_string(i) + "]";
+    if (!m.is_object()) return make_error(codes::kInvalidMutation, "mutation must be an object", at);
+    MutationRequest r;
+    auto op = m.find("op");
+    auto op_v = (op != m.end() && op->is_string()) ? mutation_op_from_string(op->get<std::string>()) : std::nullopt;
+    if (!op_v) return make_error(codes::kInvalidMutation, "op must be insert, update or delete", at + ".op");
+    r.op = *op_v;
+    auto c = m.find("collection");
+    if (c == m.end() || !c->is_string()) return make_error(codes::kInvalidMutation, "collection must be a string", at + ".collection");
+    r.collection = c->get<std::string>();
+    auto id = m.find("id");
+    if (id == m.end() || !id->is_string()) return make_error(codes::kInvalidMutation, "id must be a string", at + ".id");
+    r.id = id->get<std::string>();
+    if (auto f = m.find("fields"); f != m.end() && !f->is_null()) {
+      if (!f->is_object()) return make_error(codes::kInvalidMutation, "fields must be an object", at + ".fields");
+      r.fields = *f;
+    } else if (r.op != MutationOp::Delete) {
+      return make_error(codes::kInvalidMutation, "fields are required", at + ".fields");
+    }
+    if (auto b = m.find("base_version"); b != m.end() && !b->is_null()) {
+      if (!b->is_number_integer()) return make_error(codes::kInvalidMutation, "base_version must be an integer", at + ".base_version");
+      r.base_version = b->get<std::int64_t>();
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+static Result<Filter> decode_where(const Json& j, const std::string& code) {
+  auto w = j.find("where");
+  if (w == j.end() || w->is_null()) return Filter{};
+  if (!w->is_string()) return make_error(code, "where must be a filter string", "where");
+  return Filter::parse(w->get<std::string>());
+}
+
+Result<QuerySpec> decode_query(const Json& j) {
+  if (!j.is_object()) return make_error(codes::kInvalidQuery, "query must be an object");
+  QuerySpec spec;
+  auto c = j.find("collection");
+  if (c == j.end() || !c->is_string() || !is_valid_collection(c->get<std::string>())) {
+    return make_error(codes::kInvalidQuery, "collection must be a valid collection name", "collection");
+  }
+  spec.collection = c->get<std::string>();
+  auto where = decode_where(j, codes::kInvalidQuery);
+  if (!where) return where.error();
+  spec.where = std::move(*where);
+  if (auto o = j.find("orderBy"); o != j.end() && !o->is_null()) {
+    if (!o->is_string()) return make_error(codes::kInvalidQuery, "orderBy must be a string", "orderBy");
+    auto ob = parse_order_by(o->get<std::string>());
+    if (!ob) return ob.error();
+    spec.order_by = *ob;
+  }
+  if (auto l = j.find("limit"); l != j.end() && !l->is_null()) {
+    if (!l->is_number_integer() || l->get<std::int64_t>() < 0) {
+      return make_error(codes::kInvalidQuery, "limit must be a non-negative integer", "limit");
+    }
+    spec.limit = l->get<std::size_t>();
+  }
+  return spec;
+}
+
+Result<AggregateSpec> decode_aggregate(const Json& j) {
+  if (!j.is_object()) return make_error(codes::kInvalidQuery, "aggregate must be an object");
+  AggregateSpec spec;
+  auto c = j.find("collection");
+  if (c == j.end() || !c->is_string() || !is_valid_collection(c->get<std::string>())) {
+    return make_error(codes::kInvalidQuery, "collection must be a valid collection name", "collection");
+  }
+  spec.collection = c->get<std::string>();
+  auto where = decode_where(j, codes::kInvalidQuery);
+  if (!where) return where.error();
+  spec.where = std::move(*where);
+  if (auto g = j.find("groupBy"); g != j.end() && !g->is_null()) {
+    auto p = path_of(*g);
+    if (!p) return make_error(codes::kInvalidQuery, "groupBy must be a field name", "groupBy");
+    spec.group_by = *p;
+  }
+  if (auto s = j.find("sum"); s != j.end() && !s->is_null()) {
+    auto p = path_of(*s);
+    if (!p) return make_error(codes::kInvalidQuery, "sum must be a field name", "sum");
+    spec.sum_of = *p;
+  }
+  return spec;
+}
+
+Result<Document> decode_document(const Json& dj, const std::string& at) {
+  if (!dj.is_object()) return make_error(codes::kInvalidMessage, "document must be an object", at);
+  auto c = dj.find("collection");
+  auto id = dj.find("id");
+  auto ver = dj.find("version");
+  auto fields = dj.find("fields");
+  if (c == dj.end() || !c->is_string() || !is_valid_collection(c->get<std::string>())) {
+    return make_error(codes::kInvalidMessage, "collection missing or invalid", at + ".collection");
+  }
+  if (id == dj.end() || !id->is_string() || !is_valid_id(id->get<std::string>())) {
+    return make_error(codes::kInvalidMessage, "id missing or invalid", at + ".id");
+  }
+  if (ver == dj.end() || !ver->is_number_integer()) {
+    return make_error(codes::kInvalidMessage, "version must be an integer", at + ".version");
+  }
+  if (fields == dj.end() || !fields->is_object()) {
+    return make_error(codes::kInvalidMessage, "fields must be an object", at + ".fields");
+  }
+  Document d{c->get<std::string>(), id->get<std::string>(), ver->get<std::int64_t>(), *fields, false};
+  if (auto del = dj.find("deleted"); del != dj.end() && del->is_boolean()) d.deleted = del->get<bool>();
+  return d;
+}
+
+}  // namespace syncline::web
