@@ -15,11 +15,7 @@ cmake --build build -j "$JOBS"
 echo "[build] wasm"
 # Debian's emcc runs its JS optimizer with the machine's node, which needs Debian's acorn.
 export NODE_PATH=/usr/share/nodejs
-export EM_CACHE=${EM_CACHE:-$ROOT/build-wasm/.emcache}
 if [ ! -f build-wasm/build.ninja ]; then
-  mkdir -p "$EM_CACHE"
-  # Seed the per-project cache from Debian's prebuilt one (read-only for non-root users).
-  if [ -d /usr/share/emscripten/cache ] && [ -z "$(ls -A "$EM_CACHE")" ]; then cp -r /usr/share/emscripten/cache/. "$EM_CACHE"/; fi
   emcmake cmake -S . -B build-wasm -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
 cmake --build build-wasm -j "$JOBS"

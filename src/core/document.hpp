@@ -17,7 +17,11 @@ bool is_valid_id(std::string_view id);
 struct DocKey {
   std::string collection;
   std::string id;
-  auto operator<=>(const DocKey&) const = default;
+  // Written out: the libc++ of Emscripten 3.1.6 has no operator<=> for std::string.
+  bool operator<(const DocKey& o) const {
+    int c = collection.compare(o.collection);
+    return c != 0 ? c < 0 : id < o.id;
+  }
   bool operator==(const DocKey&) const = default;
 };
 

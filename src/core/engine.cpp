@@ -80,8 +80,8 @@ void Engine::emit_change(const DocKey& key, std::optional<Json> before, std::opt
 }
 
 // Re-applies the pending mutations of one document on top of its base state.
-void Engine::rebase(const DocKey& key) {
-  std::optional<Json> before = visible_fields(key);
+void Engine::rebase(const DocKey& key, std::optional<std::optional<Json>> before_arg) {
+  std::optional<Json> before = before_arg ? std::move(*before_arg) : visible_fields(key);
   const Document* base = base_.find(key);
   std::vector<const OutboxEntry*> pending = outbox_.for_key(key);
   // An acknowledged mutation whose seq the base has already seen is part of the base.
@@ -229,15 +229,16 @@ void Engine::handle_change(const ChangeMsg& c, std::int64_t now_ms) {
   }
   history_.push(HistoryEntry{now_ms, to_string(c.op), c.seq, c.collection, c.id, Json::object()});
   out_.history_dirty = true;
+  DocKey key{c.collection, c.id};
+  std::optional<Json> before = visible_fields(key);
   const bool applied = base_.apply(c);
   if (c.seq > cursor_) {
     cursor_ = c.seq;
     out_.meta_dirty = true;
   }
-  DocKey key{c.collection, c.id};
   if (applied) {
     out_.dirty_docs.insert(key);
-    rebase(key);
+    rebase(key, std::move(before));
   }
   confirm_seen();
 }
@@ -291,19 +292,20 @@ void Engine::apply_snapshot(const std::vector<std::string>& collections, std::ve
     });
   }
   for (const auto& key : gone) {
+    std::optional<Json> before = visible_fields(key);
     base_.erase(key);
     out_.dirty_docs.insert(key);
-    rebase(key);
+    rebase(key, std::move(before));
   }
   for (auto& d : docs) {
     DocKey key = d.key();
     const Document* cur = base_.find(key);
     if (cur && *cur == d) continue;
+    std::optional<Json> before = visible_fields(key);
     base_.put(std::move(d));
     out_.dirty_docs.insert(key);
-    rebase(key);
+    rebase(key, std::move(before));
   }
-  cursor_ = std::max(cursor_, seq);
   // The snapshot is the truth as of `seq`: the cursor moves to it even if it went backwards
   // (a server restored from backup), so the stream resumes from there.
   cursor_ = seq;

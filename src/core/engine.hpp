@@ -147,7 +147,8 @@ class Engine {
     Document doc;
   };
   std::optional<Json> visible_fields(const DocKey& key) const;
-  void rebase(const DocKey& key);
+  // before: the visible fields before the caller changed the base (defaults to the current view).
+  void rebase(const DocKey& key, std::optional<std::optional<Json>> before = std::nullopt);
   void emit_change(const DocKey& key, std::optional<Json> before, std::optional<Json> after);
   void confirm_seen();
   void settle_applied(OutboxEntry& entry, std::int64_t seq);

@@ -59,7 +59,9 @@ TEST(Connection, FullJitterBoundsAcrossSeeds) {
       ASSERT_GE(delay, 0) << "seed " << seed << " attempt " << attempt;
       ASSERT_LE(delay, ceiling_for(p, attempt)) << "seed " << seed << " attempt " << attempt;
       ASSERT_EQ(m.next_deadline(), now + delay);
-      if (delay > 0) ASSERT_EQ(m.tick(now + delay - 1), A::None);
+      if (delay > 0) {
+        ASSERT_EQ(m.tick(now + delay - 1), A::None);
+      }
       now += delay;
       ASSERT_EQ(m.tick(now), A::Open) << "seed " << seed;
       ASSERT_EQ(m.state(), S::Connecting);

@@ -228,7 +228,8 @@ TEST(Engine, SnapshotRestoreRoundTripKeepsOutboxAndMids) {
   auto b = e2.take_batch(0);
   ASSERT_TRUE(b);
   EXPECT_EQ(b->mutations[0].mid, 1);
-  auto mids = e2.mutate({ins("b3", {})}, 0);
+  auto mids = e2.mutate({ins("b3", Json::object())}, 0);
+  ASSERT_TRUE(mids.ok()) << mids.error().message;
   EXPECT_EQ(mids->at(0), 3) << "mids keep increasing across restarts";
 }
 

@@ -325,13 +325,13 @@ TEST(ProtocolErrors, ChangeFields) {
   expect_error(change(R"("collection":"bills","id":")" + std::string(129, 'x') + R"(","op":"insert","fields":{})"),
                "invalid_message", "id");
   expect_error(change(R"("collection":"bills","id":"b","op":"upsert","fields":{})"), "invalid_message", "op");
-  expect_error(change(R"("collection":"bills","id":"b","op":"update","fields":[1]})"), "invalid_message", "fields");
-  expect_error(change(R"("collection":"bills","id":"b","op":"update"})"), "invalid_message", "fields");
-  expect_error(change(R"("collection":"bills","id":"b","op":"update","fields":{},"origin":"me"})"),
+  expect_error(change(R"("collection":"bills","id":"b","op":"update","fields":[1])"), "invalid_message", "fields");
+  expect_error(change(R"("collection":"bills","id":"b","op":"update")"), "invalid_message", "fields");
+  expect_error(change(R"("collection":"bills","id":"b","op":"update","fields":{},"origin":"me")"),
                "invalid_message", "origin");
-  expect_error(change(R"("collection":"bills","id":"b","op":"update","fields":{},"origin":{"client":"c","mid":0}})"),
+  expect_error(change(R"("collection":"bills","id":"b","op":"update","fields":{},"origin":{"client":"c","mid":0})"),
                "invalid_message", "origin.mid");
-  expect_error(change(R"("collection":"bills","id":"b","op":"update","fields":{},"origin":{"mid":3}})"),
+  expect_error(change(R"("collection":"bills","id":"b","op":"update","fields":{},"origin":{"mid":3})"),
                "invalid_message", "origin.client");
   expect_error(decode_server_message("change", R"({"seq":5,"version":-2,"collection":"bills","id":"b","op":"insert","fields":{}})"),
                "invalid_message", "version");

@@ -104,6 +104,9 @@ struct SimClient {
   std::map<std::int64_t, int> settled;  // mid -> times settled
   std::set<std::int64_t> created;
   std::set<std::int64_t> applied_mids;
+  std::map<std::string, Json> shadow;  // visible view rebuilt only from change notifications
+  int query = 0;
+  int aggregate = 0;
 };
 
 struct SimConfig {
@@ -128,6 +131,17 @@ class Simulation {
       o.max_batch = 4;  // small batches exercise partial progress
       SimClient c;
       c.engine = std::make_unique<Engine>(o);
+      QuerySpec q;
+      q.collection = "items";
+      q.where = *Filter::parse("n=gte.20");
+      q.order_by = OrderBy{{"n"}, true};
+      q.limit = 5;
+      c.query = c.engine->add_query(q);
+      AggregateSpec a;
+      a.collection = "items";
+      a.group_by = {"by"};
+      a.sum_of = std::vector<std::string>{"n"};
+      c.aggregate = c.engine->add_aggregate(a);
       clients_.push_back(std::move(c));
     }
   }
@@ -159,6 +173,28 @@ class Simulation {
       server_.docs().for_each_live("items", [&](const Document& d) { theirs.push_back(d); });
       EXPECT_EQ(mine, theirs);
       EXPECT_EQ(c.engine->cursor(), server_.seq());
+      // Change notifications alone reproduce the view.
+      std::map<std::string, Json> view;
+      for (const auto& d : mine) view[d.id] = d.fields;
+      EXPECT_EQ(c.shadow, view);
+      // The incremental live query equals a brute-force evaluation.
+      std::vector<Document> expect;
+      for (const auto& d : mine) {
+        if (d.fields.contains("n") && d.fields["n"].get<int>() >= 20) expect.push_back(d);
+      }
+      std::sort(expect.begin(), expect.end(), [](const Document& x, const Document& y) {
+        int nx = x.fields["n"].get<int>(), ny = y.fields["n"].get<int>();
+        return nx != ny ? nx > ny : x.id < y.id;
+      });
+      if (expect.size() > 5) expect.resize(5);
+      EXPECT_EQ(*c.engine->query_result(c.query), expect);
+      std::map<std::string, GroupTotals> groups;
+      for (const auto& d : mine) {
+        auto& g = groups[d.fields.contains("by") ? d.fields["by"].dump() : "null"];
+        g.count++;
+        if (d.fields.contains("n")) g.sum += d.fields["n"].get<int>();
+      }
+      EXPECT_EQ(c.engine->aggregate(c.aggregate)->groups(), groups);
       // Every mutation settled exactly once; applied ones applied exactly once on the server.
       for (std::int64_t mid : c.created) {
         auto it = c.settled.find(mid);
@@ -296,6 +332,13 @@ class Simulation {
 
   void drain(SimClient& c) {
     EngineOutput out = c.engine->take_output();
+    for (const auto& ch : out.changes) {
+      if (ch.after) {
+        c.shadow[ch.id] = *ch.after;
+      } else {
+        c.shadow.erase(ch.id);
+      }
+    }
     for (const auto& s : out.settled) {
       c.settled[s.mid]++;
       if (s.applied) c.applied_mids.insert(s.mid);

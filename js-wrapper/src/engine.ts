@@ -1,0 +1,262 @@
+// Layer: js-wrapper. A typed face for the wasm engine: every call crosses the boundary once
+// with a JSON batch, and `{"error": ...}` replies become SyncError. No I/O happens here; the
+// runtime (client.ts) feeds it server messages and acts on its outputs.
+import { SyncError, unwrap } from './errors.js';
+import type { RawEngine, SynclineModule } from './wasm.js';
+
+export interface SyncDocument<T = Record<string, unknown>> {
+  collection: string;
+  id: string;
+  version: number;
+  fields: T;
+  pending?: boolean;
+  deleted?: boolean;
+}
+
+export type MutationOp = 'insert' | 'update' | 'delete';
+
+export interface MutationInput {
+  op: MutationOp;
+  collection: string;
+  id: string;
+  fields?: Record<string, unknown> | null;
+  base_version?: number;
+}
+
+export interface DocChange {
+  collection: string;
+  id: string;
+  before: Record<string, unknown> | null;
+  after: Record<string, unknown> | null;
+  pending: boolean;
+}
+
+export interface Settled {
+  mid: number;
+  applied: boolean;
+  collection: string;
+  id: string;
+  seq?: number;
+  code?: string;
+  message?: string;
+}
+
+export interface ServerEvent {
+  seq: number;
+  name: string;
+  collection?: string;
+  id?: string;
+  data: Record<string, unknown>;
+}
+
+export interface EngineOutput {
+  changes: DocChange[];
+  queries: number[];
+  aggregates: number[];
+  settled: Settled[];
+  events: ServerEvent[];
+  needSnapshot: boolean;
+  cursor: number;
+  pending: number;
+  persist: boolean;
+  errors?: { index: number; code: string; message: string; field?: string }[];
+}
+
+export interface EngineOptions {
+  clientId: string;
+  collections?: string[];
+  historyLimit?: number;
+  maxBatch?: number;
+  requestTimeoutMs?: number;
+}
+
+export interface QuerySpec {
+  collection: string;
+  where?: string;
+  orderBy?: string;
+  limit?: number;
+}
+
+export interface AggregateSpec {
+  collection: string;
+  where?: string;
+  groupBy?: string;
+  sum?: string;
+}
+
+export interface AggregateResult {
+  groups: Record<string, { count: number; sum: number }>;
+  total: { count: number; sum: number };
+}
+
+export interface HistoryEntry {
+  at_ms: number;
+  type: string;
+  seq: number;
+  collection: string;
+  id: string;
+  data: Record<string, unknown>;
+}
+
+export interface HistoryState {
+  capacity: number;
+  entries: HistoryEntry[];
+  counts: Record<string, number>;
+  total: number;
+}
+
+export interface EngineState {
+  clientId: string;
+  cursor: number;
+  pending: number;
+  unacknowledged: number;
+  inFlight: boolean;
+  needSnapshot: boolean;
+  nextMid: number;
+}
+
+export interface PersistenceBatch {
+  putDocs: SyncDocument[];
+  deleteDocs: { collection: string; id: string }[];
+  outbox?: { next_mid: number; entries: unknown[] };
+  meta?: { cursor: number; clientId: string };
+  history?: HistoryState;
+}
+
+export class SyncEngine {
+  private raw: RawEngine | null;
+
+  private constructor(raw: RawEngine) {
+    this.raw = raw;
+  }
+
+  static create(module: SynclineModule, options: EngineOptions): SyncEngine {
+    const raw = module._createEngine(JSON.stringify(options));
+    if (!raw) throw errorFrom(module._lastError());
+    return new SyncEngine(raw);
+  }
+
+  /** Restores from bytes written by snapshotBytes(); throws SyncError('invalid_snapshot'). */
+  static restore(module: SynclineModule, bytes: Uint8Array, options: EngineOptions): SyncEngine {
+    const raw = module._restoreEngine(bytes, JSON.stringify(options));
+    if (!raw) throw errorFrom(module._lastError());
+    return new SyncEngine(raw);
+  }
+
+  private get e(): RawEngine {
+    if (!this.raw) throw new SyncError('closed', 'engine was disposed');
+    return this.raw;
+  }
+
+  mutate(batch: MutationInput[], now = Date.now()): EngineOutput & { mids: number[] } {
+    return unwrap(this.e.mutate(JSON.stringify(batch), now));
+  }
+
+  /** Feeds a batch of server messages given as JSON texts with a "type" member (WebSocket frames). */
+  receiveFrames(frames: string[], now = Date.now()): EngineOutput {
+    return unwrap(this.e.receive('[' + frames.join(',') + ']', now));
+  }
+
+  /** Feeds SSE messages: event name + data text, spliced into frames without re-parsing. */
+  receiveSse(messages: { type: string; data: string }[], now = Date.now()): EngineOutput {
+    const frames = messages.map((m) => {
+      const body = m.data.trim();
+      if (!body.startsWith('{')) return JSON.stringify({ type: m.type, data: body });
+      const rest = body.slice(1).trimStart();
+      return '{"type":' + JSON.stringify(m.type) + (rest.startsWith('}') ? '' : ',') + rest;
+    });
+    return this.receiveFrames(frames, now);
+  }
+
+  applySnapshot(snapshot: { collections?: string[]; docs: SyncDocument[]; seq: number }, now = Date.now()): EngineOutput {
+    return unwrap(this.e.applySnapshot(JSON.stringify(snapshot), now));
+  }
+
+  /** The next mutation batch as a request body, or null. */
+  takeBatch(now = Date.now()): string | null {
+    const text = this.e.takeBatch(now);
+    if (text === '') return null;
+    if (text.startsWith('{"error"')) unwrap(text);
+    return text;
+  }
+
+  batchFailed(): void {
+    this.e.batchFailed();
+  }
+
+  setTransportReady(ready: boolean): void {
+    this.e.setTransportReady(ready);
+  }
+
+  tick(now = Date.now()): EngineOutput {
+    return unwrap(this.e.tick(now));
+  }
+
+  record(type: string, data: Record<string, unknown> = {}, now = Date.now()): EngineOutput {
+    return unwrap(this.e.record(type, JSON.stringify(data), now));
+  }
+
+  get<T = Record<string, unknown>>(collection: string, id: string): SyncDocument<T> | null {
+    return unwrap(this.e.get(collection, id));
+  }
+
+  documents<T = Record<string, unknown>>(collection: string): SyncDocument<T>[] {
+    return unwrap(this.e.documents(collection));
+  }
+
+  addQuery(spec: QuerySpec): number {
+    return unwrap<{ id: number }>(this.e.addQuery(JSON.stringify(spec))).id;
+  }
+
+  removeQuery(id: number): void {
+    this.e.removeQuery(id);
+  }
+
+  queryResult<T = Record<string, unknown>>(id: number): { docs: SyncDocument<T>[]; total: number } {
+    return unwrap(this.e.queryResult(id));
+  }
+
+  addAggregate(spec: AggregateSpec): number {
+    return unwrap<{ id: number }>(this.e.addAggregate(JSON.stringify(spec))).id;
+  }
+
+  removeAggregate(id: number): void {
+    this.e.removeAggregate(id);
+  }
+
+  aggregateResult(id: number): AggregateResult {
+    return unwrap(this.e.aggregateResult(id));
+  }
+
+  history(): HistoryState {
+    return unwrap(this.e.history());
+  }
+
+  state(): EngineState {
+    return unwrap(this.e.state());
+  }
+
+  takePersistence(): PersistenceBatch {
+    return unwrap(this.e.takePersistence());
+  }
+
+  snapshotBytes(): Uint8Array {
+    return this.e.snapshotBytes();
+  }
+
+  dispose(): void {
+    if (this.raw) {
+      this.raw.delete();
+      this.raw = null;
+    }
+  }
+}
+
+function errorFrom(text: string): SyncError {
+  try {
+    unwrap(text);
+  } catch (e) {
+    if (e instanceof SyncError) return e;
+  }
+  return new SyncError('internal', text || 'unknown failure');
+}

@@ -1,0 +1,23 @@
+// The npm package `syncline`. Importing it has no side effects and touches no browser API,
+// so it is safe during server-side rendering; the wasm loads on the first awaited call.
+export { SyncError } from './errors.js';
+export { loadSyncline } from './wasm.js';
+export type { LoadOptions, SynclineModule } from './wasm.js';
+export { SyncEngine } from './engine.js';
+export type {
+  AggregateResult,
+  AggregateSpec,
+  DocChange,
+  EngineOptions,
+  EngineOutput,
+  EngineState,
+  HistoryEntry,
+  HistoryState,
+  MutationInput,
+  MutationOp,
+  PersistenceBatch,
+  QuerySpec,
+  ServerEvent,
+  Settled,
+  SyncDocument,
+} from './engine.js';
