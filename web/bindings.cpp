@@ -95,7 +95,7 @@ class WasmEngine {
       if (j.is_discarded() || !j.is_array()) return err(codes::kInvalidJson, "message batch must be a JSON array");
       Json errors = Json::array();
       for (std::size_t i = 0; i < j.size(); ++i) {
-        Result<ServerMessage> m = decode_server_ws(j[i].dump());
+        Result<ServerMessage> m = decode_server_frame(j[i]);
         if (!m) {
           Json e = error_json(m.error());
           e["index"] = i;

@@ -73,8 +73,8 @@ async function instantiate(options: LoadOptions): Promise<SynclineModule> {
   const factory = (await import('./syncline.mjs')).default as (m: object) => Promise<SynclineModule>;
   const wasmUrl = options.wasmUrl ?? new URL('./syncline.wasm', import.meta.url);
   let wasmBinary = options.wasmBinary;
-  const isNode = typeof process !== 'undefined' && !!(process as { versions?: { node?: string } }).versions?.node &&
-    typeof window === 'undefined';
+  const proc = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  const isNode = !!proc?.versions?.node && typeof (globalThis as { window?: unknown }).window === 'undefined';
   if (!wasmBinary && isNode) {
     const fsName = 'node:fs/promises';
     const fs = (await import(/* @vite-ignore */ fsName)) as { readFile(u: URL): Promise<Uint8Array> };

@@ -619,7 +619,10 @@ Result<ServerMessage> decode_server_message(std::string_view event_type, std::st
 Result<ServerMessage> decode_server_ws(std::string_view frame) {
   auto parsed = parse_text(frame);
   if (!parsed) return parsed.error();
-  const Json& j = *parsed;
+  return decode_server_frame(*parsed);
+}
+
+Result<ServerMessage> decode_server_frame(const Json& j) {
   if (!j.is_object()) return make_error(codes::kInvalidMessage, "frame must be a JSON object");
   auto t = j.find("type");
   if (t == j.end() || !t->is_string()) {

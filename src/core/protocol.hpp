@@ -141,6 +141,8 @@ Result<ErrorMsg> decode_error(const Json& j);
 // SSE: `event` name + `data` text. WebSocket: one text frame with "type".
 Result<ServerMessage> decode_server_message(std::string_view event_type, std::string_view data);
 Result<ServerMessage> decode_server_ws(std::string_view frame);
+// An already parsed WebSocket frame (lets a batch of frames be parsed once as one array).
+Result<ServerMessage> decode_server_frame(const Json& frame);
 Result<ClientMessage> decode_client_ws(std::string_view frame, const DecodeLimits& limits = {});
 
 // Converts a committed change into the document it leaves behind (tombstone for delete).
