@@ -32,6 +32,10 @@ if [ -f js-wrapper/tsconfig.json ]; then
   echo "[build] js-wrapper"
   (cd js-wrapper && npm run --silent build)
 fi
+if [ -f tests/e2e/app/vite.config.mjs ]; then
+  echo "[build] e2e harness"
+  npx vite build --config tests/e2e/app/vite.config.mjs
+fi
 if [ -f demo/package.json ] && [ "${SYNCLINE_SKIP_DEMO:-0}" != "1" ]; then
   echo "[build] demo"
   (cd demo && npm run --silent build)

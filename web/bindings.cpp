@@ -303,6 +303,32 @@ WasmEngine* restore_engine(const std::string& bytes, const std::string& options_
   }
 }
 
+// The state as JSON parts: {"v":1,"client","cursor","docs":[...],"outbox":{...},"history":{...}}.
+WasmEngine* restore_engine_json(const std::string& state_text, const std::string& options_text) {
+  g_last_error.clear();
+  auto o = decode_options(options_text);
+  if (!o) {
+    g_last_error = err(o.error());
+    return nullptr;
+  }
+  try {
+    Json state = parse_json_nothrow(state_text);
+    if (state.is_discarded()) {
+      g_last_error = err(codes::kInvalidSnapshot, "saved state is not valid JSON");
+      return nullptr;
+    }
+    auto e = Engine::restore_json(state, std::move(*o));
+    if (!e) {
+      g_last_error = err(e.error());
+      return nullptr;
+    }
+    return new WasmEngine(std::move(*e));
+  } catch (const std::exception& ex) {
+    g_last_error = err("invalid_snapshot", ex.what());
+    return nullptr;
+  }
+}
+
 std::string last_error() { return g_last_error; }
 
 std::string parse_filter(const std::string& text) {
@@ -381,6 +407,7 @@ EMSCRIPTEN_BINDINGS(syncline) {
       .function("snapshotBytes", &WasmEngine::snapshot_bytes);
   function("_createEngine", &create_engine, allow_raw_pointers());
   function("_restoreEngine", &restore_engine, allow_raw_pointers());
+  function("_restoreEngineJson", &restore_engine_json, allow_raw_pointers());
   function("_lastError", &last_error);
   function("_parseFilter", &parse_filter);
   function("_jsonDecodeCount", &json_decode_count);

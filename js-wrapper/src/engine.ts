@@ -123,6 +123,16 @@ export interface PersistenceBatch {
   history?: HistoryState;
 }
 
+/** What an adapter stores, in parts: shared documents + cursor, one outbox per tab slot, history. */
+export interface PersistedState {
+  client: string;
+  cursor: number;
+  docs: SyncDocument[];
+  outbox: { next_mid: number; entries: unknown[] };
+  history: HistoryState;
+  need_snapshot?: boolean;
+}
+
 export class SyncEngine {
   private raw: RawEngine | null;
 
@@ -139,6 +149,13 @@ export class SyncEngine {
   /** Restores from bytes written by snapshotBytes(); throws SyncError('invalid_snapshot'). */
   static restore(module: SynclineModule, bytes: Uint8Array, options: EngineOptions): SyncEngine {
     const raw = module._restoreEngine(bytes, JSON.stringify(options));
+    if (!raw) throw errorFrom(module._lastError());
+    return new SyncEngine(raw);
+  }
+
+  /** Restores from separately stored parts (see PersistedState). */
+  static restoreParts(module: SynclineModule, state: PersistedState, options: EngineOptions): SyncEngine {
+    const raw = module._restoreEngineJson(JSON.stringify({ v: 1, ...state }), JSON.stringify(options));
     if (!raw) throw errorFrom(module._lastError());
     return new SyncEngine(raw);
   }

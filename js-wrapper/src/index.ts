@@ -21,3 +21,5 @@ export type {
   Settled,
   SyncDocument,
 } from './engine.js';
+export { createClient } from './client.js';
+export type * from './types.js';

@@ -42,6 +42,7 @@ export interface RawConnection {
 export interface SynclineModule {
   _createEngine(options: string): RawEngine | null;
   _restoreEngine(bytes: Uint8Array, options: string): RawEngine | null;
+  _restoreEngineJson(state: string, options: string): RawEngine | null;
   _lastError(): string;
   _parseFilter(text: string): string;
   _jsonDecodeCount(text: string): number;

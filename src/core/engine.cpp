@@ -391,6 +391,11 @@ Result<std::unique_ptr<Engine>> Engine::restore(std::string_view bytes, EngineOp
   if (state.is_discarded() || !state.is_object()) {
     return make_error(codes::kInvalidSnapshot, "saved state is not valid CBOR");
   }
+  return restore_json(state, std::move(options));
+}
+
+Result<std::unique_ptr<Engine>> Engine::restore_json(const Json& state, EngineOptions options) {
+  if (!state.is_object()) return make_error(codes::kInvalidSnapshot, "saved state must be an object");
   auto v = state.find("v");
   if (v == state.end() || !v->is_number_integer() || v->get<int>() != 1) {
     return make_error(codes::kInvalidSnapshot, "unsupported saved state version", "v");

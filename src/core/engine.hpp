@@ -141,6 +141,9 @@ class Engine {
   std::string snapshot_bytes() const;
   // Restores a state saved by snapshot_bytes(); options.client_id is replaced by the saved one.
   static Result<std::unique_ptr<Engine>> restore(std::string_view bytes, EngineOptions options);
+  // Same, from the decoded state object ({"v":1,"client","cursor","docs","outbox","history"});
+  // lets a browser adapter assemble the state from separately stored parts.
+  static Result<std::unique_ptr<Engine>> restore_json(const Json& state, EngineOptions options);
 
  private:
   struct VisibleDoc {

@@ -208,13 +208,17 @@ bool LiveQuery::insert_entry(Entry e) {
   return false;
 }
 
+// O(1): every window entry sorts at or before the window's last one, every rest entry after.
+bool LiveQuery::in_window(const Entry& e) const {
+  return !window_.empty() && !less_(*window_.rbegin(), e);
+}
+
 bool LiveQuery::erase_entry(const Entry& e) {
-  auto it = window_.find(e);
-  if (it == window_.end()) {
+  if (!in_window(e)) {
     rest_.erase(e);
     return false;
   }
-  window_.erase(it);
+  window_.erase(e);
   if (!rest_.empty()) window_.insert(window_.end(), rest_.extract(rest_.begin()));
   return true;
 }
@@ -240,8 +244,7 @@ bool LiveQuery::on_change(const std::string& id, const Json* before, const Json*
   Entry e = make_entry(id, *after);
   if (!less_(e, it->second) && !less_(it->second, e)) {
     // Same place in the order: only the member's fields can have changed.
-    bool in_window = window_.find(it->second) != window_.end();
-    return in_window && (before == nullptr || *before != *after);
+    return in_window(it->second) && (before == nullptr || *before != *after);
   }
   bool was_in_window = erase_entry(it->second);
   it->second = e;

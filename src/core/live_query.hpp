@@ -50,7 +50,9 @@ struct QuerySpec {
   std::optional<std::size_t> limit;
 };
 
-// Parses "field" / "field.asc" / "field.desc" (also "-field" for descending).
+// Parses "field" / "field.asc" / "field.desc" (also "-field" for descending). A trailing
+// ".asc"/".desc" is always the direction (a bare "desc" is a field); "-" with a suffix is an
+// error. Errors: code "invalid_query", field "orderBy".
 Result<OrderBy> parse_order_by(std::string_view text);
 
 // Total order of JSON values used for sorting (see header comment). nullptr = missing.
@@ -86,6 +88,7 @@ class LiveQuery {
   Entry make_entry(const std::string& id, const Json& fields) const;
   bool insert_entry(Entry e);        // returns true if it landed in the window
   bool erase_entry(const Entry& e);  // returns true if it was in the window
+  bool in_window(const Entry& e) const;  // e must be in window_ or rest_
 
   QuerySpec spec_;
   std::size_t limit_;  // SIZE_MAX without a limit

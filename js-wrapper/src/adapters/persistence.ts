@@ -1,0 +1,274 @@
+// Layer: js-wrapper adapters (browser I/O). The core decides what to persist; these adapters
+// only store it. Layout (any backend):
+//   docs     shared replica documents (tombstones too), written by the tab that owns the stream
+//   meta     cursor and schema version (shared)
+//   outboxes one outbox per tab slot (client id), each written only by the tab holding the slot
+//   history  the bounded event history (shared, last writer wins)
+import type { HistoryState, PersistenceBatch, SyncDocument } from '../engine.js';
+import { SyncError } from '../errors.js';
+
+export interface StoredOutbox {
+  clientId: string;
+  outbox: { next_mid: number; entries: unknown[] };
+  updatedAt: number;
+}
+
+export interface LoadedState {
+  docs: SyncDocument[];
+  cursor: number;
+  history: HistoryState | null;
+  outboxes: StoredOutbox[];
+}
+
+export interface Persistence {
+  readonly kind: 'indexeddb' | 'localstorage' | 'memory';
+  open(): Promise<void>;
+  load(): Promise<LoadedState>;
+  /** Writes documents/cursor/history in one transaction. */
+  writeShared(batch: PersistenceBatch): Promise<void>;
+  /** Writes one slot's outbox durably (strict durability where the backend has it). */
+  writeOutbox(clientId: string, outbox: StoredOutbox['outbox']): Promise<void>;
+  readOutbox(clientId: string): Promise<StoredOutbox | null>;
+  deleteOutbox(clientId: string): Promise<void>;
+  listOutboxes(): Promise<StoredOutbox[]>;
+  close(): void;
+}
+
+function storageError(e: unknown, what: string): SyncError {
+  const name = (e as { name?: string })?.name ?? '';
+  const code = name === 'QuotaExceededError' ? 'quota_exceeded' : 'storage';
+  const message = `${what}: ${(e as { message?: string })?.message ?? String(e)}`;
+  return new SyncError(code, message, { cause: e });
+}
+
+// ---------------------------------------------------------------- IndexedDB
+
+const DB_VERSION = 1;
+
+function req<T>(r: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+
+function done(tx: IDBTransaction): Promise<void> {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error ?? new DOMException('transaction aborted', 'AbortError'));
+  });
+}
+
+export class IndexedDbPersistence implements Persistence {
+  readonly kind = 'indexeddb' as const;
+  private db: IDBDatabase | null = null;
+  private reopening: Promise<void> | null = null;
+
+  constructor(private readonly name: string, private readonly onError: (e: SyncError) => void) {}
+
+  async open(): Promise<void> {
+    this.db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const r = indexedDB.open(this.name, DB_VERSION);
+      r.onupgradeneeded = () => {
+        const db = r.result;
+        if (!db.objectStoreNames.contains('docs')) db.createObjectStore('docs', { keyPath: ['collection', 'id'] });
+        if (!db.objectStoreNames.contains('meta')) db.createObjectStore('meta');
+        if (!db.objectStoreNames.contains('outboxes')) db.createObjectStore('outboxes', { keyPath: 'clientId' });
+      };
+      // Another tab holds an older version open: it closes on versionchange (below), so this
+      // only waits briefly; report it rather than hang silently.
+      r.onblocked = () => this.onError(new SyncError('storage_blocked', 'waiting for another tab to release the database'));
+      r.onsuccess = () => resolve(r.result);
+      r.onerror = () => reject(storageError(r.error, 'opening IndexedDB'));
+    });
+    // A newer version of the app wants to upgrade the schema: close so it is not blocked
+    // forever; the next write reopens.
+    this.db.onversionchange = () => {
+      this.db?.close();
+      this.db = null;
+    };
+    this.db.onclose = () => {
+      this.db = null;
+    };
+  }
+
+  private async database(): Promise<IDBDatabase> {
+    if (this.db) return this.db;
+    if (!this.reopening) this.reopening = this.open().finally(() => (this.reopening = null));
+    await this.reopening;
+    if (!this.db) throw new SyncError('storage', 'IndexedDB is not available');
+    return this.db;
+  }
+
+  async load(): Promise<LoadedState> {
+    try {
+      const db = await this.database();
+      const tx = db.transaction(['docs', 'meta', 'outboxes'], 'readonly');
+      const [docs, cursor, history, outboxes] = await Promise.all([
+        req(tx.objectStore('docs').getAll()) as Promise<SyncDocument[]>,
+        req(tx.objectStore('meta').get('cursor')) as Promise<number | undefined>,
+        req(tx.objectStore('meta').get('history')) as Promise<HistoryState | undefined>,
+        req(tx.objectStore('outboxes').getAll()) as Promise<StoredOutbox[]>,
+      ]);
+      return { docs, cursor: cursor ?? 0, history: history ?? null, outboxes };
+    } catch (e) {
+      throw e instanceof SyncError ? e : storageError(e, 'loading from IndexedDB');
+    }
+  }
+
+  async writeShared(batch: PersistenceBatch): Promise<void> {
+    if (!batch.putDocs.length && !batch.deleteDocs.length && !batch.meta && !batch.history) return;
+    try {
+      const db = await this.database();
+      const tx = db.transaction(['docs', 'meta'], 'readwrite', { durability: 'relaxed' });
+      const docs = tx.objectStore('docs');
+      for (const d of batch.putDocs) docs.put(d);
+      for (const k of batch.deleteDocs) docs.delete([k.collection, k.id]);
+      if (batch.meta) tx.objectStore('meta').put(batch.meta.cursor, 'cursor');
+      if (batch.history) tx.objectStore('meta').put(batch.history, 'history');
+      await done(tx);
+    } catch (e) {
+      throw e instanceof SyncError ? e : storageError(e, 'writing documents');
+    }
+  }
+
+  async writeOutbox(clientId: string, outbox: StoredOutbox['outbox']): Promise<void> {
+    try {
+      const db = await this.database();
+      const tx = db.transaction('outboxes', 'readwrite', { durability: 'strict' });
+      tx.objectStore('outboxes').put({ clientId, outbox, updatedAt: Date.now() } satisfies StoredOutbox);
+      await done(tx);
+    } catch (e) {
+      throw e instanceof SyncError ? e : storageError(e, 'writing the outbox');
+    }
+  }
+
+  async readOutbox(clientId: string): Promise<StoredOutbox | null> {
+    const db = await this.database();
+    const tx = db.transaction('outboxes', 'readonly');
+    return ((await req(tx.objectStore('outboxes').get(clientId))) as StoredOutbox | undefined) ?? null;
+  }
+
+  async deleteOutbox(clientId: string): Promise<void> {
+    const db = await this.database();
+    const tx = db.transaction('outboxes', 'readwrite', { durability: 'strict' });
+    tx.objectStore('outboxes').delete(clientId);
+    await done(tx);
+  }
+
+  async listOutboxes(): Promise<StoredOutbox[]> {
+    const db = await this.database();
+    const tx = db.transaction('outboxes', 'readonly');
+    return (await req(tx.objectStore('outboxes').getAll())) as StoredOutbox[];
+  }
+
+  close(): void {
+    this.db?.close();
+    this.db = null;
+  }
+}
+
+// ---------------------------------------------------------------- localStorage
+
+/** Small datasets only (localStorage is synchronous and limited to a few MiB). */
+export class LocalStoragePersistence implements Persistence {
+  readonly kind = 'localstorage' as const;
+  constructor(private readonly prefix: string) {}
+
+  private get<T>(key: string): T | null {
+    const text = localStorage.getItem(this.prefix + key);
+    return text === null ? null : (JSON.parse(text) as T);
+  }
+
+  private set(key: string, value: unknown): void {
+    try {
+      localStorage.setItem(this.prefix + key, JSON.stringify(value));
+    } catch (e) {
+      throw storageError(e, 'writing localStorage');
+    }
+  }
+
+  async open(): Promise<void> {
+    if (typeof localStorage === 'undefined') throw new SyncError('storage', 'localStorage is not available');
+  }
+
+  async load(): Promise<LoadedState> {
+    const docs = Object.values(this.get<Record<string, SyncDocument>>('docs') ?? {});
+    const outboxes = this.get<Record<string, StoredOutbox>>('outboxes') ?? {};
+    return {
+      docs,
+      cursor: this.get<number>('cursor') ?? 0,
+      history: this.get<HistoryState>('history'),
+      outboxes: Object.values(outboxes),
+    };
+  }
+
+  async writeShared(batch: PersistenceBatch): Promise<void> {
+    if (batch.putDocs.length || batch.deleteDocs.length) {
+      const docs = this.get<Record<string, SyncDocument>>('docs') ?? {};
+      for (const d of batch.putDocs) docs[`${d.collection}/${d.id}`] = d;
+      for (const k of batch.deleteDocs) delete docs[`${k.collection}/${k.id}`];
+      this.set('docs', docs);
+    }
+    if (batch.meta) this.set('cursor', batch.meta.cursor);
+    if (batch.history) this.set('history', batch.history);
+  }
+
+  async writeOutbox(clientId: string, outbox: StoredOutbox['outbox']): Promise<void> {
+    const all = this.get<Record<string, StoredOutbox>>('outboxes') ?? {};
+    all[clientId] = { clientId, outbox, updatedAt: Date.now() };
+    this.set('outboxes', all);
+  }
+
+  async readOutbox(clientId: string): Promise<StoredOutbox | null> {
+    return (this.get<Record<string, StoredOutbox>>('outboxes') ?? {})[clientId] ?? null;
+  }
+
+  async deleteOutbox(clientId: string): Promise<void> {
+    const all = this.get<Record<string, StoredOutbox>>('outboxes') ?? {};
+    delete all[clientId];
+    this.set('outboxes', all);
+  }
+
+  async listOutboxes(): Promise<StoredOutbox[]> {
+    return Object.values(this.get<Record<string, StoredOutbox>>('outboxes') ?? {});
+  }
+
+  close(): void {}
+}
+
+// ---------------------------------------------------------------- memory
+
+/** Nothing survives a reload; for tests and server-side rendering. */
+export class MemoryPersistence implements Persistence {
+  readonly kind = 'memory' as const;
+  private docs = new Map<string, SyncDocument>();
+  private cursor = 0;
+  private history: HistoryState | null = null;
+  private outboxes = new Map<string, StoredOutbox>();
+
+  async open(): Promise<void> {}
+  async load(): Promise<LoadedState> {
+    return { docs: [...this.docs.values()], cursor: this.cursor, history: this.history, outboxes: [...this.outboxes.values()] };
+  }
+  async writeShared(batch: PersistenceBatch): Promise<void> {
+    for (const d of batch.putDocs) this.docs.set(`${d.collection}/${d.id}`, d);
+    for (const k of batch.deleteDocs) this.docs.delete(`${k.collection}/${k.id}`);
+    if (batch.meta) this.cursor = batch.meta.cursor;
+    if (batch.history) this.history = batch.history;
+  }
+  async writeOutbox(clientId: string, outbox: StoredOutbox['outbox']): Promise<void> {
+    this.outboxes.set(clientId, { clientId, outbox, updatedAt: Date.now() });
+  }
+  async readOutbox(clientId: string): Promise<StoredOutbox | null> {
+    return this.outboxes.get(clientId) ?? null;
+  }
+  async deleteOutbox(clientId: string): Promise<void> {
+    this.outboxes.delete(clientId);
+  }
+  async listOutboxes(): Promise<StoredOutbox[]> {
+    return [...this.outboxes.values()];
+  }
+  close(): void {}
+}

@@ -1,0 +1,91 @@
+// Layer: js-wrapper adapters (browser I/O). Tab coordination: one leader per origin + server +
+// user owns the stream (Web Locks); the others follow over BroadcastChannel. A lock is
+// released by the browser when its tab closes or crashes, which is what hands leadership over.
+// Each tab also holds the lock of its own outbox slot, so a slot whose lock is free belongs
+// to a tab that is gone: a reload reclaims it, or the leader drains it.
+
+export type TabMessage =
+  | { t: 'frames'; frames: string[]; from: string }
+  | { t: 'status'; status: Record<string, unknown>; from: string }
+  | { t: 'resnapshot'; from: string }
+  | { t: 'hello'; from: string }
+  | { t: 'leader'; from: string };
+
+interface LockManagerLike {
+  request(name: string, options: { ifAvailable?: boolean; mode?: 'exclusive' }, cb: (lock: unknown) => Promise<unknown> | unknown): Promise<unknown>;
+  request(name: string, cb: (lock: unknown) => Promise<unknown> | unknown): Promise<unknown>;
+  query(): Promise<{ held?: { name?: string }[]; pending?: { name?: string }[] }>;
+}
+
+function locks(): LockManagerLike | null {
+  const nav = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator;
+  return nav?.locks ?? null;
+}
+
+export function tabsSupported(): boolean {
+  return !!locks() && typeof BroadcastChannel !== 'undefined';
+}
+
+/** Holds a lock until release() is called (or the tab dies). */
+export class HeldLock {
+  private releaseFn: (() => void) | null = null;
+  private acquired: Promise<boolean>;
+
+  private constructor(name: string, ifAvailable: boolean, onAcquired?: () => void) {
+    const lm = locks();
+    if (!lm) {
+      this.acquired = Promise.resolve(true);
+      onAcquired?.();
+      return;
+    }
+    this.acquired = new Promise<boolean>((resolveAcquired) => {
+      lm.request(name, { ifAvailable, mode: 'exclusive' }, (lock) => {
+        if (!lock) {
+          resolveAcquired(false);
+          return undefined;
+        }
+        resolveAcquired(true);
+        onAcquired?.();
+        return new Promise<void>((release) => (this.releaseFn = release));
+      }).catch(() => resolveAcquired(false));
+    });
+  }
+
+  /** Tries once; resolves to the lock or null if someone else holds it. */
+  static async tryAcquire(name: string): Promise<HeldLock | null> {
+    const l = new HeldLock(name, true);
+    return (await l.acquired) ? l : null;
+  }
+
+  /** Waits in line; `onAcquired` runs when (and if) the lock is granted. */
+  static wait(name: string, onAcquired: () => void): HeldLock {
+    return new HeldLock(name, false, onAcquired);
+  }
+
+  release(): void {
+    this.releaseFn?.();
+    this.releaseFn = null;
+  }
+}
+
+export async function heldLockNames(): Promise<Set<string>> {
+  const lm = locks();
+  if (!lm) return new Set();
+  const q = await lm.query();
+  return new Set((q.held ?? []).map((l) => l.name ?? ''));
+}
+
+export class TabChannel {
+  private channel: BroadcastChannel | null;
+  constructor(name: string, private readonly onMessage: (m: TabMessage) => void) {
+    this.channel = typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel(name) : null;
+    if (this.channel) this.channel.onmessage = (ev: MessageEvent<TabMessage>) => this.onMessage(ev.data);
+  }
+  post(m: TabMessage): void {
+    this.channel?.postMessage(m);
+  }
+  close(): void {
+    this.channel?.close();
+    this.channel = null;
+  }
+}

@@ -1,0 +1,917 @@
+// Layer: js-wrapper. The browser runtime: wires the wasm engine (decisions) to the transports,
+// storage and tab coordination (I/O). Everything the app sees is an immutable snapshot.
+//
+//   const client = await createClient({ url, token, collections: ['bills'] });
+//   const bills = client.query('bills', { where: 'status=eq.unpaid', orderBy: 'total.desc', limit: 20 });
+//   bills.subscribe(() => render(bills.getSnapshot()));
+//   await client.collection('bills').insert({ total: 42, status: 'unpaid' });
+import { SyncEngine } from './engine.js';
+import type { EngineOutput, HistoryState, SyncDocument } from './engine.js';
+import { SyncError } from './errors.js';
+import { fetchSnapshot, postEvent, postMutations } from './http.js';
+import type { HttpContext } from './http.js';
+import { newId, randomSeed } from './ids.js';
+import { deepFreeze, Subject } from './observable.js';
+import { IndexedDbPersistence, LocalStoragePersistence, MemoryPersistence } from './adapters/persistence.js';
+import type { Persistence } from './adapters/persistence.js';
+import { HeldLock, heldLockNames, TabChannel, tabsSupported } from './adapters/tabs.js';
+import type { TabMessage } from './adapters/tabs.js';
+import { SseTransport, WebSocketTransport } from './adapters/transport.js';
+import type { StreamTransport } from './adapters/transport.js';
+import { loadSyncline } from './wasm.js';
+import type { RawConnection, SynclineModule } from './wasm.js';
+import type {
+  AggregateOptions,
+  ClientOptions,
+  CollectionHandle,
+  ConnectionStatus,
+  CustomEvent,
+  DocumentEvent,
+  EventsSnapshot,
+  LiveAggregate,
+  LiveQuery,
+  Observable,
+  PendingWrite,
+  QueryOptions,
+  SyncClient,
+  SyncStatus,
+  TabRole,
+  WriteResult,
+} from './types.js';
+
+const COLLECTION_RE = /^[a-z][a-z0-9_]{0,63}$/;
+const ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
+const EMPTY_HISTORY = (capacity: number): HistoryState & { version: number } => ({
+  version: 1, capacity, total: 0, counts: {}, entries: [],
+});
+
+function validateOptions(o: ClientOptions): void {
+  if (!o || typeof o !== 'object') throw new SyncError('invalid_options', 'options must be an object');
+  if (typeof o.url !== 'string' || !/^https?:\/\//.test(o.url)) {
+    throw new SyncError('invalid_options', 'url must be an http(s) URL', { field: 'url' });
+  }
+  if (!Array.isArray(o.collections) || o.collections.length === 0) {
+    throw new SyncError('invalid_options', 'collections must list at least one collection', { field: 'collections' });
+  }
+  o.collections.forEach((c, i) => {
+    if (typeof c !== 'string' || !COLLECTION_RE.test(c)) {
+      throw new SyncError('invalid_options', `collection name "${c}" is not valid`, { field: `collections[${i}]` });
+    }
+  });
+  if (o.transport && o.transport !== 'sse' && o.transport !== 'websocket') {
+    throw new SyncError('invalid_options', 'transport must be "sse" or "websocket"', { field: 'transport' });
+  }
+  if (o.persistence && !['indexeddb', 'localstorage', 'memory'].includes(o.persistence)) {
+    throw new SyncError('invalid_options', 'persistence must be indexeddb, localstorage or memory', { field: 'persistence' });
+  }
+}
+
+function tokenSubject(token: string | undefined): string {
+  if (!token) return 'anonymous';
+  try {
+    const payload = token.split('.')[1] ?? '';
+    const json = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) as { sub?: string };
+    return json.sub ?? 'anonymous';
+  } catch {
+    return 'anonymous';
+  }
+}
+
+function isBrowserOnline(): boolean {
+  const nav = (globalThis as { navigator?: { onLine?: boolean } }).navigator;
+  return nav?.onLine ?? true;
+}
+
+interface PendingPromise {
+  resolve(r: WriteResult): void;
+  reject(e: SyncError): void;
+  id: string;
+}
+
+/** Loads the wasm (once per page), restores persisted state and starts syncing. */
+export async function createClient(options: ClientOptions): Promise<SyncClient> {
+  validateOptions(options);
+  const loadOpts = options.wasmUrl ? { wasmUrl: options.wasmUrl } : {};
+  const mod = await loadSyncline(loadOpts);
+  const client = new Client(mod, options);
+  await client.start();
+  return client;
+}
+
+class Client implements SyncClient {
+  readonly ready = true as const;
+  readonly options: Readonly<ClientOptions>;
+  private readonly mod: SynclineModule;
+  private engine!: SyncEngine;
+  private persistence!: Persistence;
+  private readonly scope: string;
+  private readonly http: HttpContext;
+  private clientId = '';
+  private slotLock: HeldLock | null = null;
+  private leaderLock: HeldLock | null = null;
+  private channel: TabChannel | null = null;
+  private role: TabRole = 'single';
+  private conn: RawConnection | null = null;
+  private transport: StreamTransport | null = null;
+  private connTimer: ReturnType<typeof setTimeout> | null = null;
+  private pumpTimer: ReturnType<typeof setTimeout> | null = null;
+  private drainTimer: ReturnType<typeof setInterval> | null = null;
+  private closed = false;
+  private manualOffline = false;
+  private pumping = false;
+  private postFailures = 0;
+  private snapshotting: Promise<void> | null = null;
+  private followerBuffer: string[][] | null = null;
+  private flushChain: Promise<void> = Promise.resolve();
+  private flushQueued = false;
+  private pending = new Map<number, PendingPromise>();
+  private queries = new Map<number, { refresh(): void }>();
+  private aggregates = new Map<number, { refresh(): void }>();
+  private docSubjects = new Map<string, Subject<SyncDocument | null>>();
+  private docListeners = new Set<(e: DocumentEvent) => void>();
+  private eventListeners = new Set<(e: CustomEvent) => void>();
+  private readonly statusSubject: Subject<SyncStatus>;
+  private readonly eventsSubject: Subject<EventsSnapshot>;
+  private eventsDirty = false;
+  private leaderStatus: Partial<SyncStatus> | null = null;
+  private connState: { state: ConnectionStatus; attempt: number; lastError: string } = { state: 'disconnected', attempt: 0, lastError: '' };
+  private connectedSince: number | null = null;
+  private lastSync: number | null = null;
+  private storageError: { code: string; message: string } | null = null;
+  private lastError: { code: string; message: string } | null = null;
+  private removeWindowListeners: (() => void) | null = null;
+
+  constructor(mod: SynclineModule, options: ClientOptions) {
+    this.mod = mod;
+    this.options = Object.freeze({ ...options });
+    this.scope = options.name ?? `${options.url.replace(/\/$/, '')}|${tokenSubject(typeof options.token === 'string' ? options.token : undefined)}`;
+    this.http = { baseUrl: options.url, token: () => this.token() };
+    this.statusSubject = new Subject<SyncStatus>(this.buildStatus());
+    this.eventsSubject = new Subject<EventsSnapshot>(deepFreeze({ entries: [], counts: {}, total: 0, capacity: options.historyLimit ?? 100 }));
+  }
+
+  private async token(): Promise<string | null> {
+    const t = this.options.token;
+    if (!t) return null;
+    return typeof t === 'string' ? t : await t();
+  }
+
+  private lockName(kind: string): string {
+    return `syncline:${this.scope}:${kind}`;
+  }
+
+  // ------------------------------------------------------------------ start-up
+
+  async start(): Promise<void> {
+    const kind = this.options.persistence ?? 'indexeddb';
+    const onStorageError = (e: SyncError) => this.reportStorageError(e);
+    const dbName = `syncline:${this.scope}`;
+    if (kind === 'indexeddb' && typeof indexedDB !== 'undefined') this.persistence = new IndexedDbPersistence(dbName, onStorageError);
+    else if (kind === 'localstorage' && typeof localStorage !== 'undefined') this.persistence = new LocalStoragePersistence(dbName + ':');
+    else this.persistence = new MemoryPersistence();
+    await this.persistence.open();
+    const loaded = await this.persistence.load();
+    const historyLimit = this.options.historyLimit ?? 100;
+    const multiTab = (this.options.multiTab ?? true) && tabsSupported() && this.persistence.kind !== 'memory';
+
+    // Claim an outbox slot whose owner is gone (a reload gets its own pending writes back).
+    let slot: { clientId: string; outbox: { next_mid: number; entries: unknown[] } } | null = null;
+    if (multiTab) {
+      const candidates = [...loaded.outboxes].sort((a, b) => b.outbox.entries.length - a.outbox.entries.length || b.updatedAt - a.updatedAt);
+      for (const c of candidates) {
+        const lock = await HeldLock.tryAcquire(this.lockName(`slot:${c.clientId}`));
+        if (lock) {
+          this.slotLock = lock;
+          slot = c;
+          break;
+        }
+      }
+    } else if (loaded.outboxes.length) {
+      slot = loaded.outboxes[0]!;
+    }
+    this.clientId = slot?.clientId ?? `c-${newId()}`;
+    if (multiTab && !this.slotLock) this.slotLock = await HeldLock.tryAcquire(this.lockName(`slot:${this.clientId}`));
+
+    const engineOptions = {
+      clientId: this.clientId,
+      collections: [...this.options.collections],
+      historyLimit,
+    };
+    if (loaded.docs.length || loaded.cursor || slot || loaded.history) {
+      this.engine = SyncEngine.restoreParts(this.mod, {
+        client: this.clientId,
+        cursor: loaded.cursor,
+        docs: loaded.docs,
+        outbox: slot?.outbox ?? { next_mid: 1, entries: [] },
+        history: loaded.history ?? EMPTY_HISTORY(historyLimit),
+      }, engineOptions);
+    } else {
+      this.engine = SyncEngine.create(this.mod, engineOptions);
+    }
+    // Make the slot durable at once so its mids never restart.
+    await this.persistence.writeOutbox(this.clientId, slot?.outbox ?? { next_mid: this.engine.state().nextMid, entries: [] });
+    this.eventsDirty = true;
+    this.installWindowListeners();
+
+    const h = this.options.backoff ?? {};
+    this.conn = new this.mod.Connection(h.baseMs ?? 500, h.capMs ?? 30000, h.heartbeatTimeoutMs ?? 45000, randomSeed());
+
+    if (multiTab) {
+      this.role = 'follower';
+      this.channel = new TabChannel(this.lockName('channel'), (m) => this.onTabMessage(m));
+      this.leaderLock = HeldLock.wait(this.lockName('leader'), () => this.becomeLeader());
+      this.channel.post({ t: 'hello', from: this.clientId });
+      void this.followerCatchUp();
+      this.engine.setTransportReady(this.isOnline());
+      this.schedulePump(0);
+    } else {
+      this.role = 'single';
+      this.startConnection();
+    }
+    this.updateStatus();
+  }
+
+  private installWindowListeners(): void {
+    const w = globalThis as unknown as Window & typeof globalThis;
+    if (typeof w.addEventListener !== 'function') return;
+    const online = () => this.onNetworkChange();
+    const offline = () => this.onNetworkChange();
+    const visibility = () => {
+      if (typeof document === 'undefined') return;
+      if (document.visibilityState === 'hidden') void this.flush();
+      else if (this.conn && this.ownsConnection()) this.applyAction(this.conn.retryNow(Date.now()));
+    };
+    const pagehide = () => void this.flush();
+    w.addEventListener('online', online);
+    w.addEventListener('offline', offline);
+    w.addEventListener('pagehide', pagehide);
+    if (typeof document !== 'undefined') document.addEventListener('visibilitychange', visibility);
+    this.removeWindowListeners = () => {
+      w.removeEventListener('online', online);
+      w.removeEventListener('offline', offline);
+      w.removeEventListener('pagehide', pagehide);
+      if (typeof document !== 'undefined') document.removeEventListener('visibilitychange', visibility);
+    };
+  }
+
+  private isOnline(): boolean {
+    return !this.manualOffline && isBrowserOnline();
+  }
+
+  private ownsConnection(): boolean {
+    return this.role === 'leader' || this.role === 'single';
+  }
+
+  private onNetworkChange(): void {
+    if (this.closed) return;
+    const online = this.isOnline();
+    if (this.conn && this.ownsConnection()) this.applyAction(this.conn.setOnline(online, Date.now()));
+    if (!this.ownsConnection()) this.engine.setTransportReady(online);
+    if (online) this.schedulePump(0);
+    this.updateStatus();
+  }
+
+  // ------------------------------------------------------------------ tabs
+
+  private becomeLeader(): void {
+    if (this.closed) {
+      this.leaderLock?.release();
+      return;
+    }
+    this.role = 'leader';
+    this.followerBuffer = null;
+    this.channel?.post({ t: 'leader', from: this.clientId });
+    this.engine.record('leader', { clientId: this.clientId });
+    this.startConnection();
+    void this.drainOrphans();
+    this.drainTimer = setInterval(() => void this.drainOrphans(), 5000);
+    this.updateStatus();
+  }
+
+  private onTabMessage(m: TabMessage): void {
+    if (this.closed || m.from === this.clientId) return;
+    if (m.t === 'frames') {
+      if (this.ownsConnection()) return;
+      if (this.followerBuffer) this.followerBuffer.push(m.frames);
+      else this.handleOutput(this.engine.receiveFrames(m.frames), false);
+      this.lastSync = Date.now();
+      this.updateStatus();
+    } else if (m.t === 'status') {
+      if (!this.ownsConnection()) {
+        this.leaderStatus = m.status as Partial<SyncStatus>;
+        this.updateStatus();
+      }
+    } else if (m.t === 'resnapshot') {
+      if (!this.ownsConnection()) void this.followerCatchUp();
+    } else if (m.t === 'hello') {
+      if (this.ownsConnection()) this.broadcastStatus();
+    }
+  }
+
+  /** A follower fills the gap between the persisted state and the leader's live frames. */
+  private async followerCatchUp(): Promise<void> {
+    if (!this.isOnline()) return;
+    this.followerBuffer = this.followerBuffer ?? [];
+    try {
+      await this.loadSnapshot();
+    } catch (e) {
+      this.lastError = { code: (e as SyncError).code ?? 'network', message: (e as Error).message };
+    } finally {
+      const buffered = this.followerBuffer ?? [];
+      this.followerBuffer = null;
+      for (const frames of buffered) this.handleOutput(this.engine.receiveFrames(frames), false);
+      this.updateStatus();
+    }
+  }
+
+  /** Sends the pending writes of tabs that are gone, under their own client ids (so the
+   * server's per-client dedupe keeps them exactly once). */
+  private async drainOrphans(): Promise<void> {
+    if (this.closed || !this.ownsConnection() || !this.isOnline()) return;
+    let held: Set<string>;
+    let slots;
+    try {
+      held = await heldLockNames();
+      slots = await this.persistence.listOutboxes();
+    } catch {
+      return;
+    }
+    for (const s of slots) {
+      if (s.clientId === this.clientId || s.outbox.entries.length === 0) continue;
+      const name = this.lockName(`slot:${s.clientId}`);
+      if (held.has(name)) continue;
+      const lock = await HeldLock.tryAcquire(name);
+      if (!lock) continue;
+      try {
+        const fresh = await this.persistence.readOutbox(s.clientId);
+        if (!fresh || fresh.outbox.entries.length === 0) continue;
+        const temp = SyncEngine.restoreParts(this.mod, {
+          client: s.clientId, cursor: 0, docs: [], outbox: fresh.outbox, history: EMPTY_HISTORY(0),
+        }, { clientId: s.clientId, collections: ['orphan_outbox'], historyLimit: 0 });
+        try {
+          temp.setTransportReady(true);
+          for (let round = 0; round < 1000; round++) {
+            const body = temp.takeBatch();
+            if (!body) break;
+            const results = await postMutations(this.http, body);
+            temp.receiveFrames([results]);
+            const p = temp.takePersistence();
+            if (p.outbox) await this.persistence.writeOutbox(s.clientId, p.outbox);
+          }
+          this.engine.record('adopted_outbox', { clientId: s.clientId });
+        } finally {
+          temp.dispose();
+        }
+      } catch {
+        /* try again on the next round */
+      } finally {
+        lock.release();
+      }
+    }
+  }
+
+  private broadcastStatus(): void {
+    if (!this.channel || !this.ownsConnection()) return;
+    const s = this.statusSubject.getSnapshot();
+    this.channel.post({
+      t: 'status',
+      from: this.clientId,
+      status: {
+        connection: s.connection, isConnected: s.isConnected, transport: s.transport,
+        connectedSince: s.connectedSince, lastSync: s.lastSync, attempt: s.attempt, lastError: s.lastError,
+      },
+    });
+  }
+
+  // ------------------------------------------------------------------ connection
+
+  private startConnection(): void {
+    if (!this.conn) return;
+    const handlers = {
+      onOpen: () => this.onStreamOpen(),
+      onFrames: (frames: string[]) => this.onStreamFrames(frames),
+      onActivity: () => {
+        if (this.conn) this.applyAction(this.conn.onMessage(Date.now()));
+      },
+      onFailure: (reason: string, fatal: boolean) => this.onStreamFailure(reason, fatal),
+    };
+    this.transport = (this.options.transport ?? 'sse') === 'websocket' ? new WebSocketTransport(handlers) : new SseTransport(handlers);
+    if (!this.isOnline()) this.conn.setOnline(false, Date.now());
+    this.applyAction(this.conn.start(Date.now()));
+  }
+
+  private applyAction(text: string): void {
+    const a = JSON.parse(text) as { action: string; state: ConnectionStatus; attempt: number; lastError: string; deadline: number | null };
+    const prev = this.connState.state;
+    this.connState = { state: a.state, attempt: a.attempt, lastError: a.lastError };
+    if (a.action === 'close') {
+      this.transport?.close();
+      this.engine.setTransportReady(false);
+      this.connectedSince = null;
+    }
+    if (a.action === 'open') void this.openStream();
+    if (this.connTimer) clearTimeout(this.connTimer);
+    this.connTimer = null;
+    if (a.deadline !== null && !this.closed) {
+      const delay = Math.max(0, a.deadline - Date.now());
+      this.connTimer = setTimeout(() => {
+        if (this.conn && !this.closed) this.applyAction(this.conn.tick(Date.now()));
+      }, Math.min(delay, 2 ** 31 - 1));
+    }
+    if (prev !== a.state) {
+      this.engine.record('status', { state: a.state, attempt: a.attempt, reason: a.lastError });
+      this.eventsDirty = true;
+      this.notifyEvents();
+      this.updateStatus();
+    }
+  }
+
+  private async openStream(): Promise<void> {
+    if (this.closed || !this.transport) return;
+    try {
+      const st = this.engine.state();
+      if (st.needSnapshot || st.cursor === 0) await this.loadSnapshot();
+    } catch (e) {
+      const err = e as SyncError;
+      const fatal = err.status === 401 || err.status === 403;
+      this.onStreamFailure(`snapshot: ${err.message}`, fatal);
+      return;
+    }
+    if (this.closed || !this.transport || this.connState.state !== 'connecting') return;
+    const params = {
+      baseUrl: this.options.url,
+      token: await this.token(),
+      collections: [...this.options.collections],
+      cursor: this.engine.state().cursor,
+    };
+    if (this.options.where) (params as { where?: string }).where = this.options.where;
+    this.transport.open(params);
+  }
+
+  private loadSnapshot(): Promise<void> {
+    if (!this.snapshotting) {
+      this.snapshotting = (async () => {
+        const snap = await fetchSnapshot(this.http, [...this.options.collections], this.options.where);
+        const out = this.engine.applySnapshot({ collections: [...this.options.collections], docs: snap.docs, seq: snap.seq });
+        this.lastSync = Date.now();
+        this.handleOutput(out, false);
+      })().finally(() => (this.snapshotting = null));
+    }
+    return this.snapshotting;
+  }
+
+  private onStreamOpen(): void {
+    if (!this.conn) return;
+    this.connectedSince = Date.now();
+    this.postFailures = 0;
+    this.applyAction(this.conn.onOpen(Date.now()));
+    this.engine.setTransportReady(true);
+    this.schedulePump(0);
+    this.updateStatus();
+  }
+
+  private onStreamFrames(frames: string[]): void {
+    if (this.closed) return;
+    const out = this.engine.receiveFrames(frames);
+    this.lastSync = Date.now();
+    this.channel?.post({ t: 'frames', frames, from: this.clientId });
+    this.handleOutput(out, true);
+    if (out.needSnapshot) {
+      // The cursor is older than the server's log: take a fresh snapshot, then resume.
+      this.channel?.post({ t: 'resnapshot', from: this.clientId });
+      this.transport?.close();
+      void this.loadSnapshot().then(
+        () => {
+          if (this.conn && this.connState.state === 'connected') void this.reopenAfterSnapshot();
+        },
+        (e: Error) => this.onStreamFailure(`snapshot: ${e.message}`, false),
+      );
+    }
+  }
+
+  private async reopenAfterSnapshot(): Promise<void> {
+    if (!this.transport) return;
+    const params = {
+      baseUrl: this.options.url, token: await this.token(), collections: [...this.options.collections], cursor: this.engine.state().cursor,
+    };
+    if (this.options.where) (params as { where?: string }).where = this.options.where;
+    this.transport.open(params);
+  }
+
+  private onStreamFailure(reason: string, fatal: boolean): void {
+    if (this.closed || !this.conn) return;
+    this.engine.setTransportReady(false);
+    this.connectedSince = null;
+    this.lastError = { code: fatal ? 'unauthorized' : 'network', message: reason };
+    this.applyAction(this.conn.onFailure(Date.now(), reason, fatal));
+    this.updateStatus();
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  private schedulePump(delay: number): void {
+    if (this.closed) return;
+    if (this.pumpTimer) clearTimeout(this.pumpTimer);
+    this.pumpTimer = setTimeout(() => {
+      this.pumpTimer = null;
+      void this.pump();
+    }, delay);
+  }
+
+  /** Sends outbox batches until nothing is left or the network refuses. Outbox writes are
+   * made durable before anything is sent, so a mid is never reused after a crash. */
+  private async pump(): Promise<void> {
+    if (this.pumping || this.closed) return;
+    this.pumping = true;
+    try {
+      for (let round = 0; round < 10000 && !this.closed; round++) {
+        if (!this.isOnline()) return;
+        if (this.ownsConnection() && this.connState.state !== 'connected') return;
+        if (!this.ownsConnection()) this.engine.setTransportReady(true);
+        await this.flush();
+        if (this.storageError) return;
+        const body = this.engine.takeBatch();
+        if (!body) return;
+        if (this.transport?.kind === 'websocket' && this.ownsConnection()) {
+          if (this.transport.send('{"type":"mutate",' + body.slice(1))) {
+            // Results arrive as a frame; the engine frees the slot then (or on timeout).
+            this.schedulePump(this.options.backoff?.baseMs ?? 500);
+            return;
+          }
+          this.engine.batchFailed();
+          return;
+        }
+        try {
+          const results = await postMutations(this.http, body);
+          this.postFailures = 0;
+          this.handleOutput(this.engine.receiveFrames([results]), false);
+        } catch (e) {
+          const err = e as SyncError;
+          if (err.status && err.status >= 400 && err.status < 500 && err.status !== 401 && err.status !== 408 && err.status !== 429) {
+            // The server refused the whole batch (bad request, forbidden, too large): settle
+            // every mutation in it as rejected instead of retrying forever.
+            const parsed = JSON.parse(body) as { mutations: { mid: number }[] };
+            const frame = JSON.stringify({
+              type: 'results', seq: 0,
+              results: parsed.mutations.map((m) => ({ mid: m.mid, status: 'rejected', code: err.code, message: err.message })),
+            });
+            this.handleOutput(this.engine.receiveFrames([frame]), false);
+            continue;
+          }
+          this.engine.batchFailed();
+          this.postFailures++;
+          this.lastError = { code: err.code ?? 'network', message: err.message };
+          this.updateStatus();
+          const delay = Math.min(30000, 500 * 2 ** Math.min(this.postFailures, 6)) * (0.5 + Math.random() / 2);
+          this.schedulePump(delay);
+          return;
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  // ------------------------------------------------------------------ persistence
+
+  private scheduleFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    setTimeout(() => {
+      this.flushQueued = false;
+      void this.flush();
+    }, 20);
+  }
+
+  /** Writes whatever the engine marked dirty, in one transaction per store. */
+  flush(): Promise<void> {
+    this.flushChain = this.flushChain.then(async () => {
+      if (!this.engine) return;
+      let batch;
+      try {
+        batch = this.engine.takePersistence();
+      } catch {
+        return;
+      }
+      try {
+        if (batch.outbox) await this.persistence.writeOutbox(this.clientId, batch.outbox);
+        if (this.ownsConnection()) await this.persistence.writeShared(batch);
+        if (this.storageError) {
+          this.storageError = null;
+          this.updateStatus();
+        }
+      } catch (e) {
+        this.reportStorageError(e as SyncError);
+        this.retryFlushLater(batch);
+      }
+    });
+    return this.flushChain;
+  }
+
+  private retryFlushLater(batch: { outbox?: unknown }): void {
+    setTimeout(() => {
+      if (this.closed) return;
+      this.flushChain = this.flushChain.then(async () => {
+        try {
+          if (batch.outbox) await this.persistence.writeOutbox(this.clientId, this.engine.takePersistence().outbox ?? (batch.outbox as never));
+          this.storageError = null;
+          this.updateStatus();
+          this.schedulePump(0);
+        } catch (e) {
+          this.reportStorageError(e as SyncError);
+          this.retryFlushLater(batch);
+        }
+      });
+    }, 2000);
+  }
+
+  private reportStorageError(e: SyncError): void {
+    this.storageError = { code: e.code ?? 'storage', message: e.message };
+    this.engine?.record('storage_error', { code: this.storageError.code, message: e.message });
+    this.eventsDirty = true;
+    this.notifyEvents();
+    this.updateStatus();
+  }
+
+  // ------------------------------------------------------------------ outputs
+
+  private handleOutput(out: EngineOutput, fromStream: boolean): void {
+    for (const c of out.changes) {
+      const key = `${c.collection}/${c.id}`;
+      const subject = this.docSubjects.get(key);
+      if (subject) subject.set(this.frozenDoc(c.collection, c.id));
+      if (this.docListeners.size) {
+        const type = c.before === null ? 'appear' : c.after === null ? 'disappear' : 'update';
+        const ev: DocumentEvent = deepFreeze({ type, collection: c.collection, id: c.id, before: c.before, after: c.after, pending: c.pending });
+        for (const l of [...this.docListeners]) l(ev);
+      }
+    }
+    for (const id of out.queries) this.queries.get(id)?.refresh();
+    for (const id of out.aggregates) this.aggregates.get(id)?.refresh();
+    for (const s of out.settled) {
+      const p = this.pending.get(s.mid);
+      if (!p) continue;
+      this.pending.delete(s.mid);
+      if (s.applied) p.resolve({ mid: s.mid, seq: s.seq ?? 0, id: p.id });
+      else p.reject(new SyncError(s.code ?? 'rejected', s.message ?? 'rejected by the server'));
+    }
+    for (const e of out.events) for (const l of [...this.eventListeners]) l(deepFreeze(e as CustomEvent));
+    if (out.errors?.length) {
+      const e = out.errors[0]!;
+      this.lastError = { code: e.code, message: e.message };
+    }
+    if (out.changes.length || out.events.length || out.settled.length || fromStream || out.errors?.length) this.eventsDirty = true;
+    if (out.persist) this.scheduleFlush();
+    if (out.settled.length || out.changes.length) this.schedulePump(0);
+    this.notifyEvents();
+    this.updateStatus();
+  }
+
+  private notifyEvents(): void {
+    if (!this.eventsDirty) return;
+    this.eventsDirty = false;
+    const h = this.engine.history();
+    this.eventsSubject.set(deepFreeze({ entries: h.entries, counts: h.counts, total: h.total, capacity: h.capacity }));
+  }
+
+  private frozenDoc<T>(collection: string, id: string): SyncDocument<T> | null {
+    const d = this.engine.get<T>(collection, id);
+    return d ? deepFreeze(d) : null;
+  }
+
+  private buildStatus(): SyncStatus {
+    const own = this.ownsConnection();
+    const ls = this.leaderStatus;
+    const connection: ConnectionStatus = own ? this.connState.state : ((ls?.connection as ConnectionStatus) ?? 'connecting');
+    const isConnected = own ? this.connState.state === 'connected' : !!ls?.isConnected;
+    const st = this.engine ? this.engine.state() : null;
+    return deepFreeze({
+      connection,
+      transport: this.options.transport ?? 'sse',
+      role: this.role,
+      isOnline: this.isOnline(),
+      isConnected: isConnected && this.isOnline(),
+      pendingOperations: st?.pending ?? 0,
+      lastSync: own ? this.lastSync : (this.lastSync ?? (ls?.lastSync as number | null) ?? null),
+      connectedSince: own ? this.connectedSince : ((ls?.connectedSince as number | null) ?? null),
+      cursor: st?.cursor ?? 0,
+      clientId: this.clientId,
+      attempt: own ? this.connState.attempt : ((ls?.attempt as number) ?? 0),
+      lastError: this.lastError,
+      storageError: this.storageError,
+    });
+  }
+
+  private updateStatus(): void {
+    if (!this.engine) return;
+    const next = this.buildStatus();
+    const prev = this.statusSubject.getSnapshot();
+    const same = (Object.keys(next) as (keyof SyncStatus)[]).every((k) => JSON.stringify(next[k]) === JSON.stringify(prev[k]));
+    if (!same) {
+      this.statusSubject.set(next);
+      this.broadcastStatus();
+    }
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  get status(): SyncStatus {
+    return this.statusSubject.getSnapshot();
+  }
+
+  get statusStore(): Observable<SyncStatus> {
+    return this.statusSubject;
+  }
+
+  get events(): Observable<EventsSnapshot> {
+    return this.eventsSubject;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new SyncError('closed', 'the client is closed');
+  }
+
+  private write(op: 'insert' | 'update' | 'delete', collection: string, id: string, fields: Record<string, unknown> | null, baseVersion?: number): PendingWrite {
+    this.assertOpen();
+    const m: { op: string; collection: string; id: string; fields?: Record<string, unknown> | null; base_version?: number } = { op, collection, id };
+    if (fields) m.fields = fields;
+    if (baseVersion !== undefined) m.base_version = baseVersion;
+    const out = this.engine.mutate([m as never]);
+    const mid = out.mids[0]!;
+    let resolve!: (r: WriteResult) => void;
+    let reject!: (e: SyncError) => void;
+    const promise = new Promise<WriteResult>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    }) as PendingWrite;
+    Object.defineProperty(promise, 'id', { value: id, enumerable: true });
+    Object.defineProperty(promise, 'mid', { value: mid, enumerable: true });
+    this.pending.set(mid, { resolve, reject, id });
+    this.handleOutput(out, false);
+    void this.flush().then(() => this.schedulePump(0));
+    return promise;
+  }
+
+  collection<T = Record<string, unknown>>(name: string): CollectionHandle<T> {
+    if (!COLLECTION_RE.test(name)) throw new SyncError('invalid_mutation', `collection name "${name}" is not valid`, { field: 'collection' });
+    const checkId = (id: string) => {
+      if (typeof id !== 'string' || !ID_RE.test(id)) throw new SyncError('invalid_mutation', `document id "${id}" is not valid`, { field: 'id' });
+    };
+    return {
+      name,
+      insert: (fields, opts) => {
+        const id = opts?.id ?? newId();
+        checkId(id);
+        if (!fields || typeof fields !== 'object') throw new SyncError('invalid_mutation', 'fields must be an object', { field: 'fields' });
+        return this.write('insert', name, id, fields as Record<string, unknown>);
+      },
+      update: (id, patch, opts) => {
+        checkId(id);
+        if (!patch || typeof patch !== 'object') throw new SyncError('invalid_mutation', 'patch must be an object', { field: 'fields' });
+        return this.write('update', name, id, patch as Record<string, unknown>, opts?.baseVersion);
+      },
+      delete: (id, opts) => {
+        checkId(id);
+        return this.write('delete', name, id, null, opts?.baseVersion);
+      },
+      get: (id) => this.frozenDoc<T>(name, id),
+      all: () => deepFreeze(this.engine.documents<T>(name)),
+      document: (id) => this.documentObservable<T>(name, id),
+      observe: () => this.query<T>(name),
+    };
+  }
+
+  private documentObservable<T>(collection: string, id: string): Observable<SyncDocument<T> | null> {
+    const key = `${collection}/${id}`;
+    let s = this.docSubjects.get(key);
+    if (!s) {
+      s = new Subject<SyncDocument | null>(this.frozenDoc(collection, id));
+      this.docSubjects.set(key, s);
+    }
+    const subject = s;
+    return {
+      getSnapshot: () => subject.getSnapshot() as SyncDocument<T> | null,
+      subscribe: (l) => {
+        const off = subject.subscribe(l);
+        return () => {
+          off();
+          if (subject.listenerCount === 0) this.docSubjects.delete(key);
+        };
+      },
+    };
+  }
+
+  query<T = Record<string, unknown>>(collection: string, options: QueryOptions = {}): LiveQuery<T> {
+    this.assertOpen();
+    const spec: Record<string, unknown> = { collection };
+    if (options.where) spec.where = options.where;
+    if (options.orderBy) spec.orderBy = options.orderBy;
+    if (options.limit !== undefined) spec.limit = options.limit;
+    const id = this.engine.addQuery(spec as never);
+    const read = () => {
+      const r = this.engine.queryResult<T>(id);
+      return { docs: deepFreeze(r.docs) as readonly SyncDocument<T>[], total: r.total };
+    };
+    let current = read();
+    const subject = new Subject<readonly SyncDocument<T>[]>(current.docs);
+    let closed = false;
+    this.queries.set(id, {
+      refresh: () => {
+        current = read();
+        subject.set(current.docs);
+      },
+    });
+    return {
+      getSnapshot: subject.getSnapshot,
+      subscribe: subject.subscribe,
+      get total() {
+        return current.total;
+      },
+      close: () => {
+        if (closed) return;
+        closed = true;
+        this.queries.delete(id);
+        if (!this.closed) this.engine.removeQuery(id);
+      },
+    };
+  }
+
+  aggregate(collection: string, options: AggregateOptions = {}): LiveAggregate {
+    this.assertOpen();
+    const spec: Record<string, unknown> = { collection };
+    if (options.where) spec.where = options.where;
+    if (options.groupBy) spec.groupBy = options.groupBy;
+    if (options.sum) spec.sum = options.sum;
+    const id = this.engine.addAggregate(spec as never);
+    const subject = new Subject(deepFreeze(this.engine.aggregateResult(id)));
+    let closed = false;
+    this.aggregates.set(id, { refresh: () => subject.set(deepFreeze(this.engine.aggregateResult(id))) });
+    return {
+      getSnapshot: subject.getSnapshot,
+      subscribe: subject.subscribe,
+      close: () => {
+        if (closed) return;
+        closed = true;
+        this.aggregates.delete(id);
+        if (!this.closed) this.engine.removeAggregate(id);
+      },
+    };
+  }
+
+  onDocumentChange(listener: (e: DocumentEvent) => void): () => void {
+    this.docListeners.add(listener);
+    return () => this.docListeners.delete(listener);
+  }
+
+  onEvent(listener: (e: CustomEvent) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
+
+  async publish(name: string, data: Record<string, unknown> = {}, target: { collection?: string; id?: string } = {}): Promise<{ seq: number }> {
+    this.assertOpen();
+    if (typeof name !== 'string' || !name || name.length > 128) throw new SyncError('invalid_request', 'event name must be 1..128 characters', { field: 'name' });
+    if (!this.isOnline()) throw new SyncError('network', 'offline: custom events are not queued');
+    return postEvent(this.http, { name, data, ...target });
+  }
+
+  forceSync(): void {
+    if (this.closed) return;
+    if (this.conn && this.ownsConnection()) this.applyAction(this.conn.retryNow(Date.now()));
+    if (!this.ownsConnection()) void this.followerCatchUp();
+    this.schedulePump(0);
+  }
+
+  goOffline(): void {
+    this.manualOffline = true;
+    this.onNetworkChange();
+  }
+
+  goOnline(): void {
+    this.manualOffline = false;
+    this.onNetworkChange();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.flush().catch(() => undefined);
+    this.closed = true;
+    if (this.conn) {
+      this.conn.stop(Date.now());
+      this.conn.delete();
+      this.conn = null;
+    }
+    this.transport?.close();
+    this.transport = null;
+    for (const t of [this.connTimer, this.pumpTimer]) if (t) clearTimeout(t);
+    if (this.drainTimer) clearInterval(this.drainTimer);
+    this.removeWindowListeners?.();
+    this.channel?.close();
+    this.leaderLock?.release();
+    this.slotLock?.release();
+    this.persistence.close();
+    for (const p of this.pending.values()) p.reject(new SyncError('closed', 'the client was closed before the server answered'));
+    this.pending.clear();
+    this.engine.dispose();
+  }
+}

@@ -1,0 +1,73 @@
+// Layer: js-wrapper. The request/response side of the protocol (design §4): snapshots,
+// mutation batches, custom events. Server errors become SyncError with the server's code.
+import type { SyncDocument } from './engine.js';
+import { SyncError } from './errors.js';
+
+export interface HttpContext {
+  baseUrl: string;
+  token: () => Promise<string | null>;
+  signal?: AbortSignal;
+}
+
+async function request(ctx: HttpContext, method: string, path: string, body?: string): Promise<unknown> {
+  const headers: Record<string, string> = {};
+  const token = await ctx.token();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let res: Response;
+  try {
+    const init: RequestInit = { method, headers, cache: 'no-store' };
+    if (body !== undefined) init.body = body;
+    if (ctx.signal) init.signal = ctx.signal;
+    res = await fetch(ctx.baseUrl.replace(/\/$/, '') + path, init);
+  } catch (e) {
+    throw new SyncError('network', `${method} ${path} failed: ${(e as Error)?.message ?? e}`, { cause: e });
+  }
+  const text = await res.text().catch(() => '');
+  let json: unknown = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    /* not JSON */
+  }
+  if (!res.ok) {
+    const err = (json as { error?: { code?: string; message?: string; field?: string } } | null)?.error;
+    const opts: { status: number; field?: string } = { status: res.status };
+    if (err?.field) opts.field = err.field;
+    throw new SyncError(err?.code ?? (res.status >= 500 ? 'server' : 'http'), err?.message ?? `${method} ${path}: HTTP ${res.status}`, opts);
+  }
+  return json;
+}
+
+export interface SnapshotResult {
+  seq: number;
+  docs: SyncDocument[];
+}
+
+/** Reads every page of the snapshot. The first page's seq is the resume point: later pages
+ * may be newer, which is harmless because replaying older changes is a no-op. */
+export async function fetchSnapshot(ctx: HttpContext, collections: string[], where?: string): Promise<SnapshotResult> {
+  const docs: SyncDocument[] = [];
+  let seq: number | null = null;
+  let after: string | null = null;
+  for (let page = 0; page < 100000; page++) {
+    const q = new URLSearchParams({ collections: collections.join(','), limit: '1000' });
+    if (where) q.set('where', where);
+    if (after) q.set('after', after);
+    const r = (await request(ctx, 'GET', `/v1/snapshot?${q}`)) as { seq: number; docs: SyncDocument[]; next: string | null };
+    if (seq === null) seq = r.seq;
+    docs.push(...r.docs);
+    if (!r.next) break;
+    after = r.next;
+  }
+  return { seq: seq ?? 0, docs };
+}
+
+export async function postMutations(ctx: HttpContext, body: string): Promise<string> {
+  const r = await request(ctx, 'POST', '/v1/mutations', body);
+  return JSON.stringify({ type: 'results', ...(r as object) });
+}
+
+export async function postEvent(ctx: HttpContext, body: object): Promise<{ seq: number }> {
+  return (await request(ctx, 'POST', '/v1/events', JSON.stringify(body))) as { seq: number };
+}

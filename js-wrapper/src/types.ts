@@ -1,0 +1,151 @@
+// Layer: js-wrapper. The public types of the client API (design §6). Everything returned to
+// the app is immutable: snapshots are frozen and replaced (never mutated) when they change, so
+// React's useSyncExternalStore can compare them by identity.
+import type { AggregateResult, HistoryEntry, SyncDocument } from './engine.js';
+
+export type Transport = 'sse' | 'websocket';
+export type PersistenceKind = 'indexeddb' | 'localstorage' | 'memory';
+export type ConnectionStatus = 'disconnected' | 'connecting' | 'connected' | 'backing_off' | 'error';
+export type TabRole = 'leader' | 'follower' | 'single';
+
+export interface ClientOptions {
+  /** Base URL of syncline-server, e.g. "http://localhost:8080". */
+  url: string;
+  /** Bearer token (HS256 JWT with sub and role), or a function returning one. */
+  token?: string | (() => string | Promise<string>);
+  transport?: Transport;
+  /** Collections this client replicates; one stream carries all of them. */
+  collections: string[];
+  /** Optional server-side filter applied to the subscription (design §4 grammar). */
+  where?: string;
+  persistence?: PersistenceKind;
+  /** Capacity of the bounded event history (default 100). */
+  historyLimit?: number;
+  /** Share one connection among the tabs of this origin (Web Locks + BroadcastChannel). Default true. */
+  multiTab?: boolean;
+  /** Namespace for storage and tab coordination; default derived from url + token subject. */
+  name?: string;
+  /** Reconnect policy. */
+  backoff?: { baseMs?: number; capMs?: number; heartbeatTimeoutMs?: number };
+  /** Where the .wasm lives if not next to the package's module (rarely needed). */
+  wasmUrl?: string | URL;
+}
+
+export interface SyncStatus {
+  readonly connection: ConnectionStatus;
+  readonly transport: Transport;
+  readonly role: TabRole;
+  readonly isOnline: boolean;
+  readonly isConnected: boolean;
+  readonly pendingOperations: number;
+  /** ms since epoch of the last server message applied, or null. */
+  readonly lastSync: number | null;
+  /** ms since epoch when the current connection opened, or null. */
+  readonly connectedSince: number | null;
+  readonly cursor: number;
+  readonly clientId: string;
+  readonly attempt: number;
+  readonly lastError: { code: string; message: string } | null;
+  readonly storageError: { code: string; message: string } | null;
+}
+
+export interface EventsSnapshot {
+  readonly entries: readonly HistoryEntry[];
+  readonly counts: Readonly<Record<string, number>>;
+  readonly total: number;
+  readonly capacity: number;
+}
+
+/** A subscribable, immutable value: the shape useSyncExternalStore wants. */
+export interface Observable<T> {
+  getSnapshot(): T;
+  subscribe(listener: () => void): () => void;
+}
+
+export interface QueryOptions {
+  where?: string;
+  /** "field", "field.asc", "field.desc" or "-field". */
+  orderBy?: string;
+  limit?: number;
+}
+
+export interface LiveQuery<T = Record<string, unknown>> extends Observable<readonly SyncDocument<T>[]> {
+  /** Matches ignoring the limit. */
+  readonly total: number;
+  close(): void;
+}
+
+export interface AggregateOptions {
+  where?: string;
+  groupBy?: string;
+  sum?: string;
+}
+
+export interface LiveAggregate extends Observable<AggregateResult> {
+  close(): void;
+}
+
+/** The outcome of a write: the promise settles on the server's verdict. */
+export interface WriteResult {
+  mid: number;
+  seq: number;
+  id: string;
+}
+
+export interface PendingWrite extends Promise<WriteResult> {
+  /** The document id (generated for inserts when not given). */
+  readonly id: string;
+  readonly mid: number;
+}
+
+export interface CollectionHandle<T = Record<string, unknown>> {
+  readonly name: string;
+  insert(fields: T, options?: { id?: string }): PendingWrite;
+  update(id: string, patch: Partial<{ [K in keyof T]: T[K] | null }>, options?: { baseVersion?: number }): PendingWrite;
+  delete(id: string, options?: { baseVersion?: number }): PendingWrite;
+  get(id: string): SyncDocument<T> | null;
+  all(): readonly SyncDocument<T>[];
+  /** Observable of one document (null when absent). */
+  document(id: string): Observable<SyncDocument<T> | null>;
+  /** Observable of the whole collection. */
+  observe(): Observable<readonly SyncDocument<T>[]>;
+}
+
+export interface DocumentEvent<T = Record<string, unknown>> {
+  type: 'appear' | 'update' | 'disappear';
+  collection: string;
+  id: string;
+  before: T | null;
+  after: T | null;
+  pending: boolean;
+}
+
+export interface CustomEvent {
+  seq: number;
+  name: string;
+  collection?: string;
+  id?: string;
+  data: Record<string, unknown>;
+}
+
+export interface SyncClient {
+  readonly ready: true;
+  readonly options: Readonly<ClientOptions>;
+  collection<T = Record<string, unknown>>(name: string): CollectionHandle<T>;
+  query<T = Record<string, unknown>>(collection: string, options?: QueryOptions): LiveQuery<T>;
+  aggregate(collection: string, options?: AggregateOptions): LiveAggregate;
+  readonly status: SyncStatus;
+  readonly statusStore: Observable<SyncStatus>;
+  readonly events: Observable<EventsSnapshot>;
+  /** Called for every visible document change (local or remote). */
+  onDocumentChange(listener: (e: DocumentEvent) => void): () => void;
+  /** Called for every custom event from the server. */
+  onEvent(listener: (e: CustomEvent) => void): () => void;
+  publish(name: string, data?: Record<string, unknown>, target?: { collection?: string; id?: string }): Promise<{ seq: number }>;
+  /** Reconnect now and send pending writes (the "retry" button). */
+  forceSync(): void;
+  /** Cut this client's connection (tests, "offline mode" switches) until goOnline(). */
+  goOffline(): void;
+  goOnline(): void;
+  close(): Promise<void>;
+}

@@ -1,0 +1,83 @@
+// The page the e2e tests drive through page.evaluate(): a thin, observable wrapper around a
+// real client. Outcomes of writes are recorded so tests can wait for them.
+import { createClient, SyncError } from 'syncline';
+import type { ClientOptions, SyncClient } from 'syncline';
+
+type Outcome = { state: 'pending' } | { state: 'applied'; seq: number } | { state: 'rejected'; code: string; message: string };
+
+const outcomes: Record<string, Outcome> = {};
+let client: SyncClient | null = null;
+const renders: { at: number; ids: string[] }[] = [];
+const seenAt: Record<string, number> = {};
+
+const harness = {
+  async start(options: ClientOptions) {
+    client = await createClient(options);
+    const q = client.query(options.collections[0]!, {});
+    q.subscribe(() => renders.push({ at: performance.now(), ids: q.getSnapshot().map((d) => d.id) }));
+    client.onDocumentChange((e) => {
+      if (e.type === 'appear' && !(e.id in seenAt)) seenAt[e.id] = Date.now();
+    });
+    return { clientId: client.status.clientId, role: client.status.role };
+  },
+  write(op: 'insert' | 'update' | 'delete', collection: string, id: string, fields?: Record<string, unknown>, baseVersion?: number) {
+    const c = client!.collection(collection);
+    const w = op === 'insert' ? c.insert(fields ?? {}, { id }) : op === 'update' ? c.update(id, fields ?? {}, baseVersion !== undefined ? { baseVersion } : {}) : c.delete(id);
+    const key = `${collection}/${id}#${w.mid}`;
+    outcomes[key] = { state: 'pending' };
+    w.then(
+      (r) => (outcomes[key] = { state: 'applied', seq: r.seq }),
+      (e: SyncError) => (outcomes[key] = { state: 'rejected', code: e.code, message: e.message }),
+    );
+    return { key, mid: w.mid, at: Date.now(), visible: op === 'delete' ? !c.get(id) : !!c.get(id) };
+  },
+  outcome(key: string) {
+    return outcomes[key] ?? null;
+  },
+  outcomes() {
+    return outcomes;
+  },
+  docs(collection: string) {
+    return client!.collection(collection).all().map((d) => ({ id: d.id, version: d.version, fields: d.fields, pending: !!d.pending }));
+  },
+  get(collection: string, id: string) {
+    return client!.collection(collection).get(id);
+  },
+  seenAt(id: string) {
+    return seenAt[id] ?? null;
+  },
+  status() {
+    return client!.status;
+  },
+  events() {
+    return client!.events.getSnapshot();
+  },
+  renders() {
+    return renders;
+  },
+  goOffline() {
+    client!.goOffline();
+  },
+  goOnline() {
+    client!.goOnline();
+  },
+  async close() {
+    await client?.close();
+    client = null;
+  },
+  async publish(name: string, data: Record<string, unknown>) {
+    return client!.publish(name, data);
+  },
+  errorCodeOf(fn: string) {
+    try {
+      if (fn === 'badFilter') client!.query('bills', { where: 'total=zz.1' });
+      if (fn === 'badCollection') client!.collection('Bad Name');
+      return null;
+    } catch (e) {
+      return { code: (e as SyncError).code, isSyncError: e instanceof SyncError };
+    }
+  },
+};
+
+(window as unknown as { harness: typeof harness }).harness = harness;
+(window as unknown as { harnessReady: boolean }).harnessReady = true;
