@@ -82,6 +82,17 @@ function isBrowserOnline(): boolean {
   return nav?.onLine ?? true;
 }
 
+/** Results and errors are replies to this connection, not part of the shared stream. */
+function isOwnReply(frame: string): boolean {
+  if (!frame.includes('"results"') && !frame.includes('"error"')) return false;
+  try {
+    const t = (JSON.parse(frame) as { type?: string }).type;
+    return t === 'results' || t === 'error';
+  } catch {
+    return false;
+  }
+}
+
 interface PendingPromise {
   resolve(r: WriteResult): void;
   reject(e: SyncError): void;
@@ -474,7 +485,10 @@ class Client implements SyncClient {
     if (this.closed) return;
     const out = this.engine.receiveFrames(frames);
     this.lastSync = Date.now();
-    this.channel?.post({ t: 'frames', frames, from: this.clientId });
+    // Mutation results answer this tab's own client id: other tabs must never see them, or a
+    // follower would take the leader's verdict on mid N for its own mid N.
+    const shared = frames.filter((f) => !isOwnReply(f));
+    if (shared.length) this.channel?.post({ t: 'frames', frames: shared, from: this.clientId });
     this.handleOutput(out, true);
     if (out.needSnapshot) {
       // The cursor is older than the server's log: take a fresh snapshot, then resume.
@@ -748,7 +762,11 @@ class Client implements SyncClient {
     Object.defineProperty(promise, 'mid', { value: mid, enumerable: true });
     this.pending.set(mid, { resolve, reject, id });
     this.handleOutput(out, false);
-    void this.flush().then(() => this.schedulePump(0));
+    const local = this.flush().then(() => {
+      if (this.storageError) throw new SyncError(this.storageError.code, this.storageError.message);
+    });
+    local.then(() => this.schedulePump(0), () => undefined);
+    Object.defineProperty(promise, 'local', { value: local, enumerable: true });
     return promise;
   }
 

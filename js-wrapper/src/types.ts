@@ -96,6 +96,9 @@ export interface PendingWrite extends Promise<WriteResult> {
   /** The document id (generated for inserts when not given). */
   readonly id: string;
   readonly mid: number;
+  /** Settles when the write is durably queued locally (outbox persisted); the view already
+   * shows it. Closing the page after this resolves cannot lose the write. */
+  readonly local: Promise<void>;
 }
 
 export interface CollectionHandle<T = Record<string, unknown>> {

@@ -66,7 +66,8 @@ for (const transport of ['sse', 'websocket']) {
         for (let i = 0; i < 4; i++) {
           for (const [n, p] of [[1, t1], [2, t2]]) {
             const id = `tab${n}-${transport}-${i}`;
-            await p.evaluate((id) => window.harness.write('insert', 'bills', id, { total: 1, status: 'unpaid' }), id);
+            // Resolves once the write is durable locally: the contract that makes closing safe.
+            await p.evaluate((id) => window.harness.writeDurably('insert', 'bills', id, { total: 1, status: 'unpaid' }), id);
             written.push(id);
           }
         }
@@ -79,10 +80,14 @@ for (const transport of ['sse', 'websocket']) {
           await follower.evaluate((id) => window.harness.write('insert', 'bills', id, { total: 2, status: 'unpaid' }), id);
           written.push(id);
         }
+        let missing = written;
         await waitUntil(async () => {
           const docs = await serverDocs(server, admin, 'bills');
-          return written.every((id) => docs.some((d) => d.id === id));
-        }, { what: 'every write on the server' });
+          missing = written.filter((id) => !docs.some((d) => d.id === id));
+          return missing.length === 0;
+        }, { what: 'every write on the server', timeout: 20000 }).catch((e) => {
+          throw new Error(`${e.message}; missing ${missing.join(',')}`);
+        });
         await waitFor(follower, () => window.harness.status().pendingOperations === 0, null, { what: 'outbox drained' });
         const after = metric(await metrics(server), 'syncline_mutations_total{status="applied"}');
         assert.equal(after - before, written.length, 'each mutation applied exactly once');

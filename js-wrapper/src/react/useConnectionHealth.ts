@@ -14,7 +14,7 @@ export interface UseConnectionHealthResult {
    * `healthy`: connected and storage works. `connecting`: opening the stream, or waiting to
    * retry with no error reported. `error`: the last attempt failed (retries continue), the
    * server refused us, or persistence failed. `disconnected`: offline, or stopped by
-   * `goOffline()`/`close()`.
+   * `goOffline()`.
    */
   readonly status: HealthStatus;
   /** ms since the current connection opened (0 when not connected); ticks every second. */
@@ -35,7 +35,8 @@ interface SelectedStatus {
 
 export function healthOf(s: SyncStatus): HealthStatus {
   if (s.storageError !== null) return 'error';
-  if (!s.isOnline && s.connection !== 'connected') return 'disconnected';
+  // isOnline is false both when the browser is offline and after goOffline().
+  if (!s.isOnline) return 'disconnected';
   switch (s.connection) {
     case 'connected':
       return 'healthy';
@@ -54,7 +55,7 @@ export function healthOf(s: SyncStatus): HealthStatus {
 function selectStatus(s: SyncStatus): SelectedStatus {
   return {
     health: healthOf(s),
-    connectedSince: s.connection === 'connected' ? s.connectedSince : null,
+    connectedSince: s.connection === 'connected' && s.isOnline ? s.connectedSince : null,
     error: s.storageError ?? s.lastError,
   };
 }

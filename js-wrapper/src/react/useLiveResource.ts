@@ -34,7 +34,11 @@ function openSlot<R extends { close(): void }>(open: () => R): LiveSlot<R> {
     error = toSyncError(e);
   }
   const slot: LiveSlot<R> = { resource, error, closed: resource === null, claims: 0, timer: undefined };
-  if (resource !== null) slot.timer = setTimeout(() => closeSlot(slot), UNCLAIMED_MS);
+  if (resource !== null) {
+    slot.timer = setTimeout(() => closeSlot(slot), UNCLAIMED_MS);
+    // In Node (server rendering, tests) the reaper must not keep the process alive.
+    (slot.timer as { unref?: () => void }).unref?.();
+  }
   return slot;
 }
 

@@ -9,6 +9,7 @@ const outcomes: Record<string, Outcome> = {};
 let client: SyncClient | null = null;
 const renders: { at: number; ids: string[] }[] = [];
 const seenAt: Record<string, number> = {};
+const locals: Record<string, Promise<void>> = {};
 
 const harness = {
   async start(options: ClientOptions) {
@@ -20,11 +21,17 @@ const harness = {
     });
     return { clientId: client.status.clientId, role: client.status.role };
   },
-  write(op: 'insert' | 'update' | 'delete', collection: string, id: string, fields?: Record<string, unknown>, baseVersion?: number) {
+  async writeDurably(op: 'insert' | 'update' | 'delete', collection: string, id: string, fields?: Record<string, unknown>) {
+    const r = harness.write(op, collection, id, fields);
+    await locals[r.key];
+    return r;
+  },
+  write(op: 'insert' | 'update' | 'delete', collection: string, id: string, fields?: Record<string, unknown>, baseVersion?: number): { key: string; mid: number; at: number; visible: boolean } {
     const c = client!.collection(collection);
     const w = op === 'insert' ? c.insert(fields ?? {}, { id }) : op === 'update' ? c.update(id, fields ?? {}, baseVersion !== undefined ? { baseVersion } : {}) : c.delete(id);
     const key = `${collection}/${id}#${w.mid}`;
     outcomes[key] = { state: 'pending' };
+    locals[key] = w.local;
     w.then(
       (r) => (outcomes[key] = { state: 'applied', seq: r.seq }),
       (e: SyncError) => (outcomes[key] = { state: 'rejected', code: e.code, message: e.message }),
