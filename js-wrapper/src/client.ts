@@ -810,6 +810,13 @@ class Client implements SyncClient {
     return {
       getSnapshot: () => subject.getSnapshot() as SyncDocument<T> | null,
       subscribe: (l) => {
+        // Re-register: the entry is dropped when the last listener leaves, and a later
+        // subscriber to this same observable must get updates again.
+        const live = this.docSubjects.get(key);
+        if (live !== subject) {
+          subject.set(this.frozenDoc(collection, id));
+          this.docSubjects.set(key, subject);
+        }
         const off = subject.subscribe(l);
         return () => {
           off();

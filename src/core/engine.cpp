@@ -69,7 +69,10 @@ void Engine::emit_change(const DocKey& key, std::optional<Json> before, std::opt
   const Json* b = before ? &*before : nullptr;
   const Json* a = after ? &*after : nullptr;
   for (auto& [qid, q] : queries_) {
-    if (q.spec().collection == key.collection && q.on_change(key.id, b, a)) out_.queries_changed.insert(qid);
+    if (q.spec().collection != key.collection) continue;
+    const std::size_t total_before = q.total_matches();
+    // A match entering or leaving outside the window changes only the total: still a change.
+    if (q.on_change(key.id, b, a) || q.total_matches() != total_before) out_.queries_changed.insert(qid);
   }
   for (auto& [aid, agg] : aggregates_) {
     if (agg.spec().collection == key.collection && agg.on_change(key.id, b, a)) {

@@ -292,3 +292,27 @@ TEST(Engine, AckForUnsubscribedCollectionLeavesOutboxAtOnce) {
 
 }  // namespace
 }  // namespace syncline
+
+namespace syncline {
+namespace {
+
+TEST(EngineQueries, TotalOnlyChangeOutsideTheWindowNotifies) {
+  Engine e(opts());
+  QuerySpec spec;
+  spec.collection = "bills";
+  spec.order_by = OrderBy{{"total"}, false};
+  spec.limit = 1;
+  int q = e.add_query(spec);
+  e.receive(change(1, "bills", "a", ChangeOp::Insert, {{"total", 1}}), 0);
+  e.take_output();
+  e.receive(change(2, "bills", "b", ChangeOp::Insert, {{"total", 9}}), 0);
+  auto out = e.take_output();
+  EXPECT_TRUE(out.queries_changed.count(q)) << "total went from 1 to 2";
+  EXPECT_EQ(*e.query_total(q), 2u);
+  e.receive(change(3, "bills", "b", ChangeOp::Update, {{"total", 8}}), 0);
+  out = e.take_output();
+  EXPECT_FALSE(out.queries_changed.count(q)) << "neither window nor total changed";
+}
+
+}  // namespace
+}  // namespace syncline

@@ -165,3 +165,66 @@ for (const transport of ['sse', 'websocket']) {
     });
   });
 }
+
+for (const transport of ['sse', 'websocket']) {
+  describe(`offline (${transport})`, () => {
+    let server;
+    let chrome;
+    before(async () => {
+      server = await startAppServer();
+      chrome = await launchBrowser();
+    });
+    after(async () => {
+      await chrome?.close();
+      await server?.cleanup();
+    });
+
+    test('offline writes survive a reload and reach the server exactly once', async () => {
+      const ctx = await chrome.browser.newContext();
+      try {
+        const opts = clientOptions(server, admin, { transport, name: `offline-${transport}` });
+        const page = await ctx.newPage();
+        await page.goto(`${server.url}/harness.html?sw=1`);
+        await waitFor(page, () => window.harness?.swReady(), null, { what: 'service worker in control' });
+        await page.reload();  // every asset now passes through the worker and is cached
+        await page.waitForFunction(() => window.harnessReady === true);
+        await page.evaluate((o) => window.harness.start(o), opts);
+        await waitFor(page, () => window.harness.status().isConnected, null, { what: 'connected' });
+        const before = metric(await metrics(server), 'syncline_mutations_total{status="applied"}') ?? 0;
+
+        await ctx.setOffline(true);
+        await waitFor(page, () => !window.harness.status().isConnected, null, { what: 'offline noticed' });
+        const ids = [0, 1, 2, 3, 4].map((i) => `off-${transport}-${i}`);
+        const shown = await page.evaluate(async (ids) => {
+          const seen = [];
+          for (const id of ids) {
+            const w = window.harness.write('insert', 'bills', id, { total: 5, status: 'unpaid' });
+            seen.push(w.visible);
+          }
+          await Promise.all(Object.values(window.harness.outcomes()).length ? [] : []);
+          return { seen, pending: window.harness.status().pendingOperations };
+        }, ids);
+        assert.deepEqual(shown.seen, [true, true, true, true, true], 'shown at once');
+        assert.equal(shown.pending, 5);
+        // Let the outbox reach IndexedDB, then reload while still offline.
+        await page.evaluate(() => new Promise((r) => setTimeout(r, 200)));
+        await page.reload();
+        await page.waitForFunction(() => window.harnessReady === true);
+        await page.evaluate((o) => window.harness.start(o), opts);
+        const after = await page.evaluate(() => ({ docs: window.harness.docs('bills'), status: window.harness.status() }));
+        for (const id of ids) assert.ok(after.docs.some((d) => d.id === id && d.pending), `${id} restored from IndexedDB as pending`);
+        assert.equal(after.status.pendingOperations, 5);
+        assert.equal(after.status.isConnected, false);
+
+        await ctx.setOffline(false);
+        await waitFor(page, () => window.harness.status().isConnected && window.harness.status().pendingOperations === 0, null, { what: 'synced after coming back', timeout: 20000 });
+        const docs = await serverDocs(server, admin, 'bills');
+        for (const id of ids) assert.equal(docs.filter((d) => d.id === id).length, 1, `${id} on the server once`);
+        const applied = metric(await metrics(server), 'syncline_mutations_total{status="applied"}');
+        assert.equal(applied - before, 5, 'each offline mutation applied exactly once');
+      } finally {
+        await ctx.close();
+      }
+    });
+  });
+}

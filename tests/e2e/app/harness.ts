@@ -62,6 +62,9 @@ const harness = {
   renders() {
     return renders;
   },
+  swReady() {
+    return !!navigator.serviceWorker?.controller;
+  },
   goOffline() {
     client!.goOffline();
   },
@@ -87,4 +90,7 @@ const harness = {
 };
 
 (window as unknown as { harness: typeof harness }).harness = harness;
+if (new URLSearchParams(location.search).has('sw') && 'serviceWorker' in navigator) {
+  void navigator.serviceWorker.register('/sw.js');
+}
 (window as unknown as { harnessReady: boolean }).harnessReady = true;
