@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config curl ca-certificates
   emscripten
   libboost1.81-dev libssl-dev
   nlohmann-json3-dev

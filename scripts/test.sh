@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every suite: native core (GoogleTest), wasm (node:test), server, e2e (chromium).
-# Exits non-zero if any suite fails; prints a final "N passed, N failed" line.
+# Runs every suite: native core (GoogleTest), sanitizers, fuzz (bounded), wasm, server, js,
+# e2e (chromium), chaos (bounded), bench quick mode. Exits non-zero if any suite fails and
+# prints a final "suites: N passed, N failed" line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh || exit 1
@@ -8,20 +9,29 @@ bash scripts/build.sh || exit 1
 
 passed=0
 failed=0
+failed_names=()
 run_suite() {
   local name=$1; shift
   echo
   echo "=== suite: $name"
-  if "$@"; then passed=$((passed + 1)); echo "=== $name: ok"; else failed=$((failed + 1)); echo "=== $name: FAILED"; fi
+  local start=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1)); echo "=== $name: ok ($((SECONDS - start)) s)"
+  else
+    failed=$((failed + 1)); failed_names+=("$name"); echo "=== $name: FAILED ($((SECONDS - start)) s)"
+  fi
 }
 
 run_suite core ./build/core_tests --gtest_brief=1
-for dir in tests/wasm tests/server tests/js tests/e2e; do
+[ -f scripts/sanitize.sh ] && run_suite sanitizers bash scripts/sanitize.sh --ci
+[ -f scripts/fuzz.sh ] && run_suite fuzz bash scripts/fuzz.sh --ci
+for dir in tests/wasm tests/server tests/js tests/e2e tests/chaos tests/bench; do
   if compgen -G "$dir/*.test.mjs" >/dev/null; then
-    run_suite "$dir" node --test --test-concurrency=1 "$dir"/*.test.mjs
+    run_suite "$dir" node --test --test-concurrency=1 --test-timeout=600000 "$dir"/*.test.mjs
   fi
 done
 
 echo
+[ "$failed" -gt 0 ] && echo "failed suites: ${failed_names[*]}"
 echo "suites: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
