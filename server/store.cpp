@@ -2,11 +2,17 @@
 
 #include <sqlite3.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "log.hpp"
+#include "store_sqlite.hpp"
 
 namespace syncline::server {
+using namespace sqlite_util;
 namespace {
 
 const char* kSchema = R"SQL(
@@ -21,7 +27,7 @@ CREATE TABLE IF NOT EXISTS log (
   op TEXT,
   version INTEGER,
   fields TEXT,             -- change: document after; event: data
-  prior_fields TEXT,       -- delete: document before; event: document at publish time. Never sent.
+  prior_fields TEXT,       -- delete/update: document before; event: document at publish time. Never sent.
   name TEXT,               -- event name
   origin_client TEXT,
   origin_mid INTEGER,
@@ -60,56 +66,6 @@ CREATE TABLE IF NOT EXISTS client_outcomes (
 ) WITHOUT ROWID;
 )SQL";
 
-std::string col_text(sqlite3_stmt* s, int i) {
-  const unsigned char* t = sqlite3_column_text(s, i);
-  return t ? std::string(reinterpret_cast<const char*>(t), static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
-           : std::string();
-}
-
-bool col_null(sqlite3_stmt* s, int i) { return sqlite3_column_type(s, i) == SQLITE_NULL; }
-
-void bind_text(sqlite3_stmt* s, int i, const std::string& v) {
-  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-}
-
-struct Reset {
-  sqlite3_stmt* s;
-  ~Reset() {
-    if (s) {
-      sqlite3_reset(s);
-      sqlite3_clear_bindings(s);
-    }
-  }
-};
-
-ChangeOp op_from(const std::string& s) {
-  if (s == "update") return ChangeOp::Update;
-  if (s == "delete") return ChangeOp::Delete;
-  return ChangeOp::Insert;
-}
-
-const char* op_name(ChangeOp op) {
-  switch (op) {
-    case ChangeOp::Insert: return "insert";
-    case ChangeOp::Update: return "update";
-    case ChangeOp::Delete: return "delete";
-  }
-  return "insert";
-}
-
-const char* status_name(ResultStatus s) {
-  switch (s) {
-    case ResultStatus::Applied: return "applied";
-    case ResultStatus::Rejected: return "rejected";
-    case ResultStatus::Duplicate: return "duplicate";
-  }
-  return "applied";
-}
-
-Error internal(const std::string& what, sqlite3* db) {
-  return make_error(kInternal, what + ": " + (db ? sqlite3_errmsg(db) : "sqlite error"));
-}
-
 // The unique key of `fields` for one constraint; nullopt when a field is missing or null
 // (like SQL, a missing value never collides).
 std::optional<std::string> unique_key(const std::vector<std::string>& names, const Json& fields) {
@@ -140,6 +96,7 @@ Store::Store(sqlite3* db, StoreOptions options, const Config& config)
 Store::~Store() {
   for (auto& [sql, st] : stmts_) sqlite3_finalize(st);
   sqlite3_close_v2(db_);
+  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& spec, StoreOptions options, const Config& config) {
@@ -151,14 +108,23 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& spec, StoreOptions
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   if (ec) return make_error(kInternal, "cannot create " + parent.string() + ": " + ec.message(), "--db");
+  // The server caches the head seq: two servers writing one database would hand out the same
+  // seq twice. An advisory lock (released by the kernel even after kill -9) prevents that.
+  int lock_fd = ::open((path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (lock_fd >= 0) ::close(lock_fd);
+    return make_error(kInternal, "database " + path + " is in use by another syncline-server", "--db");
+  }
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
     Error e = internal("cannot open " + path, db);
     sqlite3_close_v2(db);
+    ::close(lock_fd);
     return e;
   }
   std::unique_ptr<Store> s(new Store(db, options, config));
+  s->lock_fd_ = lock_fd;
   std::string err;
   if (!s->exec("PRAGMA journal_mode=WAL", &err) || !s->exec("PRAGMA synchronous=FULL", &err) ||
       !s->exec("PRAGMA foreign_keys=OFF", &err) || !s->exec("PRAGMA busy_timeout=5000", &err) ||
@@ -197,23 +163,6 @@ sqlite3_stmt* Store::prepare(const char* sql) {
   }
   stmts_[sql] = st;
   return st;
-}
-
-std::optional<Document> Store::get_document(const std::string& collection, const std::string& id) {
-  sqlite3_stmt* st = prepare("SELECT version, fields, deleted FROM documents WHERE collection=? AND id=?");
-  if (!st) return std::nullopt;
-  Reset r{st};
-  bind_text(st, 1, collection);
-  bind_text(st, 2, id);
-  if (sqlite3_step(st) != SQLITE_ROW) return std::nullopt;
-  Document d;
-  d.collection = collection;
-  d.id = id;
-  d.version = sqlite3_column_int64(st, 0);
-  d.fields = parse_json_nothrow(col_text(st, 1));
-  if (!d.fields.is_object()) d.fields = Json::object();
-  d.deleted = sqlite3_column_int(st, 2) != 0;
-  return d;
 }
 
 std::optional<Error> Store::check_unique(const std::string& collection, const std::string& id, const Json& fields) {
@@ -356,6 +305,7 @@ Result<BatchResult> Store::apply_batch(const std::string& client, const std::str
       row.fields = after ? *after : Json::object();
       row.origin = Origin{client, m.mid};
       row.visibility = after ? *after : (live ? live->fields : Json::object());
+      if (op == ChangeOp::Update && live) row.prior = live->fields;
       std::string fields_text = row.fields.dump();
       {
         Reset r{put_doc};
@@ -376,6 +326,7 @@ Result<BatchResult> Store::apply_batch(const std::string& client, const std::str
         sqlite3_bind_int64(put_log, 5, seq);
         bind_text(put_log, 6, fields_text);
         if (op == ChangeOp::Delete) bind_text(put_log, 7, row.visibility.dump());
+        if (op == ChangeOp::Update && !row.prior.is_null()) bind_text(put_log, 7, row.prior.dump());
         bind_text(put_log, 8, client);
         sqlite3_bind_int64(put_log, 9, m.mid);
         sqlite3_bind_int64(put_log, 10, now);
@@ -505,114 +456,6 @@ void Store::maybe_prune() {
     exec("ROLLBACK");
     log_error("log pruning failed", {{"error", sqlite3_errmsg(db_)}});
   }
-}
-
-Result<std::vector<LogRow>> Store::read_log(std::int64_t after, std::size_t limit) {
-  sqlite3_stmt* st = prepare(
-      "SELECT seq, kind, collection, id, op, version, fields, prior_fields, name, origin_client, origin_mid "
-      "FROM log WHERE seq > ? ORDER BY seq LIMIT ?");
-  if (!st) return internal("read log", db_);
-  Reset r{st};
-  sqlite3_bind_int64(st, 1, after);
-  sqlite3_bind_int64(st, 2, static_cast<sqlite3_int64>(limit));
-  std::vector<LogRow> rows;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    LogRow row;
-    row.seq = sqlite3_column_int64(st, 0);
-    row.is_event = col_text(st, 1) == "event";
-    row.collection = col_text(st, 2);
-    row.id = col_text(st, 3);
-    Json fields = col_null(st, 6) ? Json::object() : parse_json_nothrow(col_text(st, 6));
-    if (fields.is_discarded()) fields = Json::object();
-    Json prior = col_null(st, 7) ? Json(nullptr) : parse_json_nothrow(col_text(st, 7));
-    if (prior.is_discarded()) prior = nullptr;
-    if (row.is_event) {
-      row.name = col_text(st, 8);
-      row.data = std::move(fields);
-      row.visibility = std::move(prior);
-    } else {
-      row.op = op_from(col_text(st, 4));
-      row.version = sqlite3_column_int64(st, 5);
-      if (!col_null(st, 9)) row.origin = Origin{col_text(st, 9), sqlite3_column_int64(st, 10)};
-      row.visibility = row.op == ChangeOp::Delete ? (prior.is_null() ? Json::object() : prior) : fields;
-      row.fields = std::move(fields);
-    }
-    rows.push_back(std::move(row));
-  }
-  if (rc != SQLITE_DONE) return internal("read log", db_);
-  return rows;
-}
-
-Result<SnapshotPage> Store::snapshot(const std::vector<std::string>& collections,
-                                    const std::optional<std::pair<std::string, std::string>>& after,
-                                    std::size_t limit, const std::function<bool(const Document&)>& visible) {
-  SnapshotPage page;
-  if (collections.empty()) return page;
-  // One read transaction: the documents and the seq belong to the same state.
-  std::string err;
-  if (!exec("BEGIN", &err)) return make_error(kInternal, "begin: " + err);
-  page.seq = head_;
-  std::string sql = "SELECT collection, id, version, fields FROM documents WHERE deleted=0 AND collection IN (";
-  for (std::size_t i = 0; i < collections.size(); ++i) sql += i ? ",?" : "?";
-  sql += ") AND (collection > ? OR (collection = ? AND id > ?)) ORDER BY collection, id LIMIT ?";
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
-    exec("COMMIT");
-    return internal("snapshot", db_);
-  }
-  std::string cur_c = after ? after->first : std::string();
-  std::string cur_i = after ? after->second : std::string();
-  const std::size_t chunk = std::max<std::size_t>(limit + 1, 256);
-  bool exhausted = false;
-  std::vector<Document> docs;
-  while (!exhausted && docs.size() <= limit) {
-    sqlite3_reset(st);
-    int n = 1;
-    for (const auto& c : collections) bind_text(st, n++, c);
-    bind_text(st, n++, cur_c);
-    bind_text(st, n++, cur_c);
-    bind_text(st, n++, cur_i);
-    sqlite3_bind_int64(st, n++, static_cast<sqlite3_int64>(chunk));
-    std::size_t got = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-      ++got;
-      Document d;
-      d.collection = col_text(st, 0);
-      d.id = col_text(st, 1);
-      d.version = sqlite3_column_int64(st, 2);
-      d.fields = parse_json_nothrow(col_text(st, 3));
-      if (!d.fields.is_object()) d.fields = Json::object();
-      cur_c = d.collection;
-      cur_i = d.id;
-      if (visible(d)) {
-        docs.push_back(std::move(d));
-        if (docs.size() > limit) break;
-      }
-    }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-      sqlite3_finalize(st);
-      exec("COMMIT");
-      return internal("snapshot", db_);
-    }
-    if (rc == SQLITE_DONE && got < chunk) exhausted = true;
-  }
-  sqlite3_finalize(st);
-  exec("COMMIT");
-  if (docs.size() > limit) {
-    docs.resize(limit);
-    page.next = std::make_pair(docs.back().collection, docs.back().id);
-  }
-  page.docs = std::move(docs);
-  return page;
-}
-
-std::int64_t Store::document_count() {
-  sqlite3_stmt* st = prepare("SELECT count(*) FROM documents WHERE deleted=0");
-  if (!st) return 0;
-  Reset r{st};
-  return sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 }
 
 void Store::checkpoint() {

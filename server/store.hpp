@@ -43,6 +43,9 @@ struct LogRow {
   // before it for deletes, the document at publish time for events (null: no document).
   // Never sent to clients.
   Json visibility = nullptr;
+  // Updates: the document before the change, so a reader who could see it but cannot see the
+  // result is told the document left its scope. Null otherwise. Never sent.
+  Json prior = nullptr;
   // event
   std::string name;
   Json data = Json::object();
@@ -114,6 +117,7 @@ class Store {
   void write_unique(const std::string& collection, const std::string& id, const Json* fields);
 
   sqlite3* db_;
+  int lock_fd_ = -1;  // flock on PATH.lock: one server per database
   StoreOptions options_;
   const Config& config_;
   std::map<std::string, sqlite3_stmt*> stmts_;

@@ -1,0 +1,493 @@
+#include "api.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "core/document.hpp"
+#include "log.hpp"
+#include "static_files.hpp"
+
+namespace syncline::server {
+namespace {
+
+ApiError api_error(int status, const char* code, std::string message, std::string field = {}) {
+  return ApiError{status, make_error(code, std::move(message), std::move(field)), 0};
+}
+
+// Core decoders use finer codes (invalid_message, invalid_mutation, invalid_filter); on the HTTP
+// surface every malformed request is `invalid_request` (400), keeping the core's message/field.
+ApiError from_core(const Error& e) {
+  if (e.code == codes::kInvalidJson) return ApiError{400, e, 0};
+  if (e.code == codes::kPayloadTooLarge) return ApiError{413, e, 0};
+  Error out = e;
+  out.code = codes::kInvalidRequest;
+  return ApiError{400, out, 0};
+}
+
+bool parse_int64(const std::string& s, std::int64_t& out) {
+  if (s.empty() || s.size() > 18) return false;
+  std::int64_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+HttpResponse json_response(int status, const Json& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, Json::error_handler_t::replace);
+  return r;
+}
+
+HttpResponse error_response(const ApiError& e) {
+  Json err = {{"code", e.error.code}, {"message", e.error.message}};
+  if (!e.error.field.empty()) err["field"] = e.error.field;
+  HttpResponse r = json_response(e.status, Json{{"error", err}});
+  if (e.retry_after_s > 0) r.headers.emplace_back("Retry-After", std::to_string(e.retry_after_s));
+  return r;
+}
+
+int RateLimiter::take(const std::string& key, long long now_ms) {
+  if (rate_ <= 0) return 0;
+  if (now_ms - last_sweep_ms_ > 60000) {
+    // Forget buckets that have been full for a while so the map stays small.
+    for (auto it = buckets_.begin(); it != buckets_.end();) {
+      if (now_ms - it->second.last_ms > 60000) it = buckets_.erase(it);
+      else ++it;
+    }
+    last_sweep_ms_ = now_ms;
+  }
+  auto [it, inserted] = buckets_.try_emplace(key, Bucket{burst_, now_ms});
+  Bucket& b = it->second;
+  b.tokens = std::min(burst_, b.tokens + (now_ms - b.last_ms) * rate_ / 1000.0);
+  b.last_ms = now_ms;
+  if (b.tokens >= 1.0) {
+    b.tokens -= 1.0;
+    return 0;
+  }
+  return std::max(1, static_cast<int>(std::ceil((1.0 - b.tokens) / rate_)));
+}
+
+App::App(Config config, std::unique_ptr<Store> store, ServerOptions options)
+    : config_(std::move(config)),
+      store_(std::move(store)),
+      options_(std::move(options)),
+      limiter_(config_.limits.rate_limit_per_sec, config_.limits.rate_limit_burst) {}
+
+void App::add_cors(const HttpRequest& req, HttpResponse& res) const {
+  std::string origin = req.header("origin");
+  if (config_.allowed_origins.empty()) {
+    res.headers.emplace_back("Access-Control-Allow-Origin", "*");
+  } else if (!origin.empty() && config_.origin_allowed(origin)) {
+    res.headers.emplace_back("Access-Control-Allow-Origin", origin);
+    res.headers.emplace_back("Vary", "Origin");
+  } else {
+    return;
+  }
+  res.headers.emplace_back("Access-Control-Expose-Headers", "Retry-After");
+  if (req.method == "OPTIONS") {
+    res.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    res.headers.emplace_back("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID");
+    res.headers.emplace_back("Access-Control-Max-Age", "600");
+  }
+}
+
+std::variant<Claims, ApiError> App::authenticate(const HttpRequest& req) {
+  std::string token;
+  std::string auth = req.header("authorization");
+  if (!auth.empty()) {
+    if (auth.size() < 7 || !std::equal(auth.begin(), auth.begin() + 7, "Bearer ", [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return api_error(401, codes::kUnauthorized, "Authorization must be 'Bearer <token>'");
+    }
+    token = auth.substr(7);
+    while (!token.empty() && token.front() == ' ') token.erase(token.begin());
+  } else if (const std::string* t = req.param("access_token")) {
+    token = *t;
+  }
+  if (token.empty()) return api_error(401, codes::kUnauthorized, "missing token");
+  auto claims = verify_jwt(token, config_.jwt_secret, now_unix_ms() / 1000);
+  if (!claims) return ApiError{401, claims.error(), 0};
+  return std::move(*claims);
+}
+
+std::optional<ApiError> App::rate_limit(const std::string& key) {
+  int wait = limiter_.take(key, now_mono_ms());
+  if (wait == 0) return std::nullopt;
+  metrics_.rate_limited++;
+  ApiError e = api_error(429, codes::kRateLimited, "too many requests; retry after " + std::to_string(wait) + " s");
+  e.retry_after_s = wait;
+  return e;
+}
+
+HttpResponse App::handle(const HttpRequest& req) {
+  HttpResponse res;
+  if (req.method == "OPTIONS") {
+    res.status = 204;
+    res.content_type.clear();
+  } else {
+    res = route(req);
+  }
+  add_cors(req, res);
+  metrics_.http_requests++;
+  if (res.status >= 500) metrics_.http_errors_5xx++;
+  else if (res.status >= 400) metrics_.http_errors_4xx++;
+  return res;
+}
+
+HttpResponse App::route(const HttpRequest& req) {
+  const std::string& p = req.path;
+  const bool get = req.method == "GET" || req.method == "HEAD";
+  const bool post = req.method == "POST";
+  auto not_allowed = [&](const char* allow) {
+    HttpResponse r = error_response(api_error(405, "method_not_allowed", req.method + " is not allowed on " + p));
+    r.headers.emplace_back("Allow", allow);
+    return r;
+  };
+  if (p == "/v1/health") return get ? health() : not_allowed("GET");
+  if (p == "/metrics") return get ? metrics_text() : not_allowed("GET");
+  if (p == "/v1/snapshot") return get ? snapshot(req) : not_allowed("GET");
+  if (p == "/v1/mutations") return post ? post_mutations(req) : not_allowed("POST");
+  if (p == "/v1/events") {
+    // GET /v1/events is the SSE stream, handled by the transport; reaching here means it was
+    // not a GET.
+    return post ? post_events(req) : not_allowed("GET, POST");
+  }
+  if (p == "/v1/demo/token") {
+    if (!config_.demo_tokens) return error_response(api_error(404, codes::kNotFound, "no such route"));
+    return post ? demo_token(req) : not_allowed("POST");
+  }
+  if (p == "/v1/ws") {
+    return error_response(api_error(400, codes::kInvalidRequest, "WebSocket upgrade required"));
+  }
+  if (p.rfind("/v1/", 0) == 0 || p == "/v1") {
+    return error_response(api_error(404, codes::kNotFound, "no such route"));
+  }
+  if (auto r = serve_static(options_.static_dir, req)) return std::move(*r);
+  if (p == "/" && options_.static_dir.empty()) {
+    return json_response(200, {{"name", "syncline-server"}, {"protocol", "v1"}, {"seq", store_->head_seq()}});
+  }
+  return error_response(api_error(404, codes::kNotFound, "no such route"));
+}
+
+HttpResponse App::health() {
+  return json_response(200, {{"status", shutting_down_ ? "shutting_down" : "ok"}, {"seq", store_->head_seq()}});
+}
+
+HttpResponse App::metrics_text() {
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = metrics_.render(store_->head_seq(), store_->pruned_through(), store_->document_count(), now_mono_ms());
+  return r;
+}
+
+std::variant<std::vector<std::string>, ApiError> App::parse_collections(const std::string* param,
+                                                                        const Claims& claims) {
+  std::vector<std::string> out;
+  if (!param || param->empty()) {
+    // Everything the caller may read (open mode: every collection, expressed as "no list").
+    for (const auto& [name, cc] : config_.collections) {
+      if (config_.read_access(name, claims).allows_any()) out.push_back(name);
+    }
+    return out;
+  }
+  std::stringstream ss(*param);
+  std::string name;
+  while (std::getline(ss, name, ',')) {
+    if (name.empty()) continue;
+    if (!is_valid_collection(name)) {
+      return api_error(400, codes::kInvalidRequest, "invalid collection name '" + name + "'", "collections");
+    }
+    if (!config_.collection(name)) {
+      return api_error(404, codes::kNotFound, "unknown collection '" + name + "'", "collections");
+    }
+    if (!config_.read_access(name, claims).allows_any()) {
+      return api_error(403, codes::kForbidden, "role '" + claims.role + "' may not read " + name, "collections");
+    }
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+  }
+  if (out.empty()) return api_error(400, codes::kInvalidRequest, "collections is empty", "collections");
+  return out;
+}
+
+std::variant<StreamRequest, ApiError> App::open_stream(const HttpRequest& req, Transport t) {
+  if (shutting_down_) return api_error(503, "unavailable", "server is shutting down");
+  if (t == Transport::Ws) {
+    std::string origin = req.header("origin");
+    if (!origin.empty() && !config_.origin_allowed(origin)) {
+      return api_error(403, codes::kForbidden, "origin '" + origin + "' is not allowed", "origin");
+    }
+  }
+  auto auth = authenticate(req);
+  if (auto* e = std::get_if<ApiError>(&auth)) return *e;
+  Claims claims = std::get<Claims>(std::move(auth));
+  if (auto e = rate_limit("sub:" + claims.sub)) return *e;
+  if (hub_.size() >= config_.limits.max_connections) {
+    ApiError e = api_error(503, "unavailable", "too many stream connections");
+    e.retry_after_s = 5;
+    return e;
+  }
+  auto cols = parse_collections(req.param("collections"), claims);
+  if (auto* e = std::get_if<ApiError>(&cols)) return *e;
+  auto& list = std::get<std::vector<std::string>>(cols);
+  if (list.empty() && !config_.open_mode) {
+    return api_error(403, codes::kForbidden, "role '" + claims.role + "' may not read any collection", "collections");
+  }
+  Filter where;
+  if (const std::string* w = req.param("where"); w && !w->empty()) {
+    auto f = Filter::parse(*w);
+    if (!f) {
+      Error e = f.error();
+      e.field = "where";
+      return from_core(e);
+    }
+    where = std::move(*f);
+  }
+  std::optional<std::int64_t> cursor;
+  std::string last_id = req.header("last-event-id");
+  const std::string* cparam = req.param("cursor");
+  const std::string* source = !last_id.empty() ? &last_id : (cparam && !cparam->empty() ? cparam : nullptr);
+  if (source) {
+    std::int64_t v = 0;
+    if (!parse_int64(*source, v)) {
+      return api_error(400, codes::kInvalidRequest, "cursor must be a non-negative integer seq",
+                       !last_id.empty() ? "Last-Event-ID" : "cursor");
+    }
+    cursor = v;
+  }
+  return StreamRequest{Subscription(config_, std::move(claims), std::move(list), std::move(where)), cursor};
+}
+
+HttpResponse App::snapshot(const HttpRequest& req) {
+  auto auth = authenticate(req);
+  if (auto* e = std::get_if<ApiError>(&auth)) return error_response(*e);
+  Claims claims = std::get<Claims>(std::move(auth));
+  if (auto e = rate_limit("sub:" + claims.sub)) return error_response(*e);
+  auto cols = parse_collections(req.param("collections"), claims);
+  if (auto* e = std::get_if<ApiError>(&cols)) return error_response(*e);
+  auto list = std::get<std::vector<std::string>>(std::move(cols));
+  if (list.empty()) {
+    if (config_.open_mode) {
+      return error_response(api_error(400, codes::kInvalidRequest, "collections is required", "collections"));
+    }
+    return error_response(
+        api_error(403, codes::kForbidden, "role '" + claims.role + "' may not read any collection", "collections"));
+  }
+  std::sort(list.begin(), list.end());
+  Filter where;
+  if (const std::string* w = req.param("where"); w && !w->empty()) {
+    auto f = Filter::parse(*w);
+    if (!f) {
+      Error e = f.error();
+      e.field = "where";
+      return error_response(from_core(e));
+    }
+    where = std::move(*f);
+  }
+  std::size_t limit = config_.limits.snapshot_default_limit;
+  if (const std::string* l = req.param("limit"); l && !l->empty()) {
+    std::int64_t v = 0;
+    if (!parse_int64(*l, v) || v < 1) {
+      return error_response(api_error(400, codes::kInvalidRequest, "limit must be a positive integer", "limit"));
+    }
+    limit = std::min<std::size_t>(static_cast<std::size_t>(v), config_.limits.snapshot_max_limit);
+  }
+  // The `after` cursor is opaque to clients: base64url(JSON {"c":collection,"i":id,"s":seq}).
+  std::optional<std::pair<std::string, std::string>> after;
+  std::optional<std::int64_t> first_seq;
+  if (const std::string* a = req.param("after"); a && !a->empty()) {
+    std::string raw;
+    Json j;
+    if (base64url_decode(*a, raw)) j = parse_json_nothrow(raw);
+    if (!j.is_object() || !j.contains("c") || !j["c"].is_string() || !j.contains("i") || !j["i"].is_string() ||
+        !j.contains("s") || !j["s"].is_number_integer()) {
+      return error_response(api_error(400, codes::kInvalidRequest, "after is not a cursor returned by this server", "after"));
+    }
+    after = std::make_pair(j["c"].get<std::string>(), j["i"].get<std::string>());
+    first_seq = j["s"].get<std::int64_t>();
+  }
+  Subscription sub(config_, claims, list, where);
+  auto page = store_->snapshot(list, after, limit, [&](const Document& d) {
+    return sub.access(d.collection).matches(d.id, d.fields);
+  });
+  if (!page) return error_response(api_error(500, kInternal, page.error().message));
+  // Every page reports the seq of the first page: documents on later pages may be newer, which
+  // is harmless (replaying older changes is a no-op), while starting the stream at the first
+  // page's seq guarantees nothing that changed between pages is missed.
+  std::int64_t seq = first_seq ? *first_seq : page->seq;
+  Json docs = Json::array();
+  for (const auto& d : page->docs) docs.push_back(document_to_json(d));
+  Json next = nullptr;
+  if (page->next) {
+    Json c = {{"c", page->next->first}, {"i", page->next->second}, {"s", seq}};
+    next = base64url_encode(c.dump());
+  }
+  return json_response(200, {{"seq", seq}, {"docs", std::move(docs)}, {"next", next}});
+}
+
+std::variant<MutationResults, ApiError> App::mutate(const Claims& claims, const Json& body) {
+  if (!body.is_object()) return api_error(400, codes::kInvalidRequest, "body must be a JSON object");
+  if (body.contains("mutations") && body["mutations"].is_array() &&
+      body["mutations"].size() > config_.limits.max_batch) {
+    metrics_.batches_refused++;
+    return api_error(413, codes::kPayloadTooLarge,
+                     "a batch holds at most " + std::to_string(config_.limits.max_batch) + " mutations", "mutations");
+  }
+  DecodeLimits dl;
+  dl.max_batch = config_.limits.max_batch;
+  auto batch = decode_mutation_batch(body, dl);
+  if (!batch) {
+    metrics_.batches_refused++;
+    return from_core(batch.error());
+  }
+  if (!is_valid_id(batch->client)) {
+    metrics_.batches_refused++;
+    return api_error(400, codes::kInvalidRequest, "client must match ^[A-Za-z0-9_.:-]{1,128}$", "client");
+  }
+  std::int64_t prev = 0;
+  for (std::size_t i = 0; i < batch->mutations.size(); ++i) {
+    const Mutation& m = batch->mutations[i];
+    std::string f = "mutations[" + std::to_string(i) + "]";
+    if (m.mid <= 0 || m.mid <= prev) {
+      metrics_.batches_refused++;
+      return api_error(400, codes::kInvalidRequest, "mids must be positive and strictly increasing within a batch",
+                       f + ".mid");
+    }
+    prev = m.mid;
+    if (!config_.collection(m.collection)) {
+      metrics_.batches_refused++;
+      return api_error(404, codes::kNotFound, "unknown collection '" + m.collection + "'", f + ".collection");
+    }
+    if (!config_.write_access(m.collection, m.op, claims).allows_any()) {
+      metrics_.batches_refused++;
+      return api_error(403, codes::kForbidden,
+                       "role '" + claims.role + "' may not " + to_string(m.op) + " " + m.collection, f + ".collection");
+    }
+  }
+  auto check = [&](const Mutation& m, const Document* before, const Json* after) -> std::optional<Error> {
+    Access a = config_.write_access(m.collection, m.op, claims);
+    if (a.kind == Access::Kind::All) return std::nullopt;
+    if (a.kind == Access::Kind::None) return make_error(codes::kForbidden, "write not allowed", "collection");
+    if (before && !a.filter.matches(m.id, before->fields)) {
+      return make_error(codes::kForbidden, "the document is outside what this token may write", "id");
+    }
+    if (after && !a.filter.matches(m.id, *after)) {
+      return make_error(codes::kForbidden, "the result is outside what this token may write (" + a.filter.to_string() + ")",
+                        "fields");
+    }
+    return std::nullopt;
+  };
+  auto res = store_->apply_batch(batch->client, claims.sub, batch->mutations, check);
+  if (!res) {
+    metrics_.batches_refused++;
+    if (res.error().code == codes::kForbidden) return ApiError{403, res.error(), 0};
+    log_error("mutation batch failed", {{"error", res.error().message}});
+    return api_error(500, kInternal, "internal error while committing the batch");
+  }
+  for (const auto& r : res->results.results) {
+    if (r.status == ResultStatus::Applied) metrics_.mutations_applied++;
+    else if (r.status == ResultStatus::Rejected) metrics_.mutations_rejected++;
+    else metrics_.mutations_duplicate++;
+  }
+  MutationResults results = std::move(res->results);
+  fan_out(std::move(res->rows));
+  return results;
+}
+
+void App::fan_out(std::vector<LogRow> rows) {
+  if (rows.empty()) return;
+  std::int64_t changes = 0;
+  for (auto& row : rows) {
+    if (row.is_event) metrics_.events_total++;
+    else ++changes;
+    hub_.broadcast(make_outgoing(std::move(row)));
+  }
+  metrics_.changes_total += changes;
+  if (changes) metrics_.note_changes(changes, now_mono_ms());
+}
+
+std::variant<std::int64_t, ApiError> App::publish(const Claims& claims, const Json& body) {
+  auto req = decode_publish(body);
+  if (!req) return from_core(req.error());
+  if (!req->collection.empty()) {
+    if (!is_valid_collection(req->collection)) {
+      return api_error(400, codes::kInvalidRequest, "invalid collection name", "collection");
+    }
+    if (!config_.collection(req->collection)) {
+      return api_error(404, codes::kNotFound, "unknown collection '" + req->collection + "'", "collection");
+    }
+    Access a = config_.read_access(req->collection, claims);
+    if (!a.allows_any()) {
+      return api_error(403, codes::kForbidden, "role '" + claims.role + "' may not read " + req->collection, "collection");
+    }
+    if (a.kind == Access::Kind::Where) {
+      // A scoped caller may only publish about a document it can read.
+      auto doc = req->id.empty() ? std::nullopt : store_->get_document(req->collection, req->id);
+      if (!doc || doc->deleted || !a.matches(req->id, doc->fields)) {
+        return api_error(403, codes::kForbidden, "events on " + req->collection + " need a document this token may read",
+                         "id");
+      }
+    }
+  }
+  if (!req->id.empty() && !is_valid_id(req->id)) return api_error(400, codes::kInvalidRequest, "invalid id", "id");
+  auto row = store_->publish(*req);
+  if (!row) {
+    log_error("publish failed", {{"error", row.error().message}});
+    return api_error(500, kInternal, "internal error while publishing");
+  }
+  std::int64_t seq = row->seq;
+  std::vector<LogRow> rows;
+  rows.push_back(std::move(*row));
+  fan_out(std::move(rows));
+  return seq;
+}
+
+HttpResponse App::post_mutations(const HttpRequest& req) {
+  auto auth = authenticate(req);
+  if (auto* e = std::get_if<ApiError>(&auth)) return error_response(*e);
+  Claims claims = std::get<Claims>(std::move(auth));
+  if (auto e = rate_limit("sub:" + claims.sub)) return error_response(*e);
+  Json body = parse_json_nothrow(req.body);
+  if (body.is_discarded()) return error_response(api_error(400, codes::kInvalidJson, "body is not valid JSON"));
+  auto out = mutate(claims, body);
+  if (auto* e = std::get_if<ApiError>(&out)) return error_response(*e);
+  return json_response(200, encode(std::get<MutationResults>(out)));
+}
+
+HttpResponse App::post_events(const HttpRequest& req) {
+  auto auth = authenticate(req);
+  if (auto* e = std::get_if<ApiError>(&auth)) return error_response(*e);
+  Claims claims = std::get<Claims>(std::move(auth));
+  if (auto e = rate_limit("sub:" + claims.sub)) return error_response(*e);
+  Json body = parse_json_nothrow(req.body);
+  if (body.is_discarded()) return error_response(api_error(400, codes::kInvalidJson, "body is not valid JSON"));
+  auto out = publish(claims, body);
+  if (auto* e = std::get_if<ApiError>(&out)) return error_response(*e);
+  return json_response(200, {{"seq", std::get<std::int64_t>(out)}});
+}
+
+HttpResponse App::demo_token(const HttpRequest& req) {
+  if (auto e = rate_limit("ip:" + req.remote)) return error_response(*e);
+  Json body = parse_json_nothrow(req.body);
+  if (body.is_discarded()) return error_response(api_error(400, codes::kInvalidJson, "body is not valid JSON"));
+  if (!body.is_object()) return error_response(api_error(400, codes::kInvalidRequest, "body must be an object"));
+  for (const char* k : {"sub", "role"}) {
+    if (!body.contains(k) || !body[k].is_string() || !is_valid_id(body[k].get<std::string>())) {
+      return error_response(
+          api_error(400, codes::kInvalidRequest, std::string(k) + " must match ^[A-Za-z0-9_.:-]{1,128}$", k));
+    }
+  }
+  long long now = now_unix_ms() / 1000;
+  Json payload = {{"sub", body["sub"]}, {"role", body["role"]}, {"iat", now},
+                  {"exp", now + config_.limits.demo_token_ttl_s}};
+  return json_response(200, {{"token", sign_jwt(payload, config_.jwt_secret)}});
+}
+
+}  // namespace syncline::server

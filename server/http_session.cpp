@@ -1,0 +1,231 @@
+// Layer: server transport. One keep-alive HTTP/1.1 connection: reads requests (bodies limited to
+// max_body_bytes before parsing), answers plain routes through App::handle, and hands the socket
+// over to the SSE or WebSocket session for stream routes.
+#include <optional>
+
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include "log.hpp"
+#include "net.hpp"
+
+namespace syncline::server {
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string url_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '%' && i + 2 < s.size()) {
+      int h = hex_value(s[i + 1]), l = hex_value(s[i + 2]);
+      if (h >= 0 && l >= 0) {
+        out += static_cast<char>(h * 16 + l);
+        i += 2;
+        continue;
+      }
+    }
+    out += (plus_is_space && c == '+') ? ' ' : c;
+  }
+  return out;
+}
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(App& app, tcp::socket socket) : app_(app), stream_(std::move(socket)) {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+
+  void run() { do_read(); }
+
+ private:
+  void do_read() {
+    parser_.emplace();
+    parser_->body_limit(app_.config().limits.max_body_bytes);
+    parser_->header_limit(32 * 1024);
+    stream_.expires_after(std::chrono::milliseconds(app_.config().limits.idle_timeout_ms));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&HttpSession::on_header, shared_from_this()));
+  }
+
+  // Headers first, so a client sending `Expect: 100-continue` (curl does for bodies over 1 KiB)
+  // is told to go ahead instead of waiting for its timeout. Oversized bodies fail here already.
+  void on_header(beast::error_code ec, std::size_t n) {
+    if (ec) return on_read(ec, n);
+    auto expect = parser_->get()[http::field::expect];
+    if (beast::iequals(expect, "100-continue")) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, parser_->get().version());
+      http::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code wec, std::size_t) {
+        if (wec) return self->close();
+        http::async_read(self->stream_, self->buffer_, *self->parser_,
+                         beast::bind_front_handler(&HttpSession::on_read, self));
+      });
+      return;
+    }
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    started_ms_ = now_mono_ms();
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+        ec == asio::error::connection_reset) {
+      return close();
+    }
+    if (ec == http::error::body_limit) {
+      HttpRequest partial;
+      if (parser_->is_header_done()) partial = to_http_request(parser_->get(), remote_);
+      ApiError e{413, make_error(codes::kPayloadTooLarge,
+                                 "body exceeds " + std::to_string(app_.config().limits.max_body_bytes) + " bytes"),
+                 0};
+      return reply(partial, error_response(e), false, true);
+    }
+    if (ec) {
+      if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
+        ApiError e{400, make_error(codes::kInvalidRequest, "malformed HTTP request: " + ec.message()), 0};
+        return reply(HttpRequest{}, error_response(e), false, true);
+      }
+      return close();
+    }
+    BeastRequest& raw = parser_->get();
+    HttpRequest req = to_http_request(raw, remote_);
+    const bool keep_alive = raw.keep_alive() && !app_.shutting_down();
+
+    if (req.path == "/v1/ws" && boost::beast::websocket::is_upgrade(raw)) {
+      auto sr = app_.open_stream(req, Transport::Ws);
+      if (auto* e = std::get_if<ApiError>(&sr)) return reply(req, with_cors(req, error_response(*e)), false, false);
+      log_request(req, 101);
+      stream_.expires_never();
+      return start_ws(app_, std::move(stream_), parser_->release(), req, std::get<StreamRequest>(std::move(sr)));
+    }
+    if (req.path == "/v1/events" && req.method == "GET") {
+      auto sr = app_.open_stream(req, Transport::Sse);
+      if (auto* e = std::get_if<ApiError>(&sr)) return reply(req, with_cors(req, error_response(*e)), keep_alive, false);
+      log_request(req, 200);
+      stream_.expires_never();
+      return start_sse(app_, std::move(stream_), req, std::get<StreamRequest>(std::move(sr)));
+    }
+    reply(req, app_.handle(req), keep_alive, false);
+  }
+
+  HttpResponse with_cors(const HttpRequest& req, HttpResponse r) {
+    app_.add_cors(req, r);
+    app_.metrics().http_requests++;
+    if (r.status >= 500) app_.metrics().http_errors_5xx++;
+    else if (r.status >= 400) app_.metrics().http_errors_4xx++;
+    return r;
+  }
+
+  void log_request(const HttpRequest& req, int status) {
+    // The query string is not logged: it may carry access_token.
+    log_info("request", {{"method", req.method},
+                         {"path", req.path},
+                         {"status", status},
+                         {"ms", now_mono_ms() - started_ms_},
+                         {"remote", remote_}});
+  }
+
+  void reply(const HttpRequest& req, HttpResponse r, bool keep_alive, bool drain) {
+    log_request(req, r.status);
+    if (req.method == "HEAD") r.body.clear();
+    auto res = std::make_shared<http::response<http::string_body>>(to_beast_response(r, 11, keep_alive));
+    stream_.expires_after(std::chrono::seconds(30));
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res, keep_alive, drain](beast::error_code ec, std::size_t) {
+                        if (ec) return self->close();
+                        if (drain) return self->drain();
+                        if (!keep_alive) return self->close();
+                        self->do_read();
+                      });
+  }
+
+  // After refusing a request early (e.g. 413) the client may still be sending its body.
+  // Closing at once would reset the connection and could destroy our response before the client
+  // reads it, so shut down our side and discard input for a while first.
+  void drain() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    drain_buf_.resize(64 * 1024);
+    stream_.expires_after(std::chrono::seconds(2));
+    drain_more();
+  }
+
+  void drain_more() {
+    stream_.async_read_some(asio::buffer(drain_buf_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      self->drained_ += n;
+      if (ec || self->drained_ > 64u * 1024 * 1024) return self->close();
+      self->drain_more();
+    });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  App& app_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::string remote_;
+  long long started_ms_ = 0;
+  std::vector<char> drain_buf_;
+  std::size_t drained_ = 0;
+};
+
+}  // namespace
+
+HttpRequest to_http_request(const BeastRequest& raw, const std::string& remote) {
+  HttpRequest req;
+  req.method = std::string(raw.method_string());
+  req.target = std::string(raw.target());
+  req.remote = remote;
+  std::string_view target = raw.target();
+  auto q = target.find('?');
+  req.path = url_decode(target.substr(0, q), false);
+  if (q != std::string_view::npos) {
+    std::string_view qs = target.substr(q + 1);
+    while (!qs.empty()) {
+      auto amp = qs.find('&');
+      std::string_view part = qs.substr(0, amp);
+      auto eq = part.find('=');
+      std::string key = url_decode(part.substr(0, eq), true);
+      std::string value = eq == std::string_view::npos ? std::string() : url_decode(part.substr(eq + 1), true);
+      if (!key.empty()) req.query[key] = value;
+      if (amp == std::string_view::npos) break;
+      qs.remove_prefix(amp + 1);
+    }
+  }
+  for (const auto& f : raw) {
+    std::string name(f.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    req.headers[name] = std::string(f.value());
+  }
+  req.body = raw.body();
+  return req;
+}
+
+http::response<http::string_body> to_beast_response(const HttpResponse& r, unsigned version, bool keep_alive) {
+  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+  res.set(http::field::server, "syncline-server");
+  if (!r.content_type.empty()) res.set(http::field::content_type, r.content_type);
+  for (const auto& [k, v] : r.headers) res.insert(k, v);
+  res.keep_alive(keep_alive);
+  res.body() = r.body;
+  res.prepare_payload();
+  return res;
+}
+
+void start_http(App& app, tcp::socket socket) {
+  std::make_shared<HttpSession>(app, std::move(socket))->run();
+}
+
+}  // namespace syncline::server

@@ -1,0 +1,342 @@
+#include "hub.hpp"
+
+#include "api.hpp"
+#include "core/protocol.hpp"
+#include "log.hpp"
+
+namespace syncline::server {
+namespace {
+
+constexpr std::size_t kCatchupChunk = 256;
+
+Bytes sse_block(const char* event, const std::string& data, std::optional<std::int64_t> id) {
+  std::string s;
+  s.reserve(data.size() + 48);
+  if (id) {
+    s += "id: ";
+    s += std::to_string(*id);
+    s += "\n";
+  }
+  s += "event: ";
+  s += event;
+  s += "\ndata: ";
+  s += data;
+  s += "\n\n";
+  return std::make_shared<const std::string>(std::move(s));
+}
+
+ServerMessage to_message(const LogRow& row) {
+  if (row.is_event) {
+    EventMsg e;
+    e.seq = row.seq;
+    e.name = row.name;
+    e.collection = row.collection;
+    e.id = row.id;
+    e.data = row.data;
+    return e;
+  }
+  ChangeMsg c;
+  c.seq = row.seq;
+  c.collection = row.collection;
+  c.id = row.id;
+  c.op = row.op;
+  c.version = row.version;
+  c.fields = row.op == ChangeOp::Delete ? Json::object() : row.fields;
+  c.origin = row.origin;
+  return c;
+}
+
+Bytes serialize_message(const ServerMessage& m, Transport t, std::optional<std::int64_t> id) {
+  if (t == Transport::Ws) return std::make_shared<const std::string>(encode_ws(m));
+  Json body = std::visit([](const auto& v) { return encode(v); }, m);
+  return sse_block(message_type(m), body.dump(), id);
+}
+
+}  // namespace
+
+Bytes serialize_row(const LogRow& row, Transport t) {
+  return serialize_message(to_message(row), t, row.seq);
+}
+
+Bytes serialize_leave(const LogRow& row, Transport t) {
+  ServerMessage m = to_message(row);
+  if (auto* c = std::get_if<ChangeMsg>(&m)) {
+    c->op = ChangeOp::Delete;
+    c->fields = Json::object();
+  }
+  return serialize_message(m, t, row.seq);
+}
+
+OutgoingPtr make_outgoing(LogRow row) {
+  auto out = std::make_shared<Outgoing>();
+  ServerMessage m = to_message(row);
+  out->sse = serialize_message(m, Transport::Sse, row.seq);
+  out->ws = serialize_message(m, Transport::Ws, row.seq);
+  if (!row.is_event && row.op == ChangeOp::Update && !row.prior.is_null()) {
+    out->sse_leave = serialize_leave(row, Transport::Sse);
+    out->ws_leave = serialize_leave(row, Transport::Ws);
+  }
+  out->row = std::move(row);
+  return out;
+}
+
+Bytes serialize_hello(std::int64_t seq, Transport t) {
+  return serialize_message(HelloMsg{seq}, t, std::nullopt);
+}
+
+Bytes serialize_reset(const std::string& reason, std::int64_t seq, Transport t) {
+  // The SSE id moves the browser's Last-Event-ID to `seq`, so an automatic reconnect after the
+  // re-snapshot resumes from there instead of hitting the same reset again.
+  return serialize_message(ResetMsg{reason, seq}, t, seq);
+}
+
+Bytes serialize_error(const Error& e, Transport t) {
+  return serialize_message(ErrorMsg{e}, t, std::nullopt);
+}
+
+// --- Subscription ---
+
+Subscription::Subscription(const Config& config, Claims claims, std::vector<std::string> collections, Filter where)
+    : config_(config), claims_(std::move(claims)), where_(std::move(where)) {
+  all_ = collections.empty();
+  collections_.insert(collections.begin(), collections.end());
+}
+
+bool Subscription::subscribed(const std::string& collection) const {
+  return all_ || collections_.count(collection) > 0;
+}
+
+const Access& Subscription::access(const std::string& collection) const {
+  auto it = cache_.find(collection);
+  if (it != cache_.end()) return it->second;
+  Access a = config_.read_access(collection, claims_);
+  if (a.kind != Access::Kind::None && !where_.empty()) {
+    if (a.kind == Access::Kind::All) {
+      a.kind = Access::Kind::Where;
+      a.filter = where_;
+    } else {
+      a.filter = a.filter.and_also(where_);
+    }
+  }
+  return cache_.emplace(collection, std::move(a)).first->second;
+}
+
+Visibility Subscription::visibility(const LogRow& row) const {
+  if (row.is_event && row.collection.empty()) return Visibility::Show;  // dataset-wide event
+  if (!subscribed(row.collection)) return Visibility::Hidden;
+  const Access& a = access(row.collection);
+  if (a.kind == Access::Kind::None) return Visibility::Hidden;
+  if (a.kind == Access::Kind::All) return Visibility::Show;
+  if (row.visibility.is_null()) return Visibility::Hidden;  // event about no (visible) document
+  if (a.filter.matches(row.id, row.visibility)) return Visibility::Show;
+  // An update that moved the document out of this reader's scope: it must drop its copy.
+  if (!row.is_event && row.op == ChangeOp::Update && !row.prior.is_null() && a.filter.matches(row.id, row.prior)) {
+    return Visibility::Leave;
+  }
+  return Visibility::Hidden;
+}
+
+// --- StreamSession ---
+
+StreamSession::StreamSession(App& app, Transport t, Subscription sub, std::string remote)
+    : app_(app), remote_(std::move(remote)), transport_(t), sub_(std::move(sub)) {
+  opened_ms_ = now_mono_ms();
+  auto& m = app_.metrics();
+  (t == Transport::Sse ? m.sse_connections : m.ws_connections)++;
+  m.stream_connections_total++;
+}
+
+StreamSession::~StreamSession() {
+  auto& m = app_.metrics();
+  (transport_ == Transport::Sse ? m.sse_connections : m.ws_connections)--;
+}
+
+void StreamSession::begin(std::optional<std::int64_t> cursor) {
+  Store& store = app_.store();
+  const std::int64_t head = store.head_seq();
+  enqueue(serialize_hello(head, transport_));
+  if (cursor && *cursor < store.pruned_through()) {
+    app_.metrics().resets_sent++;
+    enqueue(serialize_reset("cursor_expired", head, transport_));
+    live_ = true;
+  } else if (cursor && *cursor > head) {
+    app_.metrics().resets_sent++;
+    enqueue(serialize_reset("cursor_ahead", head, transport_));
+    live_ = true;
+  } else if (cursor && *cursor < head) {
+    catching_up_ = true;
+    catchup_next_ = *cursor;
+    catch_up();
+  } else {
+    live_ = true;
+  }
+}
+
+void StreamSession::catch_up() {
+  // Rows are read in chunks while the queue has room. The final chunk reaches the head and the
+  // session turns live in the same step (single io thread: no commit can slip in between), so
+  // nothing is missed and nothing is sent twice.
+  const std::size_t room = std::max<std::size_t>(1, app_.config().limits.send_queue_messages / 2);
+  while (catching_up_ && !closing_ && queue_.size() < room) {
+    if (catchup_next_ < app_.store().pruned_through()) {
+      // Pruned while we were catching up (very slow reader on a busy server).
+      app_.metrics().resets_sent++;
+      catching_up_ = false;
+      live_ = true;
+      enqueue(serialize_reset("cursor_expired", app_.store().head_seq(), transport_));
+      break;
+    }
+    auto rows = app_.store().read_log(catchup_next_, kCatchupChunk);
+    if (!rows) {
+      log_error("catch-up read failed", {{"error", rows.error().message}});
+      terminate("internal");
+      return;
+    }
+    for (const LogRow& row : *rows) {
+      catchup_next_ = row.seq;
+      switch (sub_.visibility(row)) {
+        case Visibility::Show: enqueue(serialize_row(row, transport_)); break;
+        case Visibility::Leave: enqueue(serialize_leave(row, transport_)); break;
+        case Visibility::Hidden: break;
+      }
+    }
+    if (rows->size() < kCatchupChunk) {
+      catching_up_ = false;
+      live_ = true;
+    }
+  }
+}
+
+void StreamSession::deliver_live(const OutgoingPtr& out) {
+  if (!live_ || closing_ || closed_) return;
+  switch (sub_.visibility(out->row)) {
+    case Visibility::Show: enqueue(transport_ == Transport::Sse ? out->sse : out->ws); break;
+    case Visibility::Leave: enqueue(transport_ == Transport::Sse ? out->sse_leave : out->ws_leave); break;
+    case Visibility::Hidden: break;
+  }
+}
+
+void StreamSession::send_private(Bytes bytes) {
+  if (closing_ || closed_) return;
+  enqueue(std::move(bytes));
+}
+
+void StreamSession::enqueue(Bytes bytes) {
+  if (closing_ || closed_) return;
+  const Limits& l = app_.config().limits;
+  if (queue_.size() + 1 > l.send_queue_messages || queued_bytes_ + bytes->size() > l.send_queue_bytes) {
+    overflow();
+    return;
+  }
+  queued_bytes_ += bytes->size();
+  queue_.push_back(std::move(bytes));
+  app_.metrics().messages_sent++;
+  pump();
+}
+
+void StreamSession::overflow() {
+  app_.metrics().queue_drops++;
+  log_warn("slow consumer cut off",
+           {{"remote", remote_}, {"transport", transport_ == Transport::Sse ? "sse" : "websocket"},
+            {"queued", queue_.size()}, {"queued_bytes", queued_bytes_}, {"sent", sent_}});
+  // Drop what is queued: memory is released now, and the final words go out as soon as the
+  // write in flight (if any) completes.
+  queue_.clear();
+  queued_bytes_ = 0;
+  closing_ = true;
+  close_reason_ = "slow_consumer";
+  catching_up_ = false;
+  if (!writing_) {
+    closed_ = true;
+    app_.hub().remove(this);
+    close_transport(close_reason_);
+  }
+}
+
+void StreamSession::shutdown(const std::string& reason) {
+  if (closing_ || closed_) return;
+  closing_ = true;
+  close_reason_ = reason;
+  catching_up_ = false;
+  if (!writing_ && queue_.empty()) {
+    closed_ = true;
+    app_.hub().remove(this);
+    close_transport(close_reason_);
+  }
+}
+
+void StreamSession::pump() {
+  if (writing_ || closed_ || queue_.empty()) return;
+  // Hand the transport everything queued (bounded), so one completion drains many messages
+  // instead of one: a burst of changes costs a few syscalls per connection, not one each.
+  constexpr std::size_t kMaxBatchMessages = 256;
+  constexpr std::size_t kMaxBatchBytes = 512 * 1024;
+  auto batch = std::make_shared<std::vector<Bytes>>();
+  std::size_t bytes = 0;
+  while (!queue_.empty() && batch->size() < kMaxBatchMessages && (batch->empty() || bytes < kMaxBatchBytes)) {
+    bytes += queue_.front()->size();
+    queued_bytes_ -= queue_.front()->size();
+    batch->push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  writing_ = true;
+  in_flight_ = batch->size();
+  write_batch(std::move(batch));
+}
+
+void StreamSession::on_write_done(bool ok) {
+  writing_ = false;
+  if (closed_) return;
+  if (!ok) {
+    terminate("write_failed");
+    return;
+  }
+  sent_ += static_cast<std::int64_t>(in_flight_);
+  in_flight_ = 0;
+  if (closing_ && (close_reason_ == "slow_consumer" || queue_.empty())) {
+    closed_ = true;
+    app_.hub().remove(this);
+    close_transport(close_reason_);
+    return;
+  }
+  pump();
+  if (catching_up_ && queue_.size() < app_.config().limits.send_queue_messages / 4 + 1) {
+    catch_up();
+  }
+}
+
+void StreamSession::terminate(const std::string& why) {
+  if (closed_) return;
+  closed_ = true;
+  closing_ = true;
+  catching_up_ = false;
+  queue_.clear();
+  queued_bytes_ = 0;
+  app_.hub().remove(this);
+  close_transport("");
+}
+
+// --- Hub ---
+
+void Hub::add(const std::shared_ptr<StreamSession>& s) { sessions_[s.get()] = s; }
+
+void Hub::remove(StreamSession* s) { sessions_.erase(s); }
+
+void Hub::broadcast(const OutgoingPtr& out) {
+  std::vector<std::shared_ptr<StreamSession>> targets;
+  targets.reserve(sessions_.size());
+  for (auto& [p, w] : sessions_) {
+    if (auto s = w.lock()) targets.push_back(std::move(s));
+  }
+  for (auto& s : targets) s->deliver_live(out);
+}
+
+void Hub::shutdown_all(const std::string& reason) {
+  std::vector<std::shared_ptr<StreamSession>> targets;
+  for (auto& [p, w] : sessions_) {
+    if (auto s = w.lock()) targets.push_back(std::move(s));
+  }
+  for (auto& s : targets) s->shutdown(reason);
+}
+
+}  // namespace syncline::server

@@ -1,0 +1,40 @@
+// Layer: server. Process-wide counters rendered in the Prometheus text format (GET /metrics).
+// Single-threaded like the rest of the server, so plain integers suffice. Beast-free.
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <string>
+
+namespace syncline::server {
+
+struct Metrics {
+  std::int64_t http_requests = 0;
+  std::int64_t http_errors_4xx = 0;
+  std::int64_t http_errors_5xx = 0;
+  std::int64_t sse_connections = 0;  // gauges
+  std::int64_t ws_connections = 0;
+  std::int64_t stream_connections_total = 0;
+  std::int64_t changes_total = 0;
+  std::int64_t events_total = 0;
+  std::int64_t mutations_applied = 0;
+  std::int64_t mutations_rejected = 0;
+  std::int64_t mutations_duplicate = 0;
+  std::int64_t batches_refused = 0;  // whole batch refused (4xx)
+  std::int64_t queue_drops = 0;      // slow consumers cut off
+  std::int64_t messages_sent = 0;
+  std::int64_t rate_limited = 0;
+  std::int64_t resets_sent = 0;
+  std::int64_t ws_invalid_frames = 0;
+
+  // changes/s over the last 10 s window.
+  void note_changes(std::int64_t n, long long now_ms);
+  double changes_per_second(long long now_ms);
+
+  std::string render(std::int64_t head_seq, std::int64_t pruned_through, std::int64_t documents,
+                     long long now_ms);
+
+ private:
+  std::deque<std::pair<long long, std::int64_t>> recent_;  // (second, count)
+};
+
+}  // namespace syncline::server

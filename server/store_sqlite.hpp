@@ -1,0 +1,64 @@
+// Layer: server (internal to store*.cpp). Small SQLite helpers shared by the store's write path
+// (store.cpp) and read path (store_read.cpp).
+#pragma once
+#include <sqlite3.h>
+
+#include <string>
+
+#include "core/error.hpp"
+#include "core/protocol.hpp"
+#include "store.hpp"
+
+namespace syncline::server::sqlite_util {
+
+inline std::string col_text(sqlite3_stmt* s, int i) {
+  const unsigned char* t = sqlite3_column_text(s, i);
+  return t ? std::string(reinterpret_cast<const char*>(t), static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
+           : std::string();
+}
+
+inline bool col_null(sqlite3_stmt* s, int i) { return sqlite3_column_type(s, i) == SQLITE_NULL; }
+
+inline void bind_text(sqlite3_stmt* s, int i, const std::string& v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+
+struct Reset {
+  sqlite3_stmt* s;
+  ~Reset() {
+    if (s) {
+      sqlite3_reset(s);
+      sqlite3_clear_bindings(s);
+    }
+  }
+};
+
+inline ChangeOp op_from(const std::string& s) {
+  if (s == "update") return ChangeOp::Update;
+  if (s == "delete") return ChangeOp::Delete;
+  return ChangeOp::Insert;
+}
+
+inline const char* op_name(ChangeOp op) {
+  switch (op) {
+    case ChangeOp::Insert: return "insert";
+    case ChangeOp::Update: return "update";
+    case ChangeOp::Delete: return "delete";
+  }
+  return "insert";
+}
+
+inline const char* status_name(ResultStatus s) {
+  switch (s) {
+    case ResultStatus::Applied: return "applied";
+    case ResultStatus::Rejected: return "rejected";
+    case ResultStatus::Duplicate: return "duplicate";
+  }
+  return "applied";
+}
+
+inline Error internal(const std::string& what, sqlite3* db) {
+  return make_error(kInternal, what + ": " + (db ? sqlite3_errmsg(db) : "sqlite error"));
+}
+
+}  // namespace syncline::server::sqlite_util

@@ -1,0 +1,176 @@
+// Layer: server transport. WebSocket: the same server messages as SSE as JSON text frames with
+// "type"; the client sends "mutate" and "publish" frames. Invalid frames get an "error" frame and
+// the connection stays open, unless a client keeps sending them (then close 1008).
+#include <boost/beast/websocket.hpp>
+
+#include "log.hpp"
+#include "net.hpp"
+
+namespace syncline::server {
+namespace websocket = boost::beast::websocket;
+namespace {
+
+websocket::close_code close_code_for(const std::string& reason) {
+  if (reason == "slow_consumer") return static_cast<websocket::close_code>(4008);
+  if (reason == "server_shutdown") return websocket::close_code::going_away;
+  if (reason == "too_many_invalid_frames") return websocket::close_code::policy_error;
+  if (reason == "payload_too_large") return websocket::close_code::too_big;
+  return websocket::close_code::normal;
+}
+
+class WsSession : public StreamSession {
+ public:
+  WsSession(App& app, beast::tcp_stream stream, Subscription sub, std::string remote)
+      : StreamSession(app, Transport::Ws, std::move(sub), std::move(remote)),
+        ws_(std::move(stream)),
+        heartbeat_(ws_.get_executor()) {}
+
+  void accept(BeastRequest req, std::optional<std::int64_t> cursor) {
+    const Limits& l = app_.config().limits;
+    websocket::stream_base::timeout t;
+    t.handshake_timeout = std::chrono::seconds(10);
+    t.idle_timeout = std::chrono::milliseconds(std::max<std::int64_t>(l.write_timeout_ms, 2 * l.heartbeat_ms));
+    t.keep_alive_pings = true;
+    ws_.set_option(t);
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "syncline-server"); }));
+    ws_.read_message_max(l.max_body_bytes);
+    auto self = std::static_pointer_cast<WsSession>(shared_from_this());
+    auto r = std::make_shared<BeastRequest>(std::move(req));
+    ws_.async_accept(*r, [self, r, cursor](beast::error_code ec) {
+      if (ec) return self->terminate("handshake_failed");
+      log_info("stream_opened", {{"transport", "websocket"},
+                                 {"remote", self->remote_},
+                                 {"sub", self->subscription().claims().sub},
+                                 {"cursor", cursor ? Json(*cursor) : Json(nullptr)}});
+      self->accepted_ = true;
+      self->begin(cursor);
+      self->do_read();
+      self->arm_heartbeat();
+    });
+  }
+
+ protected:
+  void write_batch(std::shared_ptr<std::vector<Bytes>> batch) override { write_frame(std::move(batch), 0); }
+
+  void close_transport(const std::string& reason) override {
+    heartbeat_.cancel();
+    log_info("stream_closed", {{"transport", "websocket"},
+                               {"remote", remote_},
+                               {"reason", reason.empty() ? "peer_closed" : reason},
+                               {"sent", sent_},
+                               {"ms", now_mono_ms() - opened_ms_}});
+    if (reason.empty() || !accepted_ || !ws_.is_open()) {
+      beast::error_code ec;
+      beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ec);
+      beast::get_lowest_layer(ws_).close();
+      return;
+    }
+    auto self = std::static_pointer_cast<WsSession>(shared_from_this());
+    ws_.async_close(websocket::close_reason(close_code_for(reason), reason), [self](beast::error_code) {
+      beast::get_lowest_layer(self->ws_).close();
+    });
+  }
+
+ private:
+  // One frame per message (the protocol's framing); the next frame starts from the completion
+  // of the previous one, and the batch completes after the last.
+  void write_frame(std::shared_ptr<std::vector<Bytes>> batch, std::size_t i) {
+    ws_.text(true);
+    auto self = std::static_pointer_cast<WsSession>(shared_from_this());
+    const Bytes& msg = (*batch)[i];
+    ws_.async_write(asio::buffer(*msg), [self, batch, i](beast::error_code ec, std::size_t) {
+      if (ec || i + 1 == batch->size() || self->closed()) return self->on_write_done(!ec);
+      self->write_frame(batch, i + 1);
+    });
+  }
+
+  void do_read() {
+    auto self = std::static_pointer_cast<WsSession>(shared_from_this());
+    ws_.async_read(rbuf_, [self](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (closed()) return;
+    if (ec == websocket::error::message_too_big || ec == websocket::error::buffer_overflow) {
+      // Beast has already failed the stream; tell the peer why as best we can.
+      return terminate("payload_too_large");
+    }
+    if (ec) return terminate("peer_closed");
+    std::string frame = beast::buffers_to_string(rbuf_.data());
+    rbuf_.consume(rbuf_.size());
+    const bool binary = !ws_.got_text();
+    handle_frame(frame, binary);
+    if (!closed()) do_read();
+  }
+
+  void handle_frame(const std::string& frame, bool binary) {
+    auto fail = [&](Error e) {
+      app_.metrics().ws_invalid_frames++;
+      send_private(serialize_error(e, Transport::Ws));
+      if (++invalid_frames_ > app_.config().limits.ws_max_invalid_frames) shutdown("too_many_invalid_frames");
+    };
+    if (binary) return fail(make_error(codes::kInvalidRequest, "frames must be JSON text"));
+    const Claims& claims = subscription().claims();
+    if (auto e = app_.rate_limit("sub:" + claims.sub)) {
+      send_private(serialize_error(e->error, Transport::Ws));
+      return;
+    }
+    DecodeLimits dl;
+    dl.max_batch = app_.config().limits.max_batch;
+    Json j = parse_json_nothrow(frame);
+    if (j.is_discarded()) return fail(make_error(codes::kInvalidJson, "frame is not valid JSON"));
+    if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {
+      return fail(make_error(codes::kInvalidRequest, "frame must be an object with a string \"type\"", "type"));
+    }
+    const std::string type = j["type"].get<std::string>();
+    if (type == "mutate") {
+      auto out = app_.mutate(claims, j);
+      if (auto* e = std::get_if<ApiError>(&out)) {
+        if (e->status == 400 || e->status == 413) return fail(e->error);
+        send_private(serialize_error(e->error, Transport::Ws));
+        return;
+      }
+      invalid_frames_ = 0;
+      send_private(std::make_shared<const std::string>(encode_ws(ServerMessage{std::get<MutationResults>(out)})));
+    } else if (type == "publish") {
+      auto out = app_.publish(claims, j);
+      if (auto* e = std::get_if<ApiError>(&out)) {
+        if (e->status == 400 || e->status == 413) return fail(e->error);
+        send_private(serialize_error(e->error, Transport::Ws));
+        return;
+      }
+      invalid_frames_ = 0;
+    } else {
+      fail(make_error(codes::kInvalidRequest, "unknown message type \"" + type.substr(0, 64) + "\"", "type"));
+    }
+  }
+
+  // Browsers cannot see WebSocket pings, so the heartbeat is an application frame: a repeated
+  // "hello" with the current head seq (the client only records it).
+  void arm_heartbeat() {
+    heartbeat_.expires_after(std::chrono::milliseconds(app_.config().limits.heartbeat_ms));
+    auto self = std::static_pointer_cast<WsSession>(shared_from_this());
+    heartbeat_.async_wait([self](beast::error_code ec) {
+      if (ec || self->closed()) return;
+      self->send_private(serialize_hello(self->app_.store().head_seq(), Transport::Ws));
+      self->arm_heartbeat();
+    });
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  asio::steady_timer heartbeat_;
+  beast::flat_buffer rbuf_;
+  int invalid_frames_ = 0;
+  bool accepted_ = false;
+};
+
+}  // namespace
+
+void start_ws(App& app, beast::tcp_stream stream, BeastRequest req, const HttpRequest& hreq, StreamRequest sr) {
+  auto s = std::make_shared<WsSession>(app, std::move(stream), std::move(sr.sub), hreq.remote);
+  app.hub().add(s);
+  s->accept(std::move(req), sr.cursor);
+}
+
+}  // namespace syncline::server
