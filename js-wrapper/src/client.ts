@@ -181,6 +181,7 @@ class Client implements SyncClient {
     else if (kind === 'localstorage' && typeof localStorage !== 'undefined') this.persistence = new LocalStoragePersistence(dbName + ':');
     else this.persistence = new MemoryPersistence();
     await this.persistence.open();
+    if (this.persistence.kind !== 'memory') void this.requestPersistentStorage();
     const loaded = await this.persistence.load();
     const historyLimit = this.options.historyLimit ?? 100;
     const multiTab = (this.options.multiTab ?? true) && tabsSupported() && this.persistence.kind !== 'memory';
@@ -240,6 +241,19 @@ class Client implements SyncClient {
       this.startConnection();
     }
     this.updateStatus();
+  }
+
+  /** Asks the browser not to evict this origin's storage under pressure (best effort). */
+  private async requestPersistentStorage(): Promise<void> {
+    const storage = (globalThis as { navigator?: { storage?: { persist?: () => Promise<boolean>; persisted?: () => Promise<boolean> } } }).navigator?.storage;
+    if (!storage?.persist) return;
+    try {
+      const already = (await storage.persisted?.()) ?? false;
+      const granted = already || (await storage.persist());
+      this.engine?.record('storage_persist', { granted });
+    } catch {
+      /* not available in this context */
+    }
   }
 
   private installWindowListeners(): void {
