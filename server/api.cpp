@@ -262,7 +262,15 @@ std::variant<StreamRequest, ApiError> App::open_stream(const HttpRequest& req, T
     }
     cursor = v;
   }
-  return StreamRequest{Subscription(config_, std::move(claims), std::move(list), std::move(where)), cursor};
+  bool heartbeat_event = false;
+  if (const std::string* hb = req.param("heartbeat"); hb && !hb->empty()) {
+    if (*hb != "event" && *hb != "comment") {
+      return api_error(400, codes::kInvalidRequest, "heartbeat must be \"comment\" or \"event\"", "heartbeat");
+    }
+    heartbeat_event = *hb == "event";
+  }
+  return StreamRequest{Subscription(config_, std::move(claims), std::move(list), std::move(where)), cursor,
+                       heartbeat_event};
 }
 
 HttpResponse App::snapshot(const HttpRequest& req) {

@@ -78,6 +78,8 @@ class RateLimiter {
 struct StreamRequest {
   Subscription sub;
   std::optional<std::int64_t> cursor;
+  // SSE `?heartbeat=event`: heartbeats as `event: heartbeat` (EventSource cannot see comments).
+  bool heartbeat_event = false;
 };
 
 struct ServerOptions {

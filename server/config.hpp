@@ -21,7 +21,7 @@ struct Limits {
   std::size_t max_batch = 500;           // mutations per batch
   double rate_limit_per_sec = 50;        // per token (per address when anonymous); 0 disables
   double rate_limit_burst = 100;
-  std::size_t send_queue_messages = 1024;  // per stream connection
+  std::size_t send_queue_messages = 4096;  // per stream connection
   std::size_t send_queue_bytes = 16u << 20;
   std::int64_t heartbeat_ms = 15000;
   std::int64_t write_timeout_ms = 30000;   // a stream write stuck this long: slow consumer

@@ -100,7 +100,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
     if (req.path == "/v1/ws" && boost::beast::websocket::is_upgrade(raw)) {
       auto sr = app_.open_stream(req, Transport::Ws);
-      if (auto* e = std::get_if<ApiError>(&sr)) return reply(req, with_cors(req, error_response(*e)), false, false);
+      if (auto* e = std::get_if<ApiError>(&sr)) {
+        // A foreign Origin is refused before the upgrade (cross-site pages get nothing); other
+        // refusals complete the upgrade so the browser can see the reason in the close frame.
+        if (e->error.field == "origin") return reply(req, with_cors(req, error_response(*e)), false, false);
+        with_cors(req, HttpResponse{});
+        log_request(req, e->status);
+        stream_.expires_never();
+        return refuse_ws(app_, std::move(stream_), parser_->release(), *e);
+      }
       log_request(req, 101);
       stream_.expires_never();
       return start_ws(app_, std::move(stream_), parser_->release(), req, std::get<StreamRequest>(std::move(sr)));

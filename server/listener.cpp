@@ -27,7 +27,7 @@ std::string Listener::open(const std::string& host, unsigned short port) {
 }
 
 void Listener::do_accept() {
-  acceptor_.async_accept(asio::make_strand(ioc_), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+  acceptor_.async_accept(ioc_, [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
     if (self->stopped_) return;
     if (!ec) {
       beast::error_code ig;

@@ -24,6 +24,11 @@ void start_sse(App& app, beast::tcp_stream stream, const HttpRequest& req, Strea
 // Accepts the WebSocket upgrade carried by `req` and starts the session.
 void start_ws(App& app, beast::tcp_stream stream, BeastRequest req, const HttpRequest& hreq, StreamRequest sr);
 
+// Completes the WebSocket upgrade only to refuse the stream: sends an `error` frame and closes
+// with 4000 + HTTP status (4400, 4401, 4403, 4404, 4429) or 1013 for 503, because browsers
+// cannot read the HTTP status of a failed upgrade.
+void refuse_ws(App& app, beast::tcp_stream stream, BeastRequest req, const ApiError& error);
+
 // Starts an HTTP session on an accepted socket.
 void start_http(App& app, tcp::socket socket);
 

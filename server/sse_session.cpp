@@ -19,7 +19,8 @@ class SseSession : public StreamSession {
         stream_(std::move(stream)),
         heartbeat_(stream_.get_executor()) {}
 
-  void start(const HttpRequest& req, std::optional<std::int64_t> cursor) {
+  void start(const HttpRequest& req, std::optional<std::int64_t> cursor, bool heartbeat_event) {
+    heartbeat_event_ = heartbeat_event;
     HttpResponse head;
     app_.add_cors(req, head);
     std::string h =
@@ -99,7 +100,12 @@ class SseSession : public StreamSession {
     auto self = std::static_pointer_cast<SseSession>(shared_from_this());
     heartbeat_.async_wait([self](beast::error_code ec) {
       if (ec || self->closed()) return;
-      self->send_private(heartbeat_bytes());
+      if (self->heartbeat_event_) {
+        self->send_private(std::make_shared<const std::string>(
+            "event: heartbeat\ndata: {\"seq\":" + std::to_string(self->app_.store().head_seq()) + "}\n\n"));
+      } else {
+        self->send_private(heartbeat_bytes());
+      }
       self->arm_heartbeat();
     });
   }
@@ -108,6 +114,7 @@ class SseSession : public StreamSession {
   asio::steady_timer heartbeat_;
   char read_buf_[256];
   bool timed_out_ = false;
+  bool heartbeat_event_ = false;
 };
 
 }  // namespace
@@ -115,7 +122,7 @@ class SseSession : public StreamSession {
 void start_sse(App& app, beast::tcp_stream stream, const HttpRequest& req, StreamRequest sr) {
   auto s = std::make_shared<SseSession>(app, std::move(stream), std::move(sr.sub), req.remote);
   app.hub().add(s);
-  s->start(req, sr.cursor);
+  s->start(req, sr.cursor, sr.heartbeat_event);
 }
 
 }  // namespace syncline::server

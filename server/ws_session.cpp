@@ -165,7 +165,44 @@ class WsSession : public StreamSession {
   bool accepted_ = false;
 };
 
+class WsRefusal : public std::enable_shared_from_this<WsRefusal> {
+ public:
+  WsRefusal(beast::tcp_stream stream, ApiError error) : ws_(std::move(stream)), error_(std::move(error)) {}
+
+  void run(BeastRequest req) {
+    websocket::stream_base::timeout t;
+    t.handshake_timeout = std::chrono::seconds(5);
+    t.idle_timeout = std::chrono::seconds(10);
+    t.keep_alive_pings = false;
+    ws_.set_option(t);
+    auto self = shared_from_this();
+    auto r = std::make_shared<BeastRequest>(std::move(req));
+    ws_.async_accept(*r, [self, r](beast::error_code ec) {
+      if (ec) return;
+      auto frame = std::make_shared<std::string>(encode_ws(ServerMessage{ErrorMsg{self->error_.error}}));
+      self->ws_.text(true);
+      self->ws_.async_write(asio::buffer(*frame), [self, frame](beast::error_code wec, std::size_t) {
+        if (wec) return;
+        int code = self->error_.status == 503 ? 1013
+                   : (self->error_.status >= 400 && self->error_.status < 500) ? 4000 + self->error_.status
+                                                                               : 1011;
+        std::string reason = self->error_.error.code.substr(0, 120);
+        self->ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), reason),
+                              [self](beast::error_code) { beast::get_lowest_layer(self->ws_).close(); });
+      });
+    });
+  }
+
+ private:
+  websocket::stream<beast::tcp_stream> ws_;
+  ApiError error_;
+};
+
 }  // namespace
+
+void refuse_ws(App& app, beast::tcp_stream stream, BeastRequest req, const ApiError& error) {
+  std::make_shared<WsRefusal>(std::move(stream), error)->run(std::move(req));
+}
 
 void start_ws(App& app, beast::tcp_stream stream, BeastRequest req, const HttpRequest& hreq, StreamRequest sr) {
   auto s = std::make_shared<WsSession>(app, std::move(stream), std::move(sr.sub), hreq.remote);

@@ -157,13 +157,13 @@ export function query(params) {
 // Minimal SSE client over http.request: parses events, keeps them in `events`, lets tests pause
 // the socket to play a slow consumer.
 export class SseClient {
-  constructor(server, { token, cursor, collections, where, lastEventId, headers = {} } = {}) {
+  constructor(server, { token, cursor, collections, where, lastEventId, heartbeat, headers = {} } = {}) {
     this.events = [];
     this.comments = [];
     this.closed = false;
     this.status = 0;
     this.waiters = [];
-    const path = '/v1/events' + query({ cursor, collections, where, access_token: token });
+    const path = '/v1/events' + query({ cursor, collections, where, heartbeat, access_token: token });
     const h = { accept: 'text/event-stream', ...headers };
     if (lastEventId !== undefined) h['last-event-id'] = String(lastEventId);
     this.opened = new Promise((res, rej) => {

@@ -60,6 +60,13 @@ describe('streams', () => {
     assert.equal(ev.id, String(ev.json.seq));
     await sse.waitFor((s) => s.comments.includes('hb'), 3000, 'heartbeat');
     sse.close();
+    // EventSource cannot see comments: ?heartbeat=event sends them as events instead.
+    const hbEvents = new SseClient(server, { token: admin, collections: 'products', heartbeat: 'event' });
+    await hbEvents.waitFor((s) => s.events.some((e) => e.event === 'heartbeat'), 3000, 'heartbeat event');
+    const hb = hbEvents.events.find((e) => e.event === 'heartbeat');
+    assert.equal(typeof hb.json.seq, 'number');
+    assert.equal(hb.id, undefined, 'heartbeats carry no id');
+    hbEvents.close();
   });
 
   test('WebSocket: same messages as typed frames; mutate and publish both ways', async () => {

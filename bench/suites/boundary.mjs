@@ -1,0 +1,109 @@
+// Benchmark 2 (Node): the cost of crossing into wasm, and JSON decoding in wasm vs JSON.parse.
+//  - per message: SyncEngine.receiveFrames([one]) x N vs receiveFrames(1,000 at a time);
+//  - a near-empty crossing (module._jsonDecodeCount('[1]')) for the fixed cost of one call;
+//  - decode: module._jsonDecodeCount(text) (copy into the wasm heap + nlohmann parse into a DOM)
+//    vs JSON.parse(text) on the same bytes; the copy alone is measured by passing the same
+//    text behind one invalid leading byte, so the parser rejects it at once.
+import { loadSyncline, SyncEngine } from 'syncline';
+import { fmt, gc, now, ratio, target } from '../lib/common.mjs';
+import { makeChangeFrames } from '../lib/data.mjs';
+
+function timeBest(fn, reps) {
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = now();
+    fn();
+    best = Math.min(best, now() - t0);
+  }
+  return best;
+}
+
+export async function run({ quick }) {
+  const mod = await loadSyncline();
+  const docs = 10_000;
+  const n = quick ? 10_000 : 50_000;
+  const frames = makeChangeFrames({ docs, changes: docs + n, seed: 3 });
+  const inserts = frames.slice(0, docs);
+  const updates = frames.slice(docs);
+  const reps = quick ? 2 : 5;
+
+  const fresh = () => {
+    const e = SyncEngine.create(mod, { clientId: 'bench', collections: ['bills'] });
+    e.receiveFrames(inserts, 0);
+    return e;
+  };
+  // Warm-up both paths.
+  {
+    const e = fresh();
+    for (let i = 0; i < 2000; i++) e.receiveFrames([updates[i]], 0);
+    e.receiveFrames(updates.slice(0, 2000), 0);
+    e.dispose();
+  }
+  let oneMs = Infinity;
+  let batchMs = Infinity;
+  for (let r = 0; r < reps; r++) {
+    gc();
+    let e = fresh();
+    let t0 = now();
+    for (let i = 0; i < updates.length; i++) e.receiveFrames([updates[i]], 0);
+    oneMs = Math.min(oneMs, now() - t0);
+    e.dispose();
+    gc();
+    e = fresh();
+    t0 = now();
+    for (let i = 0; i < updates.length; i += 1000) e.receiveFrames(updates.slice(i, i + 1000), 0);
+    batchMs = Math.min(batchMs, now() - t0);
+    e.dispose();
+  }
+  const callCount = quick ? 100_000 : 500_000;
+  const emptyMs = timeBest(() => {
+    for (let i = 0; i < callCount; i++) mod._jsonDecodeCount('[1]');
+  }, reps);
+  const perOne = (oneMs * 1000) / updates.length;
+  const perBatch = (batchMs * 1000) / updates.length;
+
+  // Decoding: the same bytes both ways, several sizes.
+  const decodeRows = [];
+  let bigRatio = NaN;
+  for (const count of quick ? [100, 10_000] : [1, 100, 1_000, 10_000]) {
+    const text = '[' + updates.slice(0, count).join(',') + ']';
+    const bytes = Buffer.byteLength(text);
+    const inner = Math.max(1, Math.round(2_000_000 / bytes));
+    if (mod._jsonDecodeCount(text) !== count) throw new Error('wasm decode returned the wrong count');
+    if (mod._jsonDecodeCount('x' + text) !== -1) throw new Error('copy-only probe did not fail fast');
+    gc();
+    const jsMs = timeBest(() => {
+      for (let k = 0; k < inner; k++) JSON.parse(text);
+    }, reps) / inner;
+    const wasmMs = timeBest(() => {
+      for (let k = 0; k < inner; k++) mod._jsonDecodeCount(text);
+    }, reps) / inner;
+    const copyMs = timeBest(() => {
+      for (let k = 0; k < inner; k++) mod._jsonDecodeCount('x' + text);
+    }, reps) / inner;
+    const mbps = (ms) => bytes / 2 ** 20 / (ms / 1000);
+    decodeRows.push([`${fmt(count)} frames (${fmt(bytes / 1024, 1)} KiB)`, mbps(jsMs), mbps(wasmMs), mbps(Math.max(1e-9, wasmMs - copyMs)), mbps(copyMs), ratio(jsMs, wasmMs)]);
+    if (count === 10_000) bigRatio = jsMs / wasmMs;
+  }
+
+  return {
+    id: 'boundary',
+    title: '2. Boundary crossing and JSON decoding (Node)',
+    setup: `Replica of ${fmt(docs)} docs, then ${fmt(updates.length)} update messages applied one per call vs 1,000 per call (no live query). Decoding: \`_jsonDecodeCount(text)\` (UTF-16 -> UTF-8 copy into the wasm heap by Embind, then nlohmann::json DOM parse) vs \`JSON.parse(text)\`; "parse only" subtracts the copy, measured with a text the parser rejects at its first byte. Best of ${reps}.`,
+    tables: [
+      {
+        columns: ['path', 'µs per message', 'messages/s', 'vs batch'],
+        rows: [
+          ['receiveFrames, one message per call', perOne.toFixed(2), 1e6 / perOne, ratio(perOne, perBatch) + ' slower'],
+          ['receiveFrames, 1,000 messages per call', perBatch.toFixed(2), 1e6 / perBatch, '1.00x'],
+          ['empty crossing (_jsonDecodeCount("[1]"))', ((emptyMs * 1000) / callCount).toFixed(3), (callCount / emptyMs) * 1000, '–'],
+        ],
+      },
+      { columns: ['input', 'JSON.parse MiB/s', 'wasm total MiB/s', 'wasm parse only MiB/s', 'copy in MiB/s', 'wasm vs JSON.parse'], rows: decodeRows },
+    ],
+    metrics: { perOneUs: perOne, perBatchUs: perBatch, emptyCallUs: (emptyMs * 1000) / callCount, decodeRatio: bigRatio },
+    targets: [
+      target('JSON decoding in wasm >= 0.8x JSON.parse (10k frames)', bigRatio >= 0.8, `${fmt(bigRatio, 3)}x${bigRatio >= 0.8 ? '' : ` (needs ${fmt(0.8 / bigRatio, 1)}x faster)`}`),
+    ],
+  };
+}

@@ -1,0 +1,226 @@
+// Benchmark 3: server fan-out on loopback. N SSE + N WebSocket clients subscribe; a writer
+// commits changes at increasing rates (each change its own seq); every client must receive
+// every change. Reported per step: deliveries/s, p50/p99 write-to-client latency (POST sent
+// -> event parsed by the client; an upper bound on commit-to-client), server CPU and RSS.
+// Same clients, same writer, same steps against syncline-server and the Node peer
+// (bench/peers/node-fanout-server.mjs). Clients and writer share this process (one clock);
+// they parse only what they need (the "t" field) so the server, not the client, saturates first.
+import http from 'node:http';
+import WebSocket from 'ws';
+import { fmt, now, procStats, ratio, sleep, summarize, target } from '../lib/common.mjs';
+import { makeToken, postJson, startNodePeer, startSynclineServer } from '../lib/servers.mjs';
+
+const T_KEY = Buffer.from('"t":');
+
+class Stats {
+  constructor() {
+    this.reset();
+  }
+  reset() {
+    this.count = 0;
+    this.lat = [];
+    this.lastAt = 0;
+  }
+  hit(buf, from) {
+    const i = buf.indexOf(T_KEY, from);
+    if (i < 0) return -1;
+    let j = i + 4;
+    while (j < buf.length && buf[j] !== 44 && buf[j] !== 125) j++;
+    const t = Number(buf.toString('latin1', i + 4, j));
+    const at = performance.timeOrigin + now();
+    this.count++;
+    this.lastAt = at;
+    // Keep at most ~2M samples per step (reservoir-free thinning: every k-th).
+    if (this.count < 2_000_000 || (this.count & 7) === 0) this.lat.push(at - t);
+    return j;
+  }
+}
+
+function openSse(base, token, stats, onClose) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${base}/v1/events?collections=bills&access_token=${encodeURIComponent(token)}`, { agent: false, headers: { accept: 'text/event-stream' } }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`SSE status ${res.statusCode}`));
+      res.socket.setNoDelay(true);
+      let carry = null;
+      res.on('data', (chunk) => {
+        let buf = carry ? Buffer.concat([carry, chunk]) : chunk;
+        // Only complete events (ending in a blank line) are counted.
+        const end = buf.lastIndexOf('\n\n');
+        if (end < 0) {
+          carry = buf;
+          return;
+        }
+        carry = end + 2 < buf.length ? buf.subarray(end + 2) : null;
+        buf = buf.subarray(0, end + 2);
+        let pos = 0;
+        for (;;) {
+          const d = buf.indexOf('event: change', pos);
+          if (d < 0) break;
+          const j = stats.hit(buf, d);
+          pos = j < 0 ? d + 13 : j;
+        }
+      });
+      res.on('close', onClose);
+      resolve({ close: () => req.destroy() });
+    });
+    req.on('error', reject);
+  });
+}
+
+function openWs(port, token, stats, onClose) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/ws?collections=bills&access_token=${encodeURIComponent(token)}`, { perMessageDeflate: false });
+    ws.on('open', () => {
+      ws._socket.setNoDelay(true);
+      resolve({ close: () => ws.terminate() });
+    });
+    ws.on('error', reject);
+    ws.on('message', (data) => {
+      if (data.indexOf('"change"') >= 0) stats.hit(data, 0);
+    });
+    ws.on('close', onClose);
+  });
+}
+
+async function runServer(kind, { clients, rates, stepMs }) {
+  const server = kind === 'syncline' ? await startSynclineServer() : await startNodePeer();
+  const token = makeToken('writer', 'admin');
+  const readerToken = makeToken('reader', 'admin');
+  const sseStats = new Stats();
+  const wsStats = new Stats();
+  let closed = 0;
+  const conns = [];
+  try {
+    const onClose = () => closed++;
+    for (let i = 0; i < clients; i += 50) {
+      const batch = [];
+      for (let k = i; k < Math.min(clients, i + 50); k++) {
+        batch.push(openSse(server.url, readerToken, sseStats, onClose));
+        batch.push(openWs(server.port, readerToken, wsStats, onClose));
+      }
+      conns.push(...(await Promise.all(batch)));
+    }
+    await sleep(500);
+    const rows = [];
+    let mid = 0;
+    let n = 0;
+    const idleCpu = procStats(server.pid);
+    for (const rate of rates) {
+      sseStats.reset();
+      wsStats.reset();
+      closed = 0;
+      const before = procStats(server.pid);
+      const t0 = now();
+      let sent = 0;
+      const inflight = new Set();
+      const commitLat = [];
+      // Writer: one POST per 10 ms tick carrying the mutations due by then.
+      while (now() - t0 < stepMs) {
+        const due = Math.floor(((now() - t0) / 1000) * rate) + 1 - sent;
+        if (due > 0) {
+          const t = performance.timeOrigin + now();
+          const mutations = [];
+          for (let k = 0; k < due; k++) mutations.push({ mid: ++mid, op: 'insert', collection: 'bills', id: `f${kind}${++n}`, fields: { t, n } });
+          sent += due;
+          const p = postJson(`${server.url}/v1/mutations`, { client: 'bench-writer', mutations }, token)
+            .then(() => commitLat.push(performance.timeOrigin + now() - t))
+            .finally(() => inflight.delete(p));
+          inflight.add(p);
+        }
+        await sleep(10);
+      }
+      await Promise.all(inflight);
+      const expected = sent * 2 * clients;
+      const deadline = now() + 10_000;
+      while (sseStats.count + wsStats.count < expected && now() < deadline && closed === 0) await sleep(20);
+      await sleep(50);
+      const after = procStats(server.pid);
+      const wall = (Math.max(sseStats.lastAt, wsStats.lastAt) - (performance.timeOrigin + t0)) / 1000;
+      const delivered = sseStats.count + wsStats.count;
+      const lat = summarize(sseStats.lat.concat(wsStats.lat));
+      const sseLat = summarize(sseStats.lat);
+      const wsLat = summarize(wsStats.lat);
+      rows.push({
+        rate,
+        commits: sent,
+        expected,
+        delivered,
+        perSec: delivered / wall,
+        p50: lat.p50,
+        p99: lat.p99,
+        sseP99: sseLat.p99,
+        wsP99: wsLat.p99,
+        cpu: ((after.cpuSec - before.cpuSec) / ((now() - t0) / 1000)) * 100,
+        rss: after.rss,
+        commit: summarize(commitLat),
+        dropped: closed,
+      });
+    }
+    return { rows, idleRss: idleCpu.rss };
+  } finally {
+    for (const c of conns) c.close();
+    await server.stop();
+  }
+}
+
+export async function run({ quick }) {
+  const clients = quick ? 100 : 1000;
+  const rates = quick ? [20, 100] : [10, 50, 100, 200, 400];
+  const stepMs = quick ? 1500 : 4000;
+  const res = {};
+  for (const kind of ['syncline', 'node']) res[kind] = await runServer(kind, { clients, rates, stepMs });
+
+  const names = { syncline: 'syncline-server (C++)', node: 'Node peer (http + ws)' };
+  const rows = [];
+  for (let i = 0; i < rates.length; i++) {
+    for (const kind of ['syncline', 'node']) {
+      const r = res[kind].rows[i];
+      rows.push([
+        names[kind],
+        rates[i],
+        `${fmt(r.delivered)} / ${fmt(r.expected)}`,
+        r.perSec,
+        r.p50,
+        r.p99,
+        `${fmt(r.commit.p50)} / ${fmt(r.commit.p99)}`,
+        `${fmt(r.sseP99)} / ${fmt(r.wsP99)}`,
+        `${fmt(r.cpu, 0)}%`,
+        `${fmt(r.rss / 2 ** 20, 1)}`,
+        r.dropped,
+        kind === 'syncline' ? ratio(r.perSec, res.node.rows[i].perSec) : '',
+      ]);
+    }
+  }
+  // Peak: the step with the most deliveries/s that lost nothing and cut no client off (if none
+  // did, the step with the most deliveries/s); compared with its p99.
+  const peak = (kind) => {
+    const rowsK = res[kind].rows;
+    const ok = rowsK.filter((r) => r.delivered >= r.expected && r.dropped === 0);
+    const pool = ok.length ? ok : rowsK;
+    return pool.reduce((b, r) => (r.perSec > b.perSec ? r : b));
+  };
+  const s = peak('syncline');
+  const nd = peak('node');
+  const top = res.syncline.rows[res.syncline.rows.length - 1];
+  const tp = s.perSec / nd.perSec;
+  const p99ok = s.p99 <= nd.p99;
+  const maxP99 = Math.max(...res.syncline.rows.map((r) => r.p99));
+  return {
+    id: 'fanout',
+    title: '3. Server fan-out (loopback)',
+    setup: `${fmt(clients)} SSE + ${fmt(clients)} WebSocket clients (${fmt(2 * clients)} connections) in one Node process; a writer in the same process POSTs /v1/mutations every 10 ms at the offered rate; each change is delivered to every client. Each step runs ${stepMs / 1000} s, then waits (<= 10 s) for the stragglers. Latency is write-to-client (POST sent -> event received, same clock). Server CPU = process CPU time / step wall time (100% = one core; the machine has 2, shared with the clients). Server limits raised (rate limit off, send queues 1M messages). syncline-server commits every change to SQLite before broadcasting; the Node peer keeps nothing.`,
+    tables: [{ columns: ['server', 'offered changes/s', 'delivered / expected', 'deliveries/s', 'p50 ms', 'p99 ms', 'POST round trip p50 / p99 ms', 'p99 SSE / WS ms', 'server CPU', 'RSS MiB', 'conns closed', 'vs Node'], rows }],
+    metrics: {
+      synclinePeak: s.perSec,
+      nodePeak: nd.perSec,
+      synclineP99: s.p99,
+      nodeP99: nd.p99,
+      steps: res,
+    },
+    targets: [
+      target('Fan-out: >= 5x the Node peer in deliveries/s at equal or better p99', tp >= 5 && p99ok,
+        `peak: syncline ${fmt(s.perSec)} deliveries/s at ${fmt(s.rate)} changes/s (p99 ${fmt(s.p99)} ms) vs Node ${fmt(nd.perSec)}/s at ${fmt(nd.rate)} changes/s (p99 ${fmt(nd.p99)} ms): ${fmt(tp, 2)}x${tp >= 5 ? '' : `, short of 5x by ${fmt(5 / tp, 2)}x`}${p99ok ? '' : `; p99 worse by ${fmt(s.p99 - nd.p99)} ms`}`),
+      target(`Fan-out: p99 < 50 ms at ${fmt(clients)} clients (every step)`, maxP99 < 50, `worst step p99 ${fmt(maxP99)} ms (at ${fmt(top.rate)} changes/s: ${fmt(top.p99)} ms)`),
+    ],
+  };
+}

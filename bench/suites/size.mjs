@@ -1,0 +1,96 @@
+// Benchmark 6 (Node): download size and replica memory.
+//  - gzip -9 bytes of syncline.wasm + the JS a browser app loads (the package's dist/*.js and
+//    dist/adapters/*.js + the Emscripten loader syncline.mjs); the React entry is listed apart.
+//  - wasm heap per 100k documents: a fresh module instance per measurement; the size of the
+//    wasm linear memory (Module.HEAP8.buffer.byteLength, which Emscripten re-points after every
+//    growth) before and after 100k documents are applied, vs the raw JSON bytes of those
+//    documents. Memory grows in steps (ALLOW_MEMORY_GROWTH over-allocates geometrically), so the
+//    delta is an upper bound; the live-heap estimate from successive fills is reported as well.
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { SyncEngine } from 'syncline';
+import { fmt, REPO_ROOT, target } from '../lib/common.mjs';
+import { makeDocs } from '../lib/data.mjs';
+
+const PKG = join(REPO_ROOT, 'js-wrapper');
+
+function files(dir, filter) {
+  try {
+    return readdirSync(dir).filter(filter).map((f) => join(dir, f)).filter((p) => statSync(p).isFile());
+  } catch {
+    return [];
+  }
+}
+
+function sizeOf(list) {
+  let raw = 0;
+  let gz = 0;
+  for (const p of list) {
+    const b = readFileSync(p);
+    raw += b.length;
+    gz += gzipSync(b, { level: 9 }).length;
+  }
+  return { raw, gz, n: list.length };
+}
+
+async function freshModule() {
+  const factory = (await import(join(PKG, 'dist', 'syncline.mjs'))).default;
+  return factory({ wasmBinary: readFileSync(join(PKG, 'dist', 'syncline.wasm')) });
+}
+
+export async function run({ quick }) {
+  const wasm = sizeOf([join(PKG, 'dist', 'syncline.wasm')]);
+  const loader = sizeOf([join(PKG, 'dist', 'syncline.mjs')]);
+  const js = sizeOf([...files(join(PKG, 'dist'), (f) => f.endsWith('.js')), ...files(join(PKG, 'dist', 'adapters'), (f) => f.endsWith('.js'))]);
+  const react = sizeOf(files(join(PKG, 'dist', 'react'), (f) => f.endsWith('.js')));
+  const total = wasm.gz + loader.gz + js.gz;
+
+  const n = quick ? 20_000 : 100_000;
+  const docs = makeDocs(n);
+  const rawBytes = docs.reduce((s, d) => s + Buffer.byteLength(JSON.stringify(d)), 0);
+  const mod = await freshModule();
+  const heap = () => mod.HEAP8.buffer.byteLength;
+  const e = SyncEngine.create(mod, { clientId: 'bench', collections: ['bills'] });
+  const h0 = heap();
+  // Applied as a server would send them: change frames, 1,000 per call.
+  const frame = (d) => JSON.stringify({ type: 'change', seq: d.version, collection: d.collection, id: d.id, op: 'insert', version: d.version, fields: d.fields, origin: null });
+  const marks = [];
+  for (let i = 0; i < n; i += 1000) {
+    e.receiveFrames(docs.slice(i, i + 1000).map(frame), 0);
+    if ((i + 1000) % (n / 4) === 0) marks.push(heap());
+  }
+  if (e.documents.length === undefined) throw new Error('unreachable');
+  const h1 = heap();
+  const per100k = ((h1 - h0) / n) * 100_000;
+  const rawPer100k = (rawBytes / n) * 100_000;
+  const factor = (h1 - h0) / rawBytes;
+  e.dispose();
+
+  return {
+    id: 'size',
+    title: '6. Size and memory',
+    setup: `gzip -9 of the files a browser loads from the package (js-wrapper/dist). Memory: ${fmt(n)} documents (6 fields each) applied as insert frames into a fresh module; wasm linear memory measured as Module.HEAP8.buffer.byteLength before/after (initial 16 MiB; growth over-allocates, so this is an upper bound at a growth boundary). Raw JSON = sum of JSON.stringify(document) bytes.`,
+    tables: [
+      {
+        columns: ['artifact', 'files', 'raw bytes', 'gzip bytes'],
+        rows: [
+          ['syncline.wasm', 1, wasm.raw, wasm.gz],
+          ['syncline.mjs (Emscripten loader)', 1, loader.raw, loader.gz],
+          ['dist/*.js + dist/adapters/*.js (API + runtime)', js.n, js.raw, js.gz],
+          ['**total a page loads**', wasm.n + loader.n + js.n, wasm.raw + loader.raw + js.raw, total],
+          ['dist/react/*.js (optional hooks)', react.n, react.raw, react.gz],
+        ],
+      },
+      {
+        columns: ['documents', 'raw JSON bytes', 'wasm memory before', 'wasm memory after', 'growth', 'growth per 100k docs', 'raw JSON per 100k docs', 'heap / raw JSON'],
+        rows: [[n, rawBytes, h0, h1, h1 - h0, per100k, rawPer100k, `${fmt(factor, 2)}x`]],
+      },
+    ],
+    metrics: { totalGzip: total, wasmGzip: wasm.gz, heapPer100k: per100k, rawPer100k, heapFactor: factor, heapMarks: marks },
+    targets: [
+      target('Size: wasm + JS < 200 KB gzip', total < 200 * 1024, `${fmt(total)} bytes = ${fmt(total / 1024, 1)} KiB (target read as 200 KiB = 204,800 bytes)${total < 200 * 1024 ? '' : `; over by ${fmt(total - 200 * 1024)} bytes (${fmt((total / (200 * 1024) - 1) * 100, 1)}%)`}`),
+      target('Memory: heap < 2.5x the raw JSON bytes', factor < 2.5, `${fmt(factor, 2)}x${factor < 2.5 ? '' : ` (over by ${fmt(factor / 2.5, 2)}x)`}`),
+    ],
+  };
+}

@@ -1,0 +1,208 @@
+// Layer: demo/pages. Hall bookings: halls × the next 14 days, three slots a day, colour-coded
+// occupancy. The client never checks for double bookings: the server's unique constraint on
+// (hall, date, slot) refuses the second one, the optimistic booking rolls back, and the panel
+// says why. Used by admins (all bookings) and customers (only their own are visible to them).
+import { useMemo, useState } from 'react';
+import { useCollection, useSyncClient } from 'syncline/react';
+import type { Booking, Customer } from '../model';
+import { branchName, HALLS, isoDay, SLOTS, startOfToday } from '../model';
+import { PageHeader } from '../ui/bits';
+import { useToast } from '../ui/Toasts';
+import { useWorkspace } from '../workspace';
+import { createBooking, explain } from '../writes';
+
+const DAY = 86400000;
+
+export function Bookings() {
+  return (
+    <>
+      <PageHeader title="Bookings" subtitle="Halls × days · free, partly booked and full at a glance" />
+      <BookingCalendar />
+    </>
+  );
+}
+
+export function BookingCalendar() {
+  const { branch, session } = useWorkspace();
+  const admin = session.role === 'admin';
+  const { data: bookings } = useCollection<Booking>('bookings');
+  const days = useMemo(() => Array.from({ length: 14 }, (_, i) => startOfToday() + i * DAY), []);
+  const halls = HALLS.filter((h) => branch === 'all' || h.branch === branch);
+  const index = useMemo(() => {
+    const m = new Map<string, (typeof bookings)[number][]>();
+    for (const b of bookings) {
+      const k = `${b.fields.hall}|${b.fields.date}`;
+      m.set(k, [...(m.get(k) ?? []), b]);
+    }
+    return m;
+  }, [bookings]);
+  const [sel, setSel] = useState<{ hall: string; date: string } | null>(null);
+  return (
+    <div className="booking-layout">
+      <div className="card calendar-card">
+        <div className="legend" aria-hidden="true">
+          <span className="lg lg-free" /> Free <span className="lg lg-partly" /> Partly booked <span className="lg lg-full" /> Full
+        </div>
+        <div className="calendar-scroll">
+          <table className="calendar" data-testid="calendar">
+            <caption className="visually-hidden">Hall occupancy for the next 14 days</caption>
+            <thead>
+              <tr>
+                <th scope="col">Hall</th>
+                {days.map((d) => {
+                  const dt = new Date(d);
+                  return (
+                    <th scope="col" key={d} className={dt.getDay() === 0 || dt.getDay() === 6 ? 'weekend' : ''}>
+                      <span className="cal-dow">{dt.toLocaleDateString('en-GB', { weekday: 'short' })}</span>
+                      <span className="cal-day">{dt.getDate()}</span>
+                    </th>
+                  );
+                })}
+              </tr>
+            </thead>
+            <tbody>
+              {halls.map((h) => (
+                <tr key={h.id}>
+                  <th scope="row">
+                    <span className="cell-title">{h.name}</span>
+                    <span className="muted small">{branchName(h.branch)}</span>
+                  </th>
+                  {days.map((d) => {
+                    const date = isoDay(d);
+                    const list = index.get(`${h.id}|${date}`) ?? [];
+                    const n = new Set(list.map((b) => b.fields.slot)).size;
+                    const occ = n === 0 ? 'free' : n >= SLOTS.length ? 'full' : 'partly';
+                    const isSel = sel?.hall === h.id && sel.date === date;
+                    return (
+                      <td key={d}>
+                        <button
+                          className={`cal-cell occ-${occ}${isSel ? ' selected' : ''}`}
+                          data-hall={h.id}
+                          data-date={date}
+                          data-occ={occ}
+                          aria-pressed={isSel}
+                          aria-label={`${h.name}, ${new Date(d).toLocaleDateString('en-GB', { weekday: 'long', day: 'numeric', month: 'long' })}: ${n} of ${SLOTS.length} slots booked${admin ? '' : ' by you'}`}
+                          onClick={() => setSel({ hall: h.id, date })}
+                        >
+                          {SLOTS.map((_, s) => (
+                            <span key={s} className={list.some((b) => b.fields.slot === s) ? 'dot on' : 'dot'} />
+                          ))}
+                        </button>
+                      </td>
+                    );
+                  })}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+        {!admin && <p className="muted small calendar-note">You see your own bookings. Slots held by others look free to you; the server refuses them when you try.</p>}
+      </div>
+      <SlotPanel sel={sel} bookings={sel ? (index.get(`${sel.hall}|${sel.date}`) ?? []) : []} />
+    </div>
+  );
+}
+
+function SlotPanel({ sel, bookings }: { sel: { hall: string; date: string } | null; bookings: readonly { id: string; pending?: boolean; fields: Booking }[] }) {
+  const client = useSyncClient();
+  const toast = useToast();
+  const { session } = useWorkspace();
+  const admin = session.role === 'admin';
+  const { data: customers } = useCollection<Customer>('customers', { orderBy: 'name' });
+  const [slot, setSlot] = useState<number | null>(null);
+  const [title, setTitle] = useState('');
+  const [customerId, setCustomerId] = useState(admin ? '' : session.sub);
+  const [result, setResult] = useState<{ ok: boolean; text: string } | null>(null);
+  if (!sel)
+    return (
+      <aside className="card slot-panel" aria-label="Day details">
+        <h2>Pick a day</h2>
+        <p className="muted">Select a cell in the calendar to see its slots and book one.</p>
+      </aside>
+    );
+  const hall = HALLS.find((h) => h.id === sel.hall)!;
+  const book = (e: React.FormEvent) => {
+    e.preventDefault();
+    if (slot === null) return;
+    const c = customers.find((x) => x.id === customerId);
+    const w = createBooking(client, {
+      hall: hall.id,
+      branch: hall.branch,
+      date: sel.date,
+      slot,
+      customer_id: customerId,
+      customer_name: c?.fields.name ?? session.name,
+      title: title || 'Booking',
+    });
+    const what = `${hall.name}, ${sel.date}, ${SLOTS[slot].toLowerCase()}`;
+    setResult({ ok: true, text: `Requesting ${what}…` });
+    w.then(
+      () => {
+        setResult({ ok: true, text: `Booked: ${what}.` });
+        toast({ tone: 'success', title: 'Booking confirmed', body: what }, 3500);
+      },
+      (err) => setResult({ ok: false, text: `${what} could not be booked. ${explain(err)}` }),
+    );
+    setSlot(null);
+    setTitle('');
+  };
+  return (
+    <aside className="card slot-panel" aria-labelledby="slot-h">
+      <h2 id="slot-h">
+        {hall.name} <span className="muted">· {new Date(sel.date + 'T12:00').toLocaleDateString('en-GB', { weekday: 'short', day: 'numeric', month: 'short' })}</span>
+      </h2>
+      <ul className="slots">
+        {SLOTS.map((name, s) => {
+          const b = bookings.find((x) => x.fields.slot === s);
+          return (
+            <li key={s} className={b ? 'slot taken' : 'slot'}>
+              <span className="slot-name">{name}</span>
+              {b ? (
+                <span className="slot-info">
+                  <strong>{b.fields.title}</strong>
+                  <span className="muted small">
+                    {b.fields.customer_name}
+                    {b.pending ? ' · confirming…' : ''}
+                  </span>
+                </span>
+              ) : (
+                <button className={`btn btn-sm ${slot === s ? '' : 'btn-ghost'}`} aria-pressed={slot === s} onClick={() => setSlot(s)} data-slot={s}>
+                  {slot === s ? 'Selected' : 'Book'}
+                </button>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+      {slot !== null && (
+        <form className="form" onSubmit={book} data-testid="booking-form">
+          {admin && (
+            <label className="field">
+              <span>Customer</span>
+              <select value={customerId} onChange={(e) => setCustomerId(e.target.value)} required>
+                <option value="">Choose…</option>
+                {customers.map((c) => (
+                  <option key={c.id} value={c.id}>
+                    {c.fields.name}
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
+          <label className="field">
+            <span>Event title</span>
+            <input name="title" value={title} onChange={(e) => setTitle(e.target.value)} placeholder="e.g. Team offsite" />
+          </label>
+          <button className="btn" type="submit" data-testid="confirm-booking">
+            Book {SLOTS[slot].toLowerCase()}
+          </button>
+        </form>
+      )}
+      {result && (
+        <p className={result.ok ? 'form-ok' : 'form-error'} role={result.ok ? 'status' : 'alert'} data-testid={result.ok ? 'booking-ok' : 'booking-error'}>
+          {result.text}
+        </p>
+      )}
+    </aside>
+  );
+}

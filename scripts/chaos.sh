@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Long chaos convergence run (issue 7, suite 1): `npm run chaos`.
+# Parameters (environment): CHAOS_SECONDS (default 300), CHAOS_CLIENTS (20), CHAOS_PAGES (2),
+# CHAOS_CUSTOMERS (5), CHAOS_SEED (default: time), CHAOS_RUNS (1: runs with seeds SEED, SEED+1, ...),
+# CHAOS_LOG_RETENTION (200), CHAOS_SERVER_KILL_EVERY ("10,20" s), CHAOS_CLIENT_KILL_EVERY ("2,5" s),
+# CHAOS_JSON (write the figures of the last run there), CHAOS_KEEP=1 (keep the work dir on failure).
+# Prints the figures of every run; exits non-zero on the first violation, with the seed to rerun.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+[ -x build/server/syncline-server ] && [ -f js-wrapper/dist/syncline.wasm ] || bash scripts/build.sh || exit 1
+
+runs=${CHAOS_RUNS:-1}
+seed=${CHAOS_SEED:-$(date +%s)}
+for ((i = 0; i < runs; i++)); do
+  s=$seed
+  [[ "$seed" =~ ^[0-9]+$ ]] && s=$((seed + i))
+  echo "=== chaos run $((i + 1))/$runs, seed $s"
+  CHAOS_SEED=$s node tests/chaos/run.mjs || { echo "chaos: FAILED with seed $s (rerun: CHAOS_SEED=$s npm run chaos)"; exit 1; }
+done

@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Reliability suite 4 (issue 7): libFuzzer targets over src/core, under ASan + UBSan (clang-14).
+#
+#   scripts/fuzz.sh --ci          build, replay corpora + crashers, then fuzz each target for
+#                                 FUZZ_CI_SECONDS (default 20) seconds; exit 1 on any crash
+#   scripts/fuzz.sh               (npm run fuzz) the same, fuzzing each target for FUZZ_SECONDS
+#                                 (default 600) seconds
+#   scripts/fuzz.sh --replay      build and replay only
+#   FUZZ_TARGETS="filter ws_path" restrict to some targets; FUZZ_JOBS parallel fuzzers (nproc)
+#   FUZZ_SRC=/tmp/tree/src FUZZ_OUT=build-fuzz-patched   fuzz a patched copy of the core (to check a
+#                                 proposed fix before it lands) without touching src/ or build-fuzz/
+#
+# Layout: tests/fuzz/fuzz_<target>.cpp (one LLVMFuzzerTestOneInput each), seed corpora in
+# tests/fuzz/corpus/<target>/, every crasher ever found in tests/fuzz/crashers/<target>/,
+# dictionaries in tests/fuzz/dict/. Build products and the growing working corpora live in
+# build-fuzz/ (the repository's corpora stay small and hand-written). A crash found here is saved
+# under build-fuzz/artifacts/<target>/; copy it into tests/fuzz/crashers/<target>/ with the fix.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+MODE=long
+for arg in "$@"; do
+  case "$arg" in
+    --ci) MODE=ci ;;
+    --replay) MODE=replay ;;
+    -h|--help) sed -n 2,18p "$0"; exit 0 ;;
+    *) echo "[fuzz] unknown argument: $arg" >&2; exit 2 ;;
+  esac
+done
+
+ALL_TARGETS=(protocol_decode filter mutation_apply engine_ops sse_stream ws_path engine_restore)
+read -r -a TARGETS <<<"${FUZZ_TARGETS:-${ALL_TARGETS[*]}}"
+if [ "$MODE" = ci ]; then SECONDS_EACH=${FUZZ_CI_SECONDS:-20}; else SECONDS_EACH=${FUZZ_SECONDS:-600}; fi
+JOBS=${FUZZ_JOBS:-$(nproc)}
+OUT=${FUZZ_OUT:-build-fuzz}
+SRC=${FUZZ_SRC:-src}
+start_all=$SECONDS
+
+# ---------------------------------------------------------------- toolchain
+# clang-14 ships with emscripten; libFuzzer and the sanitizer runtimes are in libclang-rt-14-dev.
+need=()
+for p in clang-14 libclang-rt-14-dev; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then need+=("$p"); fi
+done
+if ((${#need[@]})); then
+  echo "[fuzz] installing ${need[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
+    || { echo "[fuzz] could not install ${need[*]}"; exit 1; }
+fi
+CXX=${FUZZ_CXX:-$(command -v clang++-14 || echo /usr/lib/llvm-14/bin/clang++)}
+[ -x "$CXX" ] || { echo "[fuzz] clang++-14 not found"; exit 1; }
+
+# ---------------------------------------------------------------- build
+# Core sources are compiled once with coverage instrumentation (fuzzer-no-link) and linked both
+# into the libFuzzer binaries and into the replay binaries (replay_main.cpp instead of libFuzzer).
+mkdir -p $OUT/obj $OUT/json-include $OUT/artifacts
+[ -e $OUT/json-include/nlohmann ] || ln -s /usr/include/nlohmann $OUT/json-include/nlohmann
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
+CXXFLAGS="-std=c++20 -O1 -g -fno-omit-frame-pointer $SAN -I $SRC -I tests/fuzz -isystem $OUT/json-include"
+
+# Newest header the objects depend on: any change rebuilds everything (the core is small).
+newest_header=$(ls -t $SRC/core/*.hpp tests/fuzz/*.hpp scripts/fuzz.sh 2>/dev/null | head -1)
+compile() {  # src obj extra-flags
+  local src=$1 obj=$2 extra=$3
+  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ "$newest_header" -nt "$obj" ]; then
+    echo "[fuzz] compile $src"
+    $CXX $CXXFLAGS $extra -c "$src" -o "$obj" || return 1
+  fi
+}
+export -f compile
+export CXX CXXFLAGS newest_header
+
+echo "[fuzz] building with $($CXX --version | head -1)"
+build_start=$SECONDS
+{
+  for src in $SRC/core/*.cpp; do
+    echo "$src $OUT/obj/core_$(basename "${src%.cpp}").o -fsanitize=fuzzer-no-link"
+  done
+  for t in "${TARGETS[@]}"; do
+    echo "tests/fuzz/fuzz_$t.cpp $OUT/obj/fuzz_$t.o -fsanitize=fuzzer-no-link"
+  done
+  echo "tests/fuzz/replay_main.cpp $OUT/obj/replay_main.o -Wall"
+} | xargs -P "$JOBS" -L 1 bash -c 'compile "$0" "$1" "$2"' || { echo "[fuzz] build failed"; exit 1; }
+CORE_OBJS=($OUT/obj/core_*.o)
+for t in "${TARGETS[@]}"; do
+  for kind in fuzz replay; do
+    bin=$OUT/$t; [ $kind = replay ] && bin=$OUT/replay_$t
+    stale=0
+    [ -f "$bin" ] || stale=1
+    for o in "${CORE_OBJS[@]}" $OUT/obj/fuzz_$t.o $OUT/obj/replay_main.o; do [ "$o" -nt "$bin" ] && stale=1; done
+    [ $stale = 1 ] || continue
+    if [ $kind = fuzz ]; then
+      $CXX $SAN -fsanitize=fuzzer $OUT/obj/fuzz_$t.o "${CORE_OBJS[@]}" -o "$bin" || { echo "[fuzz] link $t failed"; exit 1; }
+    else
+      $CXX $SAN -fsanitize=fuzzer-no-link $OUT/obj/fuzz_$t.o $OUT/obj/replay_main.o "${CORE_OBJS[@]}" -o "$bin" \
+        || { echo "[fuzz] link replay_$t failed"; exit 1; }
+    fi
+  done
+done
+echo "[fuzz] build: $((SECONDS - build_start)) s"
+
+export ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:strict_string_checks=1:print_summary=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:print_summary=1"
+
+# ---------------------------------------------------------------- replay
+# Every seed and every crasher, without libFuzzer: the regression test for fixed crashes.
+replay_fail=0
+replay_total=0
+for t in "${TARGETS[@]}"; do
+  dirs=()
+  for d in tests/fuzz/corpus/$t tests/fuzz/crashers/$t; do [ -d "$d" ] && dirs+=("$d"); done
+  ((${#dirs[@]})) || continue
+  log=$OUT/replay_$t.log
+  if ./$OUT/replay_$t "${dirs[@]}" >"$log" 2>&1; then
+    n=$(sed -n 's/^replayed \([0-9]*\) inputs$/\1/p' "$log")
+    ncr=$(find tests/fuzz/crashers/$t -type f 2>/dev/null | grep -vc '/\.\|README' || true)
+    replay_total=$((replay_total + n))
+    printf '[fuzz] replay %-16s %4d inputs ok (%d crashers)\n' "$t" "$n" "$ncr"
+  else
+    replay_fail=$((replay_fail + 1))
+    echo "[fuzz] replay $t FAILED; last input and report:"
+    grep -E "^replay: " "$log" | tail -1
+    grep -E "FUZZ_CHECK|ERROR|runtime error|SUMMARY" "$log" | head -10
+  fi
+done
+echo "[fuzz] replayed $replay_total inputs, $replay_fail target(s) failed"
+if [ "$MODE" = replay ]; then [ $replay_fail -eq 0 ]; exit $?; fi
+
+# ---------------------------------------------------------------- fuzz
+declare -A MAX_LEN=([sse_stream]=8192 [ws_path]=8192 [engine_ops]=512 [engine_restore]=16384)
+declare -A DICT=([protocol_decode]=json [filter]=filter [mutation_apply]=json [sse_stream]=sse
+                 [ws_path]=json [engine_restore]=json)
+
+fuzz_one() {  # target
+  local t=$1
+  local work=$OUT/corpus/$t art=$OUT/artifacts/$t/
+  mkdir -p "$work" "$art"
+  [ -d tests/fuzz/corpus/$t ] && cp -n tests/fuzz/corpus/$t/* "$work"/ 2>/dev/null
+  local args=(-max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+              -artifact_prefix="$art" -max_len="${MAX_LEN[$t]:-4096}")
+  [ -n "${DICT[$t]:-}" ] && args+=(-dict=tests/fuzz/dict/${DICT[$t]}.dict)
+  ./$OUT/$t "${args[@]}" "$work" >"$OUT/fuzz_$t.log" 2>&1
+  echo $? >"$OUT/fuzz_$t.rc"
+}
+export -f fuzz_one
+export OUT SECONDS_EACH
+export MAX_LEN_DECL="$(declare -p MAX_LEN DICT)"
+
+echo "[fuzz] fuzzing ${#TARGETS[@]} targets for ${SECONDS_EACH} s each, $JOBS at a time"
+printf '%s\n' "${TARGETS[@]}" | xargs -P "$JOBS" -I{} bash -c 'eval "$MAX_LEN_DECL"; fuzz_one {}'
+
+crashes=0
+total_execs=0
+printf '[fuzz] %-16s %12s %9s %7s %7s %7s %s\n' target execs exec/s cov ft corpus result
+for t in "${TARGETS[@]}"; do
+  log=$OUT/fuzz_$t.log
+  rc=$(cat $OUT/fuzz_$t.rc 2>/dev/null || echo 1)
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  last=$(grep -E "^#[0-9]+" "$log" | tail -1)
+  cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
+  ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
+  corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last")
+  result=ok
+  if [ "$rc" != 0 ] || grep -qE "^==[0-9]+==ERROR|runtime error:|FUZZ_CHECK failed" "$log"; then
+    result="CRASH (see $log, artifacts in $OUT/artifacts/$t/)"
+    crashes=$((crashes + 1))
+  fi
+  total_execs=$((total_execs + ${execs:-0}))
+  printf '[fuzz] %-16s %12s %9s %7s %7s %7s %s\n' "$t" "${execs:-?}" "${eps:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$result"
+  if [ "$result" != ok ]; then
+    grep -E "FUZZ_CHECK failed|ERROR: |runtime error:|SUMMARY|Test unit written" "$log" | head -8 | sed 's/^/[fuzz]     /'
+  fi
+done
+echo "[fuzz] total: $total_execs execs, crashes: $crashes, replay failures: $replay_fail, time: $((SECONDS - start_all)) s"
+[ $crashes -eq 0 ] && [ $replay_fail -eq 0 ]

@@ -1,0 +1,83 @@
+// e2e helpers for the realtime demo (demo/): a syncline-server with the demo config serving
+// demo/dist, seeded by demo/scripts/seed.mjs, and small page helpers. Every process started
+// here is stopped by the test that started it.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer, api, sleep } from '../server/helpers.mjs';
+import { seed } from '../../demo/scripts/seed.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const ROOT = resolve(here, '..', '..');
+export const DEMO_DIST = join(ROOT, 'demo', 'dist');
+export const SHOTS = join(ROOT, 'docs', 'screenshots');
+export { api, sleep };
+
+export function demoConfig() {
+  const config = JSON.parse(readFileSync(join(ROOT, 'server', 'config', 'demo.json'), 'utf8'));
+  config.limits = { ...config.limits, rate_limit_per_sec: 2000, rate_limit_burst: 4000, heartbeat_ms: 2000 };
+  return config;
+}
+
+export function freePort() {
+  return new Promise((res, rej) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+    s.on('error', rej);
+  });
+}
+
+/** Starts the demo server on a temp DB (or `dir`), on `port` (or a free one), and seeds it. */
+export async function startDemo({ dir, port, seedData = true } = {}) {
+  if (!existsSync(join(DEMO_DIST, 'index.html'))) throw new Error(`demo not built: ${DEMO_DIST} (cd demo && npm run build)`);
+  const ownDir = !dir;
+  dir = dir ?? mkdtempSync(join(tmpdir(), 'syncline-demo-test-'));
+  port = port ?? (await freePort());
+  const server = await startServer({ config: demoConfig(), dir, args: ['--static', DEMO_DIST, '--port', String(port)] });
+  if (seedData) await seed(server.url);
+  const cleanup = server.cleanup;
+  server.cleanup = async () => {
+    await cleanup();
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
+  };
+  return server;
+}
+
+export async function demoToken(server, sub, role) {
+  const r = await api(server, 'POST', '/v1/demo/token', { body: { sub, role } });
+  if (r.status !== 200) throw new Error(`demo token: ${r.status} ${r.text}`);
+  return r.json.token;
+}
+
+export async function snapshot(server, token, collection) {
+  const r = await api(server, 'GET', `/v1/snapshot?collections=${collection}&limit=5000`, { token });
+  if (r.status !== 200) throw new Error(`snapshot: ${r.status} ${r.text}`);
+  return r.json.docs;
+}
+
+/** Opens the demo in a new page of `context`, signs in as `user` and waits for the workspace. */
+export async function openAs(context, server, user, path = '/') {
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e));
+  await page.goto(server.url + path);
+  await page.click(`[data-user="${user}"]`);
+  await page.waitForSelector('[data-testid="connection"][data-status="healthy"]', { timeout: 20000 });
+  return page;
+}
+
+export async function shot(page, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+}
+
+export async function metricValue(server, name) {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(name));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
