@@ -43,7 +43,7 @@ const client = await createClient({
   backoff: { baseMs: 100, capMs: 1000, heartbeatTimeoutMs: 3000 },
 });
 const clientId = client.status.clientId;
-let writing = true;
+let writing = !cfg.readOnly;
 let n = 0;
 
 const HALLS = ['h1', 'h2', 'h3'];

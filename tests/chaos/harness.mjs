@@ -19,6 +19,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import './lib/server-bin.mjs'; // first: pins a private copy of the server binary
 import { api, makeToken, metrics, SseClient, sleep, snapshotAll, startServer, testConfig } from '../server/helpers.mjs';
 import { ChaosProxy } from './lib/proxy.mjs';
 import { rng } from './lib/rng.mjs';
@@ -362,6 +363,11 @@ export class ChaosRun {
   }
 
   async setup() {
+    // Safety net: if the test process dies without teardown, take our children with it.
+    process.once('exit', () => {
+      for (const c of this.nodes ?? []) if (c.proc && c.proc.exitCode === null) c.proc.kill('SIGKILL');
+      if (this.server?.proc.exitCode === null) this.server.proc.kill('SIGKILL');
+    });
     this.workDir = mkdtempSync(join(tmpdir(), 'syncline-chaos-'));
     this.config = chaosConfig({ logRetention: this.opts.logRetention });
     await this.startServer();

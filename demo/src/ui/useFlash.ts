@@ -7,6 +7,7 @@ import type { SyncDocument } from 'syncline';
 export function useFlash(docs: readonly SyncDocument<unknown>[], ms = 2400): (id: string) => string {
   const seen = useRef<Map<string, number> | null>(null);
   const [flash, setFlash] = useState<Record<string, 'new' | 'changed'>>({});
+  const timers = useRef(new Set<ReturnType<typeof setTimeout>>());
   useEffect(() => {
     const prev = seen.current;
     const next = new Map<string, number>();
@@ -24,16 +25,17 @@ export function useFlash(docs: readonly SyncDocument<unknown>[], ms = 2400): (id
     const ids = Object.keys(marks);
     if (!ids.length) return;
     setFlash((f) => ({ ...f, ...marks }));
-    const t = setTimeout(
-      () =>
-        setFlash((f) => {
-          const copy = { ...f };
-          for (const id of ids) delete copy[id];
-          return copy;
-        }),
-      ms,
-    );
-    return () => clearTimeout(t);
+    // Each burst clears itself; a later burst must not cancel an earlier one's timer.
+    const t = setTimeout(() => {
+      timers.current.delete(t);
+      setFlash((f) => {
+        const copy = { ...f };
+        for (const id of ids) delete copy[id];
+        return copy;
+      });
+    }, ms);
+    timers.current.add(t);
   }, [docs, ms]);
+  useEffect(() => () => timers.current.forEach(clearTimeout), []);
   return (id) => (flash[id] ? `flash-${flash[id]}` : '');
 }
