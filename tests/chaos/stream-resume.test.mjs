@@ -95,7 +95,7 @@ test('stream resume: thousands of mid-frame cuts, nothing missed or repeated; ex
   const dir = mkdtempSync(join(tmpdir(), 'syncline-resume-'));
   const server = await startServer({ config: chaosConfig({ logRetention: RETENTION }), dir: join(dir, 'srv') });
   const proxy = new ChaosProxy({ targetPort: server.port, rng: rng(`${seed}/resume-proxy`) });
-  proxy.p = { dropResponse: 0, duplicateRequest: 0, streamCut: 1, streamCutMaxBytes: 3000 };
+  proxy.p = { dropResponse: 0, duplicateRequest: 0, streamCut: 1, streamCutMaxBytes: 8000 };
   await proxy.listen();
   const target = { url: `http://127.0.0.1:${proxy.port}`, port: proxy.port };
   const admin = makeToken('resume-admin', 'admin');
@@ -115,7 +115,7 @@ test('stream resume: thousands of mid-frame cuts, nothing missed or repeated; ex
     const offlineFrom = (await api(server, 'GET', '/v1/health')).json.seq;
     while (Date.now() < end) {
       const muts = [];
-      for (let i = 0, n = r.int(1, 6); i < n; i++) {
+      for (let i = 0, n = r.int(1, 4); i < n; i++) {
         const roll = r.next();
         if (roll < 0.5 || live.length < 5) {
           const id = `r-${seed}-${mid + 1}`.replace(/[^A-Za-z0-9_.:-]/g, '');
@@ -139,7 +139,7 @@ test('stream resume: thousands of mid-frame cuts, nothing missed or repeated; ex
         offlineDone = true;
       }
       if (r.chance(0.2)) proxy.cutRandom(1);
-      await sleep(r.int(2, 30));
+      await sleep(r.int(20, 80));
     }
     if (!offlineDone) rts[1].tell('online');
     const head = (await api(server, 'GET', '/v1/health')).json.seq;
