@@ -13,6 +13,7 @@ DEB_PACKAGES=(
   libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev
   chromium
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -2,7 +2,7 @@
 # Long chaos convergence run (issue 7, suite 1): `npm run chaos`.
 # Parameters (environment): CHAOS_SECONDS (default 300), CHAOS_CLIENTS (20), CHAOS_PAGES (2),
 # CHAOS_CUSTOMERS (5), CHAOS_SEED (default: time), CHAOS_RUNS (1: runs with seeds SEED, SEED+1, ...),
-# CHAOS_LOG_RETENTION (200), CHAOS_SERVER_KILL_EVERY ("10,20" s), CHAOS_CLIENT_KILL_EVERY ("2,5" s),
+# CHAOS_LOG_RETENTION (0), CHAOS_SERVER_KILL_EVERY ("10,20" s), CHAOS_CLIENT_KILL_EVERY ("2,5" s),
 # CHAOS_JSON (write the figures of the last run there), CHAOS_KEEP=1 (keep the work dir on failure).
 # Prints the figures of every run; exits non-zero on the first violation, with the seed to rerun.
 set -uo pipefail

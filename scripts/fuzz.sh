@@ -62,7 +62,7 @@ SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 CXXFLAGS="-std=c++20 -O1 -g -fno-omit-frame-pointer $SAN -I $SRC -I tests/fuzz -isystem $OUT/json-include"
 
 # Newest header the objects depend on: any change rebuilds everything (the core is small).
-newest_header=$(ls -t $SRC/core/*.hpp tests/fuzz/*.hpp scripts/fuzz.sh 2>/dev/null | head -1)
+newest_header=$(ls -t $SRC/core/*.hpp tests/fuzz/*.hpp 2>/dev/null | head -1)
 compile() {  # src obj extra-flags
   local src=$1 obj=$2 extra=$3
   if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ "$newest_header" -nt "$obj" ]; then

@@ -16,6 +16,13 @@ struct Claims {
   Json raw = Json::object();
 };
 
+// True once the token's `exp` (seconds since the epoch), if it has one, is reached. Streams
+// check it on every heartbeat, so an expired token's stream ends within one heartbeat interval.
+inline bool claims_expired(const Claims& c, long long now_s) {
+  auto it = c.raw.find("exp");
+  return it != c.raw.end() && it->is_number() && it->get<double>() <= static_cast<double>(now_s);
+}
+
 // Verifies a compact JWS: alg must be HS256, the signature must match `secret`, `sub` and
 // `role` must be present (strings; a numeric sub is accepted and converted), `exp`/`nbf` are
 // honoured when present. Errors carry code "unauthorized".

@@ -1,5 +1,7 @@
 #include "hub.hpp"
 
+#include <chrono>
+
 #include "api.hpp"
 #include "core/protocol.hpp"
 #include "log.hpp"
@@ -251,6 +253,16 @@ void StreamSession::overflow() {
     app_.hub().remove(this);
     close_transport(close_reason_);
   }
+}
+
+bool StreamSession::token_expired() {
+  if (closing_ || closed_) return true;
+  const long long now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count();
+  if (!claims_expired(subscription().claims(), now_s)) return false;
+  send_private(serialize_error(make_error(codes::kUnauthorized, "the token has expired"), transport_));
+  shutdown("token_expired");
+  return true;
 }
 
 void StreamSession::shutdown(const std::string& reason) {

@@ -84,6 +84,9 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   void send_private(Bytes bytes);
   // Server shutdown / policy close: flush what is queued, then close with `reason`.
   void shutdown(const std::string& reason);
+  // Ends the stream (after an `unauthorized` error message) once the caller's token has
+  // expired; returns true when it did.
+  bool token_expired();
 
   bool live() const { return live_; }
   bool closed() const { return closed_; }

@@ -100,6 +100,7 @@ class SseSession : public StreamSession {
     auto self = std::static_pointer_cast<SseSession>(shared_from_this());
     heartbeat_.async_wait([self](beast::error_code ec) {
       if (ec || self->closed()) return;
+      if (self->token_expired()) return;
       if (self->heartbeat_event_) {
         self->send_private(std::make_shared<const std::string>(
             "event: heartbeat\ndata: {\"seq\":" + std::to_string(self->app_.store().head_seq()) + "}\n\n"));

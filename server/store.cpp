@@ -279,13 +279,20 @@ Result<BatchResult> Store::apply_batch(const std::string& client, const std::str
     const Document* live = (cur && !cur->deleted) ? cur : nullptr;
     std::optional<Error> rejection;
     std::optional<Json> after;
-    auto outcome = apply_mutation(cur, m);
-    if (!outcome) {
-      rejection = outcome.error();
-    } else {
-      after = outcome->fields;
-      rejection = check(m, live, after ? &*after : nullptr);
-      if (!rejection && after) rejection = check_unique(m.collection, m.id, *after);
+    // The write rule's "before" half runs first, so a caller learns nothing (not even a
+    // conflict with a version) about a document it may not write. Tombstones count as absent
+    // for the same reason: their version is not the caller's business.
+    (void)cur;
+    rejection = check(m, live, nullptr);
+    if (!rejection) {
+      auto outcome = apply_mutation(live, m);
+      if (!outcome) {
+        rejection = outcome.error();
+      } else {
+        after = outcome->fields;
+        rejection = check(m, live, after ? &*after : nullptr);
+        if (!rejection && after) rejection = check_unique(m.collection, m.id, *after);
+      }
     }
     if (rejection) {
       if (rejection->code == kInternal) return *rejection;

@@ -15,6 +15,7 @@ websocket::close_code close_code_for(const std::string& reason) {
   if (reason == "server_shutdown") return websocket::close_code::going_away;
   if (reason == "too_many_invalid_frames") return websocket::close_code::policy_error;
   if (reason == "payload_too_large") return websocket::close_code::too_big;
+  if (reason == "token_expired") return static_cast<websocket::close_code>(4401);
   return websocket::close_code::normal;
 }
 
@@ -112,6 +113,7 @@ class WsSession : public StreamSession {
     };
     if (binary) return fail(make_error(codes::kInvalidRequest, "frames must be JSON text"));
     const Claims& claims = subscription().claims();
+    if (token_expired()) return;
     if (auto e = app_.rate_limit("sub:" + claims.sub)) {
       send_private(serialize_error(e->error, Transport::Ws));
       return;
@@ -153,6 +155,7 @@ class WsSession : public StreamSession {
     auto self = std::static_pointer_cast<WsSession>(shared_from_this());
     heartbeat_.async_wait([self](beast::error_code ec) {
       if (ec || self->closed()) return;
+      if (self->token_expired()) return;
       self->send_private(serialize_hello(self->app_.store().head_seq(), Transport::Ws));
       self->arm_heartbeat();
     });

@@ -116,7 +116,8 @@ class Client implements SyncClient {
   private engine!: SyncEngine;
   private persistence!: Persistence;
   private readonly scope: string;
-  private readonly http: HttpContext;
+  private http: HttpContext;
+  private requests = new AbortController();
   private clientId = '';
   private slotLock: HeldLock | null = null;
   private leaderLock: HeldLock | null = null;
@@ -156,7 +157,7 @@ class Client implements SyncClient {
     this.mod = mod;
     this.options = Object.freeze({ ...options });
     this.scope = options.name ?? `${options.url.replace(/\/$/, '')}|${tokenSubject(typeof options.token === 'string' ? options.token : undefined)}`;
-    this.http = { baseUrl: options.url, token: () => this.token() };
+    this.http = { baseUrl: options.url, token: () => this.token(), signal: this.requests.signal };
     this.statusSubject = new Subject<SyncStatus>(this.buildStatus());
     this.eventsSubject = new Subject<EventsSnapshot>(deepFreeze({ entries: [], counts: {}, total: 0, capacity: options.historyLimit ?? 100 }));
   }
@@ -208,6 +209,8 @@ class Client implements SyncClient {
       clientId: this.clientId,
       collections: [...this.options.collections],
       historyLimit,
+      // Same bound as an HTTP request: a batch unanswered this long is sent again.
+      requestTimeoutMs: 15000,
     };
     if (loaded.docs.length || loaded.cursor || slot || loaded.history) {
       this.engine = SyncEngine.restoreParts(this.mod, {
@@ -287,9 +290,17 @@ class Client implements SyncClient {
     return this.role === 'leader' || this.role === 'single';
   }
 
+  /** Abandons requests in flight (their answers may never come); the engine resends. */
+  private abortRequests(): void {
+    this.requests.abort(new DOMException('connection lost', 'AbortError'));
+    this.requests = new AbortController();
+    this.http = { ...this.http, signal: this.requests.signal };
+  }
+
   private onNetworkChange(): void {
     if (this.closed) return;
     const online = this.isOnline();
+    if (!online) this.abortRequests();
     if (this.conn && this.ownsConnection()) this.applyAction(this.conn.setOnline(online, Date.now()));
     if (!this.ownsConnection()) this.engine.setTransportReady(online);
     if (online) this.schedulePump(0);
@@ -528,6 +539,7 @@ class Client implements SyncClient {
 
   private onStreamFailure(reason: string, fatal: boolean): void {
     if (this.closed || !this.conn) return;
+    this.abortRequests();
     this.engine.setTransportReady(false);
     this.connectedSince = null;
     this.lastError = { code: fatal ? 'unauthorized' : 'network', message: reason };
@@ -558,8 +570,13 @@ class Client implements SyncClient {
         if (!this.ownsConnection()) this.engine.setTransportReady(true);
         await this.flush();
         if (this.storageError) return;
+        // Frees a batch whose answer never came (lost WebSocket frame, dropped response).
+        this.handleOutputQuiet(this.engine.tick(Date.now()));
         const body = this.engine.takeBatch();
-        if (!body) return;
+        if (!body) {
+          if (this.engine.state().inFlight) this.schedulePump(1000);
+          return;
+        }
         if (this.transport?.kind === 'websocket' && this.ownsConnection()) {
           if (this.transport.send('{"type":"mutate",' + body.slice(1))) {
             // Results arrive as a frame; the engine frees the slot then (or on timeout).
@@ -693,6 +710,13 @@ class Client implements SyncClient {
     if (out.settled.length || out.changes.length) this.schedulePump(0);
     this.notifyEvents();
     this.updateStatus();
+  }
+
+  /** handleOutput without scheduling another pump (used from inside the pump). */
+  private handleOutputQuiet(out: EngineOutput): void {
+    if (out.changes.length || out.settled.length || out.queries.length || out.aggregates.length || out.persist) {
+      this.handleOutput(out, false);
+    }
   }
 
   private notifyEvents(): void {

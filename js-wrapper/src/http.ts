@@ -9,6 +9,21 @@ export interface HttpContext {
   signal?: AbortSignal;
 }
 
+/** No request may hang the send loop: each one gives up after this long. */
+export const REQUEST_TIMEOUT_MS = 15000;
+
+function timeoutSignal(ms: number, outer?: AbortSignal): AbortSignal {
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(new DOMException('request timed out', 'TimeoutError')), ms);
+  const stop = () => clearTimeout(timer);
+  ctrl.signal.addEventListener('abort', stop, { once: true });
+  if (outer) {
+    if (outer.aborted) ctrl.abort(outer.reason);
+    else outer.addEventListener('abort', () => ctrl.abort(outer.reason), { once: true });
+  }
+  return ctrl.signal;
+}
+
 async function request(ctx: HttpContext, method: string, path: string, body?: string): Promise<unknown> {
   const headers: Record<string, string> = {};
   const token = await ctx.token();
@@ -18,7 +33,7 @@ async function request(ctx: HttpContext, method: string, path: string, body?: st
   try {
     const init: RequestInit = { method, headers, cache: 'no-store' };
     if (body !== undefined) init.body = body;
-    if (ctx.signal) init.signal = ctx.signal;
+    init.signal = timeoutSignal(REQUEST_TIMEOUT_MS, ctx.signal);
     res = await fetch(ctx.baseUrl.replace(/\/$/, '') + path, init);
   } catch (e) {
     throw new SyncError('network', `${method} ${path} failed: ${(e as Error)?.message ?? e}`, { cause: e });

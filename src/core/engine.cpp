@@ -135,6 +135,9 @@ Result<std::vector<std::int64_t>> Engine::mutate(const std::vector<MutationReque
     if (m.op != MutationOp::Delete && !m.fields.is_object()) {
       return make_error(codes::kInvalidMutation, "fields must be an object", at + ".fields");
     }
+    if (m.base_version && *m.base_version < 0) {
+      return make_error(codes::kInvalidMutation, "base_version must be >= 0", at + ".base_version");
+    }
   }
   std::vector<std::int64_t> mids;
   mids.reserve(batch.size());
@@ -222,7 +225,16 @@ void Engine::handle_results(const MutationResults& results, std::int64_t now_ms)
       settle_applied(*entry, r.seq);
     }
   }
-  if (in_flight_) in_flight_.reset();
+  // Only an answer to the batch in flight frees the slot: a late second answer to an older
+  // (duplicated) request must not trigger a needless resend of the current one.
+  if (in_flight_) {
+    for (const auto& r : results.results) {
+      if (r.mid >= in_flight_->first_mid && r.mid <= in_flight_->last_mid) {
+        in_flight_.reset();
+        break;
+      }
+    }
+  }
   confirm_seen();
 }
 
@@ -389,9 +401,58 @@ std::string Engine::snapshot_bytes() const {
   return std::string(bytes.begin(), bytes.end());
 }
 
+namespace {
+
+// Saved state is untrusted (IndexedDB, files): it may be truncated, corrupted or hostile.
+// Nesting: a state is {docs:[{fields:{...}}]} etc., and fields nest at most 62 levels when they
+// arrive through the protocol (kMaxDepth 64 there), so 96 leaves room and keeps recursion shallow
+// (nlohmann's CBOR reader and json copies recurse once per level).
+constexpr std::size_t kMaxStateDepth = 96;
+
+// DOM builder for from-CBOR that refuses (returns false, i.e. a parse error) a declared
+// array/map length larger than the whole input (every element takes at least one byte; without
+// this nlohmann throws out_of_range.408 even with allow_exceptions=false) and nesting deeper
+// than kMaxStateDepth (nlohmann's binary reader recurses per level).
+class BoundedDomParser : public nlohmann::detail::json_sax_dom_parser<Json> {
+  using Base = nlohmann::detail::json_sax_dom_parser<Json>;
+
+ public:
+  BoundedDomParser(Json& root, std::size_t input_size) : Base(root, false), input_size_(input_size) {}
+  bool start_object(std::size_t len) { return enter(len) && Base::start_object(len); }
+  bool end_object() { --depth_; return Base::end_object(); }
+  bool start_array(std::size_t len) { return enter(len) && Base::start_array(len); }
+  bool end_array() { --depth_; return Base::end_array(); }
+
+ private:
+  bool enter(std::size_t len) {
+    if (len != static_cast<std::size_t>(-1) && len > input_size_) return false;
+    return ++depth_ <= kMaxStateDepth;
+  }
+  std::size_t input_size_;
+  std::size_t depth_ = 0;
+};
+
+// Iterative depth check for a state assembled elsewhere (restore_json): copying a deeper value
+// would recurse once per level.
+bool within_depth(const Json& root, std::size_t limit) {
+  std::vector<std::pair<const Json*, std::size_t>> stack{{&root, 1}};
+  while (!stack.empty()) {
+    auto [j, depth] = stack.back();
+    stack.pop_back();
+    if (!j->is_structured()) continue;
+    if (depth > limit) return false;
+    for (const Json& child : *j) stack.emplace_back(&child, depth + 1);
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Engine>> Engine::restore(std::string_view bytes, EngineOptions options) {
-  Json state = Json::from_cbor(bytes.begin(), bytes.end(), true, /*allow_exceptions=*/false);
-  if (state.is_discarded() || !state.is_object()) {
+  Json state;
+  BoundedDomParser sax(state, bytes.size());
+  const bool parsed = Json::sax_parse(bytes.begin(), bytes.end(), &sax, Json::input_format_t::cbor, true);
+  if (!parsed || state.is_discarded() || !state.is_object()) {
     return make_error(codes::kInvalidSnapshot, "saved state is not valid CBOR");
   }
   return restore_json(state, std::move(options));
@@ -399,6 +460,9 @@ Result<std::unique_ptr<Engine>> Engine::restore(std::string_view bytes, EngineOp
 
 Result<std::unique_ptr<Engine>> Engine::restore_json(const Json& state, EngineOptions options) {
   if (!state.is_object()) return make_error(codes::kInvalidSnapshot, "saved state must be an object");
+  if (!within_depth(state, kMaxStateDepth)) {
+    return make_error(codes::kInvalidSnapshot, "saved state nests deeper than " + std::to_string(kMaxStateDepth) + " levels");
+  }
   auto v = state.find("v");
   if (v == state.end() || !v->is_number_integer() || v->get<int>() != 1) {
     return make_error(codes::kInvalidSnapshot, "unsupported saved state version", "v");

@@ -16,7 +16,7 @@ namespace {
 
 constexpr std::int64_t kSnapshotVersion = 1;
 // A snapshot may not ask for more slots than this (it would allocate them all up front).
-constexpr std::int64_t kMaxSnapshotCapacity = 1'000'000;
+constexpr std::int64_t kMaxSnapshotCapacity = 100'000;  // as the binding's historyLimit bound
 
 bool as_int64(const Json& v, std::int64_t& out) {
   if (v.is_number_unsigned()) {

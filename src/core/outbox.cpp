@@ -1,6 +1,7 @@
 #include "core/outbox.hpp"
 
 #include <algorithm>
+#include <limits>
 
 #include "core/protocol.hpp"
 
@@ -73,6 +74,9 @@ Result<Outbox> Outbox::from_json(const Json& j) {
   }
   Outbox out;
   out.next_mid_ = nm->get<std::int64_t>();
+  if (out.next_mid_ < 1 || out.next_mid_ == std::numeric_limits<std::int64_t>::max()) {
+    return make_error(codes::kInvalidSnapshot, "outbox next_mid out of range", "outbox.next_mid");
+  }
   std::int64_t last = 0;
   for (std::size_t i = 0; i < en->size(); ++i) {
     const Json& ej = (*en)[i];

@@ -283,7 +283,7 @@ export class ChaosRun {
   constructor(opts) {
     this.opts = {
       seconds: 60, clients: 20, customers: 5, pages: 2, opMinMs: 100, opMaxMs: 700,
-      serverKillEveryS: [10, 20], clientKillEveryS: [2, 5], quietTimeoutS: 90, logRetention: 200, offlineMaxMs: 12000, log: (...a) => console.log(...a), ...opts,
+      serverKillEveryS: [10, 20], clientKillEveryS: [2, 5], quietTimeoutS: 90, logRetention: 0, offlineMaxMs: 12000, log: (...a) => console.log(...a), ...opts,
     };
     this.seed = String(this.opts.seed ?? Date.now());
     this.r = rng(`${this.seed}/nemesis`);

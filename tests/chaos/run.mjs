@@ -2,7 +2,7 @@
 // scripts/chaos.sh). Parameters through the environment:
 //   CHAOS_SEED (default: time), CHAOS_SECONDS (300), CHAOS_CLIENTS (20), CHAOS_PAGES (2),
 //   CHAOS_CUSTOMERS (5), CHAOS_SERVER_KILL_EVERY ("10,20" s), CHAOS_CLIENT_KILL_EVERY ("2,5" s),
-//   CHAOS_LOG_RETENTION (200; 0 keeps the whole log), CHAOS_JSON (path: also write the figures as JSON), CHAOS_KEEP=1 (keep the work dir on failure).
+//   CHAOS_LOG_RETENTION (0 = keep the whole log; >0 exercises reset), CHAOS_JSON (path: also write the figures as JSON), CHAOS_KEEP=1 (keep the work dir on failure).
 import { writeFileSync } from 'node:fs';
 import { ChaosRun, report } from './harness.mjs';
 
@@ -17,7 +17,7 @@ const opts = {
   serverKillEveryS: pair(env.CHAOS_SERVER_KILL_EVERY, [10, 20]),
   clientKillEveryS: pair(env.CHAOS_CLIENT_KILL_EVERY, [2, 5]),
   quietTimeoutS: Number(env.CHAOS_QUIET_TIMEOUT || 120),
-  logRetention: Number(env.CHAOS_LOG_RETENTION ?? 200),
+  logRetention: Number(env.CHAOS_LOG_RETENTION ?? 0),
 };
 const result = await new ChaosRun(opts).run();
 const rerun = `CHAOS_SEED=${result.seed} CHAOS_SECONDS=${opts.seconds} CHAOS_CLIENTS=${opts.clients} CHAOS_PAGES=${opts.pages} npm run chaos`;

@@ -316,3 +316,24 @@ TEST(EngineQueries, TotalOnlyChangeOutsideTheWindowNotifies) {
 
 }  // namespace
 }  // namespace syncline
+
+namespace syncline {
+namespace {
+
+TEST(EngineSend, LateAnswerToAnOlderBatchDoesNotFreeTheCurrentOne) {
+  Engine e(opts());
+  e.set_transport_ready(true);
+  e.mutate({ins("a", {{"x", 1}})}, 0);
+  ASSERT_TRUE(e.take_batch(0));  // mids [1]
+  e.receive(applied(1, 1), 1);   // answered
+  e.mutate({ins("b", {{"x", 2}})}, 2);
+  auto b = e.take_batch(2);      // mids [2]
+  ASSERT_TRUE(b);
+  e.receive(applied(1, 1), 3);   // a duplicated, late answer for mid 1
+  EXPECT_TRUE(e.in_flight()) << "mid 2 is still waiting for its own answer";
+  e.receive(applied(2, 2), 4);
+  EXPECT_FALSE(e.in_flight());
+}
+
+}  // namespace
+}  // namespace syncline

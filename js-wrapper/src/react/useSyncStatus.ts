@@ -12,7 +12,7 @@ export interface UseSyncStatusResult {
   readonly isOnline: boolean;
   /** The change stream is open. */
   readonly isConnected: boolean;
-  /** Local writes not yet confirmed by the server (the outbox, shared by all tabs). */
+  /** Local writes of this tab not yet confirmed by the server (its outbox slot). */
   readonly pendingOperations: number;
   /** ms since epoch of the last server message applied, or null before the first one. */
   readonly lastSync: number | null;

@@ -1,0 +1,119 @@
+// Suite 2 (issue 7): crash during persistence. The whole chromium process group is SIGKILLed at
+// a random moment while the page keeps writing (so the outbox is being written to IndexedDB,
+// sent, acknowledged and pruned), then chromium is relaunched on the same profile. Every write
+// whose `local` promise resolved before the kill must reach the server, exactly once.
+// Bounded: 5 kill rounds; BROWSER_FAULTS_LONG=1: 100 rounds.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startAppServer, clientOptions, waitFor, makeToken, serverDocs, sleep, LONG, rng, makeProfileDir,
+  spawnChromium, appliedCounts, stats, rmSync,
+} from './helpers.mjs';
+
+const ROUNDS = Number(process.env.BROWSER_FAULTS_ROUNDS ?? (LONG ? 100 : 5));
+const SEED = Number(process.env.BROWSER_FAULTS_SEED ?? 2026);
+const admin = makeToken('admin-crash', 'admin');
+
+let server;
+before(async () => {
+  server = await startAppServer();
+});
+after(async () => {
+  await server?.cleanup();
+});
+
+/** Opens the harness in a fresh chromium on `profile` and starts the client; `acked` collects
+ * the ids whose `local` promise resolved (reported through a CDP binding). */
+async function openClient(profile, opts, acked) {
+  const chrome = await spawnChromium(profile);
+  const page = await chrome.context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e));
+  await page.exposeFunction('bfLocal', (id) => acked.add(id));
+  await page.goto(`${server.url}/harness.html`);
+  await page.waitForFunction(() => window.harnessReady === true);
+  const t0 = Date.now();
+  await page.evaluate((o) => window.harness.start(o), opts);
+  return { chrome, page, startMs: Date.now() - t0 };
+}
+
+for (const transport of ['sse', 'websocket']) {
+  test(`browser SIGKILLed while writing the outbox (${transport}): no locally accepted write lost or applied twice`, { timeout: LONG ? 3_600_000 : 240_000 }, async () => {
+    const profile = makeProfileDir();
+    const opts = clientOptions(server, admin, { transport, name: `crash-${transport}` });
+    const prefix = `cr-${transport}-`;
+    const acked = new Set();
+    const before = await appliedCounts(server);
+    const r = rng(SEED + (transport === 'sse' ? 0 : 7919));
+    const killDelays = [];
+    const recoverMs = [];
+    const restoredPending = [];
+    let attemptedTotal = 0;
+    let notVisibleAtRestart = 0;
+    let chrome;
+    try {
+      let opened = await openClient(profile, opts, acked);
+      chrome = opened.chrome;
+      for (let round = 0; round < ROUNDS; round++) {
+        const page = opened.page;
+        await waitFor(page, () => window.harness.status().isConnected, null, { what: 'connected', timeout: 20000 });
+        // Phase mix: some rounds write offline (the outbox only grows), some online (entries
+        // are sent, acknowledged and pruned while new ones are added).
+        const offline = r.next() < 0.3;
+        const plan = { prefix: `${prefix}${round}-`, pauseEvery: r.int(1, 8), pauseMs: r.int(0, 15), awaitLocal: r.next() < 0.5, offline };
+        await page.evaluate((p) => {
+          if (p.offline) window.harness.goOffline();
+          window.__attempted = 0;
+          (async () => {
+            for (let i = 0; i < 100000; i++) {
+              const id = `${p.prefix}${i}`;
+              // writeDurably = write() + await its `local` promise; report when it resolves.
+              const durable = window.harness.writeDurably('insert', 'bills', id, { total: i, status: 'unpaid' });
+              window.__attempted = i + 1;
+              durable.then(() => window.bfLocal(id), () => undefined);
+              if (p.awaitLocal && i % p.pauseEvery === 0) await durable.catch(() => undefined);
+              if (i % p.pauseEvery === 0) await new Promise((res) => setTimeout(res, p.pauseMs));
+            }
+          })();
+        }, plan);
+        const delay = r.int(50, 1500);
+        killDelays.push(delay);
+        await sleep(delay);
+        const attempted = await page.evaluate(() => window.__attempted).catch(() => null);
+        if (attempted) attemptedTotal += attempted;
+        await chrome.kill();
+
+        opened = await openClient(profile, opts, acked);
+        chrome = opened.chrome;
+        const restored = await opened.page.evaluate(() => ({ ids: window.harness.docs('bills').map((d) => d.id), status: window.harness.status() }));
+        restoredPending.push(restored.status.pendingOperations);
+        const visible = new Set(restored.ids);
+        for (const id of acked) if (!visible.has(id)) notVisibleAtRestart++;
+        const t0 = Date.now();
+        await waitFor(opened.page, () => window.harness.status().isConnected && window.harness.status().pendingOperations === 0, null, { what: `round ${round}: outbox drained after restart`, timeout: 30000 });
+        recoverMs.push(Date.now() - t0);
+      }
+      // Verify against the server and the final replica.
+      const docs = (await serverDocs(server, admin, 'bills')).filter((d) => d.id.startsWith(prefix));
+      const onServer = new Set(docs.map((d) => d.id));
+      const lost = [...acked].filter((id) => id.startsWith(prefix) && !onServer.has(id));
+      const afterCounts = await appliedCounts(server);
+      const applied = afterCounts.applied - before.applied;
+      const rejected = afterCounts.rejected - before.rejected;
+      const duplicates = afterCounts.duplicate - before.duplicate;
+      await waitFor(opened.page, (n) => window.harness.docs('bills').filter((d) => d.id.startsWith(n.prefix)).length === n.count, { prefix, count: onServer.size }, { what: 'replica equals server', timeout: 20000 });
+      const ackedHere = [...acked].filter((id) => id.startsWith(prefix)).length;
+      console.log(`[crash ${transport}] seed ${SEED} rounds ${ROUNDS} kills ${ROUNDS}; writes attempted >= ${attemptedTotal}, locally accepted ${ackedHere}, on server ${onServer.size}; ` +
+        `applied ${applied}, rejected ${rejected}, duplicate answers ${duplicates}; lost ${lost.length}, applied twice ${applied - onServer.size}; ` +
+        `kill delay ms ${JSON.stringify(stats(killDelays))}; restored pending ${JSON.stringify(stats(restoredPending))}; ` +
+        `acked-but-not-visible at restart ${notVisibleAtRestart}; drain after restart ms ${JSON.stringify(stats(recoverMs))}`);
+      assert.deepEqual(lost, [], 'locally accepted writes missing on the server');
+      assert.equal(applied, onServer.size, 'every mutation applied exactly once (applied count == distinct documents)');
+      assert.equal(rejected, 0, 'no write re-sent as a new mutation (would be rejected as an existing id)');
+      assert.ok(ackedHere > 0, 'the test observed locally accepted writes');
+    } finally {
+      await chrome?.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
+}
