@@ -87,13 +87,17 @@ class Model {
   live(c) {
     return [...this.docs.values()].filter((d) => !d.deleted && (!c || d.collection === c));
   }
-  // Emulates apply_mutation + the write check + unique constraints (server/store.cpp order).
+  // Emulates the write check's before half, apply_mutation, the after half and unique
+  // constraints, in server/store.cpp's order.
   predict(m, role, sub) {
     const cur = this.get(m.collection, m.id);
     const exists = cur && !cur.deleted;
     const wr = writeRule(role, sub, m.collection, m.op);
     if (wr.kind === 'none') return { batch403: true };
-    if (m.base_version !== undefined && (!cur || cur.version !== m.base_version)) return { status: 'rejected', code: 'conflict' };
+    // The write rule's "before" half comes first, so a foreign document's existence or version
+    // never shows through a conflict; tombstones count as absent.
+    if (wr.kind === 'filter' && exists && !wr.fn(m.id, cur.fields)) return { status: 'rejected', code: 'forbidden' };
+    if (m.base_version !== undefined && (!exists || cur.version !== m.base_version)) return { status: 'rejected', code: 'conflict' };
     let after = null;
     if (m.op === 'insert') {
       if (exists) return { status: 'rejected', code: 'conflict' };
