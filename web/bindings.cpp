@@ -145,6 +145,12 @@ class WasmEngine {
     });
   }
   void batch_failed() { engine_->on_batch_failed(); }
+  std::string mark_all_dirty() {
+    return guarded([&] {
+      engine_->mark_all_dirty();
+      return output().dump();
+    });
+  }
   void set_transport_ready(bool ready) { engine_->set_transport_ready(ready); }
   std::string tick(double now) {
     return guarded([&] {
@@ -390,6 +396,7 @@ EMSCRIPTEN_BINDINGS(syncline) {
       .function("applySnapshot", &WasmEngine::apply_snapshot)
       .function("takeBatch", &WasmEngine::take_batch)
       .function("batchFailed", &WasmEngine::batch_failed)
+      .function("markAllDirty", &WasmEngine::mark_all_dirty)
       .function("setTransportReady", &WasmEngine::set_transport_ready)
       .function("tick", &WasmEngine::tick)
       .function("record", &WasmEngine::record)

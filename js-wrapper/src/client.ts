@@ -6,7 +6,7 @@
 //   bills.subscribe(() => render(bills.getSnapshot()));
 //   await client.collection('bills').insert({ total: 42, status: 'unpaid' });
 import { SyncEngine } from './engine.js';
-import type { EngineOutput, HistoryState, SyncDocument } from './engine.js';
+import type { EngineOutput, HistoryState, PersistenceBatch, SyncDocument } from './engine.js';
 import { SyncError } from './errors.js';
 import { fetchSnapshot, postEvent, postMutations } from './http.js';
 import type { HttpContext } from './http.js';
@@ -82,6 +82,27 @@ function isBrowserOnline(): boolean {
   return nav?.onLine ?? true;
 }
 
+/** Combines an unsaved batch with a newer one: newer values win, per document key. */
+function mergeBatches(older: PersistenceBatch, newer: PersistenceBatch): PersistenceBatch {
+  const docs = new Map<string, { put?: SyncDocument; del?: { collection: string; id: string } }>();
+  for (const b of [older, newer]) {
+    for (const d of b.putDocs) docs.set(`${d.collection}/${d.id}`, { put: d });
+    for (const k of b.deleteDocs) docs.set(`${k.collection}/${k.id}`, { del: k });
+  }
+  const out: PersistenceBatch = { putDocs: [], deleteDocs: [] };
+  for (const v of docs.values()) {
+    if (v.put) out.putDocs.push(v.put);
+    else if (v.del) out.deleteDocs.push(v.del);
+  }
+  const outbox = newer.outbox ?? older.outbox;
+  const meta = newer.meta ?? older.meta;
+  const history = newer.history ?? older.history;
+  if (outbox) out.outbox = outbox;
+  if (meta) out.meta = meta;
+  if (history) out.history = history;
+  return out;
+}
+
 /** Results and errors are replies to this connection, not part of the shared stream. */
 function isOwnReply(frame: string): boolean {
   if (!frame.includes('"results"') && !frame.includes('"error"')) return false;
@@ -136,6 +157,9 @@ class Client implements SyncClient {
   private followerBuffer: string[][] | null = null;
   private flushChain: Promise<void> = Promise.resolve();
   private flushQueued = false;
+  private unsaved: PersistenceBatch | null = null;
+  private flushRetryTimer: ReturnType<typeof setTimeout> | null = null;
+  private disposed = false;
   private pending = new Map<number, PendingPromise>();
   private queries = new Map<number, { refresh(): void }>();
   private aggregates = new Map<number, { refresh(): void }>();
@@ -178,7 +202,9 @@ class Client implements SyncClient {
     const kind = this.options.persistence ?? 'indexeddb';
     const onStorageError = (e: SyncError) => this.reportStorageError(e);
     const dbName = `syncline:${this.scope}`;
-    if (kind === 'indexeddb' && typeof indexedDB !== 'undefined') this.persistence = new IndexedDbPersistence(dbName, onStorageError);
+    if (kind === 'indexeddb' && typeof indexedDB !== 'undefined') {
+      this.persistence = new IndexedDbPersistence(dbName, onStorageError, () => this.onStorageWiped());
+    }
     else if (kind === 'localstorage' && typeof localStorage !== 'undefined') this.persistence = new LocalStoragePersistence(dbName + ':');
     else this.persistence = new MemoryPersistence();
     await this.persistence.open();
@@ -195,7 +221,10 @@ class Client implements SyncClient {
         const lock = await HeldLock.tryAcquire(this.lockName(`slot:${c.clientId}`));
         if (lock) {
           this.slotLock = lock;
-          slot = c;
+          // Read it again now that it is ours: the copy loaded before the lock may be older
+          // than what its last owner (or the leader draining it) wrote since, and restoring a
+          // stale next_mid would reuse mids the server has already seen.
+          slot = (await this.persistence.readOutbox(c.clientId)) ?? c;
           break;
         }
       }
@@ -339,6 +368,8 @@ class Client implements SyncClient {
       }
     } else if (m.t === 'resnapshot') {
       if (!this.ownsConnection()) void this.followerCatchUp();
+    } else if (m.t === 'wiped') {
+      this.onStorageWiped(true);
     } else if (m.t === 'hello') {
       if (this.ownsConnection()) this.broadcastStatus();
     }
@@ -569,7 +600,8 @@ class Client implements SyncClient {
         if (this.ownsConnection() && this.connState.state !== 'connected') return;
         if (!this.ownsConnection()) this.engine.setTransportReady(true);
         await this.flush();
-        if (this.storageError) return;
+        // Never send what is not durable: a crash would reuse its mid.
+        if (this.unsaved || this.storageError) return;
         // Frees a batch whose answer never came (lost WebSocket frame, dropped response).
         this.handleOutputQuiet(this.engine.tick(Date.now()));
         const body = this.engine.takeBatch();
@@ -628,46 +660,61 @@ class Client implements SyncClient {
     }, 20);
   }
 
-  /** Writes whatever the engine marked dirty, in one transaction per store. */
+  /** Writes whatever the engine marked dirty, in one transaction per store. A batch that
+   * failed to write is kept and merged into the next one, so nothing is dropped and an old
+   * outbox is never written over a newer one. */
   flush(): Promise<void> {
     this.flushChain = this.flushChain.then(async () => {
-      if (!this.engine) return;
-      let batch;
+      if (!this.engine || this.disposed) return;
+      let batch: PersistenceBatch;
       try {
         batch = this.engine.takePersistence();
       } catch {
         return;
       }
+      if (!this.ownsConnection()) {
+        // Documents, cursor and history are the leader's to write; a follower keeps its outbox.
+        batch = { putDocs: [], deleteDocs: [], ...(batch.outbox ? { outbox: batch.outbox } : {}) };
+      }
+      if (this.unsaved) batch = mergeBatches(this.unsaved, batch);
+      if (!batch.outbox && !batch.putDocs.length && !batch.deleteDocs.length && !batch.meta && !batch.history) return;
       try {
         if (batch.outbox) await this.persistence.writeOutbox(this.clientId, batch.outbox);
         if (this.ownsConnection()) await this.persistence.writeShared(batch);
+        this.unsaved = null;
         if (this.storageError) {
           this.storageError = null;
           this.updateStatus();
+          this.schedulePump(0);
         }
       } catch (e) {
-        this.reportStorageError(e as SyncError);
-        this.retryFlushLater(batch);
+        this.unsaved = batch;
+        this.reportStorageError(e instanceof SyncError ? e : new SyncError('storage', String(e)));
+        this.scheduleFlushRetry();
       }
     });
     return this.flushChain;
   }
 
-  private retryFlushLater(batch: { outbox?: unknown }): void {
-    setTimeout(() => {
+  private scheduleFlushRetry(): void {
+    if (this.flushRetryTimer || this.closed) return;
+    this.flushRetryTimer = setTimeout(() => {
+      this.flushRetryTimer = null;
       if (this.closed) return;
-      this.flushChain = this.flushChain.then(async () => {
-        try {
-          if (batch.outbox) await this.persistence.writeOutbox(this.clientId, this.engine.takePersistence().outbox ?? (batch.outbox as never));
-          this.storageError = null;
-          this.updateStatus();
-          this.schedulePump(0);
-        } catch (e) {
-          this.reportStorageError(e as SyncError);
-          this.retryFlushLater(batch);
-        }
+      void this.flush().then(() => {
+        if (this.unsaved) this.scheduleFlushRetry();
+        else this.schedulePump(0);
       });
     }, 2000);
+  }
+
+  /** The browser deleted the database under us: everything in memory is written again. */
+  private onStorageWiped(fromOtherTab = false): void {
+    if (this.closed) return;
+    this.reportStorageError(new SyncError('storage_wiped', 'the local database was cleared; rewriting it from memory'));
+    if (!fromOtherTab) this.channel?.post({ t: 'wiped', from: this.clientId });
+    this.handleOutput(this.engine.markAllDirty(), false);
+    void this.flush();
   }
 
   private reportStorageError(e: SyncError): void {
@@ -966,7 +1013,7 @@ class Client implements SyncClient {
     }
     this.transport?.close();
     this.transport = null;
-    for (const t of [this.connTimer, this.pumpTimer]) if (t) clearTimeout(t);
+    for (const t of [this.connTimer, this.pumpTimer, this.flushRetryTimer]) if (t) clearTimeout(t);
     if (this.drainTimer) clearInterval(this.drainTimer);
     this.removeWindowListeners?.();
     this.channel?.close();
@@ -975,6 +1022,7 @@ class Client implements SyncClient {
     this.persistence.close();
     for (const p of this.pending.values()) p.reject(new SyncError('closed', 'the client was closed before the server answered'));
     this.pending.clear();
+    this.disposed = true;
     this.engine.dispose();
   }
 }

@@ -201,6 +201,11 @@ export class SyncEngine {
     this.e.batchFailed();
   }
 
+  /** Everything must be written again (the browser wiped the store). */
+  markAllDirty(): EngineOutput {
+    return unwrap(this.e.markAllDirty());
+  }
+
   setTransportReady(ready: boolean): void {
     this.e.setTransportReady(ready);
   }

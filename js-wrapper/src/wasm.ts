@@ -9,6 +9,7 @@ export interface RawEngine {
   applySnapshot(snapshot: string, now: number): string;
   takeBatch(now: number): string;
   batchFailed(): void;
+  markAllDirty(): string;
   setTransportReady(ready: boolean): void;
   tick(now: number): string;
   record(type: string, data: string, now: number): string;

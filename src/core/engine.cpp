@@ -331,6 +331,13 @@ void Engine::apply_snapshot(const std::vector<std::string>& collections, std::ve
   confirm_seen();
 }
 
+void Engine::mark_all_dirty() {
+  base_.for_each([&](const Document& d) { out_.dirty_docs.insert(d.key()); });
+  out_.outbox_dirty = true;
+  out_.meta_dirty = true;
+  out_.history_dirty = true;
+}
+
 void Engine::record(HistoryEntry entry) {
   history_.push(std::move(entry));
   out_.history_dirty = true;

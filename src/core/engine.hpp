@@ -103,6 +103,9 @@ class Engine {
   void on_batch_failed();
   void set_transport_ready(bool ready);
   void tick(std::int64_t now_ms);
+  // Marks the whole state (every base document, outbox, cursor, history) as needing to be
+  // persisted again: used when the browser wiped the store under a running client.
+  void mark_all_dirty();
   // Records a status transition (connection state etc.) in the history.
   void record(HistoryEntry entry);
 

@@ -337,3 +337,21 @@ TEST(EngineSend, LateAnswerToAnOlderBatchDoesNotFreeTheCurrentOne) {
 
 }  // namespace
 }  // namespace syncline
+
+namespace syncline {
+namespace {
+
+TEST(EnginePersistence, MarkAllDirtyAsksToRewriteEverything) {
+  Engine e(opts());
+  e.receive(change(1, "bills", "a", ChangeOp::Insert, {{"x", 1}}), 0);
+  e.receive(change(2, "bills", "b", ChangeOp::Delete, Json::object()), 0);
+  e.mutate({ins("c", {{"x", 3}})}, 0);
+  e.take_output();
+  e.mark_all_dirty();
+  auto out = e.take_output();
+  EXPECT_EQ(out.dirty_docs.size(), 2u) << "live documents and tombstones";
+  EXPECT_TRUE(out.outbox_dirty && out.meta_dirty && out.history_dirty);
+}
+
+}  // namespace
+}  // namespace syncline

@@ -65,12 +65,23 @@ export class IndexedDbPersistence implements Persistence {
   private db: IDBDatabase | null = null;
   private reopening: Promise<void> | null = null;
 
-  constructor(private readonly name: string, private readonly onError: (e: SyncError) => void) {}
+  private openedOnce = false;
+  private wipeNoticed = false;
+
+  constructor(
+    private readonly name: string,
+    private readonly onError: (e: SyncError) => void,
+    /** The database was deleted while the client ran (site data cleared, another tab). */
+    private readonly onWiped: () => void = () => {},
+  ) {}
 
   async open(): Promise<void> {
+    const reopening = this.openedOnce;
+    let created = false;
     this.db = await new Promise<IDBDatabase>((resolve, reject) => {
       const r = indexedDB.open(this.name, DB_VERSION);
-      r.onupgradeneeded = () => {
+      r.onupgradeneeded = (ev) => {
+        created = (ev as IDBVersionChangeEvent).oldVersion === 0;
         const db = r.result;
         if (!db.objectStoreNames.contains('docs')) db.createObjectStore('docs', { keyPath: ['collection', 'id'] });
         if (!db.objectStoreNames.contains('meta')) db.createObjectStore('meta');
@@ -84,13 +95,25 @@ export class IndexedDbPersistence implements Persistence {
     });
     // A newer version of the app wants to upgrade the schema: close so it is not blocked
     // forever; the next write reopens.
-    this.db.onversionchange = () => {
+    this.openedOnce = true;
+    this.db.onversionchange = (ev: IDBVersionChangeEvent) => {
       this.db?.close();
       this.db = null;
+      // newVersion null: the database is being deleted, not upgraded.
+      if (ev.newVersion === null) {
+        this.wipeNoticed = true;
+        queueMicrotask(() => this.onWiped());
+      }
     };
     this.db.onclose = () => {
+      // Closed by the browser (storage cleared, disk error): reopen at once, which also tells
+      // whether the data is gone (the database comes back empty).
       this.db = null;
+      void this.database().catch((e) => this.onError(e instanceof SyncError ? e : storageError(e, 'reopening IndexedDB')));
     };
+    // Reopened and found empty: it was wiped without a versionchange (e.g. storage cleared).
+    if (reopening && created && !this.wipeNoticed) queueMicrotask(() => this.onWiped());
+    this.wipeNoticed = false;
   }
 
   private async database(): Promise<IDBDatabase> {

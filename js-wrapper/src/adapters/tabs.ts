@@ -9,7 +9,8 @@ export type TabMessage =
   | { t: 'status'; status: Record<string, unknown>; from: string }
   | { t: 'resnapshot'; from: string }
   | { t: 'hello'; from: string }
-  | { t: 'leader'; from: string };
+  | { t: 'leader'; from: string }
+  | { t: 'wiped'; from: string };
 
 interface LockManagerLike {
   request(name: string, options: { ifAvailable?: boolean; mode?: 'exclusive' }, cb: (lock: unknown) => Promise<unknown> | unknown): Promise<unknown>;
