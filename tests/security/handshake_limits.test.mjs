@@ -366,26 +366,33 @@ describe('suite 7: handshake and limits', () => {
         if (fws.opened && !fws.close) for (let i = 0; i < 20; i++) fws.send({ type: 'mutate', client: 'flood-ws', mutations: [{ mid: ++wsMid, op: 'insert', collection: 'stock_transactions', id: `w-${wsMid}`, fields: {} }] });
       }, 20);
 
-      // The calm subject: one mutation every 100 ms (10/s, under its own limit).
+      // The calm subject: one mutation every 100 ms (10/s, under its own limit). Every wait is
+      // bounded and the flood always stops, so a failure is reported instead of hanging the run.
       const calmLat = [];
       const calmStatus = {};
       let cm = 0;
-      while (Date.now() - t0 < floodMs) {
-        const { ms, r } = await timeMutation(++cm, 'calm-flood');
-        calmLat.push(ms);
-        const key = r.status === 200 ? r.json.results[0].status : String(r.status);
-        calmStatus[key] = (calmStatus[key] || 0) + 1;
-        await sleep(100);
+      let fSse;
+      let fWsOpen;
+      let calmSse;
+      try {
+        while (Date.now() - t0 < floodMs) {
+          const { ms, r } = await withTimeout(timeMutation(++cm, 'calm-flood'), 10000, 'calm mutation during the flood');
+          calmLat.push(ms);
+          const key = r.status === 200 ? r.json.results[0].status : String(r.status);
+          calmStatus[key] = (calmStatus[key] || 0) + 1;
+          await sleep(100);
+        }
+        // Stream opens by the flooder are refused while its bucket is empty; the calm client's are not.
+        fSse = await withTimeout(api(server, 'GET', '/v1/events?collections=products', { token: flooder, headers: { accept: 'text/event-stream' } }), 10000, 'flooder SSE open');
+        fWsOpen = rawWs(server, { params: { access_token: flooder, collections: 'products' } });
+        await withTimeout(fWsOpen.done, 5000, 'flooder ws refusal');
+        calmSse = new SseClient(server, { token: calm, collections: 'products' });
+        await withTimeout(calmSse.opened, 10000, 'calm SSE open during the flood');
+      } finally {
+        stop = true;
+        clearInterval(wsTimer);
       }
-      // Stream opens by the flooder are refused while its bucket is empty; the calm client's are not.
-      const fSse = await api(server, 'GET', '/v1/events?collections=products', { token: flooder, headers: { accept: 'text/event-stream' } });
-      const fWsOpen = rawWs(server, { params: { access_token: flooder, collections: 'products' } });
-      await withTimeout(fWsOpen.done, 5000, 'flooder ws refusal');
-      const calmSse = new SseClient(server, { token: calm, collections: 'products' });
-      await calmSse.opened;
-      stop = true;
-      clearInterval(wsTimer);
-      await Promise.all(floods);
+      await withTimeout(Promise.all(floods), 15000, 'flood loops to finish their last request');
       const elapsedS = (Date.now() - t0) / 1000;
       await sleep(300);
       const wsErr = fws.messages.filter((m) => m.type === 'error' && m.error.code === 'rate_limited').length;
