@@ -22,7 +22,9 @@ const RETENTION = 120;
 const STEPS = Number(process.env.SECURITY_STEPS) || (LONG ? 2000 : 450);
 const SEEDS = process.env.SECURITY_SEED
   ? [Number(process.env.SECURITY_SEED)]
-  : Array.from({ length: LONG ? 10 : 3 }, (_, i) => ((Date.now() % 1e9) + i * 7919) >>> 0);
+  : LONG
+    ? Array.from({ length: 10 }, (_, i) => ((Date.now() % 1e9) + i * 7919) >>> 0)
+    : [463056745, 463064664, 465431576]; // fixed in CI so a run is repeatable; the long run draws new ones
 
 const isolationConfig = () =>
   testConfig({
@@ -291,10 +293,11 @@ async function runSeed(seed, figures) {
         } else {
           if (p.status === 'applied' || res.code !== p.code) violate('mismatch', { who, m, predicted: p, res });
           // A rejection must not disclose anything about a document outside the caller's scope.
+          // (The document's own name is in the caller's request, so digits in it don't count.)
           const cur = model.get(m.collection, m.id);
           const rr = readRule(rl, who, m.collection);
           const foreign = cur && rl !== 'admin' && (rr.kind === 'none' || (rr.kind === 'filter' && !rr.fn(m.id, cur.fields)));
-          if (foreign && res.message && new RegExp(`\\b${cur.version}\\b`).test(res.message.replace(/^base_version \d+/, ''))) {
+          if (foreign && res.message && new RegExp(`\\b${cur.version}\\b`).test(res.message.replace(/^base_version \d+/, '').split(`${m.collection}/${m.id}`).join(''))) {
             violate('foreign_version_disclosed', { who, m, message: res.message, version: cur.version });
           }
         }
