@@ -160,6 +160,8 @@ class Client implements SyncClient {
   private unsaved: PersistenceBatch | null = null;
   private flushRetryTimer: ReturnType<typeof setTimeout> | null = null;
   private disposed = false;
+  private watchTimer: ReturnType<typeof setInterval> | null = null;
+  private checkingStorage = false;
   private pending = new Map<number, PendingPromise>();
   private queries = new Map<number, { refresh(): void }>();
   private aggregates = new Map<number, { refresh(): void }>();
@@ -256,6 +258,11 @@ class Client implements SyncClient {
     await this.persistence.writeOutbox(this.clientId, slot?.outbox ?? { next_mid: this.engine.state().nextMid, entries: [] });
     this.eventsDirty = true;
     this.installWindowListeners();
+    if (this.persistence.kind !== 'memory') {
+      // Storage can be cleared with no event reaching this page (site data cleared from the
+      // browser's settings or devtools): check every 2 s that this tab's slot is still there.
+      this.watchTimer = setInterval(() => void this.checkStorageAlive(), 2000);
+    }
 
     const h = this.options.backoff ?? {};
     this.conn = new this.mod.Connection(h.baseMs ?? 500, h.capMs ?? 30000, h.heartbeatTimeoutMs ?? 45000, randomSeed());
@@ -708,6 +715,19 @@ class Client implements SyncClient {
     }, 2000);
   }
 
+  private async checkStorageAlive(): Promise<void> {
+    if (this.closed || this.unsaved || this.checkingStorage) return;
+    this.checkingStorage = true;
+    try {
+      await this.flushChain;
+      if (!(await this.persistence.readOutbox(this.clientId))) this.onStorageWiped();
+    } catch {
+      /* reported by the next write */
+    } finally {
+      this.checkingStorage = false;
+    }
+  }
+
   /** The browser deleted the database under us: everything in memory is written again. */
   private onStorageWiped(fromOtherTab = false): void {
     if (this.closed) return;
@@ -1015,6 +1035,7 @@ class Client implements SyncClient {
     this.transport = null;
     for (const t of [this.connTimer, this.pumpTimer, this.flushRetryTimer]) if (t) clearTimeout(t);
     if (this.drainTimer) clearInterval(this.drainTimer);
+    if (this.watchTimer) clearInterval(this.watchTimer);
     this.removeWindowListeners?.();
     this.channel?.close();
     this.leaderLock?.release();

@@ -67,6 +67,7 @@ export class IndexedDbPersistence implements Persistence {
 
   private openedOnce = false;
   private wipeNoticed = false;
+  private slotsWritten = new Set<string>();
 
   constructor(
     private readonly name: string,
@@ -160,8 +161,20 @@ export class IndexedDbPersistence implements Persistence {
     try {
       const db = await this.database();
       const tx = db.transaction('outboxes', 'readwrite', { durability: 'strict' });
-      tx.objectStore('outboxes').put({ clientId, outbox, updatedAt: Date.now() } satisfies StoredOutbox);
+      const store = tx.objectStore('outboxes');
+      // A slot this client wrote before and that is gone now means the store was cleared
+      // without any event reaching us (e.g. site data cleared): detect it on the next write.
+      let vanished = false;
+      if (this.slotsWritten.has(clientId)) {
+        const probe = store.get(clientId);
+        probe.onsuccess = () => {
+          vanished = probe.result === undefined;
+        };
+      }
+      store.put({ clientId, outbox, updatedAt: Date.now() } satisfies StoredOutbox);
       await done(tx);
+      this.slotsWritten.add(clientId);
+      if (vanished && !this.wipeNoticed) queueMicrotask(() => this.onWiped());
     } catch (e) {
       throw e instanceof SyncError ? e : storageError(e, 'writing the outbox');
     }
