@@ -279,17 +279,10 @@ class WasmEngine {
 // the engine or null and the error text is read from last_error().
 std::string g_last_error;
 
-WasmEngine* create_engine(const std::string& options_text) {
-  g_last_error.clear();
-  auto o = decode_options(options_text);
-  if (!o) {
-    g_last_error = err(o.error());
-    return nullptr;
-  }
-  return new WasmEngine(std::make_unique<Engine>(std::move(*o)));
-}
-
-WasmEngine* restore_engine(const std::string& bytes, const std::string& options_text) {
+// The three factories share one path: decode the options, build the engine, and on any
+// failure leave the error text for _lastError() and return null.
+template <typename Build>
+WasmEngine* make_engine(const std::string& options_text, Build build) {
   g_last_error.clear();
   auto o = decode_options(options_text);
   if (!o) {
@@ -297,42 +290,35 @@ WasmEngine* restore_engine(const std::string& bytes, const std::string& options_
     return nullptr;
   }
   try {
-    auto e = Engine::restore(bytes, std::move(*o));
+    Result<std::unique_ptr<Engine>> e = build(std::move(*o));
     if (!e) {
       g_last_error = err(e.error());
       return nullptr;
     }
     return new WasmEngine(std::move(*e));
   } catch (const std::exception& ex) {
-    g_last_error = err("invalid_snapshot", ex.what());
+    g_last_error = err(codes::kInvalidSnapshot, ex.what());
     return nullptr;
   }
+}
+
+WasmEngine* create_engine(const std::string& options_text) {
+  return make_engine(options_text, [](EngineOptions o) -> Result<std::unique_ptr<Engine>> {
+    return std::make_unique<Engine>(std::move(o));
+  });
+}
+
+WasmEngine* restore_engine(const std::string& bytes, const std::string& options_text) {
+  return make_engine(options_text, [&](EngineOptions o) { return Engine::restore(bytes, std::move(o)); });
 }
 
 // The state as JSON parts: {"v":1,"client","cursor","docs":[...],"outbox":{...},"history":{...}}.
 WasmEngine* restore_engine_json(const std::string& state_text, const std::string& options_text) {
-  g_last_error.clear();
-  auto o = decode_options(options_text);
-  if (!o) {
-    g_last_error = err(o.error());
-    return nullptr;
-  }
-  try {
+  return make_engine(options_text, [&](EngineOptions o) -> Result<std::unique_ptr<Engine>> {
     Json state = parse_json_nothrow(state_text);
-    if (state.is_discarded()) {
-      g_last_error = err(codes::kInvalidSnapshot, "saved state is not valid JSON");
-      return nullptr;
-    }
-    auto e = Engine::restore_json(state, std::move(*o));
-    if (!e) {
-      g_last_error = err(e.error());
-      return nullptr;
-    }
-    return new WasmEngine(std::move(*e));
-  } catch (const std::exception& ex) {
-    g_last_error = err("invalid_snapshot", ex.what());
-    return nullptr;
-  }
+    if (state.is_discarded()) return make_error(codes::kInvalidSnapshot, "saved state is not valid JSON");
+    return Engine::restore_json(state, std::move(o));
+  });
 }
 
 std::string last_error() { return g_last_error; }

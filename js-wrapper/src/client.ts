@@ -17,7 +17,7 @@ import type { Persistence } from './adapters/persistence.js';
 import { HeldLock, heldLockNames, TabChannel, tabsSupported } from './adapters/tabs.js';
 import type { TabMessage } from './adapters/tabs.js';
 import { SseTransport, WebSocketTransport } from './adapters/transport.js';
-import type { StreamTransport } from './adapters/transport.js';
+import type { StreamParams, StreamTransport } from './adapters/transport.js';
 import { loadSyncline } from './wasm.js';
 import type { RawConnection, SynclineModule } from './wasm.js';
 import type {
@@ -512,14 +512,19 @@ class Client implements SyncClient {
       return;
     }
     if (this.closed || !this.transport || this.connState.state !== 'connecting') return;
-    const params = {
+    this.transport.open(await this.streamParams());
+  }
+
+  /** Where the stream resumes: the engine's cursor, for every subscribed collection. */
+  private async streamParams(): Promise<StreamParams> {
+    const params: StreamParams = {
       baseUrl: this.options.url,
       token: await this.token(),
       collections: [...this.options.collections],
       cursor: this.engine.state().cursor,
     };
-    if (this.options.where) (params as { where?: string }).where = this.options.where;
-    this.transport.open(params);
+    if (this.options.where) params.where = this.options.where;
+    return params;
   }
 
   private loadSnapshot(): Promise<void> {
@@ -568,11 +573,7 @@ class Client implements SyncClient {
 
   private async reopenAfterSnapshot(): Promise<void> {
     if (!this.transport) return;
-    const params = {
-      baseUrl: this.options.url, token: await this.token(), collections: [...this.options.collections], cursor: this.engine.state().cursor,
-    };
-    if (this.options.where) (params as { where?: string }).where = this.options.where;
-    this.transport.open(params);
+    this.transport.open(await this.streamParams());
   }
 
   private onStreamFailure(reason: string, fatal: boolean): void {

@@ -2,6 +2,7 @@
 // with a JSON batch, and `{"error": ...}` replies become SyncError. No I/O happens here; the
 // runtime (client.ts) feeds it server messages and acts on its outputs.
 import { SyncError, unwrap } from './errors.js';
+import { sseToFrame } from './frames.js';
 import type { RawEngine, SynclineModule } from './wasm.js';
 
 export interface SyncDocument<T = Record<string, unknown>> {
@@ -176,13 +177,7 @@ export class SyncEngine {
 
   /** Feeds SSE messages: event name + data text, spliced into frames without re-parsing. */
   receiveSse(messages: { type: string; data: string }[], now = Date.now()): EngineOutput {
-    const frames = messages.map((m) => {
-      const body = m.data.trim();
-      if (!body.startsWith('{')) return JSON.stringify({ type: m.type, data: body });
-      const rest = body.slice(1).trimStart();
-      return '{"type":' + JSON.stringify(m.type) + (rest.startsWith('}') ? '' : ',') + rest;
-    });
-    return this.receiveFrames(frames, now);
+    return this.receiveFrames(messages.map((m) => sseToFrame(m.type, m.data)), now);
   }
 
   applySnapshot(snapshot: { collections?: string[]; docs: SyncDocument[]; seq: number }, now = Date.now()): EngineOutput {

@@ -2,6 +2,7 @@
 // collection. Transports only move bytes: reconnect timing belongs to the core's
 // ConnectionMachine, message handling to the engine. Frames are handed on in batches (all the
 // messages that arrived before the next task runs) so the engine is called once per burst.
+import { sseToFrame } from '../frames.js';
 import type { Transport } from '../types.js';
 
 export interface StreamHandlers {
@@ -59,14 +60,6 @@ class FrameBatcher {
   clear(): void {
     this.frames = [];
   }
-}
-
-/** Splices an SSE message into the WebSocket frame form without parsing it. */
-export function sseToFrame(type: string, data: string): string {
-  const body = data.trim();
-  if (!body.startsWith('{')) return JSON.stringify({ type, data: body });
-  const rest = body.slice(1).trimStart();
-  return '{"type":' + JSON.stringify(type) + (rest.startsWith('}') ? '' : ',') + rest;
 }
 
 export class SseTransport implements StreamTransport {
