@@ -138,9 +138,10 @@ class WasmEngine {
   }
 
   // The next mutation batch to send as a JSON request body, or "" when there is none.
-  std::string take_batch(double now) {
+  // Only mids below durable_next_mid are taken (see Engine::take_batch).
+  std::string take_batch(double now, double durable_next_mid) {
     return guarded([&]() -> std::string {
-      auto b = engine_->take_batch(static_cast<std::int64_t>(now));
+      auto b = engine_->take_batch(static_cast<std::int64_t>(now), static_cast<std::int64_t>(durable_next_mid));
       return b ? encode(*b).dump() : std::string();
     });
   }

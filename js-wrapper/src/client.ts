@@ -158,6 +158,8 @@ class Client implements SyncClient {
   private flushChain: Promise<void> = Promise.resolve();
   private flushQueued = false;
   private unsaved: PersistenceBatch | null = null;
+  // next_mid of the last outbox record known to be durable: mids below it may be sent.
+  private durableNextMid = 1;
   private flushRetryTimer: ReturnType<typeof setTimeout> | null = null;
   private disposed = false;
   private watchTimer: ReturnType<typeof setInterval> | null = null;
@@ -210,7 +212,7 @@ class Client implements SyncClient {
     else if (kind === 'localstorage' && typeof localStorage !== 'undefined') this.persistence = new LocalStoragePersistence(dbName + ':');
     else this.persistence = new MemoryPersistence();
     await this.persistence.open();
-    if (this.persistence.kind !== 'memory') void this.requestPersistentStorage();
+    if (this.persistence.kind !== 'memory') this.background(this.requestPersistentStorage());
     const loaded = await this.persistence.load();
     const historyLimit = this.options.historyLimit ?? 100;
     const multiTab = (this.options.multiTab ?? true) && tabsSupported() && this.persistence.kind !== 'memory';
@@ -256,12 +258,13 @@ class Client implements SyncClient {
     }
     // Make the slot durable at once so its mids never restart.
     await this.persistence.writeOutbox(this.clientId, slot?.outbox ?? { next_mid: this.engine.state().nextMid, entries: [] });
+    this.durableNextMid = this.engine.state().nextMid;
     this.eventsDirty = true;
     this.installWindowListeners();
     if (this.persistence.kind !== 'memory') {
       // Storage can be cleared with no event reaching this page (site data cleared from the
       // browser's settings or devtools): check every 2 s that this tab's slot is still there.
-      this.watchTimer = setInterval(() => void this.checkStorageAlive(), 2000);
+      this.watchTimer = setInterval(() => this.background(this.checkStorageAlive()), 2000);
     }
 
     const h = this.options.backoff ?? {};
@@ -272,7 +275,7 @@ class Client implements SyncClient {
       this.channel = new TabChannel(this.lockName('channel'), (m) => this.onTabMessage(m));
       this.leaderLock = HeldLock.wait(this.lockName('leader'), () => this.becomeLeader());
       this.channel.post({ t: 'hello', from: this.clientId });
-      void this.followerCatchUp();
+      this.background(this.followerCatchUp());
       this.engine.setTransportReady(this.isOnline());
       this.schedulePump(0);
     } else {
@@ -355,8 +358,8 @@ class Client implements SyncClient {
     this.channel?.post({ t: 'leader', from: this.clientId });
     this.engine.record('leader', { clientId: this.clientId });
     this.startConnection();
-    void this.drainOrphans();
-    this.drainTimer = setInterval(() => void this.drainOrphans(), 5000);
+    this.background(this.drainOrphans());
+    this.drainTimer = setInterval(() => this.background(this.drainOrphans()), 5000);
     this.updateStatus();
   }
 
@@ -374,7 +377,7 @@ class Client implements SyncClient {
         this.updateStatus();
       }
     } else if (m.t === 'resnapshot') {
-      if (!this.ownsConnection()) void this.followerCatchUp();
+      if (!this.ownsConnection()) this.background(this.followerCatchUp());
     } else if (m.t === 'wiped') {
       this.onStorageWiped(true);
     } else if (m.t === 'hello') {
@@ -483,7 +486,7 @@ class Client implements SyncClient {
       this.engine.setTransportReady(false);
       this.connectedSince = null;
     }
-    if (a.action === 'open') void this.openStream();
+    if (a.action === 'open') this.background(this.openStream());
     if (this.connTimer) clearTimeout(this.connTimer);
     this.connTimer = null;
     if (a.deadline !== null && !this.closed) {
@@ -531,6 +534,7 @@ class Client implements SyncClient {
     if (!this.snapshotting) {
       this.snapshotting = (async () => {
         const snap = await fetchSnapshot(this.http, [...this.options.collections], this.options.where);
+        if (this.closed) return;
         const out = this.engine.applySnapshot({ collections: [...this.options.collections], docs: snap.docs, seq: snap.seq });
         this.lastSync = Date.now();
         this.handleOutput(out, false);
@@ -564,7 +568,7 @@ class Client implements SyncClient {
       this.transport?.close();
       void this.loadSnapshot().then(
         () => {
-          if (this.conn && this.connState.state === 'connected') void this.reopenAfterSnapshot();
+          if (this.conn && this.connState.state === 'connected') this.background(this.reopenAfterSnapshot());
         },
         (e: Error) => this.onStreamFailure(`snapshot: ${e.message}`, false),
       );
@@ -588,12 +592,21 @@ class Client implements SyncClient {
 
   // ------------------------------------------------------------------ sending
 
+  /** Runs an internal task nobody awaits. close() can dispose the engine while such a task
+   * waits on the network or storage; what it throws after that is moot, but anything else is a
+   * bug and stays an unhandled rejection so that it is seen. */
+  private background(task: Promise<unknown>): void {
+    task.catch((e) => {
+      if (!this.closed) throw e;
+    });
+  }
+
   private schedulePump(delay: number): void {
     if (this.closed) return;
     if (this.pumpTimer) clearTimeout(this.pumpTimer);
     this.pumpTimer = setTimeout(() => {
       this.pumpTimer = null;
-      void this.pump();
+      this.background(this.pump());
     }, delay);
   }
 
@@ -612,7 +625,9 @@ class Client implements SyncClient {
         if (this.unsaved || this.storageError) return;
         // Frees a batch whose answer never came (lost WebSocket frame, dropped response).
         this.handleOutputQuiet(this.engine.tick(Date.now()));
-        const body = this.engine.takeBatch();
+        // A write made while that flush was in progress is in the engine's outbox but not yet on
+        // disk: it waits for the next flush (its own), the durable prefix goes now.
+        const body = this.engine.takeBatch(Date.now(), this.durableNextMid);
         if (!body) {
           if (this.engine.state().inFlight) this.schedulePump(1000);
           return;
@@ -687,7 +702,10 @@ class Client implements SyncClient {
       if (this.unsaved) batch = mergeBatches(this.unsaved, batch);
       if (!batch.outbox && !batch.putDocs.length && !batch.deleteDocs.length && !batch.meta && !batch.history) return;
       try {
-        if (batch.outbox) await this.persistence.writeOutbox(this.clientId, batch.outbox);
+        if (batch.outbox) {
+          await this.persistence.writeOutbox(this.clientId, batch.outbox);
+          this.durableNextMid = Math.max(this.durableNextMid, batch.outbox.next_mid);
+        }
         if (this.ownsConnection()) await this.persistence.writeShared(batch);
         this.unsaved = null;
         if (this.storageError) {
@@ -1009,7 +1027,7 @@ class Client implements SyncClient {
   forceSync(): void {
     if (this.closed) return;
     if (this.conn && this.ownsConnection()) this.applyAction(this.conn.retryNow(Date.now()));
-    if (!this.ownsConnection()) void this.followerCatchUp();
+    if (!this.ownsConnection()) this.background(this.followerCatchUp());
     this.schedulePump(0);
   }
 

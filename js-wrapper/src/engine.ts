@@ -184,9 +184,10 @@ export class SyncEngine {
     return unwrap(this.e.applySnapshot(JSON.stringify(snapshot), now));
   }
 
-  /** The next mutation batch as a request body, or null. */
-  takeBatch(now = Date.now()): string | null {
-    const text = this.e.takeBatch(now);
+  /** The next mutation batch as a request body, or null. Only mutations whose mid is below
+   * `durableNextMid` are taken: those whose outbox record is on disk. */
+  takeBatch(now = Date.now(), durableNextMid = Number.MAX_SAFE_INTEGER): string | null {
+    const text = this.e.takeBatch(now, durableNextMid);
     if (text === '') return null;
     if (text.startsWith('{"error"')) unwrap(text);
     return text;

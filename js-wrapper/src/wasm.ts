@@ -7,7 +7,7 @@ export interface RawEngine {
   mutate(batch: string, now: number): string;
   receive(batch: string, now: number): string;
   applySnapshot(snapshot: string, now: number): string;
-  takeBatch(now: number): string;
+  takeBatch(now: number, durableNextMid: number): string;
   batchFailed(): void;
   markAllDirty(): string;
   setTransportReady(ready: boolean): void;

@@ -160,9 +160,9 @@ Result<std::vector<std::int64_t>> Engine::mutate(const std::vector<MutationReque
   return mids;
 }
 
-std::optional<MutationBatch> Engine::take_batch(std::int64_t now_ms) {
+std::optional<MutationBatch> Engine::take_batch(std::int64_t now_ms, std::int64_t durable_next_mid) {
   if (!transport_ready_ || in_flight_) return std::nullopt;
-  std::vector<Mutation> pending = outbox_.unacknowledged(options_.max_batch);
+  std::vector<Mutation> pending = outbox_.unacknowledged(options_.max_batch, durable_next_mid);
   if (pending.empty()) return std::nullopt;
   in_flight_ = InFlight{pending.front().mid, pending.back().mid, now_ms};
   return MutationBatch{options_.client_id, std::move(pending)};

@@ -98,8 +98,12 @@ class Engine {
                       std::int64_t seq, std::int64_t now_ms);
   // The send path: returns the next batch to send, or nothing (not ready, nothing pending,
   // or a batch already in flight). The adapter must answer with receive(results) or
-  // on_batch_failed().
-  std::optional<MutationBatch> take_batch(std::int64_t now_ms);
+  // on_batch_failed(). `durable_next_mid`: only mutations with a smaller mid are taken, i.e.
+  // those whose outbox record the adapter has made durable (a mutation sent before that and
+  // lost in a crash would have its mid reused by the next owner of the outbox, and the server
+  // would answer the new mutation `duplicate`). The default suits adapters that persist
+  // synchronously.
+  std::optional<MutationBatch> take_batch(std::int64_t now_ms, std::int64_t durable_next_mid = INT64_MAX);
   void on_batch_failed();
   void set_transport_ready(bool ready);
   void tick(std::int64_t now_ms);

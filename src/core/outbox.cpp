@@ -33,10 +33,11 @@ bool Outbox::remove(std::int64_t mid) {
   return true;
 }
 
-std::vector<Mutation> Outbox::unacknowledged(std::size_t n) const {
+std::vector<Mutation> Outbox::unacknowledged(std::size_t n, std::int64_t below_mid) const {
   std::vector<Mutation> out;
   for (const auto& e : entries_) {
-    if (out.size() >= n) break;
+    // Entries are in mid order: nothing after the first one past the limit may go either.
+    if (out.size() >= n || e.mutation.mid >= below_mid) break;
     if (!e.applied_seq) out.push_back(e.mutation);
   }
   return out;

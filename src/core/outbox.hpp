@@ -33,7 +33,8 @@ class Outbox {
   bool remove(std::int64_t mid);
 
   // Entries still waiting for the server's verdict (no applied_seq), oldest first, at most n.
-  std::vector<Mutation> unacknowledged(std::size_t n) const;
+  // The oldest n unacknowledged mutations with mid < below_mid (the adapter's durable prefix).
+  std::vector<Mutation> unacknowledged(std::size_t n, std::int64_t below_mid = INT64_MAX) const;
   std::size_t unacknowledged_count() const;
 
   // Pending entries that touch a document, oldest first.

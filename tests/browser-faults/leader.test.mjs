@@ -7,6 +7,8 @@
 // Bounded: 10 kills (3 tabs) + 3 freezes; BROWSER_FAULTS_LONG=1: 100 kills with 2-8 tabs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import {
   startAppServer, launch, clientOptions, waitFor, waitUntil, makeToken, serverDocs, sleep, LONG, rng,
   metrics, metric, appliedCounts, stats,
@@ -72,22 +74,47 @@ async function quietCounts(server) {
 }
 
 let tabSeq = 0;
+// Which tab, client id and mid each locally accepted write had: printed for a lost write.
+const writers = new Map();
+const tabLife = [];
+
+/** What the server's database says about lost writes: the client's last mid and the outcome it
+ * recorded for that mid (a `duplicate` for a never-applied mid would be a lost write). */
+function explainMissing(ids) {
+  const db = join(server.dir, 'db', 'syncline.db');
+  const q = (sql) => { try { return execFileSync('sqlite3', ['-json', db, sql], { encoding: 'utf8' }).trim(); } catch (e) { return String(e.message).slice(0, 200); } };
+  return ids.slice(0, 5).map((id) => {
+    const w = writers.get(id) ?? {};
+    const cid = String(w.clientId ?? '').replace(/'/g, '');
+    return { id, ...w,
+      client: q(`select last_mid, subject from clients where client_id='${cid}'`),
+      outcomes: q(`select mid, status, seq, code from client_outcomes where client_id='${cid}' and mid between ${Number(w.mid) - 2} and ${Number(w.mid) + 2}`),
+      log: q(`select seq, op, origin_client, origin_mid from log where id='${id.replace(/'/g, '')}'`),
+      sameMid: q(`select seq, id from log where origin_client='${cid}' and origin_mid=${Number(w.mid)}`),
+      slotOwners: tabLife.filter((t) => t.clientId === w.clientId) };
+  });
+}
 async function openTab(ctx, opts, acked) {
   const tag = `t${tabSeq++}`;
   const p = await ctx.newPage();
   p.errors = [];
   p.on('pageerror', (e) => p.errors.push(e));
   p.tag = tag;
-  await p.exposeFunction('bfLocal', (id) => acked.add(id));
+  await p.exposeFunction('bfLocal', (id, mid, clientId) => {
+    acked.add(id);
+    writers.set(id, { tag, mid, clientId });
+  });
   await p.goto(`${server.url}/harness.html`);
   await p.waitForFunction(() => window.harnessReady === true);
-  await p.evaluate((o) => window.harness.start(o), opts);
+  const started = await p.evaluate((o) => window.harness.start(o), opts);
+  tabLife.push({ tag, clientId: started.clientId, opened: Date.now() - T0 });
   // A steady writer in every tab: one insert every 40 ms, reported when `local` resolves.
   await p.evaluate((prefix) => {
     let i = 0;
     window.__writer = setInterval(() => {
       const id = `${prefix}-${i++}`;
-      window.harness.writeDurably('insert', 'bills', id, { total: i, status: 'unpaid' }).then(() => window.bfLocal(id), () => undefined);
+      window.harness.writeDurably('insert', 'bills', id, { total: i, status: 'unpaid' })
+        .then((w) => window.bfLocal(id, w.mid, window.harness.status().clientId), () => undefined);
     }, 40);
   }, `${opts.name}-${tag}`);
   return p;
@@ -106,6 +133,18 @@ async function findLeader(tabs, timeout = 10000) {
   return null;
 }
 
+// The mutation counters and the document list are two requests: a late orphan drain landing
+// between them would make them disagree. Take them as a pair that no application separated.
+async function countsWithDocs(prefix) {
+  for (let i = 0; ; i++) {
+    const c = await appliedCounts(server);
+    const docs = (await serverDocs(server, admin, 'bills')).filter((d) => d.id.startsWith(prefix));
+    const after = await appliedCounts(server);
+    if (after.applied === c.applied || i >= 50) return { counts: c, docs };
+    await sleep(100);
+  }
+}
+
 async function verify(ctx, tabs, opts, acked, before, what) {
   const prefix = `${opts.name}-`;
   const mine = () => [...acked].filter((id) => id.startsWith(prefix));
@@ -118,15 +157,13 @@ async function verify(ctx, tabs, opts, acked, before, what) {
     return missing.length === 0;
   }, { what: 'every locally accepted write on the server', timeout: 30000 }).catch(() => {});
   const drainMs = Date.now() - t0;
-  const docs = (await serverDocs(server, admin, 'bills')).filter((d) => d.id.startsWith(prefix));
-  const c1 = await appliedCounts(server);
+  const { counts: c1, docs } = await countsWithDocs(prefix);
   await sleep(5500); // one more orphan-drain period (5 s)
-  const c2 = await appliedCounts(server);
+  const { counts: c2, docs: docsAfter } = await countsWithDocs(prefix);
   // A killed tab's durable write whose `local` callback never reached the test may still be
   // drained in that period: it is applied once, as a new document. What may not happen is an
   // application that adds no document (a write applied twice would be rejected as a conflict,
   // so applied == documents on the server after the quiet period is the exactly-once check).
-  const docsAfter = (await serverDocs(server, admin, 'bills')).filter((d) => d.id.startsWith(prefix));
   return {
     missing, drainMs, onServer: docsAfter.length, acked: mine().length,
     applied: c2.applied - before.applied, rejected: c2.rejected - before.rejected,
@@ -173,6 +210,8 @@ for (const transport of ['sse', 'websocket']) {
           await Promise.race([crashed, sleep(5000)]);
         }
         dbg('killed', kind);
+        const life = tabLife.find((t) => t.tag === leader.tag);
+        if (life) life.ended = { kind, at: t0 - T0 };
         tabs = tabs.filter((p) => p !== leader);
         const next = await findLeader(tabs, 15000);
         const ms = Date.now() - t0;
@@ -186,6 +225,8 @@ for (const transport of ['sse', 'websocket']) {
         while (tabs.length > target) {
           const f = tabs.find((p) => p !== next.leader);
           tabs = tabs.filter((p) => p !== f);
+          const life = tabLife.find((t) => t.tag === f.tag);
+          if (life) life.ended = { kind: 'trim', at: Date.now() - T0 };
           await f.close();
         }
         dbg('tabs refilled');
@@ -201,6 +242,7 @@ for (const transport of ['sse', 'websocket']) {
       console.log(`[leader ${transport}] seed ${SEED}; kills ${kills} (${JSON.stringify(kinds)}), tabs 2-8: ${LONG}; takeover ms ${JSON.stringify(stats(takeover))} (bound ${TAKEOVER_BOUND_MS}); ` +
         `streams > 1 during hand-over ms ${JSON.stringify(stats(overlapMs))}, max streams once settled ${settledMax}; ` +
         `locally accepted ${v.acked}, on server ${v.onServer}, applied ${v.applied}, rejected ${v.rejected}, duplicate answers ${v.duplicate} (+${v.dupQuiet} in a quiet 5.5 s), lost ${v.missing.length}, drain ${v.drainMs} ms`);
+      if (v.missing.length) console.log(`[leader ${transport}] missing writes: ${JSON.stringify(explainMissing(v.missing))}`);
       assert.deepEqual(v.missing.slice(0, 10), [], 'locally accepted writes missing on the server');
       assert.equal(v.applied, v.onServer, 'applied exactly once');
       assert.equal(v.rejected, 0);

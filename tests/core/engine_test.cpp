@@ -170,6 +170,23 @@ TEST(Engine, OneBatchInFlightAndResendStartsAtOldest) {
   EXPECT_TRUE(e.take_batch(3));
 }
 
+TEST(Engine, BatchTakesOnlyTheDurablePrefixOfTheOutbox) {
+  Engine e(opts());
+  e.set_transport_ready(true);
+  e.mutate({ins("b1", {{"x", 1}}), ins("b2", {{"x", 2}}), ins("b3", {{"x", 3}})}, 0);
+  EXPECT_FALSE(e.take_batch(0, 1)) << "nothing durable yet: nothing may leave";
+  auto b = e.take_batch(0, 3);  // mids 1 and 2 are on disk, 3 is not
+  ASSERT_TRUE(b);
+  ASSERT_EQ(b->mutations.size(), 2u);
+  EXPECT_EQ(b->mutations.back().mid, 2);
+  e.receive(MutationResults{2, {MutationResult{1, ResultStatus::Applied, 1, {}, {}},
+                                MutationResult{2, ResultStatus::Applied, 2, {}, {}}}}, 1);
+  b = e.take_batch(2, 4);
+  ASSERT_TRUE(b) << "the slot is free again once the batch is answered";
+  ASSERT_EQ(b->mutations.size(), 1u);
+  EXPECT_EQ(b->mutations[0].mid, 3);
+}
+
 TEST(Engine, LocalDeleteHidesAndRejectedDeleteRestores) {
   Engine e(opts());
   e.set_transport_ready(true);

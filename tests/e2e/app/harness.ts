@@ -26,6 +26,10 @@ const harness = {
     await locals[r.key];
     return r;
   },
+  /** The `local` promise of a write made with write(): resolves once its outbox record is durable. */
+  localOf(key: string): Promise<void> | undefined {
+    return locals[key];
+  },
   write(op: 'insert' | 'update' | 'delete', collection: string, id: string, fields?: Record<string, unknown>, baseVersion?: number): { key: string; mid: number; at: number; visible: boolean } {
     const c = client!.collection(collection);
     const w = op === 'insert' ? c.insert(fields ?? {}, { id }) : op === 'update' ? c.update(id, fields ?? {}, baseVersion !== undefined ? { baseVersion } : {}) : c.delete(id);
