@@ -7,6 +7,8 @@
 #                                 (default 600) seconds
 #   scripts/fuzz.sh --replay      build and replay only
 #   FUZZ_TARGETS="filter ws_path" restrict to some targets; FUZZ_JOBS parallel fuzzers (nproc)
+#   FUZZ_SEED=N                   libFuzzer seed of the first target (the others get N+1, N+2, ...);
+#                                 --ci defaults to 2026 so a CI failure replays, long runs to random
 #   FUZZ_SRC=/tmp/tree/src FUZZ_OUT=build-fuzz-patched   fuzz a patched copy of the core (to check a
 #                                 proposed fix before it lands) without touching src/ or build-fuzz/
 #
@@ -31,7 +33,7 @@ done
 
 ALL_TARGETS=(protocol_decode filter mutation_apply engine_ops sse_stream ws_path engine_restore)
 read -r -a TARGETS <<<"${FUZZ_TARGETS:-${ALL_TARGETS[*]}}"
-if [ "$MODE" = ci ]; then SECONDS_EACH=${FUZZ_CI_SECONDS:-20}; else SECONDS_EACH=${FUZZ_SECONDS:-600}; fi
+if [ "$MODE" = ci ]; then SECONDS_EACH=${FUZZ_CI_SECONDS:-20}; SEED_BASE=${FUZZ_SEED:-2026}; else SECONDS_EACH=${FUZZ_SECONDS:-600}; SEED_BASE=${FUZZ_SEED:-0}; fi
 JOBS=${FUZZ_JOBS:-$(nproc)}
 OUT=${FUZZ_OUT:-build-fuzz}
 SRC=${FUZZ_SRC:-src}
@@ -134,14 +136,15 @@ declare -A MAX_LEN=([sse_stream]=8192 [ws_path]=8192 [engine_ops]=512 [engine_re
 declare -A DICT=([protocol_decode]=json [filter]=filter [mutation_apply]=json [sse_stream]=sse
                  [ws_path]=json [engine_restore]=json)
 
-fuzz_one() {  # target
-  local t=$1
+fuzz_one() {  # target seed (0: libFuzzer picks one)
+  local t=$1 seed=$2
   local work=$OUT/corpus/$t art=$OUT/artifacts/$t/
   mkdir -p "$work" "$art"
   [ -d tests/fuzz/corpus/$t ] && cp -n tests/fuzz/corpus/$t/* "$work"/ 2>/dev/null
   local args=(-max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
               -artifact_prefix="$art" -max_len="${MAX_LEN[$t]:-4096}")
   [ -n "${DICT[$t]:-}" ] && args+=(-dict=tests/fuzz/dict/${DICT[$t]}.dict)
+  [ "$seed" != 0 ] && args+=(-seed="$seed")
   ./$OUT/$t "${args[@]}" "$work" >"$OUT/fuzz_$t.log" 2>&1
   echo $? >"$OUT/fuzz_$t.rc"
 }
@@ -149,8 +152,11 @@ export -f fuzz_one
 export OUT SECONDS_EACH
 export MAX_LEN_DECL="$(declare -p MAX_LEN DICT)"
 
-echo "[fuzz] fuzzing ${#TARGETS[@]} targets for ${SECONDS_EACH} s each, $JOBS at a time"
-printf '%s\n' "${TARGETS[@]}" | xargs -P "$JOBS" -I{} bash -c 'eval "$MAX_LEN_DECL"; fuzz_one {}'
+echo "[fuzz] fuzzing ${#TARGETS[@]} targets for ${SECONDS_EACH} s each, $JOBS at a time, seeds from ${SEED_BASE} (0 = random)"
+for i in "${!TARGETS[@]}"; do
+  seed=0; [ "$SEED_BASE" != 0 ] && seed=$((SEED_BASE + i))
+  echo "${TARGETS[$i]} $seed"
+done | xargs -P "$JOBS" -L 1 bash -c 'eval "$MAX_LEN_DECL"; fuzz_one "$0" "$1"'
 
 crashes=0
 total_execs=0
@@ -172,7 +178,7 @@ for t in "${TARGETS[@]}"; do
   total_execs=$((total_execs + ${execs:-0}))
   printf '[fuzz] %-16s %12s %9s %7s %7s %7s %s\n' "$t" "${execs:-?}" "${eps:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$result"
   if [ "$result" != ok ]; then
-    grep -E "FUZZ_CHECK failed|ERROR: |runtime error:|SUMMARY|Test unit written" "$log" | head -8 | sed 's/^/[fuzz]     /'
+    grep -E "INFO: Seed:|FUZZ_CHECK failed|ERROR: |runtime error:|SUMMARY|Test unit written|out-of-memory|timeout after" "$log" | head -10 | sed 's/^/[fuzz]     /'
   fi
 done
 echo "[fuzz] total: $total_execs execs, crashes: $crashes, replay failures: $replay_fail, time: $((SECONDS - start_all)) s"

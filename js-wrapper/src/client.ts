@@ -41,6 +41,8 @@ import type {
 
 const COLLECTION_RE = /^[a-z][a-z0-9_]{0,63}$/;
 const ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
+// The leader tab's heartbeat on the tab channel, and how often followers check for it.
+const LEADER_BEAT_MS = 1000;
 const EMPTY_HISTORY = (capacity: number): HistoryState & { version: number } => ({
   version: 1, capacity, total: 0, counts: {}, entries: [],
 });
@@ -149,6 +151,10 @@ class Client implements SyncClient {
   private connTimer: ReturnType<typeof setTimeout> | null = null;
   private pumpTimer: ReturnType<typeof setTimeout> | null = null;
   private drainTimer: ReturnType<typeof setInterval> | null = null;
+  private beatTimer: ReturnType<typeof setInterval> | null = null;
+  private leaderWatchTimer: ReturnType<typeof setInterval> | null = null;
+  // Last time this follower heard from the leader tab (any message it sends counts).
+  private leaderHeardAt = 0;
   private closed = false;
   private manualOffline = false;
   private pumping = false;
@@ -273,7 +279,9 @@ class Client implements SyncClient {
     if (multiTab) {
       this.role = 'follower';
       this.channel = new TabChannel(this.lockName('channel'), (m) => this.onTabMessage(m));
-      this.leaderLock = HeldLock.wait(this.lockName('leader'), () => this.becomeLeader());
+      this.waitForLeadership();
+      this.leaderHeardAt = Date.now();
+      this.leaderWatchTimer = setInterval(() => this.background(this.checkLeaderAlive()), LEADER_BEAT_MS);
       this.channel.post({ t: 'hello', from: this.clientId });
       this.background(this.followerCatchUp());
       this.engine.setTransportReady(this.isOnline());
@@ -348,6 +356,10 @@ class Client implements SyncClient {
 
   // ------------------------------------------------------------------ tabs
 
+  private waitForLeadership(): void {
+    this.leaderLock = HeldLock.wait(this.lockName('leader'), () => this.becomeLeader(), () => this.loseLeadership());
+  }
+
   private becomeLeader(): void {
     if (this.closed) {
       this.leaderLock?.release();
@@ -360,11 +372,57 @@ class Client implements SyncClient {
     this.startConnection();
     this.background(this.drainOrphans());
     this.drainTimer = setInterval(() => this.background(this.drainOrphans()), 5000);
+    // Followers take over from a leader that goes quiet (hung, frozen): say it is alive.
+    this.beatTimer = setInterval(() => this.channel?.post({ t: 'beat', from: this.clientId }), LEADER_BEAT_MS);
     this.updateStatus();
+  }
+
+  /** Another tab stole the leader lock while this one did not answer (hung or frozen): hand the
+   * stream over and follow. The outbox slot stays this tab's; its writes go over HTTP. */
+  private loseLeadership(): void {
+    if (this.closed || this.role !== 'leader') return;
+    this.role = 'follower';
+    for (const t of [this.drainTimer, this.beatTimer]) if (t) clearInterval(t);
+    this.drainTimer = this.beatTimer = null;
+    if (this.conn) this.applyAction(this.conn.stop(Date.now()));
+    this.transport?.close();
+    this.transport = null;
+    this.connectedSince = null;
+    this.engine.record('leader_lost', { clientId: this.clientId });
+    this.leaderHeardAt = Date.now();
+    this.waitForLeadership();
+    this.engine.setTransportReady(this.isOnline());
+    this.background(this.followerCatchUp());
+    this.schedulePump(0);
+    this.updateStatus();
+  }
+
+  /** A follower that has not heard from the leader for leaderTimeoutMs steals its lock. One
+   * follower at a time (the `steal` lock), and only while the leader lock is really held. */
+  private async checkLeaderAlive(): Promise<void> {
+    if (this.closed || this.role !== 'follower') return;
+    const hidden = typeof document !== 'undefined' && document.visibilityState === 'hidden';
+    const timeout = (this.options.leaderTimeoutMs ?? 5000) * (hidden ? 15 : 1);
+    if (Date.now() - this.leaderHeardAt < timeout) return;
+    const guard = await HeldLock.tryAcquire(this.lockName('steal'));
+    if (!guard) return;
+    try {
+      const leaderName = this.lockName('leader');
+      if (this.closed || this.role !== 'follower' || Date.now() - this.leaderHeardAt < timeout) return;
+      if (!(await heldLockNames()).has(leaderName)) return; // nobody leads: the line moves by itself
+      const silentMs = Date.now() - this.leaderHeardAt;
+      this.leaderLock?.release(); // leave the line: the stolen lock replaces that request
+      this.leaderLock = HeldLock.steal(leaderName, () => this.becomeLeader(), () => this.loseLeadership());
+      this.engine.record('leader_stolen', { clientId: this.clientId, silentMs });
+    } finally {
+      // Hold the guard a moment so that the others hear the new leader before they look.
+      setTimeout(() => guard.release(), LEADER_BEAT_MS);
+    }
   }
 
   private onTabMessage(m: TabMessage): void {
     if (this.closed || m.from === this.clientId) return;
+    if (m.t === 'beat' || m.t === 'leader' || m.t === 'frames' || m.t === 'status') this.leaderHeardAt = Date.now();
     if (m.t === 'frames') {
       if (this.ownsConnection()) return;
       if (this.followerBuffer) this.followerBuffer.push(m.frames);
@@ -1053,8 +1111,7 @@ class Client implements SyncClient {
     this.transport?.close();
     this.transport = null;
     for (const t of [this.connTimer, this.pumpTimer, this.flushRetryTimer]) if (t) clearTimeout(t);
-    if (this.drainTimer) clearInterval(this.drainTimer);
-    if (this.watchTimer) clearInterval(this.watchTimer);
+    for (const t of [this.drainTimer, this.beatTimer, this.leaderWatchTimer, this.watchTimer]) if (t) clearInterval(t);
     this.removeWindowListeners?.();
     this.channel?.close();
     this.leaderLock?.release();

@@ -23,6 +23,10 @@ export interface ClientOptions {
   historyLimit?: number;
   /** Share one connection among the tabs of this origin (Web Locks + BroadcastChannel). Default true. */
   multiTab?: boolean;
+  /** A follower tab takes the connection over from a leader tab it has not heard from in this
+   * long (a hung or frozen tab keeps its lock). Default 5000 ms for a visible follower; a hidden
+   * one waits 15x longer, since browsers throttle the timers of hidden tabs to once a minute. */
+  leaderTimeoutMs?: number;
   /** Namespace for storage and tab coordination; default derived from url + token subject. */
   name?: string;
   /** Reconnect policy. */

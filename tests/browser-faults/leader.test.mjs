@@ -18,6 +18,12 @@ const KILLS = Number(process.env.BROWSER_FAULTS_KILLS ?? (LONG ? 100 : 10));
 const FREEZES = Number(process.env.BROWSER_FAULTS_FREEZES ?? (LONG ? 20 : 3));
 const SEED = Number(process.env.BROWSER_FAULTS_SEED ?? 2026);
 const TAKEOVER_BOUND_MS = 3000;
+const HANGS = Number(process.env.BROWSER_FAULTS_HANGS ?? (LONG ? 20 : 3));
+// A hung leader keeps its lock: followers steal it after leaderTimeoutMs of silence (checked
+// every second), then the new leader connects. Bound = timeout + one check + a connect.
+const LEADER_TIMEOUT_MS = 2000;
+const HUNG_TAKEOVER_BOUND_MS = LEADER_TIMEOUT_MS + 1000 + 2000;
+const HANG_MS = 7000;
 const admin = makeToken('admin-leader', 'admin');
 const T0 = Date.now();
 const dbg = (...a) => process.env.BF_DEBUG && console.log(`[dbg ${Date.now() - T0}]`, ...a);
@@ -306,6 +312,66 @@ test('leader frozen (CDP Page.setWebLifecycleState frozen): followers stay live,
     // Followers must stay live: either a new leader within the bound, or the (frozen) leader
     // still forwards the server's changes. Which of the two happened is printed above.
     for (const x of results) assert.ok((x.takeoverMs !== null && x.takeoverMs <= TAKEOVER_BOUND_MS) || x.followerSawChange, `followers stay live while the leader is frozen: ${JSON.stringify(x)}`);
+  } finally {
+    await mon.stop();
+    await ctx.close();
+  }
+});
+
+test('leader hung (main thread blocked): a follower steals the lock within a bound, the old leader hands over when it wakes, nothing lost', { timeout: LONG ? 3_600_000 : 180_000 }, async () => {
+  const ctx = await chrome.browser.newContext();
+  const opts = clientOptions(server, admin, { transport: 'sse', name: 'leader-hang', leaderTimeoutMs: LEADER_TIMEOUT_MS });
+  const acked = new Set();
+  const before = await quietCounts(server);
+  const mon = gaugeMonitor('sse');
+  const rounds = [];
+  let tabs = [];
+  try {
+    for (let i = 0; i < 3; i++) tabs.push(await openTab(ctx, opts, acked));
+    for (let k = 0; k < HANGS; k++) {
+      const found = await findLeader(tabs);
+      assert.ok(found, `round ${k}: a connected leader`);
+      const hung = found.leader;
+      const others = tabs.filter((p) => p !== hung);
+      const t0 = Date.now();
+      // Blocks the leader's main thread: no timer, message or socket event runs in it.
+      hung.evaluate((ms) => { const end = Date.now() + ms; while (Date.now() < end) { /* hung */ } }, HANG_MS).catch(() => {});
+      const next = await findLeader(others, HANG_MS + 5000);
+      const takeoverMs = next ? Date.now() - t0 : null;
+      // The new leader's stream delivers a change to the followers while the old one is hung.
+      const probe = `hang-probe-${k}`;
+      await fetch(`${server.url}/v1/mutations`, {
+        method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ client: `hang-probe-${server.port}`, mutations: [{ mid: k + 1, op: 'insert', collection: 'bills', id: probe, fields: { total: 1 } }] }),
+      });
+      const follower = others.find((p) => p !== next?.leader) ?? others[0];
+      const seen = await waitFor(follower, (id) => !!window.harness.get('bills', id), probe, { timeout: 3000 }).then(() => true, () => false);
+      const wake = t0 + HANG_MS;
+      await sleep(Math.max(0, wake - Date.now()) + 2000);
+      const roles = await Promise.all(tabs.map(roleOf));
+      const settle = Date.now();
+      await sleep(500);
+      rounds.push({
+        takeoverMs, followerSawChange: seen,
+        leadersAfterWake: roles.filter((x) => x?.role === 'leader').length,
+        oldLeaderRole: roles[tabs.indexOf(hung)]?.role,
+        streamsWhileHung: mon.max(t0, wake), streamsAfterWake: mon.max(settle),
+      });
+    }
+    const v = await verify(ctx, tabs, opts, acked, before, 'hang');
+    console.log(`[leader hang] hangs ${HANGS} of ${HANG_MS} ms, leaderTimeoutMs ${LEADER_TIMEOUT_MS}; takeover ms ${JSON.stringify(stats(rounds.map((x) => x.takeoverMs ?? Infinity)))} (bound ${HUNG_TAKEOVER_BOUND_MS}); ` +
+      `per hang ${JSON.stringify(rounds)}; locally accepted ${v.acked}, on server ${v.onServer}, applied ${v.applied}, lost ${v.missing.length}`);
+    if (v.missing.length) console.log(`[leader hang] missing writes: ${JSON.stringify(explainMissing(v.missing))}`);
+    assert.deepEqual(v.missing.slice(0, 10), [], 'nothing lost');
+    assert.equal(v.applied - HANGS, v.onServer, 'applied exactly once (plus one probe insert per hang)');
+    for (const x of rounds) {
+      assert.ok(x.takeoverMs !== null && x.takeoverMs <= HUNG_TAKEOVER_BOUND_MS, `a follower took over within ${HUNG_TAKEOVER_BOUND_MS} ms: ${JSON.stringify(x)}`);
+      assert.ok(x.followerSawChange, `followers stay live while the leader is hung: ${JSON.stringify(x)}`);
+      assert.equal(x.leadersAfterWake, 1, `one leader once the old one woke: ${JSON.stringify(x)}`);
+      assert.equal(x.oldLeaderRole, 'follower', 'the woken tab follows');
+      assert.ok(x.streamsAfterWake <= 1, `one stream once the old leader woke: ${JSON.stringify(x)}`);
+    }
+    for (const p of tabs) assert.deepEqual(p.errors, []);
   } finally {
     await mon.stop();
     await ctx.close();

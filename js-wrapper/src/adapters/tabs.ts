@@ -10,11 +10,15 @@ export type TabMessage =
   | { t: 'resnapshot'; from: string }
   | { t: 'hello'; from: string }
   | { t: 'leader'; from: string }
+  | { t: 'beat'; from: string }
   | { t: 'wiped'; from: string };
 
 interface LockManagerLike {
-  request(name: string, options: { ifAvailable?: boolean; mode?: 'exclusive' }, cb: (lock: unknown) => Promise<unknown> | unknown): Promise<unknown>;
-  request(name: string, cb: (lock: unknown) => Promise<unknown> | unknown): Promise<unknown>;
+  request(
+    name: string,
+    options: { ifAvailable?: boolean; steal?: boolean; mode?: 'exclusive'; signal?: AbortSignal },
+    cb: (lock: unknown) => Promise<unknown> | unknown,
+  ): Promise<unknown>;
   query(): Promise<{ held?: { name?: string }[]; pending?: { name?: string }[] }>;
 }
 
@@ -27,43 +31,67 @@ export function tabsSupported(): boolean {
   return !!locks() && typeof BroadcastChannel !== 'undefined';
 }
 
-/** Holds a lock until release() is called (or the tab dies). */
+type LockMode = 'try' | 'wait' | 'steal';
+
+/** Holds a lock until release() is called (or the tab dies). A lock another tab steals (see
+ * `steal`) calls `onLost`: the browser rejects the holder's request with an AbortError. */
 export class HeldLock {
   private releaseFn: (() => void) | null = null;
+  private readonly abort = typeof AbortController !== 'undefined' ? new AbortController() : null;
+  private granted = false;
+  private released = false;
   private acquired: Promise<boolean>;
 
-  private constructor(name: string, ifAvailable: boolean, onAcquired?: () => void) {
+  private constructor(name: string, mode: LockMode, onAcquired?: () => void, onLost?: () => void) {
     const lm = locks();
     if (!lm) {
       this.acquired = Promise.resolve(true);
       onAcquired?.();
       return;
     }
+    const options = mode === 'try' ? { ifAvailable: true } : mode === 'steal' ? { steal: true } : { signal: this.abort?.signal };
     this.acquired = new Promise<boolean>((resolveAcquired) => {
-      lm.request(name, { ifAvailable, mode: 'exclusive' }, (lock) => {
-        if (!lock) {
+      lm.request(name, { ...options, mode: 'exclusive' }, (lock) => {
+        if (!lock || this.released) {
           resolveAcquired(false);
           return undefined;
         }
+        this.granted = true;
         resolveAcquired(true);
         onAcquired?.();
         return new Promise<void>((release) => (this.releaseFn = release));
-      }).catch(() => resolveAcquired(false));
+      }).catch(() => {
+        resolveAcquired(false);
+        // Rejected after it was granted: stolen. Before: aborted by release(), or refused.
+        if (this.granted && !this.released) onLost?.();
+      });
     });
   }
 
   /** Tries once; resolves to the lock or null if someone else holds it. */
   static async tryAcquire(name: string): Promise<HeldLock | null> {
-    const l = new HeldLock(name, true);
+    const l = new HeldLock(name, 'try');
     return (await l.acquired) ? l : null;
   }
 
   /** Waits in line; `onAcquired` runs when (and if) the lock is granted. */
-  static wait(name: string, onAcquired: () => void): HeldLock {
-    return new HeldLock(name, false, onAcquired);
+  static wait(name: string, onAcquired: () => void, onLost?: () => void): HeldLock {
+    return new HeldLock(name, 'wait', onAcquired, onLost);
   }
 
+  /** Takes the lock from whoever holds it (a tab that stopped answering). */
+  static steal(name: string, onAcquired: () => void, onLost?: () => void): HeldLock {
+    return new HeldLock(name, 'steal', onAcquired, onLost);
+  }
+
+  get held(): boolean {
+    return this.granted && !this.released;
+  }
+
+  /** Releases the lock, or leaves the line if it was not granted yet. */
   release(): void {
+    this.released = true;
+    if (!this.granted) this.abort?.abort();
     this.releaseFn?.();
     this.releaseFn = null;
   }
