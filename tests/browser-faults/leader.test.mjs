@@ -22,7 +22,7 @@ const HANGS = Number(process.env.BROWSER_FAULTS_HANGS ?? (LONG ? 20 : 3));
 // A hung leader keeps its lock: followers steal it after leaderTimeoutMs of silence (checked
 // every second), then the new leader connects. Bound = timeout + one check + a connect.
 const LEADER_TIMEOUT_MS = 2000;
-const HUNG_TAKEOVER_BOUND_MS = LEADER_TIMEOUT_MS + 1000 + 2000;
+const HUNG_TAKEOVER_BOUND_MS = LEADER_TIMEOUT_MS + 1000 + 3000;
 const HANG_MS = 7000;
 const admin = makeToken('admin-leader', 'admin');
 const T0 = Date.now();
