@@ -159,6 +159,38 @@ class WasmEngine {
       return output().dump();
     });
   }
+  // Other tabs' pending writes (see Engine::add_foreign): `mode` is "add" or "replace"; the
+  // mutations are a JSON array in the wire form (mid, op, collection, id, fields, base_version).
+  std::string set_foreign(const std::string& mode, const std::string& client, const std::string& text, double now) {
+    return guarded([&] {
+      Json j = parse_json_nothrow(text);
+      if (j.is_discarded() || !j.is_array()) return err(codes::kInvalidJson, "foreign mutations must be a JSON array");
+      if (!is_valid_id(client)) return err(codes::kInvalidRequest, "client must be a valid id", "client");
+      std::vector<Mutation> list;
+      list.reserve(j.size());
+      for (std::size_t i = 0; i < j.size(); ++i) {
+        auto m = decode_mutation(j[i], "mutations[" + std::to_string(i) + "]");
+        if (!m) return err(m.error());
+        list.push_back(std::move(*m));
+      }
+      const auto t = static_cast<std::int64_t>(now);
+      if (mode == "replace") engine_->replace_foreign(client, std::move(list), t);
+      else engine_->add_foreign(client, std::move(list), t);
+      return output().dump();
+    });
+  }
+  std::string drop_foreign(const std::string& client, const std::string& mids_text) {
+    return guarded([&] {
+      Json j = parse_json_nothrow(mids_text);
+      if (j.is_discarded() || !j.is_array()) return err(codes::kInvalidJson, "mids must be a JSON array");
+      std::vector<std::int64_t> mids;
+      for (const auto& m : j) {
+        if (m.is_number_integer()) mids.push_back(m.get<std::int64_t>());
+      }
+      engine_->drop_foreign(client, mids);
+      return output().dump();
+    });
+  }
   std::string record(const std::string& type, const std::string& data_text, double now) {
     return guarded([&] {
       Json data = parse_json_nothrow(data_text);
@@ -386,6 +418,8 @@ EMSCRIPTEN_BINDINGS(syncline) {
       .function("markAllDirty", &WasmEngine::mark_all_dirty)
       .function("setTransportReady", &WasmEngine::set_transport_ready)
       .function("tick", &WasmEngine::tick)
+      .function("setForeign", &WasmEngine::set_foreign)
+      .function("dropForeign", &WasmEngine::drop_foreign)
       .function("record", &WasmEngine::record)
       .function("get", &WasmEngine::get)
       .function("documents", &WasmEngine::documents)

@@ -6,7 +6,7 @@
 //   bills.subscribe(() => render(bills.getSnapshot()));
 //   await client.collection('bills').insert({ total: 42, status: 'unpaid' });
 import { SyncEngine } from './engine.js';
-import type { EngineOutput, HistoryState, PersistenceBatch, SyncDocument } from './engine.js';
+import type { EngineOutput, HistoryState, PersistenceBatch, SyncDocument, WireMutation } from './engine.js';
 import { SyncError } from './errors.js';
 import { fetchSnapshot, postEvent, postMutations } from './http.js';
 import type { HttpContext } from './http.js';
@@ -43,6 +43,20 @@ const COLLECTION_RE = /^[a-z][a-z0-9_]{0,63}$/;
 const ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
 // The leader tab's heartbeat on the tab channel, and how often followers check for it.
 const LEADER_BEAT_MS = 1000;
+// Each tab re-sends its whole set of pending writes this often, so the other tabs' copies never
+// go stale (the engine drops a set not refreshed for 30 s: its tab is gone).
+const PENDING_SET_MS = 10000;
+// A write the server applied leaves the other tabs' views when its change reaches them; this
+// long after the verdict its tab also drops it explicitly (for a change a tab never receives).
+const SETTLED_DROP_DELAY_MS = 3000;
+/** The wire form of a stored or new mutation: only the fields the protocol has. */
+function wireOf(e: WireMutation): WireMutation {
+  const w: WireMutation = { mid: e.mid, op: e.op, collection: e.collection, id: e.id };
+  if (e.fields !== undefined && e.fields !== null) w.fields = e.fields;
+  if (e.base_version !== undefined) w.base_version = e.base_version;
+  return w;
+}
+
 const EMPTY_HISTORY = (capacity: number): HistoryState & { version: number } => ({
   version: 1, capacity, total: 0, counts: {}, entries: [],
 });
@@ -155,6 +169,10 @@ class Client implements SyncClient {
   private leaderWatchTimer: ReturnType<typeof setInterval> | null = null;
   // Last time this follower heard from the leader tab (any message it sends counts).
   private leaderHeardAt = 0;
+  // This tab's writes not yet settled, in the wire form, for the other tabs' views.
+  private ownPending = new Map<number, WireMutation>();
+  private pendingSetTimer: ReturnType<typeof setInterval> | null = null;
+  private pendingSetWasEmpty = true;
   private closed = false;
   private manualOffline = false;
   private pumping = false;
@@ -265,6 +283,17 @@ class Client implements SyncClient {
     // Make the slot durable at once so its mids never restart.
     await this.persistence.writeOutbox(this.clientId, slot?.outbox ?? { next_mid: this.engine.state().nextMid, entries: [] });
     this.durableNextMid = this.engine.state().nextMid;
+    for (const e of (slot?.outbox.entries ?? []) as (WireMutation & { applied_seq?: number })[]) {
+      if (e.applied_seq === undefined) this.ownPending.set(e.mid, wireOf(e));
+    }
+    // Other tabs' stored pending writes (alive or gone): shown here at once, even offline.
+    if (multiTab) {
+      for (const o of loaded.outboxes) {
+        if (o.clientId === this.clientId) continue;
+        const entries = (o.outbox.entries as (WireMutation & { applied_seq?: number })[]).filter((e) => e.applied_seq === undefined);
+        if (entries.length) this.engine.setForeign('replace', o.clientId, entries.map(wireOf));
+      }
+    }
     this.eventsDirty = true;
     this.installWindowListeners();
     if (this.persistence.kind !== 'memory') {
@@ -283,6 +312,7 @@ class Client implements SyncClient {
       this.leaderHeardAt = Date.now();
       this.leaderWatchTimer = setInterval(() => this.background(this.checkLeaderAlive()), LEADER_BEAT_MS);
       this.channel.post({ t: 'hello', from: this.clientId });
+      this.pendingSetTimer = setInterval(() => this.background(this.refreshPendingSets()), PENDING_SET_MS);
       this.background(this.followerCatchUp());
       this.engine.setTransportReady(this.isOnline());
       this.schedulePump(0);
@@ -423,6 +453,14 @@ class Client implements SyncClient {
   private onTabMessage(m: TabMessage): void {
     if (this.closed || m.from === this.clientId) return;
     if (m.t === 'beat' || m.t === 'leader' || m.t === 'frames' || m.t === 'status') this.leaderHeardAt = Date.now();
+    if (m.t === 'pending' || m.t === 'pendingSet') {
+      this.handleOutput(this.engine.setForeign(m.t === 'pending' ? 'add' : 'replace', m.client, m.mutations), false);
+      return;
+    }
+    if (m.t === 'settled') {
+      this.handleOutput(this.engine.dropForeign(m.client, m.mids), false);
+      return;
+    }
     if (m.t === 'frames') {
       if (this.ownsConnection()) return;
       if (this.followerBuffer) this.followerBuffer.push(m.frames);
@@ -440,6 +478,7 @@ class Client implements SyncClient {
       this.onStorageWiped(true);
     } else if (m.t === 'hello') {
       if (this.ownsConnection()) this.broadcastStatus();
+      this.postPendingSet();
     }
   }
 
@@ -503,6 +542,33 @@ class Client implements SyncClient {
         lock.release();
       }
     }
+  }
+
+  /** This tab's whole pending set, for the other tabs (replaces their copy). */
+  private postPendingSet(): void {
+    if (!this.channel) return;
+    if (this.ownPending.size === 0 && this.pendingSetWasEmpty) return;
+    this.pendingSetWasEmpty = this.ownPending.size === 0;
+    this.channel.post({ t: 'pendingSet', from: this.clientId, client: this.clientId, mutations: [...this.ownPending.values()] });
+  }
+
+  /** Every PENDING_SET_MS: re-send this tab's set; the leader also re-sends the sets stored in
+   * the slots of tabs that are gone (until it has drained them), so no tab forgets them while
+   * offline; expired sets leave this view (engine tick). */
+  private async refreshPendingSets(): Promise<void> {
+    if (this.closed) return;
+    this.postPendingSet();
+    if (this.ownsConnection() && this.channel) {
+      const held = await heldLockNames();
+      for (const o of await this.persistence.listOutboxes()) {
+        if (this.closed || o.clientId === this.clientId || held.has(this.lockName(`slot:${o.clientId}`))) continue;
+        const entries = (o.outbox.entries as (WireMutation & { applied_seq?: number })[]).filter((e) => e.applied_seq === undefined).map(wireOf);
+        if (!entries.length) continue;
+        this.handleOutputQuiet(this.engine.setForeign('replace', o.clientId, entries));
+        this.channel.post({ t: 'pendingSet', from: this.clientId, client: o.clientId, mutations: entries });
+      }
+    }
+    if (!this.closed) this.handleOutputQuiet(this.engine.tick(Date.now()));
   }
 
   private broadcastStatus(): void {
@@ -837,6 +903,16 @@ class Client implements SyncClient {
     }
     for (const id of out.queries) this.queries.get(id)?.refresh();
     for (const id of out.aggregates) this.aggregates.get(id)?.refresh();
+    const rejected: number[] = [];
+    const applied: number[] = [];
+    for (const s of out.settled) {
+      if (this.ownPending.delete(s.mid)) (s.applied ? applied : rejected).push(s.mid);
+    }
+    if (this.channel && (rejected.length || applied.length)) {
+      const post = (mids: number[]) => this.channel?.post({ t: 'settled', from: this.clientId, client: this.clientId, mids });
+      if (rejected.length) post(rejected);
+      if (applied.length) setTimeout(() => post(applied), SETTLED_DROP_DELAY_MS);
+    }
     for (const s of out.settled) {
       const p = this.pending.get(s.mid);
       if (!p) continue;
@@ -934,6 +1010,10 @@ class Client implements SyncClient {
     if (baseVersion !== undefined) m.base_version = baseVersion;
     const out = this.engine.mutate([m as never]);
     const mid = out.mids[0]!;
+    // The other tabs show it at once (BroadcastChannel), before it is stored or sent.
+    const wire = wireOf({ mid, ...m } as WireMutation);
+    this.ownPending.set(mid, wire);
+    this.channel?.post({ t: 'pending', from: this.clientId, client: this.clientId, mutations: [wire] });
     let resolve!: (r: WriteResult) => void;
     let reject!: (e: SyncError) => void;
     const promise = new Promise<WriteResult>((res, rej) => {
@@ -1111,7 +1191,7 @@ class Client implements SyncClient {
     this.transport?.close();
     this.transport = null;
     for (const t of [this.connTimer, this.pumpTimer, this.flushRetryTimer]) if (t) clearTimeout(t);
-    for (const t of [this.drainTimer, this.beatTimer, this.leaderWatchTimer, this.watchTimer]) if (t) clearInterval(t);
+    for (const t of [this.drainTimer, this.beatTimer, this.leaderWatchTimer, this.watchTimer, this.pendingSetTimer]) if (t) clearInterval(t);
     this.removeWindowListeners?.();
     this.channel?.close();
     this.leaderLock?.release();

@@ -5,6 +5,16 @@ import { SyncError, unwrap } from './errors.js';
 import { sseToFrame } from './frames.js';
 import type { RawEngine, SynclineModule } from './wasm.js';
 
+/** A mutation in the wire form (also how outbox entries are stored). */
+export interface WireMutation {
+  mid: number;
+  op: 'insert' | 'update' | 'delete';
+  collection: string;
+  id: string;
+  fields?: Record<string, unknown> | null;
+  base_version?: number;
+}
+
 export interface SyncDocument<T = Record<string, unknown>> {
   collection: string;
   id: string;
@@ -208,6 +218,17 @@ export class SyncEngine {
 
   tick(now = Date.now()): EngineOutput {
     return unwrap(this.e.tick(now));
+  }
+
+  /** Other tabs' pending writes, shown in this view (never sent or stored by this engine).
+   * 'add' extends that client's set, 'replace' sets all of it. */
+  setForeign(mode: 'add' | 'replace', client: string, mutations: WireMutation[], now = Date.now()): EngineOutput {
+    return unwrap(this.e.setForeign(mode, client, JSON.stringify(mutations), now));
+  }
+
+  /** Removes other-tab writes that their tab has settled (rejected, or applied long enough ago). */
+  dropForeign(client: string, mids: number[]): EngineOutput {
+    return unwrap(this.e.dropForeign(client, JSON.stringify(mids)));
   }
 
   record(type: string, data: Record<string, unknown> = {}, now = Date.now()): EngineOutput {

@@ -12,6 +12,8 @@ export interface RawEngine {
   markAllDirty(): string;
   setTransportReady(ready: boolean): void;
   tick(now: number): string;
+  setForeign(mode: string, client: string, mutations: string, now: number): string;
+  dropForeign(client: string, mids: string): string;
   record(type: string, data: string, now: number): string;
   get(collection: string, id: string): string;
   documents(collection: string): string;

@@ -86,18 +86,20 @@ void Engine::emit_change(const DocKey& key, std::optional<Json> before, std::opt
 void Engine::rebase(const DocKey& key, std::optional<std::optional<Json>> before_arg) {
   std::optional<Json> before = before_arg ? std::move(*before_arg) : visible_fields(key);
   const Document* base = base_.find(key);
-  std::vector<const OutboxEntry*> pending = outbox_.for_key(key);
-  // An acknowledged mutation whose seq the base has already seen is part of the base.
-  std::erase_if(pending, [&](const OutboxEntry* e) {
-    return e->applied_seq && base && base->version >= *e->applied_seq;
-  });
+  // Other tabs' pending writes first, then this engine's own (they are the newest here).
+  std::vector<const Mutation*> pending = foreign_.for_key(key);
+  for (const OutboxEntry* e : outbox_.for_key(key)) {
+    // An acknowledged mutation whose seq the base has already seen is part of the base.
+    if (e->applied_seq && base && base->version >= *e->applied_seq) continue;
+    pending.push_back(&e->mutation);
+  }
   if (pending.empty()) {
     overlay_.erase(key);
   } else {
     std::optional<Document> cur;
     if (base && !base->deleted) cur = *base;
     std::int64_t version = base ? base->version : 0;
-    for (const OutboxEntry* e : pending) {
+    for (const Mutation* m : pending) {
       Document probe;
       const Document* current = nullptr;
       if (cur) {
@@ -107,7 +109,7 @@ void Engine::rebase(const DocKey& key, std::optional<std::optional<Json>> before
         probe.deleted = true;
         current = &probe;
       }
-      auto r = apply_mutation(current, e->mutation);
+      auto r = apply_mutation(current, *m);
       if (!r) continue;  // the server will reject it too; its effect stays invisible
       if (r->fields) {
         cur = Document{key.collection, key.id, version, std::move(*r->fields), false};
@@ -179,6 +181,32 @@ void Engine::set_transport_ready(bool ready) {
 
 void Engine::tick(std::int64_t now_ms) {
   if (in_flight_ && now_ms - in_flight_->sent_at_ms >= options_.request_timeout_ms) in_flight_.reset();
+  if (!foreign_.empty()) rebase_all(foreign_.expire(now_ms));
+}
+
+// ---------------------------------------------------------------- other tabs' pending writes
+
+std::vector<Mutation> Engine::foreign_filter(const std::string& client, std::vector<Mutation> mutations) const {
+  if (client == options_.client_id) return {};
+  std::erase_if(mutations, [&](const Mutation& m) { return !subscribed(m.collection); });
+  return mutations;
+}
+
+void Engine::rebase_all(const std::set<DocKey>& keys) {
+  for (const auto& key : keys) rebase(key);
+}
+
+void Engine::replace_foreign(const std::string& client, std::vector<Mutation> mutations, std::int64_t now_ms) {
+  if (client == options_.client_id) return;
+  rebase_all(foreign_.replace(client, foreign_filter(client, std::move(mutations)), now_ms));
+}
+
+void Engine::add_foreign(const std::string& client, std::vector<Mutation> mutations, std::int64_t now_ms) {
+  rebase_all(foreign_.add(client, foreign_filter(client, std::move(mutations)), now_ms));
+}
+
+void Engine::drop_foreign(const std::string& client, const std::vector<std::int64_t>& mids) {
+  rebase_all(foreign_.drop(client, mids));
 }
 
 void Engine::settle_applied(OutboxEntry& entry, std::int64_t seq) {
@@ -246,6 +274,14 @@ void Engine::handle_change(const ChangeMsg& c, std::int64_t now_ms) {
   out_.history_dirty = true;
   DocKey key{c.collection, c.id};
   std::optional<Json> before = visible_fields(key);
+  // Another tab's write the server has decided (with every earlier mid of that tab): it leaves
+  // the foreign set in the same step as the base takes it, so the view never flickers back.
+  std::set<DocKey> foreign_touched;
+  bool key_touched = false;
+  if (c.origin && c.origin->client != options_.client_id && !foreign_.empty()) {
+    foreign_touched = foreign_.drop_through(c.origin->client, c.origin->mid);
+    key_touched = foreign_touched.erase(key) > 0;
+  }
   const bool applied = base_.apply(c);
   if (c.seq > cursor_) {
     cursor_ = c.seq;
@@ -254,7 +290,10 @@ void Engine::handle_change(const ChangeMsg& c, std::int64_t now_ms) {
   if (applied) {
     out_.dirty_docs.insert(key);
     rebase(key, std::move(before));
+  } else if (key_touched) {
+    rebase(key, std::move(before));
   }
+  rebase_all(foreign_touched);
   confirm_seen();
 }
 

@@ -25,6 +25,7 @@
 
 #include "core/error.hpp"
 #include "core/event_history.hpp"
+#include "core/foreign_pending.hpp"
 #include "core/json.hpp"
 #include "core/live_query.hpp"
 #include "core/outbox.hpp"
@@ -112,6 +113,14 @@ class Engine {
   void mark_all_dirty();
   // Records a status transition (connection state etc.) in the history.
   void record(HistoryEntry entry);
+  // Pending writes of the other tabs of this user (see ForeignPending): shown in this view, never
+  // sent or persisted here. `replace` sets a client's whole set, `add` extends it, `drop` removes
+  // mids its owner settled. Mutations of this engine's own client id or of collections it does
+  // not subscribe to are ignored. tick() drops sets not refreshed for ForeignPending::kTtlMs.
+  void replace_foreign(const std::string& client, std::vector<Mutation> mutations, std::int64_t now_ms);
+  void add_foreign(const std::string& client, std::vector<Mutation> mutations, std::int64_t now_ms);
+  void drop_foreign(const std::string& client, const std::vector<std::int64_t>& mids);
+  const ForeignPending& foreign() const { return foreign_; }
 
   // ---- outputs ----
   EngineOutput take_output();
@@ -165,10 +174,13 @@ class Engine {
   void handle_results(const MutationResults& results, std::int64_t now_ms);
   void handle_change(const ChangeMsg& change, std::int64_t now_ms);
   void for_each_visible(const std::string& collection, const std::function<void(const Document&)>& fn) const;
+  std::vector<Mutation> foreign_filter(const std::string& client, std::vector<Mutation> mutations) const;
+  void rebase_all(const std::set<DocKey>& keys);
 
   EngineOptions options_;
   Store base_;
   Outbox outbox_;
+  ForeignPending foreign_;
   // Documents with pending mutations: their visible state (nullopt = hidden by a local delete).
   std::map<DocKey, std::optional<Document>> overlay_;
   std::int64_t cursor_ = 0;

@@ -4,6 +4,8 @@
 // Each tab also holds the lock of its own outbox slot, so a slot whose lock is free belongs
 // to a tab that is gone: a reload reclaims it, or the leader drains it.
 
+import type { WireMutation } from '../engine.js';
+
 export type TabMessage =
   | { t: 'frames'; frames: string[]; from: string }
   | { t: 'status'; status: Record<string, unknown>; from: string }
@@ -11,6 +13,11 @@ export type TabMessage =
   | { t: 'hello'; from: string }
   | { t: 'leader'; from: string }
   | { t: 'beat'; from: string }
+  // A tab's pending writes: 'pending' adds (a write just made), 'pendingSet' is the whole set
+  // (sent every few seconds, and for the slots of tabs that are gone), 'settled' drops mids.
+  | { t: 'pending'; from: string; client: string; mutations: WireMutation[] }
+  | { t: 'pendingSet'; from: string; client: string; mutations: WireMutation[] }
+  | { t: 'settled'; from: string; client: string; mids: number[] }
   | { t: 'wiped'; from: string };
 
 interface LockManagerLike {

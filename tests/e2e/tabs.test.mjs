@@ -1,0 +1,129 @@
+// End-to-end: two tabs of one browser context share their pending writes over BroadcastChannel,
+// so a write in one tab is visible in the other at once, before the server has it, offline
+// too; a write the server rejects leaves both views. Both transports.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  startAppServer, launchBrowser, openHarness, clientOptions, waitFor, makeToken, serverDocs, api, sleep,
+} from './helpers.mjs';
+
+const admin = makeToken('admin-tabs', 'admin');
+const other = makeToken('admin-tabs-other', 'admin');
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))];
+};
+
+for (const transport of ['sse', 'websocket']) {
+  describe(`tabs share pending writes (${transport})`, () => {
+    let server;
+    let chrome;
+    before(async () => {
+      server = await startAppServer();
+      chrome = await launchBrowser();
+    });
+    after(async () => {
+      await chrome?.close();
+      await server?.cleanup();
+    });
+
+    test('offline: a write in one tab shows in the other at once, survives a reload of the other, and reaches the server once', async () => {
+      const ctx = await chrome.browser.newContext();
+      try {
+        const opts = clientOptions(server, admin, { transport, name: `tabs-off-${transport}` });
+        // Pages under the service worker, so that one can be reloaded while offline.
+        const openControlled = async () => {
+          const p = await openHarness(ctx, server, null, 'harness.html?sw=1');
+          await waitFor(p, () => window.harness?.swReady(), null, { what: 'service worker in control' });
+          await p.reload();
+          await p.waitForFunction(() => window.harnessReady === true);
+          await p.evaluate((o) => window.harness.start(o), opts);
+          return p;
+        };
+        const a = await openControlled();
+        const b = await openControlled();
+        await waitFor(b, () => window.harness.status().isConnected, null, { what: 'b connected' });
+        await ctx.setOffline(true);
+        await waitFor(a, () => !window.harness.status().isOnline, null, { what: 'offline noticed' });
+        const ids = [0, 1, 2].map((i) => `tabs-off-${transport}-${i}`);
+        for (const id of ids) await a.evaluate((id) => window.harness.write('insert', 'bills', id, { total: 7, status: 'unpaid' }), id);
+        for (const id of ids) await waitFor(b, (id) => !!window.harness.get('bills', id), id, { what: `${id} in the other tab`, timeout: 3000 });
+        const inB = await b.evaluate(() => window.harness.docs('bills'));
+        for (const id of ids) assert.ok(inB.find((d) => d.id === id)?.pending, `${id} shown as pending in the other tab`);
+        assert.equal(await b.evaluate(() => window.harness.status().pendingOperations), 0, "the other tab's own outbox is empty");
+
+        // A reload of the other tab while offline: the writes come back from the first tab's stored slot.
+        await a.evaluate(() => new Promise((r) => setTimeout(r, 200)));
+        await b.reload();
+        await b.waitForFunction(() => window.harnessReady === true);
+        await b.evaluate((o) => window.harness.start(o), opts);
+        const afterReload = await b.evaluate(() => window.harness.docs('bills'));
+        for (const id of ids) assert.ok(afterReload.find((d) => d.id === id)?.pending, `${id} still shown after the reload`);
+
+        await ctx.setOffline(false);
+        await waitFor(a, () => window.harness.status().isConnected && window.harness.status().pendingOperations === 0, null, { what: 'a synced', timeout: 20000 });
+        const docs = await serverDocs(server, admin, 'bills');
+        for (const id of ids) assert.equal(docs.filter((d) => d.id === id).length, 1, `${id} on the server once`);
+        await waitFor(b, (ids) => ids.every((id) => { const d = window.harness.get('bills', id); return d && !d.pending; }), ids, { what: 'b shows them as synced', timeout: 10000 });
+        assert.deepEqual(a.errors, []);
+        assert.deepEqual(b.errors, []);
+      } finally {
+        await ctx.close();
+      }
+    });
+
+    test('online: the other tab renders a write before the server answers; a rejected write leaves both tabs', async () => {
+      const ctx = await chrome.browser.newContext();
+      try {
+        const opts = clientOptions(server, admin, { transport, name: `tabs-on-${transport}` });
+        const a = await openHarness(ctx, server, opts);
+        const b = await openHarness(ctx, server, opts);
+        await waitFor(a, () => window.harness.status().isConnected, null, { what: 'a connected' });
+        await waitFor(b, () => window.harness.status().isConnected, null, { what: 'b connected' });
+        const lat = [];
+        let beforeVerdict = 0;
+        for (let i = 0; i < 20; i++) {
+          const id = `tabs-on-${transport}-${i}`;
+          const w = await a.evaluate(([id, i]) => {
+            const at = Date.now();
+            return { ...window.harness.write('insert', 'bills', id, { total: i, status: 'unpaid' }), at };
+          }, [id, i]);
+          const seen = await waitFor(b, (id) => window.harness.seenAt(id), id, { what: `${id} in b`, timeout: 5000 });
+          lat.push(seen - w.at);
+          // Was it still waiting for the server in the writing tab when the other tab showed it?
+          if (await b.evaluate((id) => !!window.harness.get('bills', id)?.pending, id)) beforeVerdict++;
+        }
+        console.log(`[tabs ${transport}] write in tab A -> rendered in tab B (Date.now() of both pages): p50 ${pct(lat, 0.5)} ms, max ${Math.max(...lat)} ms; shown as pending in B ${beforeVerdict}/20`);
+
+        // A double booking: optimistic in both tabs, then rolled back in both.
+        const slot = { hall: `tabs-hall-${transport}`, date: '2026-12-02', slot: 'morning' };
+        const r = await api(server, 'POST', '/v1/mutations', {
+          token: other, body: { client: `tabs-other-${transport}`, mutations: [{ mid: 1, op: 'insert', collection: 'bookings', id: `tabs-first-${transport}`, fields: slot }] },
+        });
+        assert.equal(r.json.results[0].status, 'applied');
+        await waitFor(b, (id) => !!window.harness.get('bookings', id), `tabs-first-${transport}`, { what: 'first booking in b' });
+        const second = `tabs-second-${transport}`;
+        // Watch b's view of the second booking from before the write.
+        await b.evaluate((id) => {
+          window.__trace = [];
+          const t = setInterval(() => window.__trace.push(!!window.harness.get('bookings', id)), 2);
+          setTimeout(() => clearInterval(t), 5000);
+        }, second);
+        const w = await a.evaluate((f) => window.harness.write('insert', 'bookings', f.id, f.fields), { id: second, fields: slot });
+        const outcome = await waitFor(a, (k) => { const o = window.harness.outcome(k); return o.state !== 'pending' && o; }, w.key, { what: 'verdict' });
+        assert.equal(outcome.code, 'constraint');
+        await waitFor(b, (id) => !window.harness.get('bookings', id), second, { what: 'rolled back in b', timeout: 3000 });
+        await sleep(100);
+        const trace = await b.evaluate(() => window.__trace);
+        console.log(`[tabs ${transport}] rejected booking: visible in b for ${trace.filter(Boolean).length} of ${trace.length} samples, then rolled back`);
+        assert.ok(trace.some(Boolean), 'the other tab showed the booking optimistically');
+        assert.equal(trace[trace.length - 1], false, 'and rolled it back');
+        assert.deepEqual(a.errors, []);
+        assert.deepEqual(b.errors, []);
+      } finally {
+        await ctx.close();
+      }
+    });
+  });
+}
