@@ -4,6 +4,8 @@
 namespace syncline {
 
 void ForeignPending::insert(const std::string& client, ClientSet& set, Mutation m, std::set<DocKey>& touched) {
+  // A mid names one mutation; a resent one replaces the old entry, whatever document that was on.
+  if (auto old = set.by_mid.find(m.mid); old != set.by_mid.end()) erase(client, set, old, touched);
   DocKey key = m.key();
   const std::int64_t mid = m.mid;
   set.by_mid.insert_or_assign(mid, std::move(m));

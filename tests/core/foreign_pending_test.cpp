@@ -127,6 +127,19 @@ TEST(ForeignPending, OwnClientIdAndUnsubscribedCollectionsAreIgnored) {
   EXPECT_TRUE(e.foreign().empty());
 }
 
+TEST(ForeignPending, AResentMidOnAnotherDocumentReplacesTheOldEntry) {
+  // Found by fuzz_engine_ops: the old document kept an index entry pointing at the new mutation.
+  Engine e(opts());
+  e.add_foreign("tab-b", {mut(3, MutationOp::Insert, "x", {{"v", 1}})}, 0);
+  e.add_foreign("tab-b", {mut(3, MutationOp::Insert, "y", {{"v", 2}})}, 0);
+  EXPECT_EQ(e.get("bills", "x"), nullptr);
+  EXPECT_FALSE(e.is_pending("bills", "x"));
+  EXPECT_EQ(fields_of(e, "y"), (Json{{"v", 2}}));
+  e.drop_foreign("tab-b", {3});
+  EXPECT_TRUE(e.foreign().empty());
+  EXPECT_EQ(e.get("bills", "y"), nullptr);
+}
+
 TEST(ForeignPending, LiveQueriesSeeForeignWrites) {
   Engine e(opts());
   QuerySpec spec;

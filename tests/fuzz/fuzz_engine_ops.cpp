@@ -117,7 +117,8 @@ struct Harness {
         const Document* g = engine->get(c, id);
         if (g) FUZZ_CHECK(visible.count(DocKey{c, id}), "get() shows a document documents() lacks");
         if (engine->is_pending(c, id)) {
-          FUZZ_CHECK(!ob.for_key(DocKey{c, id}).empty(), "pending without an outbox entry");
+          FUZZ_CHECK(!ob.for_key(DocKey{c, id}).empty() || !engine->foreign().for_key(DocKey{c, id}).empty(),
+                     "pending without an outbox entry or another tab's pending write");
         }
       }
     }
@@ -148,7 +149,7 @@ struct Harness {
   }
 
   void run_step(fuzz::ByteReader& in) {
-    const std::uint8_t op = in.byte() % 13;
+    const std::uint8_t op = in.byte() % 14;
     now += 1 + in.below(50) * 100;
     switch (op) {
       case 0:
@@ -297,6 +298,34 @@ struct Harness {
         if (o & 8) spec.limit = in.below(4);
         const int qid = engine->add_query(spec);
         queries.emplace(qid, std::move(spec));
+        break;
+      }
+      case 13: {  // another tab's pending writes: add, replace or drop
+        const std::uint8_t b = in.byte();
+        const std::string client = (b & 4) ? "tab2" : "tab3";
+        if ((b & 3) == 2) {
+          std::vector<std::int64_t> mids;
+          for (std::uint32_t i = in.below(3); i > 0; --i) mids.push_back(1 + in.small_int() % 16);
+          engine->drop_foreign(client, mids);
+          break;
+        }
+        std::vector<Mutation> list;
+        for (std::uint32_t i = in.below(3); i > 0; --i) {
+          Mutation m;
+          m.mid = 1 + in.small_int() % 16;
+          const std::uint8_t o = in.byte();
+          m.op = static_cast<MutationOp>(o % 3);
+          DocKey k = key(in);
+          m.collection = k.collection;
+          m.id = k.id;
+          m.fields = m.op == MutationOp::Delete ? Json::object() : fields(in);
+          if (o & 8) m.base_version = in.small_int();
+          list.push_back(std::move(m));
+        }
+        const std::size_t own = engine->outbox().size();
+        if ((b & 3) == 0) engine->add_foreign(client, std::move(list), now);
+        else engine->replace_foreign(client, std::move(list), now);
+        FUZZ_CHECK(engine->outbox().size() == own, "another tab's writes entered this engine's outbox");
         break;
       }
       case 12: {  // persist and restore
