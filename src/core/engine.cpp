@@ -238,7 +238,7 @@ void Engine::handle_results(const MutationResults& results, std::int64_t now_ms)
   confirm_seen();
 }
 
-void Engine::handle_change(const ChangeMsg& c, std::int64_t now_ms) {
+void Engine::handle_change(ChangeMsg c, std::int64_t now_ms) {
   if (c.origin && c.origin->client == options_.client_id) {
     if (OutboxEntry* e = outbox_.find(c.origin->mid); e && !e->applied_seq) settle_applied(*e, c.seq);
   }
@@ -246,9 +246,10 @@ void Engine::handle_change(const ChangeMsg& c, std::int64_t now_ms) {
   out_.history_dirty = true;
   DocKey key{c.collection, c.id};
   std::optional<Json> before = visible_fields(key);
-  const bool applied = base_.apply(c);
-  if (c.seq > cursor_) {
-    cursor_ = c.seq;
+  const std::int64_t seq = c.seq;
+  const bool applied = base_.apply(std::move(c));
+  if (seq > cursor_) {
+    cursor_ = seq;
     out_.meta_dirty = true;
   }
   if (applied) {
@@ -256,6 +257,14 @@ void Engine::handle_change(const ChangeMsg& c, std::int64_t now_ms) {
     rebase(key, std::move(before));
   }
   confirm_seen();
+}
+
+Result<bool> Engine::receive(ServerMessage&& message, std::int64_t now_ms) {
+  if (auto* c = std::get_if<ChangeMsg>(&message)) {
+    handle_change(std::move(*c), now_ms);
+    return true;
+  }
+  return receive(static_cast<const ServerMessage&>(message), now_ms);
 }
 
 Result<bool> Engine::receive(const ServerMessage& message, std::int64_t now_ms) {

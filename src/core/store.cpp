@@ -4,15 +4,16 @@
 
 namespace syncline {
 
-bool Store::apply(const ChangeMsg& change) {
+bool Store::apply(ChangeMsg change) {
   auto& coll = collections_[change.collection];
   auto it = coll.find(change.id);
   const std::int64_t version = change.version > 0 ? change.version : change.seq;
   if (it != coll.end() && it->second.version >= version) return false;
-  Document doc = change_to_document(change);
+  Document doc = change_to_document(std::move(change));
   doc.version = version;
   if (it == coll.end()) {
-    coll.emplace(change.id, std::move(doc));
+    std::string id = doc.id;  // change.id was moved into doc
+    coll.emplace(std::move(id), std::move(doc));
   } else {
     it->second = std::move(doc);
   }

@@ -18,8 +18,9 @@ namespace syncline {
 
 class Store {
  public:
-  // Returns true when the change was newer and got applied.
-  bool apply(const ChangeMsg& change);
+  // Returns true when the change was newer and got applied. By value: a caller that is done
+  // with the message moves it in, and its fields become the stored document without a copy.
+  bool apply(ChangeMsg change);
   // Unconditionally sets a document (snapshot load). Tombstones allowed.
   void put(Document doc);
   // Removes a document entirely (used when a re-snapshot no longer contains it).
