@@ -3,6 +3,9 @@
 // one JSON text (or bytes), so a batch of 1,000 server messages is one crossing, not 1,000.
 // Every method returns either a result object or {"error":{"code","message","field"?}};
 // the JS layer turns the latter into a SyncError. Nothing here throws into JS.
+// Texts are parsed with parse_json_fast (src/core/json_reader), which accepts and builds
+// exactly what parse_json_nothrow does: it is faster, and with no call left to nlohmann's
+// own text parser the linker drops that parser from the wasm.
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
 
@@ -39,7 +42,7 @@ std::string guarded(F&& f) {
 }
 
 Result<EngineOptions> decode_options(const std::string& text) {
-  Json j = parse_json_nothrow(text);
+  Json j = parse_json_fast(text);
   if (j.is_discarded() || !j.is_object()) return make_error(codes::kInvalidJson, "options must be a JSON object");
   EngineOptions o;
   auto c = j.find("clientId");
@@ -79,7 +82,7 @@ class WasmEngine {
   // Returns {"ok":true} or an error; the engine itself is created by create()/restore().
   std::string mutate(const std::string& batch_text, double now) {
     return guarded([&] {
-      Json j = parse_json_nothrow(batch_text);
+      Json j = parse_json_fast(batch_text);
       if (j.is_discarded()) return err(codes::kInvalidJson, "mutation batch is not valid JSON");
       auto reqs = web::decode_requests(j);
       if (!reqs) return err(reqs.error());
@@ -114,7 +117,7 @@ class WasmEngine {
   // {"collections":[...], "docs":[document...], "seq":N}
   std::string apply_snapshot(const std::string& text, double now) {
     return guarded([&] {
-      Json j = parse_json_nothrow(text);
+      Json j = parse_json_fast(text);
       if (j.is_discarded() || !j.is_object()) return err(codes::kInvalidJson, "snapshot must be a JSON object");
       auto seq = j.find("seq");
       auto docs = j.find("docs");
@@ -164,7 +167,7 @@ class WasmEngine {
   }
   std::string record(const std::string& type, const std::string& data_text, double now) {
     return guarded([&] {
-      Json data = parse_json_nothrow(data_text);
+      Json data = parse_json_fast(data_text);
       if (data.is_discarded()) data = Json::object();
       engine_->record(HistoryEntry{static_cast<std::int64_t>(now), type, 0, {}, {}, std::move(data)});
       return output().dump();
@@ -194,7 +197,7 @@ class WasmEngine {
 
   std::string add_query(const std::string& spec_text) {
     return guarded([&] {
-      Json j = parse_json_nothrow(spec_text);
+      Json j = parse_json_fast(spec_text);
       if (j.is_discarded()) return err(codes::kInvalidJson, "query spec is not valid JSON");
       auto spec = web::decode_query(j);
       if (!spec) return err(spec.error());
@@ -217,7 +220,7 @@ class WasmEngine {
   }
   std::string add_aggregate(const std::string& spec_text) {
     return guarded([&] {
-      Json j = parse_json_nothrow(spec_text);
+      Json j = parse_json_fast(spec_text);
       if (j.is_discarded()) return err(codes::kInvalidJson, "aggregate spec is not valid JSON");
       auto spec = web::decode_aggregate(j);
       if (!spec) return err(spec.error());
@@ -345,7 +348,7 @@ WasmEngine* restore_engine(const std::string& bytes, const std::string& options_
 // The state as JSON parts: {"v":1,"client","cursor","docs":[...],"outbox":{...},"history":{...}}.
 WasmEngine* restore_engine_json(const std::string& state_text, const std::string& options_text) {
   return make_engine(options_text, [&](EngineOptions o) -> Result<std::unique_ptr<Engine>> {
-    Json state = parse_json_nothrow(state_text);
+    Json state = parse_json_fast(state_text);
     if (state.is_discarded()) return make_error(codes::kInvalidSnapshot, "saved state is not valid JSON");
     return Engine::restore_json(state, std::move(o));
   });
