@@ -56,6 +56,51 @@ std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) {
   return 0;
 }
 
+// Clinger's fast path: a decimal with at most 15 significant digits is an exact double, and so
+// is 10^k for k <= 22, so one IEEE multiply or divide gives the correctly rounded value, the
+// same one strtod returns. Everything else (long mantissas, big exponents) goes to strtod.
+// [p, end) is a grammatically valid JSON number.
+bool exact_decimal(const char* p, const char* end, double& out) {
+  static constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  const bool negative = *p == '-';
+  if (negative) ++p;
+  std::uint64_t mantissa = 0;
+  int digits = 0;    // significant digits taken into the mantissa
+  int exponent = 0;  // power of ten to apply to the mantissa
+  auto take = [&](char c) {
+    if (mantissa == 0 && c == '0') return true;  // leading zeros are not significant
+    if (++digits > 15) return false;
+    mantissa = mantissa * 10 + static_cast<std::uint64_t>(c - '0');
+    return true;
+  };
+  for (; p < end && is_digit(*p); ++p) {
+    if (!take(*p)) return false;
+  }
+  if (p < end && *p == '.') {
+    for (++p; p < end && is_digit(*p); ++p) {
+      if (!take(*p)) return false;
+      --exponent;
+    }
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    ++p;
+    const bool neg_exp = *p == '-';
+    if (*p == '+' || *p == '-') ++p;
+    int e = 0;
+    for (; p < end && is_digit(*p); ++p) {
+      if (e > 1000) return false;
+      e = e * 10 + (*p - '0');
+    }
+    exponent += neg_exp ? -e : e;
+  }
+  if (exponent < -22 || exponent > 22) return false;
+  double v = static_cast<double>(mantissa);
+  v = exponent < 0 ? v / kPow10[-exponent] : v * kPow10[exponent];
+  out = negative ? -v : v;
+  return true;
+}
+
 }  // namespace
 
 JsonReader::JsonReader(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {
@@ -243,6 +288,11 @@ bool JsonReader::number(Json* out) {
       if (out) *out = mag == kMinMagnitude ? std::numeric_limits<std::int64_t>::min() : -static_cast<std::int64_t>(mag);
       return true;
     }
+  }
+  double fast = 0;
+  if (exact_decimal(start, p_, fast)) {
+    if (out) *out = fast;
+    return true;
   }
   // strtod needs a terminated copy; number tokens are short.
   const std::string token(start, p_);

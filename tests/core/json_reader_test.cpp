@@ -35,6 +35,27 @@ TEST(JsonReader, Scalars) {
   }
 }
 
+// Decimals take a fast exact path when short (<= 15 digits, |power of ten| <= 22), strtod
+// otherwise: both must give strtod's correctly rounded double.
+TEST(JsonReader, FloatsMatchStrtod) {
+  for (const char* t : {"0.1", "0.2", "0.3", "4.35", "1234.56", "-9876.54", "1e22", "1e23", "1.5e-22", "1.5e-23",
+                        "123456789012345.6", "12345678901234.56", "999999999999999.9", "9007199254740993.0",
+                        "1.7976931348623157e308", "2.2250738585072014e-308", "5e-324", "-0.0e5", "0e999",
+                        "0.0000000000000000000001e22", "100000000000000000000000.0", "1.000000000000000000001",
+                        "0.000000000000001", "7.0e-10", "3.14159265358979", "2.718281828459045"}) {
+    expect_same_as_nlohmann(t);
+  }
+  Rng rng(99);
+  for (int i = 0; i < 100000; ++i) {
+    std::string t = rng.below(2) ? "-" : "";
+    t += std::to_string(rng.below(1000000000000ULL) >> rng.below(40));
+    if (rng.below(4)) t += "." + std::to_string(rng.below(100000000ULL) >> rng.below(27));
+    if (rng.below(3) == 0) t += "e" + std::to_string(static_cast<int>(rng.below(70)) - 35);
+    expect_same_as_nlohmann(t);
+    if (HasFailure()) return;
+  }
+}
+
 TEST(JsonReader, RejectsWhatNlohmannRejects) {
   for (const char* t : {"", " ", "01", "-", "-a", "1.", ".5", "1e", "1e+", "+1", "1e400", "-1e400", "tru", "truex",
                         "nul", "NaN", "Infinity", "[", "]", "[1,]", "[,1]", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}",
