@@ -245,9 +245,12 @@ void Engine::handle_change(ChangeMsg c, std::int64_t now_ms) {
   history_.push(HistoryEntry{now_ms, to_string(c.op), c.seq, c.collection, c.id, Json::object()});
   out_.history_dirty = true;
   DocKey key{c.collection, c.id};
-  std::optional<Json> before = visible_fields(key);
+  // The visible fields before the change. Without pending writes on the document they are the
+  // base fields the change replaces: the store hands those over instead of us copying them.
+  const bool overlaid = overlay_.count(key) > 0;
+  std::optional<Json> before = overlaid ? visible_fields(key) : std::nullopt;
   const std::int64_t seq = c.seq;
-  const bool applied = base_.apply(std::move(c));
+  const bool applied = base_.apply(std::move(c), overlaid ? nullptr : &before);
   if (seq > cursor_) {
     cursor_ = seq;
     out_.meta_dirty = true;

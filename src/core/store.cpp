@@ -4,7 +4,7 @@
 
 namespace syncline {
 
-bool Store::apply(ChangeMsg change) {
+bool Store::apply(ChangeMsg change, std::optional<Json>* replaced) {
   auto& coll = collections_[change.collection];
   auto it = coll.find(change.id);
   const std::int64_t version = change.version > 0 ? change.version : change.seq;
@@ -15,6 +15,7 @@ bool Store::apply(ChangeMsg change) {
     std::string id = doc.id;  // change.id was moved into doc
     coll.emplace(std::move(id), std::move(doc));
   } else {
+    if (replaced && !it->second.deleted) *replaced = std::move(it->second.fields);
     it->second = std::move(doc);
   }
   return true;
