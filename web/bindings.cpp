@@ -3,13 +3,20 @@
 // one JSON text (or bytes), so a batch of 1,000 server messages is one crossing, not 1,000.
 // Every method returns either a result object or {"error":{"code","message","field"?}};
 // the JS layer turns the latter into a SyncError. Nothing here throws into JS.
+// Texts are parsed with parse_json_fast (src/core/json_reader), which accepts and builds
+// exactly what parse_json_nothrow does: it is faster, and with no call left to nlohmann's
+// own text parser the linker drops that parser from the wasm.
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include "core/connection.hpp"
 #include "core/engine.hpp"
+#include "core/json_reader.hpp"
 #include "wasm_codec.hpp"
 
 using namespace emscripten;
@@ -35,7 +42,7 @@ std::string guarded(F&& f) {
 }
 
 Result<EngineOptions> decode_options(const std::string& text) {
-  Json j = parse_json_nothrow(text);
+  Json j = parse_json_fast(text);
   if (j.is_discarded() || !j.is_object()) return make_error(codes::kInvalidJson, "options must be a JSON object");
   EngineOptions o;
   auto c = j.find("clientId");
@@ -75,7 +82,7 @@ class WasmEngine {
   // Returns {"ok":true} or an error; the engine itself is created by create()/restore().
   std::string mutate(const std::string& batch_text, double now) {
     return guarded([&] {
-      Json j = parse_json_nothrow(batch_text);
+      Json j = parse_json_fast(batch_text);
       if (j.is_discarded()) return err(codes::kInvalidJson, "mutation batch is not valid JSON");
       auto reqs = web::decode_requests(j);
       if (!reqs) return err(reqs.error());
@@ -89,31 +96,28 @@ class WasmEngine {
 
   // A JSON array of server messages, each an object with "type" (WebSocket frame form).
   // Malformed entries are reported in "errors" with their index; the others still apply.
-  std::string receive(const std::string& batch_text, double now) {
-    return guarded([&] {
-      Json j = parse_json_nothrow(batch_text);
-      if (j.is_discarded() || !j.is_array()) return err(codes::kInvalidJson, "message batch must be a JSON array");
-      Json errors = Json::array();
-      for (std::size_t i = 0; i < j.size(); ++i) {
-        Result<ServerMessage> m = decode_server_frame(j[i]);
-        if (!m) {
-          Json e = error_json(m.error());
-          e["index"] = i;
-          errors.push_back(std::move(e));
-          continue;
-        }
-        engine_->receive(*m, static_cast<std::int64_t>(now));
-      }
-      Json out = output();
-      out["errors"] = std::move(errors);
-      return out.dump();
-    });
-  }
+  std::string receive(const std::string& batch_text, double now) { return receive_text(batch_text, now); }
 
+  // Bytes in instead of a JS string: the JS side writes the batch's UTF-8 straight into this
+  // buffer in the wasm heap (TextEncoder.encodeInto) and calls receiveInput(length). That skips
+  // Embind's std::string conversion, a JS loop slower than JSON.parse itself. The buffer only
+  // grows; the returned address stays valid until the next inputBuffer() call, but the JS heap
+  // view must be re-read after this call because the allocation may grow the memory.
+  std::uintptr_t input_buffer(std::size_t size) {
+    if (size > input_capacity_) {
+      input_capacity_ = std::max(size, input_capacity_ * 2);
+      input_ = std::make_unique<char[]>(input_capacity_);
+    }
+    return reinterpret_cast<std::uintptr_t>(input_.get());
+  }
+  std::string receive_input(std::size_t length, double now) {
+    if (length > input_capacity_) return err(codes::kInvalidJson, "input length exceeds the input buffer");
+    return receive_text(std::string_view(input_.get(), length), now);
+  }
   // {"collections":[...], "docs":[document...], "seq":N}
   std::string apply_snapshot(const std::string& text, double now) {
     return guarded([&] {
-      Json j = parse_json_nothrow(text);
+      Json j = parse_json_fast(text);
       if (j.is_discarded() || !j.is_object()) return err(codes::kInvalidJson, "snapshot must be a JSON object");
       auto seq = j.find("seq");
       auto docs = j.find("docs");
@@ -153,6 +157,9 @@ class WasmEngine {
     });
   }
   void set_transport_ready(bool ready) { engine_->set_transport_ready(ready); }
+  // Whether replies carry before/after/pending for every changed document (the default) or
+  // only its collection and id; see web::output_to_json.
+  void set_change_detail(bool detail) { change_detail_ = detail; }
   std::string tick(double now) {
     return guarded([&] {
       engine_->tick(static_cast<std::int64_t>(now));
@@ -163,7 +170,7 @@ class WasmEngine {
   // mutations are a JSON array in the wire form (mid, op, collection, id, fields, base_version).
   std::string set_foreign(const std::string& mode, const std::string& client, const std::string& text, double now) {
     return guarded([&] {
-      Json j = parse_json_nothrow(text);
+      Json j = parse_json_fast(text);
       if (j.is_discarded() || !j.is_array()) return err(codes::kInvalidJson, "foreign mutations must be a JSON array");
       if (!is_valid_id(client)) return err(codes::kInvalidRequest, "client must be a valid id", "client");
       std::vector<Mutation> list;
@@ -181,7 +188,7 @@ class WasmEngine {
   }
   std::string drop_foreign(const std::string& client, const std::string& mids_text) {
     return guarded([&] {
-      Json j = parse_json_nothrow(mids_text);
+      Json j = parse_json_fast(mids_text);
       if (j.is_discarded() || !j.is_array()) return err(codes::kInvalidJson, "mids must be a JSON array");
       std::vector<std::int64_t> mids;
       for (const auto& m : j) {
@@ -193,7 +200,7 @@ class WasmEngine {
   }
   std::string record(const std::string& type, const std::string& data_text, double now) {
     return guarded([&] {
-      Json data = parse_json_nothrow(data_text);
+      Json data = parse_json_fast(data_text);
       if (data.is_discarded()) data = Json::object();
       engine_->record(HistoryEntry{static_cast<std::int64_t>(now), type, 0, {}, {}, std::move(data)});
       return output().dump();
@@ -223,7 +230,7 @@ class WasmEngine {
 
   std::string add_query(const std::string& spec_text) {
     return guarded([&] {
-      Json j = parse_json_nothrow(spec_text);
+      Json j = parse_json_fast(spec_text);
       if (j.is_discarded()) return err(codes::kInvalidJson, "query spec is not valid JSON");
       auto spec = web::decode_query(j);
       if (!spec) return err(spec.error());
@@ -246,7 +253,7 @@ class WasmEngine {
   }
   std::string add_aggregate(const std::string& spec_text) {
     return guarded([&] {
-      Json j = parse_json_nothrow(spec_text);
+      Json j = parse_json_fast(spec_text);
       if (j.is_discarded()) return err(codes::kInvalidJson, "aggregate spec is not valid JSON");
       auto spec = web::decode_aggregate(j);
       if (!spec) return err(spec.error());
@@ -299,13 +306,39 @@ class WasmEngine {
   Json output() {
     EngineOutput out = engine_->take_output();
     persist_.merge(out);
-    Json j = web::output_to_json(*engine_, out);
+    Json j = web::output_to_json(*engine_, out, change_detail_);
     j["persist"] = !persist_.empty();
     return j;
   }
 
+  // Decodes the whole batch first (a syntax error anywhere applies nothing), then applies the
+  // frames in order; decode_server_batch builds no DOM of the batch (src/core/protocol.hpp).
+  std::string receive_text(std::string_view batch_text, double now) {
+    return guarded([&] {
+      auto frames = decode_server_batch(batch_text);
+      if (!frames) return err(frames.error());
+      Json errors = Json::array();
+      for (std::size_t i = 0; i < frames->size(); ++i) {
+        Result<ServerMessage>& m = (*frames)[i];
+        if (!m) {
+          Json e = error_json(m.error());
+          e["index"] = i;
+          errors.push_back(std::move(e));
+          continue;
+        }
+        engine_->receive(std::move(*m), static_cast<std::int64_t>(now));
+      }
+      Json out = output();
+      out["errors"] = std::move(errors);
+      return out.dump();
+    });
+  }
+
   std::unique_ptr<Engine> engine_;
   web::PendingPersistence persist_;
+  std::unique_ptr<char[]> input_;
+  std::size_t input_capacity_ = 0;
+  bool change_detail_ = true;
 };
 
 // create(options) -> {"handle": WasmEngine} is awkward in Embind; instead a factory returns
@@ -348,7 +381,7 @@ WasmEngine* restore_engine(const std::string& bytes, const std::string& options_
 // The state as JSON parts: {"v":1,"client","cursor","docs":[...],"outbox":{...},"history":{...}}.
 WasmEngine* restore_engine_json(const std::string& state_text, const std::string& options_text) {
   return make_engine(options_text, [&](EngineOptions o) -> Result<std::unique_ptr<Engine>> {
-    Json state = parse_json_nothrow(state_text);
+    Json state = parse_json_fast(state_text);
     if (state.is_discarded()) return make_error(codes::kInvalidSnapshot, "saved state is not valid JSON");
     return Engine::restore_json(state, std::move(o));
   });
@@ -365,9 +398,10 @@ std::string parse_filter(const std::string& text) {
 }
 
 // Decodes a JSON array and returns how many elements it has: lets benchmarks measure the
-// wasm JSON decoder against JSON.parse on the same bytes.
+// wasm JSON decoder of the receive path (JsonReader, building the whole value) against
+// JSON.parse on the same bytes.
 int json_decode_count(const std::string& text) {
-  Json j = parse_json_nothrow(text);
+  Json j = parse_json_fast(text);
   if (j.is_discarded()) return -1;
   return j.is_array() ? static_cast<int>(j.size()) : 1;
 }
@@ -412,11 +446,14 @@ EMSCRIPTEN_BINDINGS(syncline) {
   class_<WasmEngine>("Engine")
       .function("mutate", &WasmEngine::mutate)
       .function("receive", &WasmEngine::receive)
+      .function("inputBuffer", &WasmEngine::input_buffer)
+      .function("receiveInput", &WasmEngine::receive_input)
       .function("applySnapshot", &WasmEngine::apply_snapshot)
       .function("takeBatch", &WasmEngine::take_batch)
       .function("batchFailed", &WasmEngine::batch_failed)
       .function("markAllDirty", &WasmEngine::mark_all_dirty)
       .function("setTransportReady", &WasmEngine::set_transport_ready)
+      .function("setChangeDetail", &WasmEngine::set_change_detail)
       .function("tick", &WasmEngine::tick)
       .function("setForeign", &WasmEngine::set_foreign)
       .function("dropForeign", &WasmEngine::drop_foreign)

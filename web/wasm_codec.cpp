@@ -10,10 +10,14 @@ Json error_json(const Error& e) {
 
 static Json opt_json(const std::optional<Json>& v) { return v ? *v : Json(nullptr); }
 
-Json output_to_json(const Engine& engine, const EngineOutput& out) {
+Json output_to_json(const Engine& engine, const EngineOutput& out, bool detail) {
   Json j = Json::object();
   Json changes = Json::array();
   for (const auto& c : out.changes) {
+    if (!detail) {
+      changes.push_back({{"collection", c.collection}, {"id", c.id}});
+      continue;
+    }
     changes.push_back({{"collection", c.collection},
                        {"id", c.id},
                        {"before", opt_json(c.before)},

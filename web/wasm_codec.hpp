@@ -10,7 +10,9 @@
 namespace syncline::web {
 
 Json error_json(const Error& e);
-Json output_to_json(const Engine& engine, const EngineOutput& out);
+// detail=false writes each entry of "changes" as {"collection","id"} only: before/after are
+// two copies of the document that the JS runtime reads only for document listeners.
+Json output_to_json(const Engine& engine, const EngineOutput& out, bool detail = true);
 Result<std::vector<MutationRequest>> decode_requests(const Json& j);
 Result<QuerySpec> decode_query(const Json& j);
 Result<AggregateSpec> decode_aggregate(const Json& j);

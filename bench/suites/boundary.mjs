@@ -1,7 +1,7 @@
 // Benchmark 2 (Node): the cost of crossing into wasm, and JSON decoding in wasm vs JSON.parse.
 //  - per message: SyncEngine.receiveFrames([one]) x N vs receiveFrames(1,000 at a time);
 //  - a near-empty crossing (module._jsonDecodeCount('[1]')) for the fixed cost of one call;
-//  - decode: module._jsonDecodeCount(text) (copy into the wasm heap + nlohmann parse into a DOM)
+//  - decode: module._jsonDecodeCount(text) (copy into the wasm heap + the receive path's JsonReader building the whole value)
 //    vs JSON.parse(text) on the same bytes; the copy alone is measured by passing the same
 //    text behind one invalid leading byte, so the parser rejects it at once.
 import { loadSyncline, SyncEngine } from 'syncline';
@@ -89,7 +89,7 @@ export async function run({ quick }) {
   return {
     id: 'boundary',
     title: '2. Boundary crossing and JSON decoding (Node)',
-    setup: `Replica of ${fmt(docs)} docs, then ${fmt(updates.length)} update messages applied one per call vs 1,000 per call (no live query). Decoding: \`_jsonDecodeCount(text)\` (UTF-16 -> UTF-8 copy into the wasm heap by Embind, then nlohmann::json DOM parse) vs \`JSON.parse(text)\`; "parse only" subtracts the copy, measured with a text the parser rejects at its first byte. Best of ${reps}.`,
+    setup: `Replica of ${fmt(docs)} docs, then ${fmt(updates.length)} update messages applied one per call vs 1,000 per call (no live query). Decoding: \`_jsonDecodeCount(text)\` (UTF-16 -> UTF-8 copy into the wasm heap by Embind, then JsonReader (src/core/json_reader) building the whole value as nlohmann::json) vs \`JSON.parse(text)\`; "parse only" subtracts the copy, measured with a text the parser rejects at its first byte. Best of ${reps}.`,
     tables: [
       {
         columns: ['path', 'µs per message', 'messages/s', 'time per message vs batch'],

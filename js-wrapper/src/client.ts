@@ -280,6 +280,7 @@ class Client implements SyncClient {
     } else {
       this.engine = SyncEngine.create(this.mod, engineOptions);
     }
+    this.syncChangeDetail();
     // Make the slot durable at once so its mids never restart.
     await this.persistence.writeOutbox(this.clientId, slot?.outbox ?? { next_mid: this.engine.state().nextMid, entries: [] });
     this.durableNextMid = this.engine.state().nextMid;
@@ -895,9 +896,11 @@ class Client implements SyncClient {
       const key = `${c.collection}/${c.id}`;
       const subject = this.docSubjects.get(key);
       if (subject) subject.set(this.frozenDoc(c.collection, c.id));
-      if (this.docListeners.size) {
+      // A listener added while this output is handled sees the next one: this one was made
+      // without before/after (see syncChangeDetail).
+      if (this.docListeners.size && c.before !== undefined && c.after !== undefined) {
         const type = c.before === null ? 'appear' : c.after === null ? 'disappear' : 'update';
-        const ev: DocumentEvent = deepFreeze({ type, collection: c.collection, id: c.id, before: c.before, after: c.after, pending: c.pending });
+        const ev: DocumentEvent = deepFreeze({ type, collection: c.collection, id: c.id, before: c.before, after: c.after, pending: c.pending ?? false });
         for (const l of [...this.docListeners]) l(ev);
       }
     }
@@ -1147,7 +1150,18 @@ class Client implements SyncClient {
 
   onDocumentChange(listener: (e: DocumentEvent) => void): () => void {
     this.docListeners.add(listener);
-    return () => this.docListeners.delete(listener);
+    this.syncChangeDetail();
+    return () => {
+      const removed = this.docListeners.delete(listener);
+      this.syncChangeDetail();
+      return removed;
+    };
+  }
+
+  /** before/after of every change cross the wasm boundary only while a document listener
+   *  needs them; document subjects, queries and aggregates re-read what they show. */
+  private syncChangeDetail(): void {
+    if (this.engine && !this.disposed) this.engine.setChangeDetail(this.docListeners.size > 0);
   }
 
   onEvent(listener: (e: CustomEvent) => void): () => void {

@@ -34,12 +34,13 @@ export interface MutationInput {
   base_version?: number;
 }
 
+/** A changed document. `before`, `after` and `pending` are absent after setChangeDetail(false). */
 export interface DocChange {
   collection: string;
   id: string;
-  before: Record<string, unknown> | null;
-  after: Record<string, unknown> | null;
-  pending: boolean;
+  before?: Record<string, unknown> | null;
+  after?: Record<string, unknown> | null;
+  pending?: boolean;
 }
 
 export interface Settled {
@@ -144,31 +145,36 @@ export interface PersistedState {
   need_snapshot?: boolean;
 }
 
+// One encoder for every engine: encodeInto writes UTF-8 straight into the wasm heap.
+const utf8 = new TextEncoder();
+
 export class SyncEngine {
   private raw: RawEngine | null;
+  private readonly module: SynclineModule;
 
-  private constructor(raw: RawEngine) {
+  private constructor(module: SynclineModule, raw: RawEngine) {
+    this.module = module;
     this.raw = raw;
   }
 
   static create(module: SynclineModule, options: EngineOptions): SyncEngine {
     const raw = module._createEngine(JSON.stringify(options));
     if (!raw) throw errorFrom(module._lastError());
-    return new SyncEngine(raw);
+    return new SyncEngine(module, raw);
   }
 
   /** Restores from bytes written by snapshotBytes(); throws SyncError('invalid_snapshot'). */
   static restore(module: SynclineModule, bytes: Uint8Array, options: EngineOptions): SyncEngine {
     const raw = module._restoreEngine(bytes, JSON.stringify(options));
     if (!raw) throw errorFrom(module._lastError());
-    return new SyncEngine(raw);
+    return new SyncEngine(module, raw);
   }
 
   /** Restores from separately stored parts (see PersistedState). */
   static restoreParts(module: SynclineModule, state: PersistedState, options: EngineOptions): SyncEngine {
     const raw = module._restoreEngineJson(JSON.stringify({ v: 1, ...state }), JSON.stringify(options));
     if (!raw) throw errorFrom(module._lastError());
-    return new SyncEngine(raw);
+    return new SyncEngine(module, raw);
   }
 
   private get e(): RawEngine {
@@ -182,7 +188,22 @@ export class SyncEngine {
 
   /** Feeds a batch of server messages given as JSON texts with a "type" member (WebSocket frames). */
   receiveFrames(frames: string[], now = Date.now()): EngineOutput {
-    return unwrap(this.e.receive('[' + frames.join(',') + ']', now));
+    return unwrap(this.receiveText('[' + frames.join(',') + ']', now));
+  }
+
+  /** The batch crosses as UTF-8 bytes written into the engine's input buffer in the wasm heap
+   *  (no Embind string conversion, which is a JS loop). */
+  private receiveText(text: string, now: number): string {
+    const raw = this.e;
+    // ASCII (nearly all traffic) needs one byte per UTF-16 unit; anything else at most three.
+    let capacity = text.length + 8;
+    for (;;) {
+      const ptr = raw.inputBuffer(capacity);
+      // Read HEAPU8 only now: inputBuffer may have grown the memory, which detaches older views.
+      const { read, written } = utf8.encodeInto(text, this.module.HEAPU8.subarray(ptr, ptr + capacity));
+      if (read === text.length) return raw.receiveInput(written, now);
+      capacity = text.length * 3;
+    }
   }
 
   /** Feeds SSE messages: event name + data text, spliced into frames without re-parsing. */
@@ -214,6 +235,12 @@ export class SyncEngine {
 
   setTransportReady(ready: boolean): void {
     this.e.setTransportReady(ready);
+  }
+
+  /** With false, `changes` entries carry only collection and id: the reply stays small when
+   *  nobody reads before/after (the default, true, includes them). */
+  setChangeDetail(detail: boolean): void {
+    this.e.setChangeDetail(detail);
   }
 
   tick(now = Date.now()): EngineOutput {

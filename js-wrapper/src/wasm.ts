@@ -6,11 +6,16 @@
 export interface RawEngine {
   mutate(batch: string, now: number): string;
   receive(batch: string, now: number): string;
+  /** Address of an input buffer of at least `size` bytes in the wasm heap (valid until the next call). */
+  inputBuffer(size: number): number;
+  /** Receives the first `length` bytes of the input buffer as a batch (same reply as receive). */
+  receiveInput(length: number, now: number): string;
   applySnapshot(snapshot: string, now: number): string;
   takeBatch(now: number, durableNextMid: number): string;
   batchFailed(): void;
   markAllDirty(): string;
   setTransportReady(ready: boolean): void;
+  setChangeDetail(detail: boolean): void;
   tick(now: number): string;
   setForeign(mode: string, client: string, mutations: string, now: number): string;
   dropForeign(client: string, mids: string): string;
@@ -49,6 +54,8 @@ export interface SynclineModule {
   _lastError(): string;
   _parseFilter(text: string): string;
   _jsonDecodeCount(text: string): number;
+  /** The wasm memory as bytes; replaced by a new view whenever the memory grows. */
+  HEAPU8: Uint8Array;
   Connection: new (baseMs: number, capMs: number, heartbeatMs: number, seed: number) => RawConnection;
 }
 

@@ -266,14 +266,17 @@ void Engine::handle_results(const MutationResults& results, std::int64_t now_ms)
   confirm_seen();
 }
 
-void Engine::handle_change(const ChangeMsg& c, std::int64_t now_ms) {
+void Engine::handle_change(ChangeMsg c, std::int64_t now_ms) {
   if (c.origin && c.origin->client == options_.client_id) {
     if (OutboxEntry* e = outbox_.find(c.origin->mid); e && !e->applied_seq) settle_applied(*e, c.seq);
   }
   history_.push(HistoryEntry{now_ms, to_string(c.op), c.seq, c.collection, c.id, Json::object()});
   out_.history_dirty = true;
   DocKey key{c.collection, c.id};
-  std::optional<Json> before = visible_fields(key);
+  // The visible fields before the change. Without pending writes on the document they are the
+  // base fields the change replaces: the store hands those over instead of us copying them.
+  const bool overlaid = overlay_.count(key) > 0;
+  std::optional<Json> before = overlaid ? visible_fields(key) : std::nullopt;
   // Another tab's write the server has decided (with every earlier mid of that tab): it leaves
   // the foreign set in the same step as the base takes it, so the view never flickers back.
   std::set<DocKey> foreign_touched;
@@ -282,9 +285,10 @@ void Engine::handle_change(const ChangeMsg& c, std::int64_t now_ms) {
     foreign_touched = foreign_.drop_through(c.origin->client, c.origin->mid);
     key_touched = foreign_touched.erase(key) > 0;
   }
-  const bool applied = base_.apply(c);
-  if (c.seq > cursor_) {
-    cursor_ = c.seq;
+  const std::int64_t seq = c.seq;
+  const bool applied = base_.apply(std::move(c), overlaid ? nullptr : &before);
+  if (seq > cursor_) {
+    cursor_ = seq;
     out_.meta_dirty = true;
   }
   if (applied) {
@@ -295,6 +299,14 @@ void Engine::handle_change(const ChangeMsg& c, std::int64_t now_ms) {
   }
   rebase_all(foreign_touched);
   confirm_seen();
+}
+
+Result<bool> Engine::receive(ServerMessage&& message, std::int64_t now_ms) {
+  if (auto* c = std::get_if<ChangeMsg>(&message)) {
+    handle_change(std::move(*c), now_ms);
+    return true;
+  }
+  return receive(static_cast<const ServerMessage&>(message), now_ms);
 }
 
 Result<bool> Engine::receive(const ServerMessage& message, std::int64_t now_ms) {

@@ -93,6 +93,8 @@ class Engine {
   Result<std::vector<std::int64_t>> mutate(const std::vector<MutationRequest>& batch, std::int64_t now_ms);
   // One server message (change, event, hello, reset, results, error).
   Result<bool> receive(const ServerMessage& message, std::int64_t now_ms);
+  // Same, for a message the caller is done with: a change's fields move into the store.
+  Result<bool> receive(ServerMessage&& message, std::int64_t now_ms);
   // Replaces the base state of the given collections (empty = all subscribed) with a complete
   // snapshot taken at `seq`; documents not in it are dropped.
   void apply_snapshot(const std::vector<std::string>& collections, std::vector<Document> docs,
@@ -172,7 +174,7 @@ class Engine {
   void confirm_seen();
   void settle_applied(OutboxEntry& entry, std::int64_t seq);
   void handle_results(const MutationResults& results, std::int64_t now_ms);
-  void handle_change(const ChangeMsg& change, std::int64_t now_ms);
+  void handle_change(ChangeMsg change, std::int64_t now_ms);
   void for_each_visible(const std::string& collection, const std::function<void(const Document&)>& fn) const;
   std::vector<Mutation> foreign_filter(const std::string& client, std::vector<Mutation> mutations) const;
   void rebase_all(const std::set<DocKey>& keys);

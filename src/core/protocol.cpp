@@ -14,10 +14,14 @@
 //   "payload_too_large" for a batch over DecodeLimits::max_batch.
 #include "core/protocol.hpp"
 
+#include <array>
 #include <cstdint>
+#include <iterator>
 #include <limits>
 #include <type_traits>
 #include <utility>
+
+#include "core/json_reader.hpp"
 
 namespace syncline {
 
@@ -120,12 +124,81 @@ bool is_valid_event_name(std::string_view name) {
   return !name.empty() && utf8_length(name) <= kMaxEventNameChars;
 }
 
+// The members of a parsed JSON value, as ObjectReader sees them. A frame read by
+// decode_server_batch supplies the same two operations from its own member slots (FrameMembers
+// below), so one set of decoders serves both and their validation cannot drift apart.
+class JsonMembers {
+ public:
+  explicit JsonMembers(const Json& j) : j_(j) {}
+  bool is_object() const { return j_.is_object(); }
+  // The member, or nullptr when absent (it may be null).
+  const Json* member(const char* key) const {
+    auto it = j_.find(key);
+    return it == j_.end() ? nullptr : &*it;
+  }
+  // An object member's value for the decoded message: a copy, the input is const.
+  Json take(const Json* v) const { return *v; }
+
+ private:
+  const Json& j_;
+};
+
+// The members of one frame object as decode_server_batch reads it. Only the keys that some
+// server message decoder reads get a slot (a Json each: scalars cost nothing, `fields` is
+// parsed straight into its slot and later moved into the message); every other member is
+// validated and skipped. A repeated key overwrites its slot, as it does in nlohmann's DOM.
+class FrameSlots {
+ public:
+  static constexpr std::string_view kKeys[] = {"type", "seq",  "collection", "id",     "op",      "version", "fields",
+                                               "origin", "name", "data",       "reason", "results", "error"};
+  static constexpr std::size_t kCount = std::size(kKeys);
+
+  static int index(std::string_view key) {
+    for (std::size_t i = 0; i < kCount; ++i) {
+      if (kKeys[i] == key) return static_cast<int>(i);
+    }
+    return -1;
+  }
+  void clear() { present_ = {}; }
+  // The slot to parse the member into, reset; nullptr for a key no decoder reads.
+  Json* slot(std::string_view key) {
+    const int i = index(key);
+    if (i < 0) return nullptr;
+    present_[i] = true;
+    slots_[i] = Json();
+    return &slots_[i];
+  }
+  const Json* get(const char* key) const {
+    const int i = index(key);
+    return i >= 0 && present_[i] ? &slots_[i] : nullptr;
+  }
+  Json take(const Json* v) { return std::move(slots_[static_cast<std::size_t>(v - slots_.data())]); }
+
+ private:
+  std::array<Json, kCount> slots_;
+  std::array<bool, kCount> present_{};
+};
+
+// ObjectReader's view of FrameSlots (a pointer, so decoders can take it by value).
+class FrameMembers {
+ public:
+  explicit FrameMembers(FrameSlots& s) : s_(&s) {}
+  bool is_object() const { return true; }
+  const Json* member(const char* key) const { return s_->get(key); }
+  // The decoded message owns the value from now on: move it out of the slot.
+  Json take(const Json* v) { return s_->take(v); }
+
+ private:
+  FrameSlots* s_;
+};
+
 // Reads the members of one JSON object, keeping the first error. Every getter returns a usable
 // default after a failure, so decoders read straight through and check failed() at the end.
+template <typename Members>
 class ObjectReader {
  public:
-  ObjectReader(const Json& obj, const char* code, std::string prefix)
-      : obj_(obj), code_(code), prefix_(std::move(prefix)) {
+  ObjectReader(Members obj, const char* code, std::string prefix)
+      : obj_(std::move(obj)), code_(code), prefix_(std::move(prefix)) {
     if (!obj_.is_object()) {
       fail(prefix_, (prefix_.empty() ? std::string("body") : prefix_) + " must be a JSON object");
     }
@@ -143,9 +216,9 @@ class ObjectReader {
   // The member, or nullptr when absent, null, or the reader already failed.
   const Json* find(const char* key) const {
     if (error_ || !obj_.is_object()) return nullptr;
-    auto it = obj_.find(key);
-    if (it == obj_.end() || it->is_null()) return nullptr;
-    return &*it;
+    const Json* v = obj_.member(key);
+    if (!v || v->is_null()) return nullptr;
+    return v;
   }
 
   std::int64_t int64(const char* key, std::int64_t min, bool required, std::int64_t fallback = 0) {
@@ -217,7 +290,7 @@ class ObjectReader {
       fail(path(key), path(key) + " must be an object");
       return Json::object();
     }
-    return *v;
+    return obj_.take(v);
   }
 
   // An array member (required); nullptr after a failure.
@@ -237,7 +310,7 @@ class ObjectReader {
  private:
   void missing(const char* key) { fail(path(key), path(key) + " is required"); }
 
-  const Json& obj_;
+  Members obj_;
   const char* code_;
   std::string prefix_;
   std::optional<Error> error_;
@@ -257,8 +330,12 @@ std::optional<ResultStatus> result_status_from_string(std::string_view s) {
   return std::nullopt;
 }
 
+ObjectReader<JsonMembers> json_reader(const Json& j, const char* code, std::string prefix) {
+  return ObjectReader<JsonMembers>(JsonMembers(j), code, std::move(prefix));
+}
+
 Result<MutationResult> decode_mutation_result(const Json& j, const std::string& prefix) {
-  ObjectReader r(j, codes::kInvalidMessage, prefix);
+  auto r = json_reader(j, codes::kInvalidMessage, prefix);
   MutationResult out;
   out.mid = r.int64("mid", 1, true);
   const std::string status = r.string("status", true);
@@ -285,6 +362,102 @@ Result<MutationResult> decode_mutation_result(const Json& j, const std::string& 
   return out;
 }
 
+template <typename Members>
+Result<ChangeMsg> decode_change_from(Members j) {
+  ObjectReader<Members> r(std::move(j), codes::kInvalidMessage, "");
+  ChangeMsg out;
+  out.seq = r.int64("seq", 0, true);
+  out.collection = r.collection("collection", true);
+  out.id = r.id("id", true);
+  const std::string op = r.string("op", true);
+  if (!r.failed()) {
+    if (auto o = change_op_from_string(op)) {
+      out.op = *o;
+    } else {
+      r.fail("op", "op must be \"insert\", \"update\" or \"delete\"");
+    }
+  }
+  // version is optional: 0 means "the change's own seq" (see change_to_document).
+  out.version = r.int64("version", 0, false);
+  // A delete carries no document: fields may be absent or {} and always decode to {}.
+  out.fields = r.object("fields", !r.failed() && out.op != ChangeOp::Delete);
+  if (out.op == ChangeOp::Delete) out.fields = Json::object();
+  if (const Json* o = r.find("origin")) {
+    auto orr = json_reader(*o, codes::kInvalidMessage, "origin");
+    Origin origin;
+    origin.client = orr.id("client", true);
+    origin.mid = orr.int64("mid", 1, true);
+    if (orr.failed()) return orr.error();
+    out.origin = std::move(origin);
+  }
+  if (r.failed()) return r.error();
+  return out;
+}
+
+template <typename Members>
+Result<EventMsg> decode_event_from(Members j) {
+  ObjectReader<Members> r(std::move(j), codes::kInvalidMessage, "");
+  EventMsg out;
+  out.seq = r.int64("seq", 0, true);
+  out.name = r.event_name("name");
+  out.collection = r.collection("collection", false);
+  out.id = r.id("id", false);
+  out.data = r.object("data", false);
+  if (r.failed()) return r.error();
+  return out;
+}
+
+template <typename Members>
+Result<HelloMsg> decode_hello_from(Members j) {
+  ObjectReader<Members> r(std::move(j), codes::kInvalidMessage, "");
+  HelloMsg out;
+  out.seq = r.int64("seq", 0, true);
+  if (r.failed()) return r.error();
+  return out;
+}
+
+template <typename Members>
+Result<ResetMsg> decode_reset_from(Members j) {
+  ObjectReader<Members> r(std::move(j), codes::kInvalidMessage, "");
+  ResetMsg out;
+  out.reason = r.string("reason", true);
+  out.seq = r.int64("seq", 0, true);
+  if (r.failed()) return r.error();
+  return out;
+}
+
+template <typename Members>
+Result<MutationResults> decode_mutation_results_from(Members j) {
+  ObjectReader<Members> r(std::move(j), codes::kInvalidMessage, "");
+  MutationResults out;
+  out.seq = r.int64("seq", 0, true);
+  const Json* results = r.array("results");
+  if (r.failed()) return r.error();
+  out.results.reserve(results->size());
+  for (std::size_t i = 0; i < results->size(); ++i) {
+    auto res = decode_mutation_result((*results)[i], indexed("results", i));
+    if (!res) return res.error();
+    out.results.push_back(std::move(res.value()));
+  }
+  return out;
+}
+
+template <typename Members>
+Result<ErrorMsg> decode_error_from(Members j) {
+  ObjectReader<Members> r(std::move(j), codes::kInvalidMessage, "");
+  const Json* e = r.find("error");
+  if (!e) r.fail("error", "error is required");
+  if (r.failed()) return r.error();
+  auto er = json_reader(*e, codes::kInvalidMessage, "error");
+  ErrorMsg out;
+  out.error.code = er.string("code", true);
+  if (!er.failed() && out.error.code.empty()) er.fail("error.code", "error.code must not be empty");
+  out.error.message = er.string("message", false);
+  out.error.field = er.string("field", false);
+  if (er.failed()) return er.error();
+  return out;
+}
+
 template <typename T>
 Result<ServerMessage> widen(Result<T> r) {
   if (!r) return r.error();
@@ -297,13 +470,14 @@ Result<ClientMessage> widen_client(Result<T> r) {
   return ClientMessage{std::move(r.value())};
 }
 
-Result<ServerMessage> decode_server_json(std::string_view type, const Json& j) {
-  if (type == "hello") return widen(decode_hello(j));
-  if (type == "change") return widen(decode_change(j));
-  if (type == "event") return widen(decode_event(j));
-  if (type == "reset") return widen(decode_reset(j));
-  if (type == "results") return widen(decode_mutation_results(j));
-  if (type == "error") return widen(decode_error(j));
+template <typename Members>
+Result<ServerMessage> decode_server_json(std::string_view type, Members j) {
+  if (type == "hello") return widen(decode_hello_from(std::move(j)));
+  if (type == "change") return widen(decode_change_from(std::move(j)));
+  if (type == "event") return widen(decode_event_from(std::move(j)));
+  if (type == "reset") return widen(decode_reset_from(std::move(j)));
+  if (type == "results") return widen(decode_mutation_results_from(std::move(j)));
+  if (type == "error") return widen(decode_error_from(std::move(j)));
   return make_error(codes::kInvalidMessage, "unknown message type \"" + printable(type) + "\"", "type");
 }
 
@@ -456,68 +630,24 @@ std::string encode_ws(const ClientMessage& m) {
 // --- decoding ---
 
 Result<ChangeMsg> decode_change(const Json& j) {
-  ObjectReader r(j, codes::kInvalidMessage, "");
-  ChangeMsg out;
-  out.seq = r.int64("seq", 0, true);
-  out.collection = r.collection("collection", true);
-  out.id = r.id("id", true);
-  const std::string op = r.string("op", true);
-  if (!r.failed()) {
-    if (auto o = change_op_from_string(op)) {
-      out.op = *o;
-    } else {
-      r.fail("op", "op must be \"insert\", \"update\" or \"delete\"");
-    }
-  }
-  // version is optional: 0 means "the change's own seq" (see change_to_document).
-  out.version = r.int64("version", 0, false);
-  // A delete carries no document: fields may be absent or {} and always decode to {}.
-  out.fields = r.object("fields", !r.failed() && out.op != ChangeOp::Delete);
-  if (out.op == ChangeOp::Delete) out.fields = Json::object();
-  if (const Json* o = r.find("origin")) {
-    ObjectReader orr(*o, codes::kInvalidMessage, "origin");
-    Origin origin;
-    origin.client = orr.id("client", true);
-    origin.mid = orr.int64("mid", 1, true);
-    if (orr.failed()) return orr.error();
-    out.origin = std::move(origin);
-  }
-  if (r.failed()) return r.error();
-  return out;
+  return decode_change_from(JsonMembers(j));
 }
 
 Result<EventMsg> decode_event(const Json& j) {
-  ObjectReader r(j, codes::kInvalidMessage, "");
-  EventMsg out;
-  out.seq = r.int64("seq", 0, true);
-  out.name = r.event_name("name");
-  out.collection = r.collection("collection", false);
-  out.id = r.id("id", false);
-  out.data = r.object("data", false);
-  if (r.failed()) return r.error();
-  return out;
+  return decode_event_from(JsonMembers(j));
 }
 
 Result<HelloMsg> decode_hello(const Json& j) {
-  ObjectReader r(j, codes::kInvalidMessage, "");
-  HelloMsg out;
-  out.seq = r.int64("seq", 0, true);
-  if (r.failed()) return r.error();
-  return out;
+  return decode_hello_from(JsonMembers(j));
 }
 
 Result<ResetMsg> decode_reset(const Json& j) {
-  ObjectReader r(j, codes::kInvalidMessage, "");
-  ResetMsg out;
-  out.reason = r.string("reason", true);
-  out.seq = r.int64("seq", 0, true);
-  if (r.failed()) return r.error();
-  return out;
+  return decode_reset_from(JsonMembers(j));
 }
 
 // field_prefix is the path of the mutation object itself, e.g. "mutations[3]".
 Result<Mutation> decode_mutation(const Json& j, const std::string& field_prefix) {
-  ObjectReader r(j, codes::kInvalidRequest, field_prefix);
+  auto r = json_reader(j, codes::kInvalidRequest, field_prefix);
   Mutation out;
   out.mid = r.int64("mid", 1, true);
   const std::string op = r.string("op", true);
@@ -538,7 +668,7 @@ Result<Mutation> decode_mutation(const Json& j, const std::string& field_prefix)
 }
 
 Result<MutationBatch> decode_mutation_batch(const Json& j, const DecodeLimits& limits) {
-  ObjectReader r(j, codes::kInvalidRequest, "");
+  auto r = json_reader(j, codes::kInvalidRequest, "");
   MutationBatch out;
   out.client = r.id("client", true);
   const Json* muts = r.array("mutations");
@@ -567,22 +697,11 @@ Result<MutationBatch> decode_mutation_batch(const Json& j, const DecodeLimits& l
 }
 
 Result<MutationResults> decode_mutation_results(const Json& j) {
-  ObjectReader r(j, codes::kInvalidMessage, "");
-  MutationResults out;
-  out.seq = r.int64("seq", 0, true);
-  const Json* results = r.array("results");
-  if (r.failed()) return r.error();
-  out.results.reserve(results->size());
-  for (std::size_t i = 0; i < results->size(); ++i) {
-    auto res = decode_mutation_result((*results)[i], indexed("results", i));
-    if (!res) return res.error();
-    out.results.push_back(std::move(res.value()));
-  }
-  return out;
+  return decode_mutation_results_from(JsonMembers(j));
 }
 
 Result<PublishRequest> decode_publish(const Json& j) {
-  ObjectReader r(j, codes::kInvalidRequest, "");
+  auto r = json_reader(j, codes::kInvalidRequest, "");
   PublishRequest out;
   out.name = r.event_name("name");
   out.collection = r.collection("collection", false);
@@ -593,18 +712,7 @@ Result<PublishRequest> decode_publish(const Json& j) {
 }
 
 Result<ErrorMsg> decode_error(const Json& j) {
-  ObjectReader r(j, codes::kInvalidMessage, "");
-  const Json* e = r.find("error");
-  if (!e) r.fail("error", "error is required");
-  if (r.failed()) return r.error();
-  ObjectReader er(*e, codes::kInvalidMessage, "error");
-  ErrorMsg out;
-  out.error.code = er.string("code", true);
-  if (!er.failed() && out.error.code.empty()) er.fail("error.code", "error.code must not be empty");
-  out.error.message = er.string("message", false);
-  out.error.field = er.string("field", false);
-  if (er.failed()) return er.error();
-  return out;
+  return decode_error_from(JsonMembers(j));
 }
 
 Result<ServerMessage> decode_server_message(std::string_view event_type, std::string_view data) {
@@ -613,7 +721,7 @@ Result<ServerMessage> decode_server_message(std::string_view event_type, std::st
   }
   auto j = parse_text(data);
   if (!j) return j.error();
-  return decode_server_json(event_type, *j);
+  return decode_server_json(event_type, JsonMembers(*j));
 }
 
 Result<ServerMessage> decode_server_ws(std::string_view frame) {
@@ -628,7 +736,41 @@ Result<ServerMessage> decode_server_frame(const Json& j) {
   if (t == j.end() || !t->is_string()) {
     return make_error(codes::kInvalidMessage, "type must be a string", "type");
   }
-  return decode_server_json(t->get_ref<const std::string&>(), j);
+  return decode_server_json(t->get_ref<const std::string&>(), JsonMembers(j));
+}
+
+// One pass over the text: each frame's members go into FrameSlots and through the same
+// decoders as decode_server_frame; nothing else is built. The whole batch is read before the
+// caller applies anything, so a syntax error anywhere rejects all of it, as a DOM parse would.
+Result<std::vector<Result<ServerMessage>>> decode_server_batch(std::string_view text) {
+  const auto bad = [] { return make_error(codes::kInvalidJson, "message batch must be a JSON array"); };
+  JsonReader in(text);
+  if (!in.consume('[')) return bad();
+  std::vector<Result<ServerMessage>> out;
+  FrameSlots slots;
+  std::string key;
+  for (bool first = true; in.next_element(first); first = false) {
+    if (in.peek() != '{') {
+      if (!in.skip_value()) return bad();
+      out.emplace_back(make_error(codes::kInvalidMessage, "frame must be a JSON object"));
+      continue;
+    }
+    in.consume('{');
+    slots.clear();
+    for (bool f = true; in.next_member(f, key); f = false) {
+      Json* slot = slots.slot(key);
+      if (!(slot ? in.parse_value(*slot) : in.skip_value())) return bad();
+    }
+    if (in.failed()) return bad();
+    const Json* t = slots.get("type");
+    if (!t || !t->is_string()) {
+      out.emplace_back(make_error(codes::kInvalidMessage, "type must be a string", "type"));
+      continue;
+    }
+    out.push_back(decode_server_json(t->get_ref<const std::string&>(), FrameMembers(slots)));
+  }
+  if (!in.at_end()) return bad();
+  return out;
 }
 
 Result<ClientMessage> decode_client_ws(std::string_view frame, const DecodeLimits& limits) {
@@ -646,16 +788,18 @@ Result<ClientMessage> decode_client_ws(std::string_view frame, const DecodeLimit
   return make_error(codes::kInvalidRequest, "unknown message type \"" + printable(type) + "\"", "type");
 }
 
-Document change_to_document(const ChangeMsg& c) {
+Document change_to_document(const ChangeMsg& c) { return change_to_document(ChangeMsg(c)); }
+
+Document change_to_document(ChangeMsg&& c) {
   Document d;
-  d.collection = c.collection;
-  d.id = c.id;
+  d.collection = std::move(c.collection);
+  d.id = std::move(c.id);
   d.version = c.version != 0 ? c.version : c.seq;
   if (c.op == ChangeOp::Delete) {
     d.deleted = true;
     d.fields = Json::object();
   } else {
-    d.fields = c.fields.is_object() ? c.fields : Json::object();
+    d.fields = c.fields.is_object() ? std::move(c.fields) : Json::object();
   }
   return d;
 }

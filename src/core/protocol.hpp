@@ -143,9 +143,15 @@ Result<ServerMessage> decode_server_message(std::string_view event_type, std::st
 Result<ServerMessage> decode_server_ws(std::string_view frame);
 // An already parsed WebSocket frame (lets a batch of frames be parsed once as one array).
 Result<ServerMessage> decode_server_frame(const Json& frame);
+// A JSON array of WebSocket frames (the browser engine's receive batch), decoded without
+// building a DOM of the batch. Same per-frame results as parsing the text with
+// parse_json_nothrow and calling decode_server_frame on every element (no nesting limit,
+// like that path); a text that is not a JSON array is one invalid_json error.
+Result<std::vector<Result<ServerMessage>>> decode_server_batch(std::string_view text);
 Result<ClientMessage> decode_client_ws(std::string_view frame, const DecodeLimits& limits = {});
 
 // Converts a committed change into the document it leaves behind (tombstone for delete).
 Document change_to_document(const ChangeMsg& c);
+Document change_to_document(ChangeMsg&& c);  // moves the fields
 
 }  // namespace syncline

@@ -4,16 +4,18 @@
 
 namespace syncline {
 
-bool Store::apply(const ChangeMsg& change) {
+bool Store::apply(ChangeMsg change, std::optional<Json>* replaced) {
   auto& coll = collections_[change.collection];
   auto it = coll.find(change.id);
   const std::int64_t version = change.version > 0 ? change.version : change.seq;
   if (it != coll.end() && it->second.version >= version) return false;
-  Document doc = change_to_document(change);
+  Document doc = change_to_document(std::move(change));
   doc.version = version;
   if (it == coll.end()) {
-    coll.emplace(change.id, std::move(doc));
+    std::string id = doc.id;  // change.id was moved into doc
+    coll.emplace(std::move(id), std::move(doc));
   } else {
+    if (replaced && !it->second.deleted) *replaced = std::move(it->second.fields);
     it->second = std::move(doc);
   }
   return true;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -18,8 +19,11 @@ namespace syncline {
 
 class Store {
  public:
-  // Returns true when the change was newer and got applied.
-  bool apply(const ChangeMsg& change);
+  // Returns true when the change was newer and got applied. By value: a caller that is done
+  // with the message moves it in, and its fields become the stored document without a copy.
+  // When applied and `replaced` is given, it receives the fields of the live document the change
+  // replaced (moved out, not copied; nullopt if there was none or it was a tombstone).
+  bool apply(ChangeMsg change, std::optional<Json>* replaced = nullptr);
   // Unconditionally sets a document (snapshot load). Tombstones allowed.
   void put(Document doc);
   // Removes a document entirely (used when a re-snapshot no longer contains it).

@@ -7,12 +7,17 @@
 //   selector % 9 == 2..7   decode_server_message(<type>, text)    for hello, change, event, reset,
 //                                                                  results, error (SSE event + data)
 //   selector % 9 == 8      decode_server_message(<name>, data)    text is "name\ndata": any event name
+// Mode 0 also checks the DOM-free readers against nlohmann on the same text: parse_json_fast
+// accepts exactly what parse_json_nothrow accepts and builds an equal value, and
+// decode_server_batch("[" + text + "]") gives what parsing that batch and decode_server_frame
+// give (the browser engine's receive path before and after).
 // Invariants: decoders never crash or throw; an error has a non-empty code from the protocol's
 // set; a decoded message survives encode -> decode unchanged (both the WebSocket form with
 // "type" and the SSE form); a client batch never exceeds DecodeLimits::max_batch and its mids
 // strictly increase.
 #include <set>
 
+#include "core/json_reader.hpp"
 #include "core/protocol.hpp"
 #include "fuzz_common.hpp"
 
@@ -63,6 +68,31 @@ void check_client(const ClientMessage& m, const DecodeLimits& limits) {
   FUZZ_CHECK(*again == m, "client frame changed in a round trip: " + ws);
 }
 
+void check_fast_readers(std::string_view text) {
+  const Json want = parse_json_nothrow(text);
+  const Json got = parse_json_fast(text);
+  FUZZ_CHECK(got.is_discarded() == want.is_discarded(), "parse_json_fast accepts differently: " + std::string(text));
+  if (!want.is_discarded()) {
+    FUZZ_CHECK(got == want && fuzz::dump(got) == fuzz::dump(want), "parse_json_fast value differs: " + std::string(text));
+  }
+  const std::string batch = "[" + std::string(text) + "]";
+  const Json parsed = parse_json_nothrow(batch);
+  const auto fast = decode_server_batch(batch);
+  FUZZ_CHECK(fast.ok() == (!parsed.is_discarded()), "decode_server_batch accepts differently: " + batch);
+  if (!fast.ok()) return;
+  FUZZ_CHECK(fast->size() == parsed.size(), "decode_server_batch frame count differs: " + batch);
+  for (std::size_t i = 0; i < parsed.size(); ++i) {
+    const auto want_frame = decode_server_frame(parsed[i]);
+    const auto& got_frame = (*fast)[i];
+    FUZZ_CHECK(got_frame.ok() == want_frame.ok(), "decode_server_batch frame outcome differs: " + batch);
+    if (want_frame.ok()) {
+      FUZZ_CHECK(*got_frame == *want_frame, "decode_server_batch frame differs: " + batch);
+    } else {
+      FUZZ_CHECK(got_frame.error() == want_frame.error(), "decode_server_batch error differs: " + batch);
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -71,7 +101,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint8_t selector = in.byte();
   const int mode = selector % 9;
   if (mode == 0) {
-    auto r = decode_server_ws(in.rest());
+    const std::string_view text = in.rest();
+    check_fast_readers(text);
+    auto r = decode_server_ws(text);
     if (r) {
       check_server_roundtrip(*r);
     } else {
