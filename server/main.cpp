@@ -135,6 +135,7 @@ int main(int argc, char** argv) {
   auto listener = std::make_shared<Listener>(ioc, *app_ptr);
   if (std::string err = listener->open(host, static_cast<unsigned short>(port)); !err.empty()) {
     log_error("cannot listen", {{"error", err}});
+    app_ptr->writer().stop();  // joined before the io_context it posts to goes away
     return 1;
   }
   listener->run();
