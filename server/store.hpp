@@ -106,8 +106,13 @@ class Store {
   // Opens the group's IMMEDIATE transaction.
   std::optional<Error> begin_group();
   // Commits the group (one fsync); on failure the group is rolled back and nothing of it is
-  // durable. Then prunes the log if retention asks for it.
+  // durable.
   std::optional<Error> commit_group();
+  // Work kept off the commit path, done by the writer after it handed a group's results back:
+  // log pruning (retention) and WAL checkpoints (SQLite's automatic checkpoint, which runs
+  // inside COMMIT and would add its fsyncs to that group's latency, is disabled). `idle`: no
+  // request is waiting, so a checkpoint costs nobody anything.
+  void maintenance(bool idle);
   void rollback_group();
   // True when SQLite has rolled the group's transaction back by itself (e.g. disk full, I/O
   // error): the savepoints of earlier requests are gone with it.
@@ -152,6 +157,7 @@ class Store {
                                                const std::vector<Mutation>& mutations, const WriteCheck& check);
   Result<LogRow> publish_in_savepoint(const PublishRequest& req, const PublishCheck& check);
   void maybe_prune();
+  static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
   std::optional<Error> check_unique(const std::string& collection, const std::string& id, const Json& fields);
   bool write_unique(const std::string& collection, const std::string& id, const Json* fields);
 
@@ -165,6 +171,7 @@ class Store {
   bool in_group_ = false;
   std::int64_t pruned_through_ = 0;  // committed prune (writer)
   std::atomic<std::int64_t> prune_floor_{0};
+  int wal_pages_ = 0;  // frames in the WAL after the last commit (writer)
 };
 
 }  // namespace syncline::server

@@ -77,6 +77,13 @@ void Writer::run() {
         --pending_;
       }
     });
+    bool idle;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      idle = queue_.empty();
+    }
+    // After the post: pruning and checkpoints never delay the answers of the group just done.
+    if (stats.committed) store_->maintenance(idle);
   }
 }
 
