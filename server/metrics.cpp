@@ -102,7 +102,7 @@ std::string Metrics::render(std::int64_t head_seq, std::int64_t pruned_through, 
          line("syncline_commit_seconds_total", commit_seconds_));
   metric("syncline_write_queue", "gauge", "Write requests submitted and not yet answered.",
          line("syncline_write_queue", static_cast<double>(write_queue)));
-  metric("syncline_writes_refused_total", "counter", "Write requests refused because the writer queue was full.",
+  metric("syncline_writes_refused_total", "counter", "Write requests refused with 503 (writer queue full, or shutting down).",
          line("syncline_writes_refused_total", static_cast<double>(writes_refused)));
   metric("syncline_head_seq", "gauge", "Latest committed seq.", line("syncline_head_seq", static_cast<double>(head_seq)));
   metric("syncline_log_pruned_through", "gauge", "Highest seq removed from the log by retention.",

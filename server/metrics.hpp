@@ -29,7 +29,7 @@ struct Metrics {
   std::int64_t ws_invalid_frames = 0;
 
   std::int64_t write_queue = 0;  // gauge, refreshed on render: requests waiting for the writer
-  std::int64_t writes_refused = 0;  // queue full / shutting down (503)
+  std::int64_t writes_refused = 0;  // 503: writer queue full, or shutting down
 
   // Group commit: requests per committed group (histogram) and time spent committing.
   static constexpr std::array<int, 9> kGroupBuckets{1, 2, 4, 8, 16, 32, 64, 128, 256};

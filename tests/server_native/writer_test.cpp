@@ -27,7 +27,7 @@ class GroupCommit : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // A writer whose completions are collected and run on the test thread by drain().
-  std::unique_ptr<Writer> make_writer() {
+  std::unique_ptr<Writer> make_writer(std::size_t max_queued = 100) {
     auto store = Store::open(db_, StoreOptions{}, config_);
     EXPECT_TRUE(static_cast<bool>(store)) << store.error().message;
     return std::make_unique<Writer>(
@@ -36,7 +36,7 @@ class GroupCommit : public ::testing::Test {
           std::lock_guard<std::mutex> lk(mu_);
           posted_.push_back(std::move(f));
         },
-        [this](const GroupStats& g) { groups_.push_back(g); }, 100);
+        [this](const GroupStats& g) { groups_.push_back(g); }, max_queued);
   }
   void drain() {
     std::vector<std::function<void()>> fs;
@@ -185,6 +185,21 @@ TEST_F(GroupCommit, EventsShareTheSeqSpaceInQueueOrder) {
   w->stop();
   drain();
   EXPECT_EQ(seqs, (std::vector<std::int64_t>{1, 2, -1, 3}));
+}
+
+TEST_F(GroupCommit, FullQueueRefusesAndPendingCountsUntilCompletionsRan) {
+  auto w = make_writer(2);
+  int done = 0;
+  EXPECT_TRUE(w->submit(insert("a", {{1, "q1"}}), [&](WriteOutcome) { ++done; }));
+  EXPECT_TRUE(w->submit(insert("a", {{2, "q2"}}), [&](WriteOutcome) { ++done; }));
+  EXPECT_FALSE(w->submit(insert("a", {{3, "q3"}}), [&](WriteOutcome) { ++done; }));
+  EXPECT_EQ(w->pending(), 2u);
+  w->start();
+  w->stop();
+  EXPECT_EQ(w->pending(), 2u) << "committed, but not answered until the io thread ran the completions";
+  drain();
+  EXPECT_EQ(done, 2);
+  EXPECT_EQ(w->pending(), 0u);
 }
 
 TEST_F(GroupCommit, StoppedWriterRefusesNewRequests) {
