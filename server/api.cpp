@@ -74,11 +74,34 @@ int RateLimiter::take(const std::string& key, long long now_ms) {
   return std::max(1, static_cast<int>(std::ceil((1.0 - b.tokens) / rate_)));
 }
 
-App::App(Config config, std::unique_ptr<Store> store, ServerOptions options)
+App::App(Config config, ServerOptions options)
     : config_(std::move(config)),
-      store_(std::move(store)),
       options_(std::move(options)),
       limiter_(config_.limits.rate_limit_per_sec, config_.limits.rate_limit_burst) {}
+
+App::~App() {
+  if (writer_) writer_->stop();
+}
+
+void App::set_stores(std::unique_ptr<Store> writer_store, std::unique_ptr<Store> reader, Writer::Post post) {
+  published_seq_ = writer_store->head_seq();
+  reader_ = std::move(reader);
+  // Far above what the rate limiter lets through in normal use; a bound so a flood of
+  // pipelined WebSocket batches gets 503s instead of growing memory without limit.
+  constexpr std::size_t kMaxQueuedWrites = 10000;
+  writer_ = std::make_unique<Writer>(
+      std::move(writer_store), std::move(post),
+      [this](const GroupStats& g) { metrics_.note_group(g.requests, g.commit_us, g.committed); }, kMaxQueuedWrites);
+  writer_->start();
+}
+
+ApiError App::writer_unavailable() {
+  metrics_.writes_refused++;
+  ApiError e = shutting_down_ ? api_error(503, "unavailable", "server is shutting down")
+                              : api_error(503, "unavailable", "too many writes queued");
+  e.retry_after_s = 1;
+  return e;
+}
 
 void App::add_cors(const HttpRequest& req, HttpResponse& res) const {
   std::string origin = req.header("origin");
@@ -127,22 +150,35 @@ std::optional<ApiError> App::rate_limit(const std::string& key) {
   return e;
 }
 
-HttpResponse App::handle(const HttpRequest& req) {
-  HttpResponse res;
+void App::handle(const HttpRequest& req, Reply reply) {
+  // What add_cors needs, kept small: an async reply must not hold on to the request body.
+  HttpRequest cors;
+  cors.method = req.method;
+  if (auto it = req.headers.find("origin"); it != req.headers.end()) cors.headers.emplace(*it);
+  Reply finish = [this, cors = std::move(cors), reply = std::move(reply)](HttpResponse res) {
+    add_cors(cors, res);
+    metrics_.http_requests++;
+    if (res.status >= 500) metrics_.http_errors_5xx++;
+    else if (res.status >= 400) metrics_.http_errors_4xx++;
+    reply(std::move(res));
+  };
   if (req.method == "OPTIONS") {
+    HttpResponse res;
     res.status = 204;
     res.content_type.clear();
-  } else {
-    res = route(req);
+    return finish(std::move(res));
   }
-  add_cors(req, res);
-  metrics_.http_requests++;
-  if (res.status >= 500) metrics_.http_errors_5xx++;
-  else if (res.status >= 400) metrics_.http_errors_4xx++;
-  return res;
+  route(req, finish);
 }
 
-HttpResponse App::route(const HttpRequest& req) {
+void App::route(const HttpRequest& req, const Reply& reply) {
+  // Status 0 marks a route that replies itself (after a commit).
+  auto replies_itself = [] {
+    HttpResponse r;
+    r.status = 0;
+    return r;
+  };
+  HttpResponse res = [&]() -> HttpResponse {
   const std::string& p = req.path;
   const bool get = req.method == "GET" || req.method == "HEAD";
   const bool post = req.method == "POST";
@@ -154,11 +190,17 @@ HttpResponse App::route(const HttpRequest& req) {
   if (p == "/v1/health") return get ? health() : not_allowed("GET");
   if (p == "/metrics") return get ? metrics_text() : not_allowed("GET");
   if (p == "/v1/snapshot") return get ? snapshot(req) : not_allowed("GET");
-  if (p == "/v1/mutations") return post ? post_mutations(req) : not_allowed("POST");
+  if (p == "/v1/mutations") {
+    if (!post) return not_allowed("POST");
+    post_mutations(req, reply);
+    return replies_itself();
+  }
   if (p == "/v1/events") {
     // GET /v1/events is the SSE stream, handled by the transport; reaching here means it was
     // not a GET.
-    return post ? post_events(req) : not_allowed("GET, POST");
+    if (!post) return not_allowed("GET, POST");
+    post_events(req, reply);
+    return replies_itself();
   }
   if (p == "/v1/demo/token") {
     if (!config_.demo_tokens) return error_response(api_error(404, codes::kNotFound, "no such route"));
@@ -172,19 +214,22 @@ HttpResponse App::route(const HttpRequest& req) {
   }
   if (auto r = serve_static(options_.static_dir, req)) return std::move(*r);
   if (p == "/" && options_.static_dir.empty()) {
-    return json_response(200, {{"name", "syncline-server"}, {"protocol", "v1"}, {"seq", store_->head_seq()}});
+    return json_response(200, {{"name", "syncline-server"}, {"protocol", "v1"}, {"seq", head_seq()}});
   }
   return error_response(api_error(404, codes::kNotFound, "no such route"));
+  }();
+  if (res.status != 0) reply(std::move(res));
 }
 
 HttpResponse App::health() {
-  return json_response(200, {{"status", shutting_down_ ? "shutting_down" : "ok"}, {"seq", store_->head_seq()}});
+  return json_response(200, {{"status", shutting_down_ ? "shutting_down" : "ok"}, {"seq", head_seq()}});
 }
 
 HttpResponse App::metrics_text() {
   HttpResponse r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  r.body = metrics_.render(store_->head_seq(), store_->pruned_through(), store_->document_count(), now_mono_ms());
+  metrics_.write_queue = static_cast<std::int64_t>(writer_->pending());
+  r.body = metrics_.render(head_seq(), pruned_through(), reader_->document_count(), now_mono_ms());
   return r;
 }
 
@@ -322,14 +367,18 @@ HttpResponse App::snapshot(const HttpRequest& req) {
     first_seq = j["s"].get<std::int64_t>();
   }
   Subscription sub(config_, claims, list, where);
-  auto page = store_->snapshot(list, after, limit, [&](const Document& d) {
+  // Everything up to the broadcast head is committed, so the read transaction below sees at
+  // least that state; a stream opened at this seq misses nothing (newer rows it may already
+  // contain are replayed as no-ops).
+  const std::int64_t head = head_seq();
+  auto page = reader_->snapshot(list, after, limit, [&](const Document& d) {
     return sub.access(d.collection).matches(d.id, d.fields);
   });
   if (!page) return error_response(api_error(500, kInternal, page.error().message));
   // Every page reports the seq of the first page: documents on later pages may be newer, which
   // is harmless (replaying older changes is a no-op), while starting the stream at the first
   // page's seq guarantees nothing that changed between pages is missed.
-  std::int64_t seq = first_seq ? *first_seq : page->seq;
+  std::int64_t seq = first_seq ? *first_seq : head;
   Json docs = Json::array();
   for (const auto& d : page->docs) docs.push_back(document_to_json(d));
   Json next = nullptr;
@@ -340,24 +389,29 @@ HttpResponse App::snapshot(const HttpRequest& req) {
   return json_response(200, {{"seq", seq}, {"docs", std::move(docs)}, {"next", next}});
 }
 
-std::variant<MutationResults, ApiError> App::mutate(const Claims& claims, const Json& body) {
-  if (!body.is_object()) return api_error(400, codes::kInvalidRequest, "body must be a JSON object");
+bool App::mutate(const Claims& claims, const Json& body, MutateDone done) {
+  auto refuse = [&done](ApiError e) {
+    done(std::move(e));
+    return false;
+  };
+  if (!body.is_object()) return refuse(api_error(400, codes::kInvalidRequest, "body must be a JSON object"));
   if (body.contains("mutations") && body["mutations"].is_array() &&
       body["mutations"].size() > config_.limits.max_batch) {
     metrics_.batches_refused++;
-    return api_error(413, codes::kPayloadTooLarge,
-                     "a batch holds at most " + std::to_string(config_.limits.max_batch) + " mutations", "mutations");
+    return refuse(api_error(413, codes::kPayloadTooLarge,
+                          "a batch holds at most " + std::to_string(config_.limits.max_batch) + " mutations",
+                          "mutations"));
   }
   DecodeLimits dl;
   dl.max_batch = config_.limits.max_batch;
   auto batch = decode_mutation_batch(body, dl);
   if (!batch) {
     metrics_.batches_refused++;
-    return from_core(batch.error());
+    return refuse(from_core(batch.error()));
   }
   if (!is_valid_id(batch->client)) {
     metrics_.batches_refused++;
-    return api_error(400, codes::kInvalidRequest, "client must match ^[A-Za-z0-9_.:-]{1,128}$", "client");
+    return refuse(api_error(400, codes::kInvalidRequest, "client must match ^[A-Za-z0-9_.:-]{1,128}$", "client"));
   }
   std::int64_t prev = 0;
   for (std::size_t i = 0; i < batch->mutations.size(); ++i) {
@@ -365,22 +419,32 @@ std::variant<MutationResults, ApiError> App::mutate(const Claims& claims, const 
     std::string f = "mutations[" + std::to_string(i) + "]";
     if (m.mid <= 0 || m.mid <= prev) {
       metrics_.batches_refused++;
-      return api_error(400, codes::kInvalidRequest, "mids must be positive and strictly increasing within a batch",
-                       f + ".mid");
+      return refuse(api_error(400, codes::kInvalidRequest,
+                            "mids must be positive and strictly increasing within a batch", f + ".mid"));
     }
     prev = m.mid;
     if (!config_.collection(m.collection)) {
       metrics_.batches_refused++;
-      return api_error(404, codes::kNotFound, "unknown collection '" + m.collection + "'", f + ".collection");
+      return refuse(api_error(404, codes::kNotFound, "unknown collection '" + m.collection + "'", f + ".collection"));
     }
     if (!config_.write_access(m.collection, m.op, claims).allows_any()) {
       metrics_.batches_refused++;
-      return api_error(403, codes::kForbidden,
-                       "role '" + claims.role + "' may not " + to_string(m.op) + " " + m.collection, f + ".collection");
+      return refuse(api_error(403, codes::kForbidden,
+                            "role '" + claims.role + "' may not " + to_string(m.op) + " " + m.collection,
+                            f + ".collection"));
     }
   }
-  auto check = [&](const Mutation& m, const Document* before, const Json* after) -> std::optional<Error> {
-    Access a = config_.write_access(m.collection, m.op, claims);
+  if (shutting_down_) return refuse(writer_unavailable());
+  WriteRequest wr;
+  wr.kind = WriteRequest::Kind::Mutate;
+  wr.client = batch->client;
+  wr.subject = claims.sub;
+  wr.mutations = std::move(batch->mutations);
+  // Runs on the writer thread: it captures the claims by value and reads only the config,
+  // which is immutable while the server runs.
+  const Config* config = &config_;
+  wr.check = [config, claims](const Mutation& m, const Document* before, const Json* after) -> std::optional<Error> {
+    Access a = config->write_access(m.collection, m.op, claims);
     if (a.kind == Access::Kind::All) return std::nullopt;
     if (a.kind == Access::Kind::None) return make_error(codes::kForbidden, "write not allowed", "collection");
     if (before && !a.filter.matches(m.id, before->fields)) {
@@ -392,21 +456,26 @@ std::variant<MutationResults, ApiError> App::mutate(const Claims& claims, const 
     }
     return std::nullopt;
   };
-  auto res = store_->apply_batch(batch->client, claims.sub, batch->mutations, check);
-  if (!res) {
-    metrics_.batches_refused++;
-    if (res.error().code == codes::kForbidden) return ApiError{403, res.error(), 0};
-    log_error("mutation batch failed", {{"error", res.error().message}});
-    return api_error(500, kInternal, "internal error while committing the batch");
-  }
-  for (const auto& r : res->results.results) {
-    if (r.status == ResultStatus::Applied) metrics_.mutations_applied++;
-    else if (r.status == ResultStatus::Rejected) metrics_.mutations_rejected++;
-    else metrics_.mutations_duplicate++;
-  }
-  MutationResults results = std::move(res->results);
-  fan_out(std::move(res->rows));
-  return results;
+  bool queued = writer_->submit(std::move(wr), [this, done](WriteOutcome o) {
+    if (o.error) {
+      metrics_.batches_refused++;
+      if (o.error->code == codes::kForbidden) return done(ApiError{403, *o.error, 0});
+      log_error("mutation batch failed", {{"error", o.error->message}});
+      return done(api_error(500, kInternal, "internal error while committing the batch"));
+    }
+    for (const auto& r : o.batch.results.results) {
+      if (r.status == ResultStatus::Applied) metrics_.mutations_applied++;
+      else if (r.status == ResultStatus::Rejected) metrics_.mutations_rejected++;
+      else metrics_.mutations_duplicate++;
+    }
+    MutationResults results = std::move(o.batch.results);
+    // Broadcast first, then answer: the caller's own stream sees the change no later than
+    // the ack, as before.
+    fan_out(std::move(o.batch.rows));
+    done(std::move(results));
+  });
+  if (!queued) done(writer_unavailable());
+  return queued;
 }
 
 void App::fan_out(std::vector<LogRow> rows) {
@@ -415,70 +484,93 @@ void App::fan_out(std::vector<LogRow> rows) {
   for (auto& row : rows) {
     if (row.is_event) metrics_.events_total++;
     else ++changes;
+    const std::int64_t seq = row.seq;
     hub_.broadcast(make_outgoing(std::move(row)));
+    // Completions arrive in seq order (one writer, one post per group, in order), so this
+    // only grows; a stream that turns live now reads the log up to here and gets the rest live.
+    published_seq_ = std::max(published_seq_, seq);
   }
   metrics_.changes_total += changes;
   if (changes) metrics_.note_changes(changes, now_mono_ms());
 }
 
-std::variant<std::int64_t, ApiError> App::publish(const Claims& claims, const Json& body) {
+bool App::publish(const Claims& claims, const Json& body, PublishDone done) {
+  auto refuse = [&done](ApiError e) {
+    done(std::move(e));
+    return false;
+  };
   auto req = decode_publish(body);
-  if (!req) return from_core(req.error());
+  if (!req) return refuse(from_core(req.error()));
+  PublishCheck check;
   if (!req->collection.empty()) {
     if (!is_valid_collection(req->collection)) {
-      return api_error(400, codes::kInvalidRequest, "invalid collection name", "collection");
+      return refuse(api_error(400, codes::kInvalidRequest, "invalid collection name", "collection"));
     }
     if (!config_.collection(req->collection)) {
-      return api_error(404, codes::kNotFound, "unknown collection '" + req->collection + "'", "collection");
+      return refuse(api_error(404, codes::kNotFound, "unknown collection '" + req->collection + "'", "collection"));
     }
     Access a = config_.read_access(req->collection, claims);
     if (!a.allows_any()) {
-      return api_error(403, codes::kForbidden, "role '" + claims.role + "' may not read " + req->collection, "collection");
+      return refuse(
+          api_error(403, codes::kForbidden, "role '" + claims.role + "' may not read " + req->collection, "collection"));
     }
     if (a.kind == Access::Kind::Where) {
-      // A scoped caller may only publish about a document it can read.
-      auto doc = req->id.empty() ? std::nullopt : store_->get_document(req->collection, req->id);
-      if (!doc || doc->deleted || !a.matches(req->id, doc->fields)) {
-        return api_error(403, codes::kForbidden, "events on " + req->collection + " need a document this token may read",
-                         "id");
-      }
+      // A scoped caller may only publish about a document it can read. Decided by the writer,
+      // on the document as it is when the event gets its seq. An invalid id names no document.
+      std::string refusal = "events on " + req->collection + " need a document this token may read";
+      if (req->id.empty() || !is_valid_id(req->id)) return refuse(api_error(403, codes::kForbidden, refusal, "id"));
+      check = [a, id = req->id, refusal](const std::optional<Document>& doc) -> std::optional<Error> {
+        if (!doc || !a.matches(id, doc->fields)) return make_error(codes::kForbidden, refusal, "id");
+        return std::nullopt;
+      };
     }
   }
-  if (!req->id.empty() && !is_valid_id(req->id)) return api_error(400, codes::kInvalidRequest, "invalid id", "id");
-  auto row = store_->publish(*req);
-  if (!row) {
-    log_error("publish failed", {{"error", row.error().message}});
-    return api_error(500, kInternal, "internal error while publishing");
-  }
-  std::int64_t seq = row->seq;
-  std::vector<LogRow> rows;
-  rows.push_back(std::move(*row));
-  fan_out(std::move(rows));
-  return seq;
+  if (!req->id.empty() && !is_valid_id(req->id)) return refuse(api_error(400, codes::kInvalidRequest, "invalid id", "id"));
+  if (shutting_down_) return refuse(writer_unavailable());
+  WriteRequest wr;
+  wr.kind = WriteRequest::Kind::Publish;
+  wr.event = std::move(*req);
+  wr.event_check = std::move(check);
+  bool queued = writer_->submit(std::move(wr), [this, done](WriteOutcome o) {
+    if (o.error) {
+      if (o.error->code == codes::kForbidden) return done(ApiError{403, *o.error, 0});
+      log_error("publish failed", {{"error", o.error->message}});
+      return done(api_error(500, kInternal, "internal error while publishing"));
+    }
+    std::int64_t seq = o.event->seq;
+    std::vector<LogRow> rows;
+    rows.push_back(std::move(*o.event));
+    fan_out(std::move(rows));
+    done(seq);
+  });
+  if (!queued) done(writer_unavailable());
+  return queued;
 }
 
-HttpResponse App::post_mutations(const HttpRequest& req) {
+void App::post_mutations(const HttpRequest& req, const Reply& reply) {
   auto auth = authenticate(req);
-  if (auto* e = std::get_if<ApiError>(&auth)) return error_response(*e);
+  if (auto* e = std::get_if<ApiError>(&auth)) return reply(error_response(*e));
   Claims claims = std::get<Claims>(std::move(auth));
-  if (auto e = rate_limit("sub:" + claims.sub)) return error_response(*e);
+  if (auto e = rate_limit("sub:" + claims.sub)) return reply(error_response(*e));
   Json body = parse_json_nothrow(req.body);
-  if (body.is_discarded()) return error_response(api_error(400, codes::kInvalidJson, "body is not valid JSON"));
-  auto out = mutate(claims, body);
-  if (auto* e = std::get_if<ApiError>(&out)) return error_response(*e);
-  return json_response(200, encode(std::get<MutationResults>(out)));
+  if (body.is_discarded()) return reply(error_response(api_error(400, codes::kInvalidJson, "body is not valid JSON")));
+  mutate(claims, body, [reply](std::variant<MutationResults, ApiError> out) {
+    if (auto* e = std::get_if<ApiError>(&out)) return reply(error_response(*e));
+    reply(json_response(200, encode(std::get<MutationResults>(out))));
+  });
 }
 
-HttpResponse App::post_events(const HttpRequest& req) {
+void App::post_events(const HttpRequest& req, const Reply& reply) {
   auto auth = authenticate(req);
-  if (auto* e = std::get_if<ApiError>(&auth)) return error_response(*e);
+  if (auto* e = std::get_if<ApiError>(&auth)) return reply(error_response(*e));
   Claims claims = std::get<Claims>(std::move(auth));
-  if (auto e = rate_limit("sub:" + claims.sub)) return error_response(*e);
+  if (auto e = rate_limit("sub:" + claims.sub)) return reply(error_response(*e));
   Json body = parse_json_nothrow(req.body);
-  if (body.is_discarded()) return error_response(api_error(400, codes::kInvalidJson, "body is not valid JSON"));
-  auto out = publish(claims, body);
-  if (auto* e = std::get_if<ApiError>(&out)) return error_response(*e);
-  return json_response(200, {{"seq", std::get<std::int64_t>(out)}});
+  if (body.is_discarded()) return reply(error_response(api_error(400, codes::kInvalidJson, "body is not valid JSON")));
+  publish(claims, body, [reply](std::variant<std::int64_t, ApiError> out) {
+    if (auto* e = std::get_if<ApiError>(&out)) return reply(error_response(*e));
+    reply(json_response(200, {{"seq", std::get<std::int64_t>(out)}}));
+  });
 }
 
 HttpResponse App::demo_token(const HttpRequest& req) {

@@ -1,9 +1,16 @@
-// Layer: server. The application: shared state (config, store, hub, metrics, rate limiter) and
-// every HTTP route that is not a long-lived stream, as a pure function of a parsed request.
-// Beast-free so it compiles quickly; the transport files (http_session, sse_session,
+// Layer: server. The application: shared state (config, stores, writer, hub, metrics, rate
+// limiter) and every HTTP route that is not a long-lived stream, as a function of a parsed
+// request. Beast-free so it compiles quickly; the transport files (http_session, sse_session,
 // ws_session) convert Beast requests into HttpRequest and call in here.
+//
+// Threads: everything here runs on the io thread except the Writer's thread, which owns the
+// writer connection and commits writes in groups. Reads use a second (reader) connection on the
+// io thread. The io thread's idea of the head is `head_seq()`: the highest seq it has
+// broadcast. Every seq up to it is committed (commit happens before the completion is posted),
+// which is what stream resume and snapshots rely on.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -19,6 +26,7 @@
 #include "hub.hpp"
 #include "metrics.hpp"
 #include "store.hpp"
+#include "writer.hpp"
 
 namespace syncline::server {
 
@@ -88,20 +96,30 @@ struct ServerOptions {
 
 class App {
  public:
-  App(Config config, std::unique_ptr<Store> store, ServerOptions options);
-  // The store keeps a reference to config(), so it is opened after the App and handed in.
-  void set_store(std::unique_ptr<Store> store) { store_ = std::move(store); }
+  App(Config config, ServerOptions options);
+  ~App();
+  // The stores keep a reference to config(), so they are opened after the App and handed in.
+  // `post` schedules a function on the io thread (the writer hands its results back with it).
+  // Starts the writer thread.
+  void set_stores(std::unique_ptr<Store> writer_store, std::unique_ptr<Store> reader, Writer::Post post);
 
-  // Any non-stream route (including static files and CORS preflight).
-  HttpResponse handle(const HttpRequest& req);
+  using Reply = std::function<void(HttpResponse)>;
+  // Any non-stream route (including static files and CORS preflight). Most routes reply before
+  // returning; POST /v1/mutations and POST /v1/events reply once the writer has committed.
+  void handle(const HttpRequest& req, Reply reply);
 
   // Validates a stream request (SSE or WebSocket): auth, rate limit, collections, where,
   // cursor (Last-Event-ID header wins over ?cursor=), WebSocket Origin.
   std::variant<StreamRequest, ApiError> open_stream(const HttpRequest& req, Transport t);
 
-  // Shared by HTTP and WebSocket: authenticate was done by the caller.
-  std::variant<MutationResults, ApiError> mutate(const Claims& claims, const Json& body);
-  std::variant<std::int64_t, ApiError> publish(const Claims& claims, const Json& body);
+  // Shared by HTTP and WebSocket: authenticate was done by the caller. `done` runs on the io
+  // thread, at once for a refused request, else after the commit and after the resulting
+  // changes were broadcast. Returns true when the request was valid and handed to the writer
+  // (`done` has not run yet), false when it was answered at once.
+  using MutateDone = std::function<void(std::variant<MutationResults, ApiError>)>;
+  bool mutate(const Claims& claims, const Json& body, MutateDone done);
+  using PublishDone = std::function<void(std::variant<std::int64_t, ApiError>)>;
+  bool publish(const Claims& claims, const Json& body, PublishDone done);
 
   std::variant<Claims, ApiError> authenticate(const HttpRequest& req);
   std::optional<ApiError> rate_limit(const std::string& key);
@@ -110,30 +128,40 @@ class App {
   void add_cors(const HttpRequest& req, HttpResponse& res) const;
 
   const Config& config() const { return config_; }
-  Store& store() { return *store_; }
+  // The highest seq broadcast to streams (see the threads note above).
+  std::int64_t head_seq() const { return published_seq_; }
+  // Rows up to this seq may be gone from the log (thread-safe, raised before a prune).
+  std::int64_t pruned_through() const { return writer_->pruned_through(); }
+  // The io thread's read-only connection.
+  Store& reader() { return *reader_; }
+  Writer& writer() { return *writer_; }
   Hub& hub() { return hub_; }
   Metrics& metrics() { return metrics_; }
   bool shutting_down() const { return shutting_down_; }
   void set_shutting_down() { shutting_down_ = true; }
 
  private:
-  HttpResponse route(const HttpRequest& req);
+  void route(const HttpRequest& req, const Reply& reply);
   HttpResponse health();
   HttpResponse snapshot(const HttpRequest& req);
-  HttpResponse post_mutations(const HttpRequest& req);
-  HttpResponse post_events(const HttpRequest& req);
+  void post_mutations(const HttpRequest& req, const Reply& reply);
+  void post_events(const HttpRequest& req, const Reply& reply);
   HttpResponse demo_token(const HttpRequest& req);
   HttpResponse metrics_text();
   std::variant<std::vector<std::string>, ApiError> parse_collections(const std::string* param,
                                                                      const Claims& claims);
+  // Refusal for a write the writer cannot take (queue full, stopping).
+  ApiError writer_unavailable();
   void fan_out(std::vector<LogRow> rows);
 
   Config config_;
-  std::unique_ptr<Store> store_;
+  std::unique_ptr<Store> reader_;
+  std::unique_ptr<Writer> writer_;  // owns the writer Store
   ServerOptions options_;
   Hub hub_;
   Metrics metrics_;
   RateLimiter limiter_;
+  std::int64_t published_seq_ = 0;
   bool shutting_down_ = false;
 };
 

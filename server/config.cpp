@@ -238,21 +238,20 @@ Result<Config> Config::load_file(const std::string& path) {
 Config Config::open_default() {
   Config c;
   c.open_mode = true;
+  // Built once here, never in collection(): the writer thread and the io thread both look
+  // collections up, so the lookup must not write shared state.
+  c.open_collection_.read["*"] = RuleTemplate{RuleTemplate::Kind::All, {}};
+  auto& w = c.open_collection_.write["*"];
+  for (auto op : {MutationOp::Insert, MutationOp::Update, MutationOp::Delete}) {
+    w[op] = RuleTemplate{RuleTemplate::Kind::All, {}};
+  }
   return c;
 }
 
 const CollectionConfig* Config::collection(const std::string& name) const {
   auto it = collections.find(name);
   if (it != collections.end()) return &it->second;
-  if (open_mode && is_valid_collection(name)) {
-    open_collection_.name = name;
-    open_collection_.read["*"] = RuleTemplate{RuleTemplate::Kind::All, {}};
-    auto& w = open_collection_.write["*"];
-    for (auto op : {MutationOp::Insert, MutationOp::Update, MutationOp::Delete}) {
-      w[op] = RuleTemplate{RuleTemplate::Kind::All, {}};
-    }
-    return &open_collection_;
-  }
+  if (open_mode && is_valid_collection(name)) return &open_collection_;
   return nullptr;
 }
 

@@ -85,7 +85,9 @@ struct Config {
   Access write_access(const std::string& collection, MutationOp op, const Claims& claims) const;
 
  private:
-  mutable CollectionConfig open_collection_;
+  // Open mode: the one permissive collection every valid name maps to (its `name` is empty).
+  // Immutable after open_default(), so lookups are safe from any thread.
+  CollectionConfig open_collection_;
 };
 
 // Substitutes {claim} placeholders and parses the result; a claim that is missing or contains

@@ -120,7 +120,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       stream_.expires_never();
       return start_sse(app_, std::move(stream_), req, std::get<StreamRequest>(std::move(sr)));
     }
-    reply(req, app_.handle(req), keep_alive, false);
+    // Mutations and custom events are answered after the writer's commit; the next request
+    // on this connection is read only after this reply is written, so per connection the
+    // order of requests and responses is kept. Only method and path outlive this call.
+    HttpRequest meta;
+    meta.method = req.method;
+    meta.path = req.path;
+    app_.handle(req, [self = shared_from_this(), meta = std::move(meta), keep_alive](HttpResponse r) {
+      self->reply(meta, std::move(r), keep_alive && !self->app_.shutting_down(), false);
+    });
   }
 
   HttpResponse with_cors(const HttpRequest& req, HttpResponse r) {

@@ -154,10 +154,9 @@ StreamSession::~StreamSession() {
 }
 
 void StreamSession::begin(std::optional<std::int64_t> cursor) {
-  Store& store = app_.store();
-  const std::int64_t head = store.head_seq();
+  const std::int64_t head = app_.head_seq();
   enqueue(serialize_hello(head, transport_));
-  if (cursor && *cursor < store.pruned_through()) {
+  if (cursor && *cursor < app_.pruned_through()) {
     app_.metrics().resets_sent++;
     enqueue(serialize_reset("cursor_expired", head, transport_));
     live_ = true;
@@ -175,24 +174,33 @@ void StreamSession::begin(std::optional<std::int64_t> cursor) {
 }
 
 void StreamSession::catch_up() {
-  // Rows are read in chunks while the queue has room. The final chunk reaches the head and the
-  // session turns live in the same step (single io thread: no commit can slip in between), so
-  // nothing is missed and nothing is sent twice.
+  // Rows are read in chunks while the queue has room, on the reader connection, and only up to
+  // the seq the io thread has broadcast (app_.head_seq()): the writer may already have
+  // committed newer rows whose broadcast is still on its way here, and reading those too would
+  // send them twice. The final chunk reaches that head and the session turns live in the same
+  // io-thread step, so every later row reaches it through deliver_live: nothing is missed and
+  // nothing is sent twice. (Rows up to the head are committed before they are broadcast, so
+  // the reader sees them.)
   const std::size_t room = std::max<std::size_t>(1, app_.config().limits.send_queue_messages / 2);
   while (catching_up_ && !closing_ && queue_.size() < room) {
-    if (catchup_next_ < app_.store().pruned_through()) {
-      // Pruned while we were catching up (very slow reader on a busy server).
-      app_.metrics().resets_sent++;
-      catching_up_ = false;
-      live_ = true;
-      enqueue(serialize_reset("cursor_expired", app_.store().head_seq(), transport_));
-      break;
-    }
-    auto rows = app_.store().read_log(catchup_next_, kCatchupChunk);
+    const std::int64_t from = catchup_next_;
+    const std::int64_t upto = app_.head_seq();
+    auto rows = from < app_.pruned_through() ? Result<std::vector<LogRow>>(std::vector<LogRow>{})
+                                             : app_.reader().read_log(from, upto, kCatchupChunk);
     if (!rows) {
       log_error("catch-up read failed", {{"error", rows.error().message}});
       terminate("internal");
       return;
+    }
+    // Checked after the read too: the writer raises the floor before it deletes, so a prune
+    // that overlapped this read shows here and the rows read may have a hole.
+    if (from < app_.pruned_through()) {
+      // Pruned while we were catching up (very slow reader on a busy server).
+      app_.metrics().resets_sent++;
+      catching_up_ = false;
+      live_ = true;
+      enqueue(serialize_reset("cursor_expired", app_.head_seq(), transport_));
+      break;
     }
     for (const LogRow& row : *rows) {
       catchup_next_ = row.seq;
@@ -211,6 +219,8 @@ void StreamSession::catch_up() {
 
 void StreamSession::deliver_live(const OutgoingPtr& out) {
   if (!live_ || closing_ || closed_) return;
+  // Never send a seq twice (catch-up already covered everything up to the head it read).
+  if (out->row.seq <= catchup_next_) return;
   switch (sub_.visibility(out->row)) {
     case Visibility::Show: enqueue(transport_ == Transport::Sse ? out->sse : out->ws); break;
     case Visibility::Leave: enqueue(transport_ == Transport::Sse ? out->sse_leave : out->ws_leave); break;

@@ -1,5 +1,6 @@
-// syncline-server: the reference sync server (design §4). Single io thread: every request,
-// commit and fan-out runs on it in order, which keeps resume and exactly-once reasoning simple.
+// syncline-server: the reference sync server (design §4). One io thread runs every request,
+// stream and fan-out in order; one writer thread commits the writes in groups (server/writer.hpp)
+// so the fsync never stalls the streams, and hands the results back to the io thread in seq order.
 //
 //   syncline-server --port 8080 --db sqlite:./data/syncline.db --config server/config/demo.json
 #include <csignal>
@@ -112,28 +113,36 @@ int main(int argc, char** argv) {
   StoreOptions so;
   so.log_retention = config.limits.log_retention;
   so.outcome_retention = config.limits.outcome_retention;
-  // App owns the config; the store keeps a reference to App's copy.
+  // App owns the config; the stores keep a reference to App's copy. Declared before the
+  // io_context so handlers still queued when it is destroyed can reach the App.
   App* app_ptr = nullptr;
-  auto app = std::make_unique<App>(std::move(config), nullptr, ServerOptions{static_dir});
+  auto app = std::make_unique<App>(std::move(config), ServerOptions{static_dir});
   auto store = Store::open(db, so, app->config());
   if (!store) {
     log_error("cannot open database", {{"error", store.error().message}, {"db", db}});
     return 1;
   }
-  app->set_store(std::move(*store));
-  app_ptr = app.get();
+  auto reader = Store::open_reader(db, so, app->config());
+  if (!reader) {
+    log_error("cannot open database", {{"error", reader.error().message}, {"db", db}});
+    return 1;
+  }
 
   asio::io_context ioc{1};
+  app->set_stores(std::move(*store), std::move(*reader),
+                  [&ioc](std::function<void()> f) { asio::post(ioc, std::move(f)); });
+  app_ptr = app.get();
   auto listener = std::make_shared<Listener>(ioc, *app_ptr);
   if (std::string err = listener->open(host, static_cast<unsigned short>(port)); !err.empty()) {
     log_error("cannot listen", {{"error", err}});
+    app_ptr->writer().stop();  // joined before the io_context it posts to goes away
     return 1;
   }
   listener->run();
   log_info("listening", {{"host", host},
                          {"port", listener->port()},
                          {"db", db},
-                         {"seq", app_ptr->store().head_seq()},
+                         {"seq", app_ptr->head_seq()},
                          {"static", static_dir.empty() ? Json(nullptr) : Json(static_dir)}});
 
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
@@ -142,7 +151,10 @@ int main(int argc, char** argv) {
   std::function<void()> poll_drain = [&] {
     drain_timer.expires_after(std::chrono::milliseconds(25));
     drain_timer.async_wait([&](beast::error_code) {
-      if (app_ptr->hub().size() == 0 || now_mono_ms() - shutdown_started > 3000) {
+      // Wait for the streams to close and for every write already queued to be committed and
+      // answered (new writes are refused with 503 from the signal on).
+      const bool drained = app_ptr->hub().size() == 0 && app_ptr->writer().pending() == 0;
+      if (drained || now_mono_ms() - shutdown_started > 3000) {
         // Give close frames already handed to the sockets a moment to leave.
         drain_timer.expires_after(std::chrono::milliseconds(100));
         drain_timer.async_wait([&](beast::error_code) { ioc.stop(); });
@@ -170,7 +182,10 @@ int main(int argc, char** argv) {
       log_error("unhandled exception", {{"error", e.what()}});
     }
   }
-  app_ptr->store().checkpoint();
-  log_info("stopped", {{"seq", app_ptr->store().head_seq()}});
+  // Commits whatever is still queued (its answers are lost with the io thread, which is safe:
+  // unacknowledged writes are resent and answered `duplicate`), then joins the writer.
+  app_ptr->writer().stop();
+  app_ptr->writer().store().checkpoint();
+  log_info("stopped", {{"seq", app_ptr->writer().store().head_seq()}});
   return 0;
 }

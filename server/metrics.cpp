@@ -14,6 +14,19 @@ void Metrics::note_changes(std::int64_t n, long long now_ms) {
   while (!recent_.empty() && recent_.front().first < sec - 10) recent_.pop_front();
 }
 
+void Metrics::note_group(std::size_t requests, long long commit_us, bool committed) {
+  commit_seconds_ += static_cast<double>(commit_us) / 1e6;
+  if (!committed) {
+    groups_failed_++;
+    return;
+  }
+  groups_++;
+  group_requests_ += static_cast<std::int64_t>(requests);
+  for (std::size_t i = 0; i < kGroupBuckets.size(); ++i) {
+    if (requests <= static_cast<std::size_t>(kGroupBuckets[i])) group_buckets_[i]++;
+  }
+}
+
 double Metrics::changes_per_second(long long now_ms) {
   long long sec = now_ms / 1000;
   std::int64_t sum = 0;
@@ -72,6 +85,25 @@ std::string Metrics::render(std::int64_t head_seq, std::int64_t pruned_through, 
   metric("syncline_resets_total", "counter", "Reset messages sent (cursor expired).", line("syncline_resets_total", resets_sent));
   metric("syncline_ws_invalid_frames_total", "counter", "Invalid WebSocket frames received.",
          line("syncline_ws_invalid_frames_total", ws_invalid_frames));
+  {
+    std::string h;
+    for (std::size_t i = 0; i < kGroupBuckets.size(); ++i) {
+      h += line("syncline_commit_group_size_bucket{le=\"" + std::to_string(kGroupBuckets[i]) + "\"}",
+                static_cast<double>(group_buckets_[i]));
+    }
+    h += line("syncline_commit_group_size_bucket{le=\"+Inf\"}", static_cast<double>(groups_));
+    h += line("syncline_commit_group_size_sum", static_cast<double>(group_requests_));
+    h += line("syncline_commit_group_size_count", static_cast<double>(groups_));
+    metric("syncline_commit_group_size", "histogram", "Write requests committed per group (one fsync each).", h);
+  }
+  metric("syncline_commit_groups_failed_total", "counter", "Groups whose commit failed (every request answered 500).",
+         line("syncline_commit_groups_failed_total", static_cast<double>(groups_failed_)));
+  metric("syncline_commit_seconds_total", "counter", "Time the writer spent in group transactions.",
+         line("syncline_commit_seconds_total", commit_seconds_));
+  metric("syncline_write_queue", "gauge", "Write requests submitted and not yet answered.",
+         line("syncline_write_queue", static_cast<double>(write_queue)));
+  metric("syncline_writes_refused_total", "counter", "Write requests refused with 503 (writer queue full, or shutting down).",
+         line("syncline_writes_refused_total", static_cast<double>(writes_refused)));
   metric("syncline_head_seq", "gauge", "Latest committed seq.", line("syncline_head_seq", static_cast<double>(head_seq)));
   metric("syncline_log_pruned_through", "gauge", "Highest seq removed from the log by retention.",
          line("syncline_log_pruned_through", static_cast<double>(pruned_through)));

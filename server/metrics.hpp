@@ -1,7 +1,9 @@
 // Layer: server. Process-wide counters rendered in the Prometheus text format (GET /metrics).
-// Single-threaded like the rest of the server, so plain integers suffice. Beast-free.
+// Only the io thread touches it (the writer thread reports group stats through a posted
+// completion), so plain integers suffice. Beast-free.
 #pragma once
 #include <cstdint>
+#include <array>
 #include <deque>
 #include <string>
 
@@ -26,6 +28,13 @@ struct Metrics {
   std::int64_t resets_sent = 0;
   std::int64_t ws_invalid_frames = 0;
 
+  std::int64_t write_queue = 0;  // gauge, refreshed on render: requests waiting for the writer
+  std::int64_t writes_refused = 0;  // 503: writer queue full, or shutting down
+
+  // Group commit: requests per committed group (histogram) and time spent committing.
+  static constexpr std::array<int, 9> kGroupBuckets{1, 2, 4, 8, 16, 32, 64, 128, 256};
+  void note_group(std::size_t requests, long long commit_us, bool committed);
+
   // changes/s over the last 10 s window.
   void note_changes(std::int64_t n, long long now_ms);
   double changes_per_second(long long now_ms);
@@ -34,6 +43,11 @@ struct Metrics {
                      long long now_ms);
 
  private:
+  std::array<std::int64_t, kGroupBuckets.size()> group_buckets_{};  // cumulative (le)
+  std::int64_t groups_ = 0;
+  std::int64_t group_requests_ = 0;
+  std::int64_t groups_failed_ = 0;
+  double commit_seconds_ = 0;
   std::deque<std::pair<long long, std::int64_t>> recent_;  // (second, count)
 };
 

@@ -103,7 +103,7 @@ class SseSession : public StreamSession {
       if (self->token_expired()) return;
       if (self->heartbeat_event_) {
         self->send_private(std::make_shared<const std::string>(
-            "event: heartbeat\ndata: {\"seq\":" + std::to_string(self->app_.store().head_seq()) + "}\n\n"));
+            "event: heartbeat\ndata: {\"seq\":" + std::to_string(self->app_.head_seq()) + "}\n\n"));
       } else {
         self->send_private(heartbeat_bytes());
       }

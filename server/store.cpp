@@ -99,6 +99,21 @@ Store::~Store() {
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
+Result<sqlite3*> Store::open_db(const std::string& spec) {
+  std::string path = spec;
+  if (path.rfind("sqlite:", 0) == 0) path = path.substr(7);
+  if (path.rfind("//", 0) == 0) path = path.substr(2);
+  if (path.empty()) return make_error(codes::kInvalidRequest, "empty database path", "--db");
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    Error e = internal("cannot open " + path, db);
+    sqlite3_close_v2(db);
+    return e;
+  }
+  return db;
+}
+
 Result<std::unique_ptr<Store>> Store::open(const std::string& spec, StoreOptions options, const Config& config) {
   std::string path = spec;
   if (path.rfind("sqlite:", 0) == 0) path = path.substr(7);
@@ -115,15 +130,12 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& spec, StoreOptions
     if (lock_fd >= 0) ::close(lock_fd);
     return make_error(kInternal, "database " + path + " is in use by another syncline-server", "--db");
   }
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                      nullptr) != SQLITE_OK) {
-    Error e = internal("cannot open " + path, db);
-    sqlite3_close_v2(db);
+  auto db = open_db(path);
+  if (!db) {
     ::close(lock_fd);
-    return e;
+    return db.error();
   }
-  std::unique_ptr<Store> s(new Store(db, options, config));
+  std::unique_ptr<Store> s(new Store(*db, options, config));
   s->lock_fd_ = lock_fd;
   std::string err;
   if (!s->exec("PRAGMA journal_mode=WAL", &err) || !s->exec("PRAGMA synchronous=FULL", &err) ||
@@ -131,13 +143,31 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& spec, StoreOptions
       !s->exec(kSchema, &err)) {
     return make_error(kInternal, "cannot initialise database: " + err, "--db");
   }
+  // Replaces the automatic checkpoint (see maintenance()).
+  sqlite3_wal_hook(*db, &Store::on_wal_commit, s.get());
   sqlite3_stmt* st = s->prepare("SELECT key, value FROM meta");
-  if (!st) return internal("meta", db);
+  if (!st) return internal("meta", *db);
   Reset r{st};
   while (sqlite3_step(st) == SQLITE_ROW) {
     std::string k = col_text(st, 0);
     if (k == "head_seq") s->head_ = sqlite3_column_int64(st, 1);
     if (k == "pruned_through") s->pruned_through_ = sqlite3_column_int64(st, 1);
+  }
+  s->group_head_ = s->head_;
+  s->prune_floor_ = s->pruned_through_;
+  return s;
+}
+
+Result<std::unique_ptr<Store>> Store::open_reader(const std::string& spec, StoreOptions options,
+                                                 const Config& config) {
+  auto db = open_db(spec);
+  if (!db) return db.error();
+  std::unique_ptr<Store> s(new Store(*db, options, config));
+  std::string err;
+  // query_only: this connection can never write, so only the writer thread changes the data.
+  // The busy timeout covers the short moments a WAL reader can be told to retry.
+  if (!s->exec("PRAGMA query_only=1", &err) || !s->exec("PRAGMA busy_timeout=5000", &err)) {
+    return make_error(kInternal, "cannot initialise reader: " + err, "--db");
   }
   return s;
 }
@@ -186,18 +216,20 @@ std::optional<Error> Store::check_unique(const std::string& collection, const st
   return std::nullopt;
 }
 
-void Store::write_unique(const std::string& collection, const std::string& id, const Json* fields) {
+bool Store::write_unique(const std::string& collection, const std::string& id, const Json* fields) {
   const CollectionConfig* cc = config_.collection(collection);
-  if (!cc || cc->unique.empty()) return;
+  if (!cc || cc->unique.empty()) return true;
   sqlite3_stmt* del = prepare("DELETE FROM unique_keys WHERE collection=? AND id=?");
+  if (!del) return false;
   {
     Reset r{del};
     bind_text(del, 1, collection);
     bind_text(del, 2, id);
-    sqlite3_step(del);
+    if (sqlite3_step(del) != SQLITE_DONE) return false;
   }
-  if (!fields) return;
+  if (!fields) return true;
   sqlite3_stmt* ins = prepare("INSERT OR REPLACE INTO unique_keys(collection, constraint_name, key, id) VALUES (?,?,?,?)");
+  if (!ins) return false;
   for (const auto& names : cc->unique) {
     auto key = unique_key(names, *fields);
     if (!key) continue;
@@ -206,22 +238,106 @@ void Store::write_unique(const std::string& collection, const std::string& id, c
     bind_text(ins, 2, constraint_name(names));
     bind_text(ins, 3, *key);
     bind_text(ins, 4, id);
-    sqlite3_step(ins);
+    if (sqlite3_step(ins) != SQLITE_DONE) return false;
+  }
+  return true;
+}
+
+std::optional<Error> Store::begin_group() {
+  std::string err;
+  if (!exec("BEGIN IMMEDIATE", &err)) return make_error(kInternal, "begin: " + err);
+  in_group_ = true;
+  group_head_ = head_;
+  return std::nullopt;
+}
+
+std::optional<Error> Store::commit_group() {
+  std::string err;
+  if (group_head_ != head_) {
+    sqlite3_stmt* st = prepare("UPDATE meta SET value=? WHERE key='head_seq'");
+    bool ok = st != nullptr;
+    if (ok) {
+      Reset r{st};
+      sqlite3_bind_int64(st, 1, group_head_);
+      ok = sqlite3_step(st) == SQLITE_DONE;
+    }
+    if (!ok) {
+      Error e = internal("update head", db_);
+      rollback_group();
+      return e;
+    }
+  }
+  if (!exec("COMMIT", &err)) {
+    rollback_group();
+    return make_error(kInternal, "commit: " + err);
+  }
+  in_group_ = false;
+  head_ = group_head_;
+  return std::nullopt;
+}
+
+int Store::on_wal_commit(void* self, sqlite3*, const char*, int pages) {
+  static_cast<Store*>(self)->wal_pages_ = pages;
+  return SQLITE_OK;
+}
+
+void Store::maintenance(bool idle) {
+  maybe_prune();
+  // SQLite's default threshold is 1000 pages; while requests are waiting, let the WAL grow
+  // further before spending a checkpoint's fsyncs on their time.
+  if (wal_pages_ < (idle ? 1000 : 8000)) return;
+  int log = 0, done = 0;
+  int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) log_warn("checkpoint failed", {{"error", sqlite3_errmsg(db_)}});
+  wal_pages_ = 0;
+}
+
+void Store::rollback_group() {
+  if (!sqlite3_get_autocommit(db_)) exec("ROLLBACK");
+  in_group_ = false;
+  group_head_ = head_;
+}
+
+bool Store::transaction_lost() const { return in_group_ && sqlite3_get_autocommit(db_) != 0; }
+
+bool Store::savepoint(std::string* err) { return exec("SAVEPOINT request", err); }
+
+void Store::release() { exec("RELEASE request"); }
+
+void Store::rollback_savepoint() {
+  // Undo this request only; the group's earlier requests stay. If SQLite already rolled the
+  // whole transaction back (transaction_lost), there is no savepoint left to roll back to.
+  if (!sqlite3_get_autocommit(db_)) {
+    exec("ROLLBACK TO request");
+    exec("RELEASE request");
   }
 }
 
 Result<BatchResult> Store::apply_batch(const std::string& client, const std::string& subject,
                                       const std::vector<Mutation>& mutations, const WriteCheck& check) {
+  if (!in_group_) return make_error(kInternal, "apply_batch outside a group");
   std::string err;
-  if (!exec("BEGIN IMMEDIATE", &err)) return make_error(kInternal, "begin: " + err);
-  struct Rollback {
-    Store* s;
-    bool done = false;
-    ~Rollback() {
-      if (!done) s->exec("ROLLBACK");
-    }
-  } guard{this};
-  std::int64_t head = head_;
+  if (!savepoint(&err)) return make_error(kInternal, "savepoint: " + err);
+  Result<BatchResult> res = make_error(kInternal, "not applied");
+  try {
+    res = apply_batch_in_savepoint(client, subject, mutations, check);
+  } catch (const std::exception& e) {
+    // E.g. JSON that cannot be serialised: this request only, never a half-written savepoint.
+    res = make_error(kInternal, std::string("apply: ") + e.what());
+  }
+  if (res) {
+    release();
+    group_head_ = res->results.seq;
+  } else {
+    rollback_savepoint();
+  }
+  return res;
+}
+
+Result<BatchResult> Store::apply_batch_in_savepoint(const std::string& client, const std::string& subject,
+                                                   const std::vector<Mutation>& mutations,
+                                                   const WriteCheck& check) {
+  std::int64_t head = group_head_;
 
   // Client binding: first use binds the client id to the subject.
   std::int64_t last_mid = 0;
@@ -323,7 +439,7 @@ Result<BatchResult> Store::apply_batch(const std::string& client, const std::str
         sqlite3_bind_int(put_doc, 5, after ? 0 : 1);
         if (sqlite3_step(put_doc) != SQLITE_DONE) return internal("write document", db_);
       }
-      write_unique(m.collection, m.id, after ? &*after : nullptr);
+      if (!write_unique(m.collection, m.id, after ? &*after : nullptr)) return internal("write unique keys", db_);
       {
         Reset r{put_log};
         sqlite3_bind_int64(put_log, 1, seq);
@@ -374,63 +490,63 @@ Result<BatchResult> Store::apply_batch(const std::string& client, const std::str
     sqlite3_bind_int64(st, 2, options_.outcome_retention - 1);
     if (sqlite3_step(st) != SQLITE_DONE) return internal("prune outcomes", db_);
   }
-  if (head != head_) {
-    sqlite3_stmt* st = prepare("UPDATE meta SET value=? WHERE key='head_seq'");
-    Reset r{st};
-    sqlite3_bind_int64(st, 1, head);
-    if (sqlite3_step(st) != SQLITE_DONE) return internal("update head", db_);
-  }
-  if (!exec("COMMIT", &err)) return make_error(kInternal, "commit: " + err);
-  guard.done = true;
-  head_ = head;
-  out.results.seq = head_;
-  maybe_prune();
+  // meta.head_seq is written once per group, in commit_group().
+  out.results.seq = head;
   return out;
 }
 
-Result<LogRow> Store::publish(const PublishRequest& req) {
+Result<LogRow> Store::publish(const PublishRequest& req, const PublishCheck& check) {
+  if (!in_group_) return make_error(kInternal, "publish outside a group");
+  std::string err;
+  if (!savepoint(&err)) return make_error(kInternal, "savepoint: " + err);
+  Result<LogRow> res = make_error(kInternal, "not published");
+  try {
+    res = publish_in_savepoint(req, check);
+  } catch (const std::exception& e) {
+    res = make_error(kInternal, std::string("publish: ") + e.what());
+  }
+  if (res) {
+    release();
+    group_head_ = res->seq;
+  } else {
+    rollback_savepoint();
+  }
+  return res;
+}
+
+Result<LogRow> Store::publish_in_savepoint(const PublishRequest& req, const PublishCheck& check) {
   LogRow row;
   row.is_event = true;
   row.name = req.name;
   row.collection = req.collection;
   row.id = req.id;
   row.data = req.data.is_null() ? Json::object() : req.data;
+  std::optional<Document> doc;
   if (!req.collection.empty() && !req.id.empty()) {
-    auto doc = get_document(req.collection, req.id);
-    if (doc && !doc->deleted) row.visibility = doc->fields;
+    doc = get_document(req.collection, req.id);
+    if (doc && doc->deleted) doc.reset();
+    if (doc) row.visibility = doc->fields;
   }
-  std::string err;
-  if (!exec("BEGIN IMMEDIATE", &err)) return make_error(kInternal, "begin: " + err);
-  std::int64_t seq = head_ + 1;
+  // Checked here, in the transaction that assigns the seq, so the document the caller was
+  // allowed to publish about is the one subscribers' visibility is decided on.
+  if (check) {
+    if (auto e = check(doc)) return *e;
+  }
+  std::int64_t seq = group_head_ + 1;
   sqlite3_stmt* st = prepare(
       "INSERT INTO log(seq, kind, collection, id, fields, prior_fields, name, committed_at) "
       "VALUES (?, 'event', ?, ?, ?, ?, ?, ?)");
-  sqlite3_stmt* meta = prepare("UPDATE meta SET value=? WHERE key='head_seq'");
-  bool ok = st && meta;
-  if (ok) {
-    Reset r{st};
-    sqlite3_bind_int64(st, 1, seq);
-    bind_text(st, 2, row.collection);
-    bind_text(st, 3, row.id);
-    bind_text(st, 4, row.data.dump());
-    if (!row.visibility.is_null()) bind_text(st, 5, row.visibility.dump());
-    bind_text(st, 6, row.name);
-    sqlite3_bind_int64(st, 7, now_unix_ms());
-    ok = sqlite3_step(st) == SQLITE_DONE;
-  }
-  if (ok) {
-    Reset r{meta};
-    sqlite3_bind_int64(meta, 1, seq);
-    ok = sqlite3_step(meta) == SQLITE_DONE;
-  }
-  if (!ok || !exec("COMMIT", &err)) {
-    Error e = internal("publish", db_);
-    exec("ROLLBACK");
-    return e;
-  }
-  head_ = seq;
+  if (!st) return internal("publish", db_);
+  Reset r{st};
+  sqlite3_bind_int64(st, 1, seq);
+  bind_text(st, 2, row.collection);
+  bind_text(st, 3, row.id);
+  bind_text(st, 4, row.data.dump());
+  if (!row.visibility.is_null()) bind_text(st, 5, row.visibility.dump());
+  bind_text(st, 6, row.name);
+  sqlite3_bind_int64(st, 7, now_unix_ms());
+  if (sqlite3_step(st) != SQLITE_DONE) return internal("publish", db_);
   row.seq = seq;
-  maybe_prune();
   return row;
 }
 
@@ -439,8 +555,14 @@ void Store::maybe_prune() {
   std::int64_t slack = std::max<std::int64_t>(1, options_.log_retention / 10);
   if (head_ - pruned_through_ <= options_.log_retention + slack) return;
   std::int64_t cut = head_ - options_.log_retention;
+  // Announce the cut before deleting: a resume that read the log concurrently and then sees
+  // the floor above its cursor answers with a reset instead of silently skipping rows.
+  prune_floor_ = cut;
   std::string err;
-  if (!exec("BEGIN IMMEDIATE", &err)) return;
+  if (!exec("BEGIN IMMEDIATE", &err)) {
+    prune_floor_ = pruned_through_;
+    return;
+  }
   bool ok = true;
   for (const char* sql : {"DELETE FROM log WHERE seq <= ?",
                           "DELETE FROM documents WHERE deleted=1 AND version <= ?",
@@ -461,6 +583,7 @@ void Store::maybe_prune() {
     pruned_through_ = cut;
   } else {
     exec("ROLLBACK");
+    prune_floor_ = pruned_through_;
     log_error("log pruning failed", {{"error", sqlite3_errmsg(db_)}});
   }
 }

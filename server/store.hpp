@@ -1,14 +1,20 @@
 // Layer: server. Durable state in SQLite: the change log (one seq space for changes and custom
 // events), the current documents, unique-constraint keys, client bindings and mutation outcomes.
-// Beast-free; single-threaded (the server calls it from its one io thread).
+// Beast-free. One Store is one SQLite connection used by one thread: the server opens a writer
+// (Store::open, used only by the Writer thread) and a reader (Store::open_reader, used only by
+// the io thread for snapshots, resume reads and lookups). WAL lets the reader run while the
+// writer commits.
 //
 // Durability: WAL journal with synchronous=FULL, so a batch whose response was sent survives
-// kill -9 and power loss. A batch is one IMMEDIATE transaction that also records each client's
-// last mid and per-mutation outcomes, which is what makes resends exactly-once.
+// kill -9 and power loss. Writes are grouped: begin_group() opens one IMMEDIATE transaction,
+// each request (apply_batch / publish) runs inside its own savepoint in it, and commit_group()
+// makes them all durable with one fsync. A request also records each client's last mid and
+// per-mutation outcomes in its savepoint, which is what makes resends exactly-once.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,34 +78,64 @@ struct SnapshotPage {
   std::optional<std::pair<std::string, std::string>> next;  // (collection, id) to continue after
 };
 
+// A custom event's access check, run in the writer's transaction with the document the event
+// is about (nullopt when absent or deleted). Return an Error (code "forbidden") to refuse.
+using PublishCheck = std::function<std::optional<Error>(const std::optional<Document>& doc)>;
+
 class Store {
  public:
-  // `path` may be "sqlite:PATH" or a plain path; parent directories are created.
+  // `path` may be "sqlite:PATH" or a plain path; parent directories are created. Takes the
+  // database's advisory lock and creates the schema: the one writer connection.
   static Result<std::unique_ptr<Store>> open(const std::string& path, StoreOptions options,
                                             const Config& config);
+  // A query-only connection to a database already opened by open() (no lock, no schema).
+  static Result<std::unique_ptr<Store>> open_reader(const std::string& path, StoreOptions options,
+                                                   const Config& config);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
+  // Writer only: the highest committed seq (not moved by an open group).
   std::int64_t head_seq() const { return head_; }
-  // Highest seq removed by retention: a cursor below it cannot be resumed.
-  std::int64_t pruned_through() const { return pruned_through_; }
+  // Any thread: rows with seq <= this may be gone from the log (a cursor below it cannot be
+  // resumed). Raised *before* a prune deletes rows, so a reader that checks it after reading
+  // the log never mistakes a pruned gap for the whole log.
+  std::int64_t pruned_through() const { return prune_floor_.load(); }
 
-  // Applies a batch in one transaction. Whole-batch errors: "forbidden" (client id bound to
-  // another subject), "internal". Each mutation is applied, rejected or answered duplicate.
+  // --- group commit (writer only) ---
+  // Opens the group's IMMEDIATE transaction.
+  std::optional<Error> begin_group();
+  // Commits the group (one fsync); on failure the group is rolled back and nothing of it is
+  // durable.
+  std::optional<Error> commit_group();
+  // Work kept off the commit path, done by the writer after it handed a group's results back:
+  // log pruning (retention) and WAL checkpoints (SQLite's automatic checkpoint, which runs
+  // inside COMMIT and would add its fsyncs to that group's latency, is disabled). `idle`: no
+  // request is waiting, so a checkpoint costs nobody anything.
+  void maintenance(bool idle);
+  void rollback_group();
+  // True when SQLite has rolled the group's transaction back by itself (e.g. disk full, I/O
+  // error): the savepoints of earlier requests are gone with it.
+  bool transaction_lost() const;
+
+  // Applies one request's batch inside the open group, in a savepoint: on a whole-request error
+  // ("forbidden": client id bound to another subject; "internal") the savepoint is rolled back
+  // and the rest of the group is untouched. Each mutation is applied, rejected or answered
+  // duplicate. results.seq is the group's head after this request.
   Result<BatchResult> apply_batch(const std::string& client, const std::string& subject,
                                   const std::vector<Mutation>& mutations, const WriteCheck& check);
 
-  // Appends a custom event (it gets the next seq).
-  Result<LogRow> publish(const PublishRequest& req);
+  // Appends a custom event (it gets the next seq) inside the open group, in a savepoint.
+  Result<LogRow> publish(const PublishRequest& req, const PublishCheck& check);
 
-  // Log rows with seq > after, oldest first, at most `limit`.
-  Result<std::vector<LogRow>> read_log(std::int64_t after, std::size_t limit);
+  // Log rows with after < seq <= upto, oldest first, at most `limit`.
+  Result<std::vector<LogRow>> read_log(std::int64_t after, std::int64_t upto, std::size_t limit);
 
   std::optional<Document> get_document(const std::string& collection, const std::string& id);
 
   // Live documents of `collections` ordered by (collection, id), strictly after `after`,
-  // keeping those `visible` accepts, at most `limit`.
+  // keeping those `visible` accepts, at most `limit`, read in one transaction. The caller
+  // fills page.seq (the seq it has broadcast, which this state includes).
   Result<SnapshotPage> snapshot(const std::vector<std::string>& collections,
                                 const std::optional<std::pair<std::string, std::string>>& after,
                                 std::size_t limit, const std::function<bool(const Document&)>& visible);
@@ -110,19 +146,32 @@ class Store {
 
  private:
   explicit Store(sqlite3* db, StoreOptions options, const Config& config);
+  static Result<sqlite3*> open_db(const std::string& path);
   bool exec(const char* sql, std::string* err = nullptr);
   sqlite3_stmt* prepare(const char* sql);  // cached
+  // Savepoint helpers for one request of the group.
+  bool savepoint(std::string* err);
+  void release();
+  void rollback_savepoint();
+  Result<BatchResult> apply_batch_in_savepoint(const std::string& client, const std::string& subject,
+                                               const std::vector<Mutation>& mutations, const WriteCheck& check);
+  Result<LogRow> publish_in_savepoint(const PublishRequest& req, const PublishCheck& check);
   void maybe_prune();
+  static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
   std::optional<Error> check_unique(const std::string& collection, const std::string& id, const Json& fields);
-  void write_unique(const std::string& collection, const std::string& id, const Json* fields);
+  bool write_unique(const std::string& collection, const std::string& id, const Json* fields);
 
   sqlite3* db_;
   int lock_fd_ = -1;  // flock on PATH.lock: one server per database
   StoreOptions options_;
   const Config& config_;
   std::map<std::string, sqlite3_stmt*> stmts_;
-  std::int64_t head_ = 0;
-  std::int64_t pruned_through_ = 0;
+  std::int64_t head_ = 0;        // committed
+  std::int64_t group_head_ = 0;  // inside an open group: head including its requests so far
+  bool in_group_ = false;
+  std::int64_t pruned_through_ = 0;  // committed prune (writer)
+  std::atomic<std::int64_t> prune_floor_{0};
+  int wal_pages_ = 0;  // frames in the WAL after the last commit (writer)
 };
 
 }  // namespace syncline::server

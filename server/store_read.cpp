@@ -1,4 +1,6 @@
 // Layer: server. The store's read path: log reads for resume, documents, paged snapshots.
+// Used on the reader connection by the io thread, and (get_document) by the writer inside its
+// transaction.
 #include <sqlite3.h>
 
 #include "store.hpp"
@@ -24,14 +26,15 @@ std::optional<Document> Store::get_document(const std::string& collection, const
   return d;
 }
 
-Result<std::vector<LogRow>> Store::read_log(std::int64_t after, std::size_t limit) {
+Result<std::vector<LogRow>> Store::read_log(std::int64_t after, std::int64_t upto, std::size_t limit) {
   sqlite3_stmt* st = prepare(
       "SELECT seq, kind, collection, id, op, version, fields, prior_fields, name, origin_client, origin_mid "
-      "FROM log WHERE seq > ? ORDER BY seq LIMIT ?");
+      "FROM log WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?");
   if (!st) return internal("read log", db_);
   Reset r{st};
   sqlite3_bind_int64(st, 1, after);
-  sqlite3_bind_int64(st, 2, static_cast<sqlite3_int64>(limit));
+  sqlite3_bind_int64(st, 2, upto);
+  sqlite3_bind_int64(st, 3, static_cast<sqlite3_int64>(limit));
   std::vector<LogRow> rows;
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -70,7 +73,6 @@ Result<SnapshotPage> Store::snapshot(const std::vector<std::string>& collections
   // One read transaction: the documents and the seq belong to the same state.
   std::string err;
   if (!exec("BEGIN", &err)) return make_error(kInternal, "begin: " + err);
-  page.seq = head_;
   std::string sql = "SELECT collection, id, version, fields FROM documents WHERE deleted=0 AND collection IN (";
   for (std::size_t i = 0; i < collections.size(); ++i) sql += i ? ",?" : "?";
   sql += ") AND (collection > ? OR (collection = ? AND id > ?)) ORDER BY collection, id LIMIT ?";

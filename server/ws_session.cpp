@@ -105,12 +105,13 @@ class WsSession : public StreamSession {
     if (!closed()) do_read();
   }
 
+  void fail(Error e) {
+    app_.metrics().ws_invalid_frames++;
+    send_private(serialize_error(e, Transport::Ws));
+    if (++invalid_frames_ > app_.config().limits.ws_max_invalid_frames) shutdown("too_many_invalid_frames");
+  }
+
   void handle_frame(const std::string& frame, bool binary) {
-    auto fail = [&](Error e) {
-      app_.metrics().ws_invalid_frames++;
-      send_private(serialize_error(e, Transport::Ws));
-      if (++invalid_frames_ > app_.config().limits.ws_max_invalid_frames) shutdown("too_many_invalid_frames");
-    };
     if (binary) return fail(make_error(codes::kInvalidRequest, "frames must be JSON text"));
     const Claims& claims = subscription().claims();
     if (token_expired()) return;
@@ -126,23 +127,31 @@ class WsSession : public StreamSession {
       return fail(make_error(codes::kInvalidRequest, "frame must be an object with a string \"type\"", "type"));
     }
     const std::string type = j["type"].get<std::string>();
+    // The answer comes once the writer committed (at once for a refused frame). Frames of
+    // this connection are submitted in arrival order, and the writer keeps that order, so
+    // their results arrive in order too. The session stays alive until then (self).
+    auto self = std::static_pointer_cast<WsSession>(shared_from_this());
+    // A frame that passed validation resets the invalid-frame count as soon as it is queued,
+    // so the count still follows the order in which frames arrived.
     if (type == "mutate") {
-      auto out = app_.mutate(claims, j);
-      if (auto* e = std::get_if<ApiError>(&out)) {
-        if (e->status == 400 || e->status == 413) return fail(e->error);
-        send_private(serialize_error(e->error, Transport::Ws));
-        return;
-      }
-      invalid_frames_ = 0;
-      send_private(std::make_shared<const std::string>(encode_ws(ServerMessage{std::get<MutationResults>(out)})));
+      bool queued = app_.mutate(claims, j, [self](std::variant<MutationResults, ApiError> out) {
+        if (auto* e = std::get_if<ApiError>(&out)) {
+          if (e->status == 400 || e->status == 413) return self->fail(e->error);
+          self->send_private(serialize_error(e->error, Transport::Ws));
+          return;
+        }
+        self->send_private(
+            std::make_shared<const std::string>(encode_ws(ServerMessage{std::get<MutationResults>(out)})));
+      });
+      if (queued) invalid_frames_ = 0;
     } else if (type == "publish") {
-      auto out = app_.publish(claims, j);
-      if (auto* e = std::get_if<ApiError>(&out)) {
-        if (e->status == 400 || e->status == 413) return fail(e->error);
-        send_private(serialize_error(e->error, Transport::Ws));
-        return;
-      }
-      invalid_frames_ = 0;
+      bool queued = app_.publish(claims, j, [self](std::variant<std::int64_t, ApiError> out) {
+        if (auto* e = std::get_if<ApiError>(&out)) {
+          if (e->status == 400 || e->status == 413) return self->fail(e->error);
+          self->send_private(serialize_error(e->error, Transport::Ws));
+        }
+      });
+      if (queued) invalid_frames_ = 0;
     } else {
       fail(make_error(codes::kInvalidRequest, "unknown message type \"" + type.substr(0, 64) + "\"", "type"));
     }
@@ -156,7 +165,7 @@ class WsSession : public StreamSession {
     heartbeat_.async_wait([self](beast::error_code ec) {
       if (ec || self->closed()) return;
       if (self->token_expired()) return;
-      self->send_private(serialize_hello(self->app_.store().head_seq(), Transport::Ws));
+      self->send_private(serialize_hello(self->app_.head_seq(), Transport::Ws));
       self->arm_heartbeat();
     });
   }
