@@ -166,35 +166,47 @@ class WasmEngine {
       return output().dump();
     });
   }
-  // Other tabs' pending writes (see Engine::add_foreign): `mode` is "add" or "replace"; the
-  // mutations are a JSON array in the wire form (mid, op, collection, id, fields, base_version).
-  std::string set_foreign(const std::string& mode, const std::string& client, const std::string& text, double now) {
+  // Other tabs' pending writes (see Engine::add_foreign), as one batch of operations in the
+  // order the tabs sent them: [{"op":"add"|"replace","client":..,"mutations":[wire mutation..]},
+  // {"op":"drop","client":..,"mids":[..]}]. One crossing and one output for the whole batch, so
+  // a tab catching up on hundreds of messages refreshes its queries once.
+  std::string foreign(const std::string& text, double now) {
     return guarded([&] {
-      Json j = parse_json_fast(text);
-      if (j.is_discarded() || !j.is_array()) return err(codes::kInvalidJson, "foreign mutations must be a JSON array");
-      if (!is_valid_id(client)) return err(codes::kInvalidRequest, "client must be a valid id", "client");
-      std::vector<Mutation> list;
-      list.reserve(j.size());
-      for (std::size_t i = 0; i < j.size(); ++i) {
-        auto m = decode_mutation(j[i], "mutations[" + std::to_string(i) + "]");
-        if (!m) return err(m.error());
-        list.push_back(std::move(*m));
-      }
+      Json ops = parse_json_fast(text);
+      if (ops.is_discarded() || !ops.is_array()) return err(codes::kInvalidJson, "foreign operations must be a JSON array");
       const auto t = static_cast<std::int64_t>(now);
-      if (mode == "replace") engine_->replace_foreign(client, std::move(list), t);
-      else engine_->add_foreign(client, std::move(list), t);
-      return output().dump();
-    });
-  }
-  std::string drop_foreign(const std::string& client, const std::string& mids_text) {
-    return guarded([&] {
-      Json j = parse_json_fast(mids_text);
-      if (j.is_discarded() || !j.is_array()) return err(codes::kInvalidJson, "mids must be a JSON array");
-      std::vector<std::int64_t> mids;
-      for (const auto& m : j) {
-        if (m.is_number_integer()) mids.push_back(m.get<std::int64_t>());
+      for (std::size_t i = 0; i < ops.size(); ++i) {
+        const Json& o = ops[i];
+        const std::string at = "[" + std::to_string(i) + "]";
+        auto op = o.find("op");
+        auto client = o.find("client");
+        if (!o.is_object() || op == o.end() || !op->is_string() || client == o.end() || !client->is_string() ||
+            !is_valid_id(client->get<std::string>())) {
+          return err(codes::kInvalidRequest, "each operation needs op and a valid client", at);
+        }
+        const std::string& name = client->get_ref<const std::string&>();
+        if (*op == "drop") {
+          std::vector<std::int64_t> mids;
+          if (auto m = o.find("mids"); m != o.end() && m->is_array()) {
+            for (const auto& mid : *m) {
+              if (mid.is_number_integer()) mids.push_back(mid.get<std::int64_t>());
+            }
+          }
+          engine_->drop_foreign(name, mids);
+          continue;
+        }
+        auto ms = o.find("mutations");
+        if (ms == o.end() || !ms->is_array()) return err(codes::kInvalidRequest, "mutations must be an array", at + ".mutations");
+        std::vector<Mutation> list;
+        list.reserve(ms->size());
+        for (std::size_t k = 0; k < ms->size(); ++k) {
+          auto m = decode_mutation((*ms)[k], at + ".mutations[" + std::to_string(k) + "]");
+          if (!m) return err(m.error());
+          list.push_back(std::move(*m));
+        }
+        if (*op == "replace") engine_->replace_foreign(name, std::move(list), t);
+        else engine_->add_foreign(name, std::move(list), t);
       }
-      engine_->drop_foreign(client, mids);
       return output().dump();
     });
   }
@@ -455,8 +467,7 @@ EMSCRIPTEN_BINDINGS(syncline) {
       .function("setTransportReady", &WasmEngine::set_transport_ready)
       .function("setChangeDetail", &WasmEngine::set_change_detail)
       .function("tick", &WasmEngine::tick)
-      .function("setForeign", &WasmEngine::set_foreign)
-      .function("dropForeign", &WasmEngine::drop_foreign)
+      .function("foreign", &WasmEngine::foreign)
       .function("record", &WasmEngine::record)
       .function("get", &WasmEngine::get)
       .function("documents", &WasmEngine::documents)

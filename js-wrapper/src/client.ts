@@ -6,7 +6,7 @@
 //   bills.subscribe(() => render(bills.getSnapshot()));
 //   await client.collection('bills').insert({ total: 42, status: 'unpaid' });
 import { SyncEngine } from './engine.js';
-import type { EngineOutput, HistoryState, PersistenceBatch, SyncDocument, WireMutation } from './engine.js';
+import type { EngineOutput, ForeignOp, HistoryState, PersistenceBatch, SyncDocument, WireMutation } from './engine.js';
 import { SyncError } from './errors.js';
 import { fetchSnapshot, postEvent, postMutations } from './http.js';
 import type { HttpContext } from './http.js';
@@ -14,7 +14,7 @@ import { newId, randomSeed } from './ids.js';
 import { deepFreeze, Subject } from './observable.js';
 import { IndexedDbPersistence, LocalStoragePersistence, MemoryPersistence } from './adapters/persistence.js';
 import type { Persistence } from './adapters/persistence.js';
-import { HeldLock, heldLockNames, TabChannel, tabsSupported } from './adapters/tabs.js';
+import { HeldLock, heldLockNames, lockHolder, TabChannel, tabsSupported } from './adapters/tabs.js';
 import type { TabMessage } from './adapters/tabs.js';
 import { SseTransport, WebSocketTransport } from './adapters/transport.js';
 import type { StreamParams, StreamTransport } from './adapters/transport.js';
@@ -169,10 +169,13 @@ class Client implements SyncClient {
   private leaderWatchTimer: ReturnType<typeof setInterval> | null = null;
   // Last time this follower heard from the leader tab (any message it sends counts).
   private leaderHeardAt = 0;
+  // The browser's client id of this document, as the lock manager reports it for our leader lock.
+  private lockClientId: string | null = null;
   // This tab's writes not yet settled, in the wire form, for the other tabs' views.
   private ownPending = new Map<number, WireMutation>();
   private pendingSetTimer: ReturnType<typeof setInterval> | null = null;
   private pendingSetWasEmpty = true;
+  private foreignInbox: ForeignOp[] = [];
   private closed = false;
   private manualOffline = false;
   private pumping = false;
@@ -292,7 +295,7 @@ class Client implements SyncClient {
       for (const o of loaded.outboxes) {
         if (o.clientId === this.clientId) continue;
         const entries = (o.outbox.entries as (WireMutation & { applied_seq?: number })[]).filter((e) => e.applied_seq === undefined);
-        if (entries.length) this.engine.setForeign('replace', o.clientId, entries.map(wireOf));
+        if (entries.length) this.engine.foreign([{ op: 'replace', client: o.clientId, mutations: entries.map(wireOf) }]);
       }
     }
     this.eventsDirty = true;
@@ -388,7 +391,11 @@ class Client implements SyncClient {
   // ------------------------------------------------------------------ tabs
 
   private waitForLeadership(): void {
-    this.leaderLock = HeldLock.wait(this.lockName('leader'), () => this.becomeLeader(), () => this.loseLeadership());
+    // A lock that is no longer this tab's current one (replaced after a loss) changes nothing.
+    const lock: HeldLock = HeldLock.wait(this.lockName('leader'), () => this.becomeLeader(), () => {
+      if (this.leaderLock === lock) this.loseLeadership();
+    });
+    this.leaderLock = lock;
   }
 
   private becomeLeader(): void {
@@ -405,7 +412,17 @@ class Client implements SyncClient {
     this.drainTimer = setInterval(() => this.background(this.drainOrphans()), 5000);
     // Followers take over from a leader that goes quiet (hung, frozen): say it is alive.
     this.beatTimer = setInterval(() => this.channel?.post({ t: 'beat', from: this.clientId }), LEADER_BEAT_MS);
+    this.background(lockHolder(this.lockName('leader')).then((id) => (this.lockClientId = id)));
     this.updateStatus();
+  }
+
+  /** Another tab says it leads while this one thinks it does: this tab was hung or frozen and
+   * its lock was stolen. The browser also rejects the stolen request, but a tab that just woke
+   * may take seconds to get to that task; the lock manager answers at once. */
+  private async verifyLeadership(): Promise<void> {
+    if (this.role !== 'leader' || !this.lockClientId) return;
+    const holder = await lockHolder(this.lockName('leader'));
+    if (this.role === 'leader' && holder !== this.lockClientId) this.loseLeadership();
   }
 
   /** Another tab stole the leader lock while this one did not answer (hung or frozen): hand the
@@ -413,6 +430,8 @@ class Client implements SyncClient {
   private loseLeadership(): void {
     if (this.closed || this.role !== 'leader') return;
     this.role = 'follower';
+    this.lockClientId = null;
+    this.leaderLock?.release(); // stolen already; this only stops it from reporting the loss again
     for (const t of [this.drainTimer, this.beatTimer]) if (t) clearInterval(t);
     this.drainTimer = this.beatTimer = null;
     if (this.conn) this.applyAction(this.conn.stop(Date.now()));
@@ -443,7 +462,10 @@ class Client implements SyncClient {
       if (!(await heldLockNames()).has(leaderName)) return; // nobody leads: the line moves by itself
       const silentMs = Date.now() - this.leaderHeardAt;
       this.leaderLock?.release(); // leave the line: the stolen lock replaces that request
-      this.leaderLock = HeldLock.steal(leaderName, () => this.becomeLeader(), () => this.loseLeadership());
+      const lock: HeldLock = HeldLock.steal(leaderName, () => this.becomeLeader(), () => {
+        if (this.leaderLock === lock) this.loseLeadership();
+      });
+      this.leaderLock = lock;
       this.engine.record('leader_stolen', { clientId: this.clientId, silentMs });
     } finally {
       // Hold the guard a moment so that the others hear the new leader before they look.
@@ -454,12 +476,13 @@ class Client implements SyncClient {
   private onTabMessage(m: TabMessage): void {
     if (this.closed || m.from === this.clientId) return;
     if (m.t === 'beat' || m.t === 'leader' || m.t === 'frames' || m.t === 'status') this.leaderHeardAt = Date.now();
-    if (m.t === 'pending' || m.t === 'pendingSet') {
-      this.handleOutput(this.engine.setForeign(m.t === 'pending' ? 'add' : 'replace', m.client, m.mutations), false);
-      return;
-    }
-    if (m.t === 'settled') {
-      this.handleOutput(this.engine.dropForeign(m.client, m.mids), false);
+    if ((m.t === 'beat' || m.t === 'leader') && this.role === 'leader') this.background(this.verifyLeadership());
+    if (m.t === 'pending' || m.t === 'pendingSet' || m.t === 'settled') {
+      // Queued and applied in one crossing per task turn: a tab that wakes up or loads with
+      // hundreds of these queued handles them (and refreshes its queries) once.
+      this.foreignInbox.push(m.t === 'settled' ? { op: 'drop', client: m.client, mids: m.mids }
+        : { op: m.t === 'pending' ? 'add' : 'replace', client: m.client, mutations: m.mutations });
+      if (this.foreignInbox.length === 1) setTimeout(() => this.applyForeignInbox(), 0);
       return;
     }
     if (m.t === 'frames') {
@@ -545,6 +568,13 @@ class Client implements SyncClient {
     }
   }
 
+  private applyForeignInbox(): void {
+    const ops = this.foreignInbox;
+    this.foreignInbox = [];
+    if (this.closed || !ops.length) return;
+    this.handleOutput(this.engine.foreign(ops), false);
+  }
+
   /** This tab's whole pending set, for the other tabs (replaces their copy). */
   private postPendingSet(): void {
     if (!this.channel) return;
@@ -565,7 +595,7 @@ class Client implements SyncClient {
         if (this.closed || o.clientId === this.clientId || held.has(this.lockName(`slot:${o.clientId}`))) continue;
         const entries = (o.outbox.entries as (WireMutation & { applied_seq?: number })[]).filter((e) => e.applied_seq === undefined).map(wireOf);
         if (!entries.length) continue;
-        this.handleOutputQuiet(this.engine.setForeign('replace', o.clientId, entries));
+        this.handleOutputQuiet(this.engine.foreign([{ op: 'replace', client: o.clientId, mutations: entries }]));
         this.channel.post({ t: 'pendingSet', from: this.clientId, client: o.clientId, mutations: entries });
       }
     }

@@ -5,6 +5,10 @@ import { SyncError, unwrap } from './errors.js';
 import { sseToFrame } from './frames.js';
 import type { RawEngine, SynclineModule } from './wasm.js';
 
+export type ForeignOp =
+  | { op: 'add' | 'replace'; client: string; mutations: WireMutation[] }
+  | { op: 'drop'; client: string; mids: number[] };
+
 /** A mutation in the wire form (also how outbox entries are stored). */
 export interface WireMutation {
   mid: number;
@@ -247,15 +251,11 @@ export class SyncEngine {
     return unwrap(this.e.tick(now));
   }
 
-  /** Other tabs' pending writes, shown in this view (never sent or stored by this engine).
-   * 'add' extends that client's set, 'replace' sets all of it. */
-  setForeign(mode: 'add' | 'replace', client: string, mutations: WireMutation[], now = Date.now()): EngineOutput {
-    return unwrap(this.e.setForeign(mode, client, JSON.stringify(mutations), now));
-  }
-
-  /** Removes other-tab writes that their tab has settled (rejected, or applied long enough ago). */
-  dropForeign(client: string, mids: number[]): EngineOutput {
-    return unwrap(this.e.dropForeign(client, JSON.stringify(mids)));
+  /** Other tabs' pending writes, shown in this view (never sent or stored by this engine), as
+   * one batch of operations in arrival order: 'add' extends a client's set, 'replace' sets all
+   * of it, 'drop' removes mids its tab settled. */
+  foreign(ops: ForeignOp[], now = Date.now()): EngineOutput {
+    return unwrap(this.e.foreign(JSON.stringify(ops), now));
   }
 
   record(type: string, data: Record<string, unknown> = {}, now = Date.now()): EngineOutput {

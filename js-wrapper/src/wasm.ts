@@ -17,8 +17,7 @@ export interface RawEngine {
   setTransportReady(ready: boolean): void;
   setChangeDetail(detail: boolean): void;
   tick(now: number): string;
-  setForeign(mode: string, client: string, mutations: string, now: number): string;
-  dropForeign(client: string, mids: string): string;
+  foreign(ops: string, now: number): string;
   record(type: string, data: string, now: number): string;
   get(collection: string, id: string): string;
   documents(collection: string): string;

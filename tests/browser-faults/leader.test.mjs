@@ -24,6 +24,9 @@ const HANGS = Number(process.env.BROWSER_FAULTS_HANGS ?? (LONG ? 20 : 3));
 const LEADER_TIMEOUT_MS = 2000;
 const HUNG_TAKEOVER_BOUND_MS = LEADER_TIMEOUT_MS + 1000 + 3000;
 const HANG_MS = 7000;
+// A woken leader steps down when it hears the new leader (it asks the lock manager who holds
+// its lock) or when the browser rejects its stolen request, whichever comes first.
+const STEP_DOWN_BOUND_MS = 3000;
 const admin = makeToken('admin-leader', 'admin');
 const T0 = Date.now();
 const dbg = (...a) => process.env.BF_DEBUG && console.log(`[dbg ${Date.now() - T0}]`, ...a);
@@ -320,7 +323,7 @@ test('leader frozen (CDP Page.setWebLifecycleState frozen): followers stay live,
 
 test('leader hung (main thread blocked): a follower steals the lock within a bound, the old leader hands over when it wakes, nothing lost', { timeout: LONG ? 3_600_000 : 180_000 }, async () => {
   const ctx = await chrome.browser.newContext();
-  const opts = clientOptions(server, admin, { transport: 'sse', name: 'leader-hang', leaderTimeoutMs: LEADER_TIMEOUT_MS });
+  const opts = clientOptions(server, admin, { transport: 'sse', name: 'leader-hang', leaderTimeoutMs: LEADER_TIMEOUT_MS, historyLimit: 20000 });
   const acked = new Set();
   const before = await quietCounts(server);
   const mon = gaugeMonitor('sse');
@@ -347,20 +350,36 @@ test('leader hung (main thread blocked): a follower steals the lock within a bou
       const follower = others.find((p) => p !== next?.leader) ?? others[0];
       const seen = await waitFor(follower, (id) => !!window.harness.get('bills', id), probe, { timeout: 3000 }).then(() => true, () => false);
       const wake = t0 + HANG_MS;
-      await sleep(Math.max(0, wake - Date.now()) + 2000);
-      const roles = await Promise.all(tabs.map(roleOf));
+      await sleep(Math.max(0, wake - Date.now()));
+      // The woken tab learns that its lock was stolen and steps down: how long after waking.
+      let roles = [];
+      let stepDownMs = null;
+      while (Date.now() - wake < STEP_DOWN_BOUND_MS + 2000) {
+        roles = await Promise.all(tabs.map(roleOf));
+        if (roles[tabs.indexOf(hung)]?.role === 'follower') {
+          stepDownMs = Date.now() - wake;
+          break;
+        }
+        await sleep(50);
+      }
+      await sleep(1000);
+      roles = await Promise.all(tabs.map(roleOf));
       const settle = Date.now();
       await sleep(500);
       rounds.push({
-        takeoverMs, followerSawChange: seen,
+        takeoverMs, followerSawChange: seen, stepDownMs,
         leadersAfterWake: roles.filter((x) => x?.role === 'leader').length,
         oldLeaderRole: roles[tabs.indexOf(hung)]?.role,
         streamsWhileHung: mon.max(t0, wake), streamsAfterWake: mon.max(settle),
+        // Each tab's leadership history (leader / leader_lost / leader_stolen), ms since the hang.
+        tabs: await Promise.all(tabs.map((p) => p.evaluate((t0) => window.harness.events().entries
+          .filter((e) => /leader/.test(e.type ?? ''))
+          .map((e) => `${e.type}@${e.at_ms - t0}`), t0).catch(() => null))),
       });
     }
     const v = await verify(ctx, tabs, opts, acked, before, 'hang');
     console.log(`[leader hang] hangs ${HANGS} of ${HANG_MS} ms, leaderTimeoutMs ${LEADER_TIMEOUT_MS}; takeover ms ${JSON.stringify(stats(rounds.map((x) => x.takeoverMs ?? Infinity)))} (bound ${HUNG_TAKEOVER_BOUND_MS}); ` +
-      `per hang ${JSON.stringify(rounds)}; locally accepted ${v.acked}, on server ${v.onServer}, applied ${v.applied}, lost ${v.missing.length}`);
+      `step down after waking ms ${JSON.stringify(stats(rounds.map((x) => x.stepDownMs ?? Infinity)))} (bound ${STEP_DOWN_BOUND_MS}); per hang ${JSON.stringify(rounds)}; locally accepted ${v.acked}, on server ${v.onServer}, applied ${v.applied}, lost ${v.missing.length}`);
     if (v.missing.length) console.log(`[leader hang] missing writes: ${JSON.stringify(explainMissing(v.missing))}`);
     assert.deepEqual(v.missing.slice(0, 10), [], 'nothing lost');
     assert.equal(v.applied - HANGS, v.onServer, 'applied exactly once (plus one probe insert per hang)');
@@ -369,6 +388,7 @@ test('leader hung (main thread blocked): a follower steals the lock within a bou
       assert.ok(x.followerSawChange, `followers stay live while the leader is hung: ${JSON.stringify(x)}`);
       assert.equal(x.leadersAfterWake, 1, `one leader once the old one woke: ${JSON.stringify(x)}`);
       assert.equal(x.oldLeaderRole, 'follower', 'the woken tab follows');
+      assert.ok(x.stepDownMs !== null && x.stepDownMs <= STEP_DOWN_BOUND_MS, `the woken tab stepped down within ${STEP_DOWN_BOUND_MS} ms: ${JSON.stringify(x)}`);
       assert.ok(x.streamsAfterWake <= 1, `one stream once the old leader woke: ${JSON.stringify(x)}`);
     }
     for (const p of tabs) assert.deepEqual(p.errors, []);

@@ -104,6 +104,14 @@ export class HeldLock {
   }
 }
 
+/** The client id (the browser's id of a document) holding a lock, or null. */
+export async function lockHolder(name: string): Promise<string | null> {
+  const lm = locks();
+  if (!lm) return null;
+  const q = (await lm.query()) as { held?: { name?: string; clientId?: string }[] };
+  return q.held?.find((l) => l.name === name)?.clientId ?? null;
+}
+
 export async function heldLockNames(): Promise<Set<string>> {
   const lm = locks();
   if (!lm) return new Set();
