@@ -102,7 +102,7 @@ async function runServer(kind, { clients, rates, stepMs }) {
     }
     await sleep(500);
     const rows = [];
-    let mid = 0;
+    let posts = 0;
     let n = 0;
     const idleCpu = procStats(server.pid);
     for (const rate of rates) {
@@ -120,9 +120,11 @@ async function runServer(kind, { clients, rates, stepMs }) {
         if (due > 0) {
           const t = performance.timeOrigin + now();
           const mutations = [];
-          for (let k = 0; k < due; k++) mutations.push({ mid: ++mid, op: 'insert', collection: 'bills', id: `f${kind}${++n}`, fields: { t, n } });
+          for (let k = 0; k < due; k++) mutations.push({ mid: k + 1, op: 'insert', collection: 'bills', id: `f${kind}${++n}`, fields: { t, n } });
           sent += due;
-          const p = postJson(`${server.url}/v1/mutations`, { client: 'bench-writer', mutations }, token)
+          // Overlapping POSTs may reach the server in any order: each gets its own client id,
+          // or a later mid arriving first would make an earlier one a `duplicate` (never applied).
+          const p = postJson(`${server.url}/v1/mutations`, { client: `bench-writer-${kind}-${++posts}`, mutations }, token)
             .then(() => commitLat.push(performance.timeOrigin + now() - t))
             .finally(() => inflight.delete(p));
           inflight.add(p);
