@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/change_helpers.hpp"
+
 namespace syncline {
 namespace {
 
@@ -13,18 +15,7 @@ EngineOptions opts() {
   return o;
 }
 
-ChangeMsg change(std::int64_t seq, std::string coll, std::string id, ChangeOp op, Json fields,
-                 std::optional<Origin> origin = std::nullopt) {
-  ChangeMsg c;
-  c.seq = seq;
-  c.collection = std::move(coll);
-  c.id = std::move(id);
-  c.op = op;
-  c.version = seq;
-  c.fields = std::move(fields);
-  c.origin = std::move(origin);
-  return c;
-}
+using testing::change;
 
 MutationRequest ins(std::string id, Json fields) {
   return MutationRequest{MutationOp::Insert, "bills", std::move(id), std::move(fields), std::nullopt};

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/engine.hpp"
+#include "core/change_helpers.hpp"
 
 namespace syncline {
 namespace {
@@ -27,15 +28,7 @@ Mutation mut(std::int64_t mid, MutationOp op, std::string id, Json fields = Json
 }
 
 ChangeMsg change(std::int64_t seq, std::string id, ChangeOp op, Json fields, std::optional<Origin> origin = std::nullopt) {
-  ChangeMsg c;
-  c.seq = seq;
-  c.collection = "bills";
-  c.id = std::move(id);
-  c.op = op;
-  c.version = seq;
-  c.fields = std::move(fields);
-  c.origin = std::move(origin);
-  return c;
+  return testing::change(seq, "bills", std::move(id), op, std::move(fields), std::move(origin));
 }
 
 Json fields_of(const Engine& e, const std::string& id) {
