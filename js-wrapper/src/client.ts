@@ -57,6 +57,11 @@ function wireOf(e: WireMutation): WireMutation {
   return w;
 }
 
+/** The stored outbox entries the server has not applied yet, in the wire form. */
+function unsettledOf(entries: unknown[]): WireMutation[] {
+  return (entries as (WireMutation & { applied_seq?: number })[]).filter((e) => e.applied_seq === undefined).map(wireOf);
+}
+
 const EMPTY_HISTORY = (capacity: number): HistoryState & { version: number } => ({
   version: 1, capacity, total: 0, counts: {}, entries: [],
 });
@@ -287,16 +292,14 @@ class Client implements SyncClient {
     // Make the slot durable at once so its mids never restart.
     await this.persistence.writeOutbox(this.clientId, slot?.outbox ?? { next_mid: this.engine.state().nextMid, entries: [] });
     this.durableNextMid = this.engine.state().nextMid;
-    for (const e of (slot?.outbox.entries ?? []) as (WireMutation & { applied_seq?: number })[]) {
-      if (e.applied_seq === undefined) this.ownPending.set(e.mid, wireOf(e));
-    }
+    for (const m of unsettledOf(slot?.outbox.entries ?? [])) this.ownPending.set(m.mid, m);
     // Other tabs' stored pending writes (alive or gone): shown here at once, even offline.
     if (multiTab) {
-      for (const o of loaded.outboxes) {
-        if (o.clientId === this.clientId) continue;
-        const entries = (o.outbox.entries as (WireMutation & { applied_seq?: number })[]).filter((e) => e.applied_seq === undefined);
-        if (entries.length) this.engine.foreign([{ op: 'replace', client: o.clientId, mutations: entries.map(wireOf) }]);
-      }
+      const ops: ForeignOp[] = loaded.outboxes
+        .filter((o) => o.clientId !== this.clientId)
+        .map((o) => ({ op: 'replace' as const, client: o.clientId, mutations: unsettledOf(o.outbox.entries) }))
+        .filter((op) => op.mutations.length > 0);
+      if (ops.length) this.engine.foreign(ops);
     }
     this.eventsDirty = true;
     this.installWindowListeners();
@@ -593,7 +596,7 @@ class Client implements SyncClient {
       const held = await heldLockNames();
       for (const o of await this.persistence.listOutboxes()) {
         if (this.closed || o.clientId === this.clientId || held.has(this.lockName(`slot:${o.clientId}`))) continue;
-        const entries = (o.outbox.entries as (WireMutation & { applied_seq?: number })[]).filter((e) => e.applied_seq === undefined).map(wireOf);
+        const entries = unsettledOf(o.outbox.entries);
         if (!entries.length) continue;
         this.handleOutputQuiet(this.engine.foreign([{ op: 'replace', client: o.clientId, mutations: entries }]));
         this.channel.post({ t: 'pendingSet', from: this.clientId, client: o.clientId, mutations: entries });
