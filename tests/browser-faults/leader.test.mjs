@@ -18,6 +18,7 @@ const KILLS = Number(process.env.BROWSER_FAULTS_KILLS ?? (LONG ? 100 : 10));
 const FREEZES = Number(process.env.BROWSER_FAULTS_FREEZES ?? (LONG ? 20 : 3));
 const SEED = Number(process.env.BROWSER_FAULTS_SEED ?? 2026);
 const TAKEOVER_BOUND_MS = 3000;
+const WRITE_EVERY_MS = LONG ? 100 : 40;
 const HANGS = Number(process.env.BROWSER_FAULTS_HANGS ?? (LONG ? 20 : 3));
 // A hung leader keeps its lock: followers steal it after leaderTimeoutMs of silence (checked
 // every second), then the new leader connects. Bound = timeout + one check + a connect.
@@ -117,15 +118,17 @@ async function openTab(ctx, opts, acked) {
   await p.waitForFunction(() => window.harnessReady === true);
   const started = await p.evaluate((o) => window.harness.start(o), opts);
   tabLife.push({ tag, clientId: started.clientId, opened: Date.now() - T0 });
-  // A steady writer in every tab: one insert every 40 ms, reported when `local` resolves.
-  await p.evaluate((prefix) => {
+  // A steady writer in every tab, reported when `local` resolves: one insert every 40 ms with 3
+  // tabs (75 writes/s), every 100 ms in the long run's 2-8 tabs (up to 80 writes/s), so the
+  // offered load stays alike on this 2-core machine while the tab count varies.
+  await p.evaluate(({ prefix, every }) => {
     let i = 0;
     window.__writer = setInterval(() => {
       const id = `${prefix}-${i++}`;
       window.harness.writeDurably('insert', 'bills', id, { total: i, status: 'unpaid' })
         .then((w) => window.bfLocal(id, w.mid, window.harness.status().clientId), () => undefined);
-    }, 40);
-  }, `${opts.name}-${tag}`);
+    }, every);
+  }, { prefix: `${opts.name}-${tag}`, every: WRITE_EVERY_MS });
   return p;
 }
 

@@ -79,10 +79,17 @@ export async function waitUntil(fn, { timeout = 15000, what = 'condition' } = {}
   throw new Error(`timed out waiting for ${what}; last value: ${JSON.stringify(last)}`);
 }
 
+/** Every document of `collection` the token may read, through every page of the snapshot. */
 export async function serverDocs(server, token, collection) {
-  const r = await api(server, 'GET', `/v1/snapshot?collections=${collection}&limit=5000`, { token });
-  if (r.status !== 200) throw new Error(`snapshot failed: ${r.status} ${r.text}`);
-  return r.json.docs;
+  const docs = [];
+  for (let after = null; ;) {
+    const q = `collections=${collection}&limit=5000${after ? `&after=${encodeURIComponent(after)}` : ''}`;
+    const r = await api(server, 'GET', `/v1/snapshot?${q}`, { token });
+    if (r.status !== 200) throw new Error(`snapshot failed: ${r.status} ${r.text}`);
+    docs.push(...r.json.docs);
+    if (!r.json.next) return docs;
+    after = r.json.next;
+  }
 }
 
 export async function metrics(server) {
