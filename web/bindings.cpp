@@ -263,6 +263,35 @@ class WasmEngine {
       return Json{{"docs", std::move(list)}, {"total", *engine_->query_total(id)}}.dump();
     });
   }
+  std::string query_ids(int id) const {
+    return guarded([&] {
+      auto ids = engine_->query_ids(id);
+      if (!ids) return err(ids.error());
+      return Json{{"ids", std::move(*ids)}, {"total", *engine_->query_total(id)}}.dump();
+    });
+  }
+  // The visible documents of `collection` named by a JSON array of ids, in that order (null for
+  // one that is not visible): one call for every document a query refresh needs.
+  std::string get_many(const std::string& collection, const std::string& ids_text) const {
+    return guarded([&] {
+      Json ids = parse_json_fast(ids_text);
+      if (!ids.is_array()) return err(codes::kInvalidJson, "ids must be a JSON array of strings");
+      Json list = Json::array();
+      for (const Json& id : ids) {
+        if (!id.is_string()) return err(codes::kInvalidJson, "ids must be a JSON array of strings");
+        const std::string& s = id.get_ref<const std::string&>();
+        const Document* d = engine_->get(collection, s);
+        if (!d) {
+          list.push_back(nullptr);
+          continue;
+        }
+        Json j = document_to_json(*d);
+        j["pending"] = engine_->is_pending(collection, s);
+        list.push_back(std::move(j));
+      }
+      return list.dump();
+    });
+  }
   std::string add_aggregate(const std::string& spec_text) {
     return guarded([&] {
       Json j = parse_json_fast(spec_text);
@@ -474,6 +503,8 @@ EMSCRIPTEN_BINDINGS(syncline) {
       .function("addQuery", &WasmEngine::add_query)
       .function("removeQuery", &WasmEngine::remove_query)
       .function("queryResult", &WasmEngine::query_result)
+      .function("queryIds", &WasmEngine::query_ids)
+      .function("getMany", &WasmEngine::get_many)
       .function("addAggregate", &WasmEngine::add_aggregate)
       .function("removeAggregate", &WasmEngine::remove_aggregate)
       .function("aggregateResult", &WasmEngine::aggregate_result)

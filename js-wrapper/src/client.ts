@@ -197,7 +197,9 @@ class Client implements SyncClient {
   private watchTimer: ReturnType<typeof setInterval> | null = null;
   private checkingStorage = false;
   private pending = new Map<number, PendingPromise>();
-  private queries = new Map<number, { refresh(): void }>();
+  // Live queries by engine id; `touch(id)` tells one that a document of its collection changed
+  // (so a refresh reads it again instead of reusing the object it holds).
+  private queries = new Map<number, { collection: string; touch(id: string): void; refresh(): void }>();
   private aggregates = new Map<number, { refresh(): void }>();
   private docSubjects = new Map<string, Subject<SyncDocument | null>>();
   private docListeners = new Set<(e: DocumentEvent) => void>();
@@ -926,6 +928,7 @@ class Client implements SyncClient {
 
   private handleOutput(out: EngineOutput, fromStream: boolean): void {
     for (const c of out.changes) {
+      for (const q of this.queries.values()) if (q.collection === c.collection) q.touch(c.id);
       const key = `${c.collection}/${c.id}`;
       const subject = this.docSubjects.get(key);
       if (subject) subject.set(this.frozenDoc(c.collection, c.id));
@@ -1131,14 +1134,36 @@ class Client implements SyncClient {
     if (options.orderBy) spec.orderBy = options.orderBy;
     if (options.limit !== undefined) spec.limit = options.limit;
     const id = this.engine.addQuery(spec as never);
+    // The result keeps the documents it already has: a refresh reads the ordered ids and only
+    // the documents that changed, so a large result costs little per change, and a document
+    // that did not change keeps its (frozen) object from one snapshot to the next.
+    let byId = new Map<string, SyncDocument<T>>();
+    const changed = new Set<string>();
     const read = () => {
-      const r = this.engine.queryResult<T>(id);
-      return { docs: deepFreeze(r.docs) as readonly SyncDocument<T>[], total: r.total };
+      const r = this.engine.queryIds(id);
+      const need = r.ids.filter((x) => changed.has(x) || !byId.has(x));
+      changed.clear();
+      const fresh = need.length ? this.engine.getMany<T>(collection, need) : [];
+      const next = new Map<string, SyncDocument<T>>();
+      fresh.forEach((d, i) => d && next.set(need[i]!, deepFreeze(d)));
+      const docs: SyncDocument<T>[] = [];
+      for (const x of r.ids) {
+        const d = next.get(x) ?? byId.get(x);
+        if (!d) continue;
+        next.set(x, d);
+        docs.push(d);
+      }
+      byId = next;
+      return { docs: Object.freeze(docs) as readonly SyncDocument<T>[], total: r.total };
     };
     let current = read();
     const subject = new Subject<readonly SyncDocument<T>[]>(current.docs);
     let closed = false;
     this.queries.set(id, {
+      collection,
+      touch: (x) => {
+        if (byId.has(x)) changed.add(x);
+      },
       refresh: () => {
         current = read();
         subject.set(current.docs);

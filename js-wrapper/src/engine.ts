@@ -282,6 +282,16 @@ export class SyncEngine {
     return unwrap(this.e.queryResult(id));
   }
 
+  /** The ids of a live query's result in order, and its total: cheap to read on every change. */
+  queryIds(id: number): { ids: string[]; total: number } {
+    return unwrap(this.e.queryIds(id));
+  }
+
+  /** Several visible documents of one collection in one call (null where none is visible). */
+  getMany<T = Record<string, unknown>>(collection: string, ids: readonly string[]): (SyncDocument<T> | null)[] {
+    return unwrap(this.e.getMany(collection, JSON.stringify(ids)));
+  }
+
   addAggregate(spec: AggregateSpec): number {
     return unwrap<{ id: number }>(this.e.addAggregate(JSON.stringify(spec))).id;
   }

@@ -24,6 +24,8 @@ export interface RawEngine {
   addQuery(spec: string): string;
   removeQuery(id: number): void;
   queryResult(id: number): string;
+  queryIds(id: number): string;
+  getMany(collection: string, idsJson: string): string;
   addAggregate(spec: string): string;
   removeAggregate(id: number): void;
   aggregateResult(id: number): string;

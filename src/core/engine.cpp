@@ -31,6 +31,11 @@ std::optional<Json> Engine::visible_fields(const DocKey& key) const {
   return d->fields;
 }
 
+Engine::VisibleMeta Engine::visible_meta(const DocKey& key) const {
+  const Document* d = get(key.collection, key.id);
+  return VisibleMeta{d ? d->version : 0, d && overlay_.count(key) > 0};
+}
+
 const Document* Engine::get(const std::string& collection, const std::string& id) const {
   DocKey key{collection, id};
   auto ov = overlay_.find(key);
@@ -64,8 +69,18 @@ std::vector<Document> Engine::documents(const std::string& collection) const {
   return out;
 }
 
-void Engine::emit_change(const DocKey& key, std::optional<Json> before, std::optional<Json> after) {
-  if (before == after) return;
+void Engine::emit_change(const DocKey& key, std::optional<Json> before, std::optional<Json> after, bool meta_changed) {
+  const bool fields_changed = before != after;
+  // Only the version or the pending flag of a visible document moved: the queries showing it
+  // changed, the aggregates (which read fields only) did not.
+  if (!fields_changed) {
+    if (!meta_changed || !after) return;
+    for (auto& [qid, q] : queries_) {
+      if (q.spec().collection == key.collection && q.in_result(key.id)) out_.queries_changed.insert(qid);
+    }
+    out_.changes.push_back(DocChange{key.collection, key.id, std::move(before), std::move(after)});
+    return;
+  }
   const Json* b = before ? &*before : nullptr;
   const Json* a = after ? &*after : nullptr;
   for (auto& [qid, q] : queries_) {
@@ -83,8 +98,10 @@ void Engine::emit_change(const DocKey& key, std::optional<Json> before, std::opt
 }
 
 // Re-applies the pending mutations of one document on top of its base state.
-void Engine::rebase(const DocKey& key, std::optional<std::optional<Json>> before_arg) {
+void Engine::rebase(const DocKey& key, std::optional<std::optional<Json>> before_arg,
+                    std::optional<VisibleMeta> before_meta) {
   std::optional<Json> before = before_arg ? std::move(*before_arg) : visible_fields(key);
+  const VisibleMeta meta_before = before_meta ? *before_meta : visible_meta(key);
   const Document* base = base_.find(key);
   // Other tabs' pending writes first, then this engine's own (they are the newest here).
   std::vector<const Mutation*> pending = foreign_.for_key(key);
@@ -119,7 +136,7 @@ void Engine::rebase(const DocKey& key, std::optional<std::optional<Json>> before
     }
     overlay_[key] = std::move(cur);
   }
-  emit_change(key, std::move(before), visible_fields(key));
+  emit_change(key, std::move(before), visible_fields(key), visible_meta(key) != meta_before);
 }
 
 // ---------------------------------------------------------------- mutations
@@ -277,6 +294,7 @@ void Engine::handle_change(ChangeMsg c, std::int64_t now_ms) {
   // base fields the change replaces: the store hands those over instead of us copying them.
   const bool overlaid = overlay_.count(key) > 0;
   std::optional<Json> before = overlaid ? visible_fields(key) : std::nullopt;
+  const VisibleMeta meta_before = visible_meta(key);
   // Another tab's write the server has decided (with every earlier mid of that tab): it leaves
   // the foreign set in the same step as the base takes it, so the view never flickers back.
   std::set<DocKey> foreign_touched;
@@ -293,9 +311,9 @@ void Engine::handle_change(ChangeMsg c, std::int64_t now_ms) {
   }
   if (applied) {
     out_.dirty_docs.insert(key);
-    rebase(key, std::move(before));
+    rebase(key, std::move(before), meta_before);
   } else if (key_touched) {
-    rebase(key, std::move(before));
+    rebase(key, std::move(before), meta_before);
   }
   rebase_all(foreign_touched);
   confirm_seen();
@@ -359,18 +377,20 @@ void Engine::apply_snapshot(const std::vector<std::string>& collections, std::ve
   }
   for (const auto& key : gone) {
     std::optional<Json> before = visible_fields(key);
+    const VisibleMeta meta_before = visible_meta(key);
     base_.erase(key);
     out_.dirty_docs.insert(key);
-    rebase(key, std::move(before));
+    rebase(key, std::move(before), meta_before);
   }
   for (auto& d : docs) {
     DocKey key = d.key();
     const Document* cur = base_.find(key);
     if (cur && *cur == d) continue;
     std::optional<Json> before = visible_fields(key);
+    const VisibleMeta meta_before = visible_meta(key);
     base_.put(std::move(d));
     out_.dirty_docs.insert(key);
-    rebase(key, std::move(before));
+    rebase(key, std::move(before), meta_before);
   }
   // The snapshot is the truth as of `seq`: the cursor moves to it even if it went backwards
   // (a server restored from backup), so the stream resumes from there.
@@ -420,6 +440,12 @@ Result<std::vector<Document>> Engine::query_result(int id) const {
     if (const Document* d = get(it->second.spec().collection, doc_id)) out.push_back(*d);
   }
   return out;
+}
+
+Result<std::vector<std::string>> Engine::query_ids(int id) const {
+  auto it = queries_.find(id);
+  if (it == queries_.end()) return make_error(codes::kUnknownQuery, "no live query " + std::to_string(id));
+  return it->second.result_ids();
 }
 
 Result<std::size_t> Engine::query_total(int id) const {

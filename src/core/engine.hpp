@@ -136,6 +136,9 @@ class Engine {
   int add_query(QuerySpec spec);
   void remove_query(int id);
   Result<std::vector<Document>> query_result(int id) const;
+  // The result's document ids in order: lets an adapter that keeps the documents it already
+  // has read only the ones that changed.
+  Result<std::vector<std::string>> query_ids(int id) const;
   Result<std::size_t> query_total(int id) const;
   int add_aggregate(AggregateSpec spec);
   void remove_aggregate(int id);
@@ -167,10 +170,21 @@ class Engine {
   struct VisibleDoc {
     Document doc;
   };
+  // What a reader sees of a document besides its fields: a write confirmed with the fields the
+  // view already showed changes only these, and must still reach the app (pending badge, the
+  // version a conditional update is based on).
+  struct VisibleMeta {
+    std::int64_t version = 0;
+    bool pending = false;
+    bool operator==(const VisibleMeta&) const = default;
+  };
   std::optional<Json> visible_fields(const DocKey& key) const;
-  // before: the visible fields before the caller changed the base (defaults to the current view).
-  void rebase(const DocKey& key, std::optional<std::optional<Json>> before = std::nullopt);
-  void emit_change(const DocKey& key, std::optional<Json> before, std::optional<Json> after);
+  VisibleMeta visible_meta(const DocKey& key) const;
+  // before / before_meta: the visible fields and meta before the caller changed the base
+  // (both default to the current view; a caller passing one passes both).
+  void rebase(const DocKey& key, std::optional<std::optional<Json>> before = std::nullopt,
+              std::optional<VisibleMeta> before_meta = std::nullopt);
+  void emit_change(const DocKey& key, std::optional<Json> before, std::optional<Json> after, bool meta_changed);
   void confirm_seen();
   void settle_applied(OutboxEntry& entry, std::int64_t seq);
   void handle_results(const MutationResults& results, std::int64_t now_ms);

@@ -213,6 +213,11 @@ bool LiveQuery::in_window(const Entry& e) const {
   return !window_.empty() && !less_(*window_.rbegin(), e);
 }
 
+bool LiveQuery::in_result(const std::string& id) const {
+  auto it = entries_.find(id);
+  return it != entries_.end() && in_window(it->second);
+}
+
 bool LiveQuery::erase_entry(const Entry& e) {
   if (!in_window(e)) {
     rest_.erase(e);

@@ -70,6 +70,8 @@ class LiveQuery {
 
   // Ids in result order (at most `limit`).
   std::vector<std::string> result_ids() const;
+  // Whether the document is in the result (inside the limit). O(1) on average.
+  bool in_result(const std::string& id) const;
   // Number of matching documents, ignoring the limit.
   std::size_t total_matches() const { return window_.size() + rest_.size(); }
 

@@ -67,8 +67,42 @@ TEST(Engine, AckBeforeChangeKeepsDocumentVisibleUntilSeqSeen) {
   out = e.take_output();
   EXPECT_TRUE(e.outbox().empty());
   EXPECT_FALSE(e.is_pending("bills", "b1"));
-  EXPECT_TRUE(out.changes.empty()) << "server state equal to optimistic state: no visible change";
+  // Server state equal to the optimistic state: the fields do not move (no flicker), but the
+  // document is no longer pending and has a version, which the app must hear about.
+  ASSERT_EQ(out.changes.size(), 1u);
+  EXPECT_EQ(out.changes[0].before, out.changes[0].after);
   EXPECT_EQ(e.get("bills", "b1")->version, 5);
+}
+
+TEST(Engine, AConfirmedWriteWithUnchangedFieldsRefreshesTheQueriesShowingIt) {
+  Engine e(opts());
+  e.set_transport_ready(true);
+  const int all = e.add_query(QuerySpec{"bills", Filter{}, std::nullopt, std::nullopt});
+  const int top1 = e.add_query(QuerySpec{"bills", Filter{}, OrderBy{{"total"}, true}, 1});
+  const int sums = e.add_aggregate(AggregateSpec{"bills", Filter{}, {}, std::vector<std::string>{"total"}});
+  e.receive(change(1, "bills", "big", ChangeOp::Insert, {{"total", 99}}), 0);
+  e.mutate({ins("b1", {{"total", 10}})}, 0);
+  ASSERT_TRUE(e.take_batch(0));
+  e.take_output();
+  // The server applies it with exactly the fields the view shows (change first, then results).
+  e.receive(change(2, "bills", "b1", ChangeOp::Insert, {{"total", 10}}, Origin{"c1", 1}), 1);
+  e.receive(applied(1, 2), 1);
+  auto out = e.take_output();
+  ASSERT_EQ(out.changes.size(), 1u);
+  EXPECT_EQ(out.changes[0].id, "b1");
+  EXPECT_EQ(out.changes[0].before, out.changes[0].after) << "fields unchanged: no flicker";
+  EXPECT_TRUE(out.queries_changed.count(all)) << "the query showing b1 now shows it confirmed";
+  EXPECT_FALSE(out.queries_changed.count(top1)) << "b1 is outside that query's limit";
+  EXPECT_FALSE(out.aggregates_changed.count(sums)) << "aggregates read fields only";
+  const Document* d = e.get("bills", "b1");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->version, 2);
+  EXPECT_FALSE(e.is_pending("bills", "b1"));
+  // Nothing moved at all: nothing is reported.
+  e.receive(change(3, "bills", "other", ChangeOp::Insert, {{"total", 1}}), 2);
+  out = e.take_output();
+  ASSERT_EQ(out.changes.size(), 1u);
+  EXPECT_EQ(out.changes[0].id, "other");
 }
 
 TEST(Engine, ChangeWithOwnOriginSettlesBeforeAck) {

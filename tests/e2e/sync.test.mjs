@@ -49,6 +49,39 @@ for (const transport of ['sse', 'websocket']) {
       }
     });
 
+    test('a live query shows a write pending, then confirmed with its version; unchanged documents keep their objects', async () => {
+      const ctx = await chrome.browser.newContext();
+      try {
+        const p = await openHarness(ctx, server, clientOptions(server, admin, { transport, name: `confirm-${transport}` }));
+        await waitFor(p, () => window.harness.status().isConnected, null, { what: 'connected' });
+        const keep = `keep-${transport}`;
+        const k = await p.evaluate((id) => window.harness.write('insert', 'bills', id, { total: 1, status: 'unpaid' }).key, keep);
+        await waitFor(p, (key) => window.harness.outcome(key)?.state === 'applied', k, { what: 'first write applied' });
+        await waitFor(p, (id) => window.harness.queryDocs().find((d) => d.id === id)?.pending === false, keep, { what: 'first write confirmed in the query' });
+        await p.evaluate(() => window.harness.keepQuery());
+        // Written, then confirmed by the server with exactly the fields the view already shows.
+        const id = `confirm-${transport}`;
+        const shown = await p.evaluate((id) => {
+          const w = window.harness.write('insert', 'bills', id, { total: 2, status: 'unpaid' });
+          return { key: w.key, doc: window.harness.queryDocs().find((d) => d.id === id) };
+        }, id);
+        assert.deepEqual(shown.doc, { id, version: 0, pending: true }, 'the query shows the write at once, pending');
+        await waitFor(p, (key) => window.harness.outcome(key)?.state === 'applied', shown.key, { what: 'second write applied' });
+        const seq = await p.evaluate((key) => window.harness.outcome(key).seq, shown.key);
+        const confirmed = await waitFor(p, (id) => {
+          const d = window.harness.queryDocs().find((x) => x.id === id);
+          return d && !d.pending ? d : null;
+        }, id, { what: 'the query shows the write confirmed' });
+        assert.equal(confirmed.version, seq, 'the confirmed document carries the version the server gave it');
+        const same = await p.evaluate(() => window.harness.sameObjects());
+        assert.ok(same.kept >= 1, `the kept snapshot holds the first write: ${JSON.stringify(same)}`);
+        assert.deepEqual(same, { kept: same.kept, same: same.kept, other: 0, frozen: true }, 'unchanged documents are the same frozen objects in the new snapshot');
+        assert.deepEqual(p.errors, []);
+      } finally {
+        await ctx.close();
+      }
+    });
+
     test('two tabs share one stream; leader hand-over loses and duplicates nothing', async () => {
       const ctx = await chrome.browser.newContext();
       try {

@@ -160,3 +160,23 @@ test('one boundary crossing per batch handles 10k messages', () => {
   assert.equal(e.documents('bills').length, 1000);
   assert.equal(e.get('bills', 'd0').fields.n, 10000);
 });
+
+test('a write confirmed with the fields already shown reports one change and refreshes the query; queryIds + getMany read a result in two calls', () => {
+  const e = newEngine();
+  const q = e.addQuery({ collection: 'bills', orderBy: 'total.desc' });
+  e.setTransportReady(true);
+  e.receiveFrames([change(1, 'b1', 'insert', { total: 5 })]);
+  e.mutate([{ op: 'insert', collection: 'bills', id: 'b2', fields: { total: 9 } }]);
+  assert.equal(JSON.parse(e.takeBatch(0, 2)).mutations.length, 1);
+  const out = e.receiveFrames([
+    change(2, 'b2', 'insert', { total: 9 }, { client: 'tab-1', mid: 1 }),
+    JSON.stringify({ type: 'results', client: 'tab-1', results: [{ mid: 1, status: 'applied', seq: 2 }] }),
+  ]);
+  assert.deepEqual(out.changes.map((c) => c.id), ['b2'], 'pending and version moved: one change, no field change');
+  assert.deepEqual(out.queries, [q]);
+  const ids = e.queryIds(q);
+  assert.deepEqual(ids, { ids: ['b2', 'b1'], total: 2 });
+  const docs = e.getMany('bills', [...ids.ids, 'gone']);
+  assert.deepEqual(docs.map((d) => d && [d.id, d.version, d.pending]), [['b2', 2, false], ['b1', 1, false], null]);
+  assert.throws(() => e.getMany('bills', [1]), (err) => err instanceof SyncError && err.code === 'invalid_json');
+});

@@ -10,6 +10,9 @@ let client: SyncClient | null = null;
 // What a list bound to the first collection would see: how often it re-rendered, and its size.
 // (Only counts are kept: a copy per change grows without bound in the long fault runs.)
 const renders = { count: 0, lastAt: 0, size: 0 };
+type Snapshot = readonly { id: string; version: number; pending?: boolean }[];
+let query: { getSnapshot(): Snapshot } | null = null;
+let kept: Snapshot = [];
 const seenAt: Record<string, number> = {};
 const locals: Record<string, Promise<void>> = {};
 
@@ -17,6 +20,7 @@ const harness = {
   async start(options: ClientOptions) {
     client = await createClient(options);
     const q = client.query(options.collections[0]!, {});
+    query = q;
     q.subscribe(() => {
       renders.count++;
       renders.lastAt = performance.now();
@@ -71,6 +75,22 @@ const harness = {
   },
   renders() {
     return renders;
+  },
+  /** The live query over the first collection: ids with version and pending flag. */
+  queryDocs() {
+    return query!.getSnapshot().map((d) => ({ id: d.id, version: d.version, pending: !!d.pending }));
+  },
+  /** Keeps the query's current snapshot, for sameObjects() to compare a later one with. */
+  keepQuery() {
+    kept = query!.getSnapshot();
+  },
+  /** Of the documents in both the kept and the current snapshot: how many are the same object. */
+  sameObjects() {
+    const now = new Map(query!.getSnapshot().map((d) => [d.id, d]));
+    let same = 0;
+    let other = 0;
+    for (const d of kept) if (now.has(d.id)) (now.get(d.id) === d ? same++ : other++);
+    return { kept: kept.length, same, other, frozen: Object.isFrozen(query!.getSnapshot()) };
   },
   swReady() {
     return !!navigator.serviceWorker?.controller;
