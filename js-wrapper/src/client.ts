@@ -291,6 +291,9 @@ class Client implements SyncClient {
       this.engine = SyncEngine.create(this.mod, engineOptions);
     }
     this.syncChangeDetail();
+    if (this.persistence.discardedBeforeOpen) {
+      this.reportStorageError(new SyncError('storage_wiped', 'the local database of an earlier run is gone (discarded by the browser or cleared): writes it still held are lost'));
+    }
     // Make the slot durable at once so its mids never restart.
     await this.persistence.writeOutbox(this.clientId, slot?.outbox ?? { next_mid: this.engine.state().nextMid, entries: [] });
     this.durableNextMid = this.engine.state().nextMid;
@@ -862,11 +865,23 @@ class Client implements SyncClient {
       if (this.unsaved) batch = mergeBatches(this.unsaved, batch);
       if (!batch.outbox && !batch.putDocs.length && !batch.deleteDocs.length && !batch.meta && !batch.history) return;
       try {
-        if (batch.outbox) {
-          await this.persistence.writeOutbox(this.clientId, batch.outbox);
-          this.durableNextMid = Math.max(this.durableNextMid, batch.outbox.next_mid);
+        const shared = this.ownsConnection() && (batch.putDocs.length > 0 || batch.deleteDocs.length > 0 || !!batch.meta || !!batch.history);
+        let together = false;
+        if (batch.outbox && shared && this.persistence.writeTogether) {
+          // One transaction, so a pruned outbox is never durable without the confirmed documents.
+          // If it fails (e.g. quota on documents), the parts are written apart below: the outbox
+          // must not wait for the documents.
+          together = await this.persistence.writeTogether(this.clientId, batch.outbox, batch).then(() => true, () => false);
         }
-        if (this.ownsConnection()) await this.persistence.writeShared(batch);
+        if (together) {
+          this.durableNextMid = Math.max(this.durableNextMid, batch.outbox!.next_mid);
+        } else {
+          if (batch.outbox) {
+            await this.persistence.writeOutbox(this.clientId, batch.outbox);
+            this.durableNextMid = Math.max(this.durableNextMid, batch.outbox.next_mid);
+          }
+          if (shared) await this.persistence.writeShared(batch);
+        }
         this.unsaved = null;
         if (this.storageError) {
           this.storageError = null;

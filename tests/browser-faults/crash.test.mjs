@@ -50,10 +50,13 @@ for (const transport of ['sse', 'websocket']) {
     const restoredPending = [];
     let attemptedTotal = 0;
     let notVisibleAtRestart = 0;
+    const diag = [];
+    let prevClientId = null;
     let chrome;
     try {
       let opened = await openClient(profile, opts, acked);
       chrome = opened.chrome;
+      prevClientId = await opened.page.evaluate(() => window.harness.status().clientId);
       for (let round = 0; round < ROUNDS; round++) {
         const page = opened.page;
         await waitFor(page, () => window.harness.status().isConnected, null, { what: 'connected', timeout: 20000 });
@@ -85,10 +88,25 @@ for (const transport of ['sse', 'websocket']) {
 
         opened = await openClient(profile, opts, acked);
         chrome = opened.chrome;
-        const restored = await opened.page.evaluate(() => ({ ids: window.harness.docs('bills').map((d) => d.id), status: window.harness.status() }));
+        const restored = await opened.page.evaluate(() => ({
+          ids: window.harness.docs('bills').map((d) => d.id),
+          status: window.harness.status(),
+          events: window.harness.events().entries.filter((e) => !['insert', 'update', 'delete'].includes(e.type)).slice(-6).map((e) => e.type),
+        }));
         restoredPending.push(restored.status.pendingOperations);
         const visible = new Set(restored.ids);
         for (const id of acked) if (!visible.has(id)) notVisibleAtRestart++;
+        // Which round's writes are missing from the restored view, and what the client said.
+        const ofRound = [...acked].filter((id) => id.startsWith(plan.prefix));
+        const missingRound = ofRound.filter((id) => !visible.has(id)).length;
+        const missingEarlier = [...acked].filter((id) => !id.startsWith(plan.prefix) && !visible.has(id)).length;
+        if ((missingRound || missingEarlier) && diag.length < 12) {
+          diag.push({ round, offline: plan.offline, delay, acked: ofRound.length, missingRound, missingEarlier, visible: visible.size,
+            clientId: restored.status.clientId, prevClientId, pending: restored.status.pendingOperations,
+            storageError: restored.status.storageError, cursor: restored.status.cursor, events: restored.events,
+            chromium: chrome.storageLog.slice(0, 5) });
+        }
+        prevClientId = restored.status.clientId;
         const t0 = Date.now();
         await waitFor(opened.page, () => window.harness.status().isConnected && window.harness.status().pendingOperations === 0, null, { what: `round ${round}: outbox drained after restart`, timeout: 30000 });
         recoverMs.push(Date.now() - t0);
@@ -107,6 +125,7 @@ for (const transport of ['sse', 'websocket']) {
         `applied ${applied}, rejected ${rejected}, duplicate answers ${duplicates}; lost ${lost.length}, applied twice ${applied - onServer.size}; ` +
         `kill delay ms ${JSON.stringify(stats(killDelays))}; restored pending ${JSON.stringify(stats(restoredPending))}; ` +
         `acked-but-not-visible at restart ${notVisibleAtRestart}; drain after restart ms ${JSON.stringify(stats(recoverMs))}`);
+      if (diag.length) console.log(`[crash ${transport}] restarts that did not show every accepted write: ${JSON.stringify(diag)}`);
       assert.deepEqual(lost, [], 'locally accepted writes missing on the server');
       assert.equal(applied, onServer.size, 'every mutation applied exactly once (applied count == distinct documents)');
       assert.equal(rejected, 0, 'no write re-sent as a new mutation (would be rejected as an existing id)');

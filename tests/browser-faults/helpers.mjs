@@ -29,6 +29,15 @@ export function rng(seed) {
   return { next, int: (lo, hi) => lo + Math.floor(next() * (hi - lo + 1)) };
 }
 
+function groupAlive(pgid) {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function makeProfileDir() {
   return mkdtempSync(join(tmpdir(), 'syncline-bf-profile-'));
 }
@@ -58,6 +67,11 @@ export async function spawnChromium(userDataDir) {
       rej(new Error(`chromium exited early: ${stderr}`));
     });
   });
+  // What chromium says about its storage (a database it found damaged and discarded, ...).
+  const storageLog = [];
+  proc.stderr.on('data', (c) => {
+    for (const line of c.toString().split('\n')) if (/indexeddb|indexed_db|leveldb|corrupt/i.test(line) && storageLog.length < 20) storageLog.push(line.slice(0, 300));
+  });
   proc.stderr.resume();
   const browser = await chromium.connectOverCDP(wsUrl);
   const context = browser.contexts()[0];
@@ -65,6 +79,7 @@ export async function spawnChromium(userDataDir) {
     proc,
     browser,
     context,
+    storageLog,
     /** SIGKILL to the browser's whole process group: browser, renderers, storage, network. */
     async kill() {
       try {
@@ -73,6 +88,10 @@ export async function spawnChromium(userDataDir) {
         /* already gone */
       }
       await exited;
+      // The main process exiting does not mean the group is gone: a renderer or the storage
+      // service still holding the profile's files would meet the next launch on the same
+      // profile, which a real restart after a crash never does.
+      for (let i = 0; i < 200 && groupAlive(proc.pid); i++) await sleep(25);
       await browser.close().catch(() => {});
     },
     async close() {

@@ -28,6 +28,12 @@ export interface Persistence {
   writeShared(batch: PersistenceBatch): Promise<void>;
   /** Writes one slot's outbox durably (strict durability where the backend has it). */
   writeOutbox(clientId: string, outbox: StoredOutbox['outbox']): Promise<void>;
+  /** Both in one durable transaction, where the backend has them: an outbox that no longer
+   * holds a confirmed write is never on disk without the document that write produced. */
+  writeTogether?(clientId: string, outbox: StoredOutbox['outbox'], batch: PersistenceBatch): Promise<void>;
+  /** Set by open(): the store existed on an earlier run and came back empty (the browser
+   * discarded it, e.g. after a hard kill, or only it was cleared). */
+  readonly discardedBeforeOpen?: boolean;
   readOutbox(clientId: string): Promise<StoredOutbox | null>;
   deleteOutbox(clientId: string): Promise<void>;
   listOutboxes(): Promise<StoredOutbox[]>;
@@ -60,6 +66,14 @@ function done(tx: IDBTransaction): Promise<void> {
   });
 }
 
+function putShared(tx: IDBTransaction, batch: PersistenceBatch): void {
+  const docs = tx.objectStore('docs');
+  for (const d of batch.putDocs) docs.put(d);
+  for (const k of batch.deleteDocs) docs.delete([k.collection, k.id]);
+  if (batch.meta) tx.objectStore('meta').put(batch.meta.cursor, 'cursor');
+  if (batch.history) tx.objectStore('meta').put(batch.history, 'history');
+}
+
 export class IndexedDbPersistence implements Persistence {
   readonly kind = 'indexeddb' as const;
   private db: IDBDatabase | null = null;
@@ -67,6 +81,7 @@ export class IndexedDbPersistence implements Persistence {
 
   private openedOnce = false;
   private wipeNoticed = false;
+  discardedBeforeOpen = false;
   private slotsWritten = new Set<string>();
 
   constructor(
@@ -115,6 +130,16 @@ export class IndexedDbPersistence implements Persistence {
     // Reopened and found empty: it was wiped without a versionchange (e.g. storage cleared).
     if (reopening && created && !this.wipeNoticed) queueMicrotask(() => this.onWiped());
     this.wipeNoticed = false;
+    // A marker outside IndexedDB says whether this database existed on an earlier run.
+    if (!reopening) {
+      const marker = `${this.name}:idb`;
+      try {
+        if (created && localStorage.getItem(marker)) this.discardedBeforeOpen = true;
+        localStorage.setItem(marker, '1');
+      } catch {
+        /* no localStorage (workers, some privacy modes): nothing to compare with */
+      }
+    }
   }
 
   private async database(): Promise<IDBDatabase> {
@@ -146,11 +171,7 @@ export class IndexedDbPersistence implements Persistence {
     try {
       const db = await this.database();
       const tx = db.transaction(['docs', 'meta'], 'readwrite', { durability: 'relaxed' });
-      const docs = tx.objectStore('docs');
-      for (const d of batch.putDocs) docs.put(d);
-      for (const k of batch.deleteDocs) docs.delete([k.collection, k.id]);
-      if (batch.meta) tx.objectStore('meta').put(batch.meta.cursor, 'cursor');
-      if (batch.history) tx.objectStore('meta').put(batch.history, 'history');
+      putShared(tx, batch);
       await done(tx);
     } catch (e) {
       throw e instanceof SyncError ? e : storageError(e, 'writing documents');
@@ -161,23 +182,54 @@ export class IndexedDbPersistence implements Persistence {
     try {
       const db = await this.database();
       const tx = db.transaction('outboxes', 'readwrite', { durability: 'strict' });
-      const store = tx.objectStore('outboxes');
-      // A slot this client wrote before and that is gone now means the store was cleared
-      // without any event reaching us (e.g. site data cleared): detect it on the next write.
-      let vanished = false;
-      if (this.slotsWritten.has(clientId)) {
-        const probe = store.get(clientId);
-        probe.onsuccess = () => {
-          vanished = probe.result === undefined;
-        };
-      }
-      store.put({ clientId, outbox, updatedAt: Date.now() } satisfies StoredOutbox);
+      const vanished = this.putOutbox(tx, clientId, outbox);
       await done(tx);
-      this.slotsWritten.add(clientId);
-      if (vanished && !this.wipeNoticed) queueMicrotask(() => this.onWiped());
+      this.outboxWritten(clientId, vanished());
     } catch (e) {
       throw e instanceof SyncError ? e : storageError(e, 'writing the outbox');
     }
+  }
+
+  async writeTogether(clientId: string, outbox: StoredOutbox['outbox'], batch: PersistenceBatch): Promise<void> {
+    try {
+      const db = await this.database();
+      // Relaxed writes can be lost when the browser is killed while a later strict one is not:
+      // the documents of confirmed writes go in the same transaction as the outbox that drops them.
+      const tx = db.transaction(['docs', 'meta', 'outboxes'], 'readwrite', { durability: 'strict' });
+      let vanished: () => boolean;
+      try {
+        putShared(tx, batch);
+        vanished = this.putOutbox(tx, clientId, outbox);
+      } catch (e) {
+        tx.abort(); // all or nothing
+        throw e;
+      }
+      await done(tx);
+      this.outboxWritten(clientId, vanished());
+    } catch (e) {
+      throw e instanceof SyncError ? e : storageError(e, 'writing documents and the outbox');
+    }
+  }
+
+  /** Puts a slot's record; the returned function tells, once the transaction completed, whether
+   * a slot this client wrote before had vanished (the store was cleared without any event
+   * reaching us, e.g. site data cleared from the browser's settings). */
+  private putOutbox(tx: IDBTransaction, clientId: string, outbox: StoredOutbox['outbox']): () => boolean {
+    const store = tx.objectStore('outboxes');
+    let vanished = false;
+    if (this.slotsWritten.has(clientId)) {
+      const probe = store.get(clientId);
+      probe.onsuccess = () => {
+        vanished = probe.result === undefined;
+      };
+    }
+    store.put({ clientId, outbox, updatedAt: Date.now() } satisfies StoredOutbox);
+    return () => vanished;
+  }
+
+  private outboxWritten(clientId: string, vanished: boolean): void {
+    this.slotsWritten.add(clientId);
+    if (vanished && !this.wipeNoticed) queueMicrotask(() => this.onWiped());
   }
 
   async readOutbox(clientId: string): Promise<StoredOutbox | null> {
