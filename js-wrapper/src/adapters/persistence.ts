@@ -170,7 +170,9 @@ export class IndexedDbPersistence implements Persistence {
     if (!batch.putDocs.length && !batch.deleteDocs.length && !batch.meta && !batch.history) return;
     try {
       const db = await this.database();
-      const tx = db.transaction(['docs', 'meta'], 'readwrite', { durability: 'relaxed' });
+      // Strict too: a relaxed write can be lost when the browser is killed while a later strict
+      // one (an outbox that dropped the confirmed writes these documents carry) is kept.
+      const tx = db.transaction(['docs', 'meta'], 'readwrite', { durability: 'strict' });
       putShared(tx, batch);
       await done(tx);
     } catch (e) {
@@ -193,8 +195,8 @@ export class IndexedDbPersistence implements Persistence {
   async writeTogether(clientId: string, outbox: StoredOutbox['outbox'], batch: PersistenceBatch): Promise<void> {
     try {
       const db = await this.database();
-      // Relaxed writes can be lost when the browser is killed while a later strict one is not:
-      // the documents of confirmed writes go in the same transaction as the outbox that drops them.
+      // The documents of confirmed writes go in the same transaction as the outbox that drops
+      // them: one commit instead of two, and never one without the other.
       const tx = db.transaction(['docs', 'meta', 'outboxes'], 'readwrite', { durability: 'strict' });
       let vanished: () => boolean;
       try {
