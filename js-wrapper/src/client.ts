@@ -189,6 +189,8 @@ class Client implements SyncClient {
   private followerBuffer: string[][] | null = null;
   private flushChain: Promise<void> = Promise.resolve();
   private flushQueued = false;
+  // What this tab received while following and did not write (see flush()).
+  private followerShared: PersistenceBatch | null = null;
   private unsaved: PersistenceBatch | null = null;
   // next_mid of the last outbox record known to be durable: mids below it may be sent.
   private durableNextMid = 1;
@@ -413,6 +415,7 @@ class Client implements SyncClient {
     }
     this.role = 'leader';
     this.followerBuffer = null;
+    if (this.followerShared) this.scheduleFlush();
     this.channel?.post({ t: 'leader', from: this.clientId });
     this.engine.record('leader', { clientId: this.clientId });
     this.startConnection();
@@ -859,8 +862,18 @@ class Client implements SyncClient {
         return;
       }
       if (!this.ownsConnection()) {
-        // Documents, cursor and history are the leader's to write; a follower keeps its outbox.
-        batch = { putDocs: [], deleteDocs: [], ...(batch.outbox ? { outbox: batch.outbox } : {}) };
+        // Documents, cursor and history are the leader's to write; a follower writes its outbox
+        // and keeps the rest (newest per document) for when it leads: a snapshot it loaded
+        // itself may be known to no leader, and an outbox that dropped confirmed writes must not
+        // be the only trace of them on disk.
+        const { outbox, ...shared } = batch;
+        if (shared.putDocs.length || shared.deleteDocs.length || shared.meta || shared.history) {
+          this.followerShared = this.followerShared ? mergeBatches(this.followerShared, shared) : shared;
+        }
+        batch = { putDocs: [], deleteDocs: [], ...(outbox ? { outbox } : {}) };
+      } else if (this.followerShared) {
+        batch = mergeBatches(this.followerShared, batch);
+        this.followerShared = null;
       }
       if (this.unsaved) batch = mergeBatches(this.unsaved, batch);
       if (!batch.outbox && !batch.putDocs.length && !batch.deleteDocs.length && !batch.meta && !batch.history) return;
