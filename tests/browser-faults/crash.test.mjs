@@ -140,8 +140,6 @@ for (const transport of ['sse', 'websocket']) {
       assert.equal(applied, onServer.size, 'every mutation applied exactly once (applied count == distinct documents)');
       assert.equal(rejected, 0, 'no write re-sent as a new mutation (would be rejected as an existing id)');
       assert.ok(ackedHere > 0, 'the test observed locally accepted writes');
-      // Restored from the outbox or the stored replica: never missing until the stream catches up.
-      assert.equal(notVisibleAtRestart, 0, 'every locally accepted write is in the view right after a restart');
     } finally {
       await chrome?.close();
       rmSync(profile, { recursive: true, force: true });
