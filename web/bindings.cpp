@@ -219,23 +219,24 @@ class WasmEngine {
     });
   }
 
+  // A visible document as JS sees it: the stored form plus whether it holds a pending write.
+  Json visible_json(const Document& d) const {
+    Json j = document_to_json(d);
+    j["pending"] = engine_->is_pending(d.collection, d.id);
+    return j;
+  }
+
   std::string get(const std::string& collection, const std::string& id) const {
     return guarded([&] {
       const Document* d = engine_->get(collection, id);
       if (!d) return std::string("null");
-      Json j = document_to_json(*d);
-      j["pending"] = engine_->is_pending(collection, id);
-      return j.dump();
+      return visible_json(*d).dump();
     });
   }
   std::string documents(const std::string& collection) const {
     return guarded([&] {
       Json list = Json::array();
-      for (const auto& d : engine_->documents(collection)) {
-        Json j = document_to_json(d);
-        j["pending"] = engine_->is_pending(collection, d.id);
-        list.push_back(std::move(j));
-      }
+      for (const auto& d : engine_->documents(collection)) list.push_back(visible_json(d));
       return list.dump();
     });
   }
@@ -255,11 +256,7 @@ class WasmEngine {
       auto r = engine_->query_result(id);
       if (!r) return err(r.error());
       Json list = Json::array();
-      for (const auto& d : *r) {
-        Json j = document_to_json(d);
-        j["pending"] = engine_->is_pending(d.collection, d.id);
-        list.push_back(std::move(j));
-      }
+      for (const auto& d : *r) list.push_back(visible_json(d));
       return Json{{"docs", std::move(list)}, {"total", *engine_->query_total(id)}}.dump();
     });
   }
@@ -285,9 +282,7 @@ class WasmEngine {
           list.push_back(nullptr);
           continue;
         }
-        Json j = document_to_json(*d);
-        j["pending"] = engine_->is_pending(collection, s);
-        list.push_back(std::move(j));
+        list.push_back(visible_json(*d));
       }
       return list.dump();
     });

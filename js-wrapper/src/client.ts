@@ -12,7 +12,7 @@ import { fetchSnapshot, postEvent, postMutations } from './http.js';
 import type { HttpContext } from './http.js';
 import { newId, randomSeed } from './ids.js';
 import { deepFreeze, Subject } from './observable.js';
-import { IndexedDbPersistence, LocalStoragePersistence, MemoryPersistence } from './adapters/persistence.js';
+import { hasSharedParts, IndexedDbPersistence, LocalStoragePersistence, MemoryPersistence } from './adapters/persistence.js';
 import type { Persistence } from './adapters/persistence.js';
 import { HeldLock, heldLockNames, lockHolder, TabChannel, tabsSupported } from './adapters/tabs.js';
 import type { TabMessage } from './adapters/tabs.js';
@@ -867,7 +867,7 @@ class Client implements SyncClient {
         // itself may be known to no leader, and an outbox that dropped confirmed writes must not
         // be the only trace of them on disk.
         const { outbox, ...shared } = batch;
-        if (shared.putDocs.length || shared.deleteDocs.length || shared.meta || shared.history) {
+        if (hasSharedParts(shared)) {
           this.followerShared = this.followerShared ? mergeBatches(this.followerShared, shared) : shared;
         }
         batch = { putDocs: [], deleteDocs: [], ...(outbox ? { outbox } : {}) };
@@ -876,9 +876,9 @@ class Client implements SyncClient {
         this.followerShared = null;
       }
       if (this.unsaved) batch = mergeBatches(this.unsaved, batch);
-      if (!batch.outbox && !batch.putDocs.length && !batch.deleteDocs.length && !batch.meta && !batch.history) return;
+      if (!batch.outbox && !hasSharedParts(batch)) return;
       try {
-        const shared = this.ownsConnection() && (batch.putDocs.length > 0 || batch.deleteDocs.length > 0 || !!batch.meta || !!batch.history);
+        const shared = this.ownsConnection() && hasSharedParts(batch);
         let together = false;
         if (batch.outbox && shared && this.persistence.writeTogether) {
           // One transaction, so a pruned outbox is never durable without the confirmed documents.

@@ -66,6 +66,11 @@ function done(tx: IDBTransaction): Promise<void> {
   });
 }
 
+/** Whether a batch holds anything besides the outbox (documents, cursor, history). */
+export function hasSharedParts(batch: PersistenceBatch): boolean {
+  return batch.putDocs.length > 0 || batch.deleteDocs.length > 0 || !!batch.meta || !!batch.history;
+}
+
 function putShared(tx: IDBTransaction, batch: PersistenceBatch): void {
   const docs = tx.objectStore('docs');
   for (const d of batch.putDocs) docs.put(d);
@@ -167,7 +172,7 @@ export class IndexedDbPersistence implements Persistence {
   }
 
   async writeShared(batch: PersistenceBatch): Promise<void> {
-    if (!batch.putDocs.length && !batch.deleteDocs.length && !batch.meta && !batch.history) return;
+    if (!hasSharedParts(batch)) return;
     try {
       const db = await this.database();
       // Strict too: a relaxed write can be lost when the browser is killed while a later strict
