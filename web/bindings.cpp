@@ -311,6 +311,8 @@ class WasmEngine {
   std::string history() const {
     return guarded([&] { return engine_->history().to_json().dump(); });
   }
+  // The cursor alone, as a number: read after every frame batch, so no JSON round trip.
+  double cursor() const { return static_cast<double>(engine_->cursor()); }
   std::string state() const {
     return guarded([&] {
       return Json{{"clientId", engine_->client_id()},
@@ -505,6 +507,7 @@ EMSCRIPTEN_BINDINGS(syncline) {
       .function("aggregateResult", &WasmEngine::aggregate_result)
       .function("history", &WasmEngine::history)
       .function("state", &WasmEngine::state)
+      .function("cursor", &WasmEngine::cursor)
       .function("takePersistence", &WasmEngine::take_persistence)
       .function("snapshotBytes", &WasmEngine::snapshot_bytes);
   function("_createEngine", &create_engine, allow_raw_pointers());

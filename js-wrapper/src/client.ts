@@ -15,6 +15,7 @@ import { deepFreeze, Subject } from './observable.js';
 import { hasSharedParts, IndexedDbPersistence, LocalStoragePersistence, MemoryPersistence } from './adapters/persistence.js';
 import type { Persistence } from './adapters/persistence.js';
 import { HeldLock, heldLockNames, lockHolder, TabChannel, tabsSupported } from './adapters/tabs.js';
+import { RecentFrames } from './recent-frames.js';
 import type { TabMessage } from './adapters/tabs.js';
 import { SseTransport, WebSocketTransport } from './adapters/transport.js';
 import type { StreamParams, StreamTransport } from './adapters/transport.js';
@@ -46,6 +47,8 @@ const LEADER_BEAT_MS = 1000;
 // Each tab re-sends its whole set of pending writes this often, so the other tabs' copies never
 // go stale (the engine drops a set not refreshed for 30 s: its tab is gone).
 const PENDING_SET_MS = 10000;
+/** How long a follower waits for the leader's recent frames before it takes a snapshot. */
+const CATCH_UP_WAIT_MS = 1000;
 // A write the server applied leaves the other tabs' views when its change reaches them; this
 // long after the verdict its tab also drops it explicitly (for a change a tab never receives).
 const SETTLED_DROP_DELAY_MS = 3000;
@@ -187,6 +190,12 @@ class Client implements SyncClient {
   private postFailures = 0;
   private snapshotting: Promise<void> | null = null;
   private followerBuffer: string[][] | null = null;
+  /** The frames this tab applied lately: a leader catches followers up from them. */
+  private readonly recent = new RecentFrames();
+  private catchingUp: Promise<void> | null = null;
+  private catchUpWantsSnapshot = false;
+  private catchUpSeq = 0;
+  private readonly catchUpWaiters = new Map<number, (frames: string[] | null) => void>();
   private flushChain: Promise<void> = Promise.resolve();
   private flushQueued = false;
   // What this tab received while following and did not write (see flush()).
@@ -344,7 +353,7 @@ class Client implements SyncClient {
     try {
       const already = (await storage.persisted?.()) ?? false;
       const granted = already || (await storage.persist());
-      this.engine?.record('storage_persist', { granted });
+      this.note('storage_persist', { granted });
     } catch {
       /* not available in this context */
     }
@@ -417,7 +426,7 @@ class Client implements SyncClient {
     this.followerBuffer = null;
     if (this.followerShared) this.scheduleFlush();
     this.channel?.post({ t: 'leader', from: this.clientId });
-    this.engine.record('leader', { clientId: this.clientId });
+    this.note('leader', { clientId: this.clientId });
     this.startConnection();
     this.background(this.drainOrphans());
     this.drainTimer = setInterval(() => this.background(this.drainOrphans()), 5000);
@@ -449,7 +458,7 @@ class Client implements SyncClient {
     this.transport?.close();
     this.transport = null;
     this.connectedSince = null;
-    this.engine.record('leader_lost', { clientId: this.clientId });
+    this.note('leader_lost', { clientId: this.clientId });
     this.leaderHeardAt = Date.now();
     this.waitForLeadership();
     this.engine.setTransportReady(this.isOnline());
@@ -477,7 +486,7 @@ class Client implements SyncClient {
         if (this.leaderLock === lock) this.loseLeadership();
       });
       this.leaderLock = lock;
-      this.engine.record('leader_stolen', { clientId: this.clientId, silentMs });
+      this.note('leader_stolen', { clientId: this.clientId, silentMs });
     } finally {
       // Hold the guard a moment so that the others hear the new leader before they look.
       setTimeout(() => guard.release(), LEADER_BEAT_MS);
@@ -486,7 +495,7 @@ class Client implements SyncClient {
 
   private onTabMessage(m: TabMessage): void {
     if (this.closed || m.from === this.clientId) return;
-    if (m.t === 'beat' || m.t === 'leader' || m.t === 'frames' || m.t === 'status') this.leaderHeardAt = Date.now();
+    if (m.t === 'beat' || m.t === 'leader' || m.t === 'frames' || m.t === 'status' || m.t === 'caughtUp') this.leaderHeardAt = Date.now();
     if ((m.t === 'beat' || m.t === 'leader') && this.role === 'leader') this.background(this.verifyLeadership());
     if (m.t === 'pending' || m.t === 'pendingSet' || m.t === 'settled') {
       // Queued and applied in one crossing per task turn: a tab that wakes up or loads with
@@ -499,16 +508,22 @@ class Client implements SyncClient {
     if (m.t === 'frames') {
       if (this.ownsConnection()) return;
       if (this.followerBuffer) this.followerBuffer.push(m.frames);
-      else this.handleOutput(this.engine.receiveFrames(m.frames), false);
+      else this.applyLeaderFrames(m.frames);
       this.lastSync = Date.now();
       this.updateStatus();
+    } else if (m.t === 'catchUp') {
+      if (this.ownsConnection()) {
+        this.channel?.post({ t: 'caughtUp', from: this.clientId, to: m.from, id: m.id, frames: this.recent.since(m.cursor) });
+      }
+    } else if (m.t === 'caughtUp') {
+      if (m.to === this.clientId) this.catchUpWaiters.get(m.id)?.(m.frames);
     } else if (m.t === 'status') {
       if (!this.ownsConnection()) {
         this.leaderStatus = m.status as Partial<SyncStatus>;
         this.updateStatus();
       }
     } else if (m.t === 'resnapshot') {
-      if (!this.ownsConnection()) this.background(this.followerCatchUp());
+      if (!this.ownsConnection()) this.background(this.followerCatchUp(true));
     } else if (m.t === 'wiped') {
       this.onStorageWiped(true);
     } else if (m.t === 'hello') {
@@ -517,20 +532,68 @@ class Client implements SyncClient {
     }
   }
 
-  /** A follower fills the gap between the persisted state and the leader's live frames. */
-  private async followerCatchUp(): Promise<void> {
-    if (!this.isOnline()) return;
+  /** A follower fills the gap between its state and the leader's live frames: from the
+   * leader's recent frames when they reach back far enough, else from a snapshot. `snapshot`:
+   * the leader's cursor expired (reset), so this tab's did too. One catch-up at a time. */
+  private followerCatchUp(snapshot = false): Promise<void> {
+    this.catchUpWantsSnapshot ||= snapshot;
+    if (!this.catchingUp) this.catchingUp = this.runFollowerCatchUp().finally(() => (this.catchingUp = null));
+    return this.catchingUp;
+  }
+
+  private async runFollowerCatchUp(): Promise<void> {
     this.followerBuffer = this.followerBuffer ?? [];
     try {
-      await this.loadSnapshot();
+      // A reset heard while this ran needs one more round, now by snapshot.
+      for (let round = 0; round < 3; round++) {
+        const wantSnapshot = this.catchUpWantsSnapshot;
+        this.catchUpWantsSnapshot = false;
+        const frames = wantSnapshot ? null : await this.askLeaderForFrames();
+        // A tab that leads now resumes its own stream from its cursor.
+        if (this.closed || this.ownsConnection()) return;
+        if (frames) {
+          this.applyLeaderFrames(frames);
+          this.note('caught_up', { from: 'leader', frames: frames.length });
+        } else if (this.isOnline()) {
+          await this.loadSnapshot();
+          this.note('caught_up', { from: 'snapshot' });
+        }
+        if (!this.catchUpWantsSnapshot) break;
+      }
     } catch (e) {
       this.lastError = { code: (e as SyncError).code ?? 'network', message: (e as Error).message };
     } finally {
       const buffered = this.followerBuffer ?? [];
       this.followerBuffer = null;
-      for (const frames of buffered) this.handleOutput(this.engine.receiveFrames(frames), false);
+      for (const frames of buffered) this.applyLeaderFrames(frames);
       this.updateStatus();
     }
+  }
+
+  /** The leader's frames after this tab's cursor, or null (no answer in time, or it does not
+   * keep frames that old). */
+  private askLeaderForFrames(): Promise<string[] | null> {
+    const channel = this.channel;
+    if (!channel) return Promise.resolve(null);
+    const id = ++this.catchUpSeq;
+    return new Promise((resolve) => {
+      const done = (frames: string[] | null) => {
+        clearTimeout(timer);
+        this.catchUpWaiters.delete(id);
+        resolve(frames);
+      };
+      const timer = setTimeout(() => done(null), CATCH_UP_WAIT_MS);
+      this.catchUpWaiters.set(id, done);
+      channel.post({ t: 'catchUp', from: this.clientId, id, cursor: this.engine.cursor() });
+    });
+  }
+
+  /** Frames the leader forwarded (live, or to catch up): applied, and kept for when this tab leads. */
+  private applyLeaderFrames(frames: string[]): void {
+    const before = this.engine.cursor();
+    const out = this.engine.receiveFrames(frames);
+    this.recent.record(before, this.engine.cursor(), frames);
+    this.handleOutput(out, false);
   }
 
   /** Sends the pending writes of tabs that are gone, under their own client ids (so the
@@ -567,7 +630,7 @@ class Client implements SyncClient {
             const p = temp.takePersistence();
             if (p.outbox) await this.persistence.writeOutbox(s.clientId, p.outbox);
           }
-          this.engine.record('adopted_outbox', { clientId: s.clientId });
+          this.note('adopted_outbox', { clientId: s.clientId });
         } finally {
           temp.dispose();
         }
@@ -702,6 +765,7 @@ class Client implements SyncClient {
         const snap = await fetchSnapshot(this.http, [...this.options.collections], this.options.where);
         if (this.closed) return;
         const out = this.engine.applySnapshot({ collections: [...this.options.collections], docs: snap.docs, seq: snap.seq });
+        this.recent.restart(this.engine.cursor());
         this.lastSync = Date.now();
         this.handleOutput(out, false);
       })().finally(() => (this.snapshotting = null));
@@ -721,11 +785,13 @@ class Client implements SyncClient {
 
   private onStreamFrames(frames: string[]): void {
     if (this.closed) return;
+    const before = this.engine.cursor();
     const out = this.engine.receiveFrames(frames);
     this.lastSync = Date.now();
     // Mutation results answer this tab's own client id: other tabs must never see them, or a
     // follower would take the leader's verdict on mid N for its own mid N.
     const shared = frames.filter((f) => !isOwnReply(f));
+    this.recent.record(before, this.engine.cursor(), shared);
     if (shared.length) this.channel?.post({ t: 'frames', frames: shared, from: this.clientId });
     this.handleOutput(out, true);
     if (out.needSnapshot) {
@@ -942,6 +1008,13 @@ class Client implements SyncClient {
     if (!fromOtherTab) this.channel?.post({ t: 'wiped', from: this.clientId });
     this.handleOutput(this.engine.markAllDirty(), false);
     void this.flush();
+  }
+
+  /** A runtime event in the history (leadership, catch-up, ...): apps see it at once. */
+  private note(type: string, data: Record<string, unknown>): void {
+    if (!this.engine || this.disposed) return;
+    this.eventsDirty = true;
+    this.handleOutput(this.engine.record(type, data), false);
   }
 
   private reportStorageError(e: SyncError): void {

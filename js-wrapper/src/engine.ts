@@ -312,6 +312,11 @@ export class SyncEngine {
     return unwrap(this.e.state());
   }
 
+  /** The log position the replica has seen up to (cheaper than state().cursor). */
+  cursor(): number {
+    return this.e.cursor();
+  }
+
   takePersistence(): PersistenceBatch {
     return unwrap(this.e.takePersistence());
   }

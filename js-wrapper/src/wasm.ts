@@ -31,6 +31,7 @@ export interface RawEngine {
   aggregateResult(id: number): string;
   history(): string;
   state(): string;
+  cursor(): number;
   takePersistence(): string;
   snapshotBytes(): Uint8Array;
   delete(): void;

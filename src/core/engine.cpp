@@ -287,8 +287,12 @@ void Engine::handle_change(ChangeMsg c, std::int64_t now_ms) {
   if (c.origin && c.origin->client == options_.client_id) {
     if (OutboxEntry* e = outbox_.find(c.origin->mid); e && !e->applied_seq) settle_applied(*e, c.seq);
   }
-  history_.push(HistoryEntry{now_ms, to_string(c.op), c.seq, c.collection, c.id, Json::object()});
-  out_.history_dirty = true;
+  // A change at or below the cursor was seen already (a duplicated delivery, or frames another
+  // tab replays to catch this one up): applying it again is harmless, logging it twice is not.
+  if (c.seq > cursor_) {
+    history_.push(HistoryEntry{now_ms, to_string(c.op), c.seq, c.collection, c.id, Json::object()});
+    out_.history_dirty = true;
+  }
   DocKey key{c.collection, c.id};
   // The visible fields before the change. Without pending writes on the document they are the
   // base fields the change replaces: the store hands those over instead of us copying them.
@@ -331,6 +335,7 @@ Result<bool> Engine::receive(const ServerMessage& message, std::int64_t now_ms) 
   if (const auto* c = std::get_if<ChangeMsg>(&message)) {
     handle_change(*c, now_ms);
   } else if (const auto* e = std::get_if<EventMsg>(&message)) {
+    if (e->seq <= cursor_) return true;  // seen already: the app hears an event once
     history_.push(HistoryEntry{now_ms, e->name, e->seq, e->collection, e->id, e->data});
     out_.history_dirty = true;
     out_.events.push_back(*e);

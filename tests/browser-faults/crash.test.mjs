@@ -108,7 +108,8 @@ for (const transport of ['sse', 'websocket']) {
         const missingRound = ofRound.filter((id) => !visible.has(id)).length;
         const missingEarlier = [...acked].filter((id) => !id.startsWith(plan.prefix) && !visible.has(id) && !lostWithDiscard(id)).length;
         if ((missingRound || missingEarlier || discardedNow) && diag.length < 12) {
-          diag.push({ round, offline: plan.offline, delay, acked: ofRound.length, missingRound, missingEarlier, visible: visible.size,
+          const missingIds = [...acked].filter((id) => !visible.has(id) && !lostWithDiscard(id)).slice(0, 3);
+          diag.push({ round, offline: plan.offline, delay, acked: ofRound.length, missingRound, missingEarlier, missingIds, visible: visible.size,
             clientId: restored.status.clientId, prevClientId, pending: restored.status.pendingOperations,
             storageError: restored.status.storageError, cursor: restored.status.cursor, events: restored.events,
             chromium: chrome.storageLog.slice(0, 5) });
@@ -135,6 +136,10 @@ for (const transport of ['sse', 'websocket']) {
         `acked-but-not-visible at restart ${notVisibleAtRestart}; drain after restart ms ${JSON.stringify(stats(recoverMs))}`);
       console.log(`[crash ${transport}] chromium discarded its IndexedDB (logged corruption) after ${discards.length} of ${ROUNDS} kills` +
         (discards.length ? ` (rounds ${discards.map((d) => d.round).join(', ')}; reported to the app as ${JSON.stringify(discards.map((d) => d.reported))}); locally accepted writes lost with it: ${lostAll.length - lost.length}` : ''));
+      // The server's seq of each missing write against the cursor the restarted replica had: a
+      // seq at or below it means the stored cursor was ahead of the stored documents.
+      const seqOf = new Map(docs.map((d) => [d.id, d.version]));
+      for (const d of diag) d.missingSeqs = d.missingIds.map((id) => seqOf.get(id) ?? null);
       if (diag.length) console.log(`[crash ${transport}] restarts that did not show every accepted write: ${JSON.stringify(diag)}`);
       assert.deepEqual(lost, [], 'locally accepted writes missing on the server');
       assert.equal(applied, onServer.size, 'every mutation applied exactly once (applied count == distinct documents)');

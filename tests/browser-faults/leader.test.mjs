@@ -369,8 +369,12 @@ test('leader hung (main thread blocked): a follower steals the lock within a bou
       roles = await Promise.all(tabs.map(roleOf));
       const settle = Date.now();
       await sleep(500);
+      // How the woken tab filled what it missed: from the new leader's recent frames, not a
+      // snapshot (a 30k-document snapshot kept a follower blind for seconds).
+      const caughtUp = await hung.evaluate((wake) => window.harness.events().entries
+        .filter((e) => e.type === 'caught_up' && e.at_ms >= wake - 100).map((e) => e.data.from), wake).catch(() => null);
       rounds.push({
-        takeoverMs, followerSawChange: seen, stepDownMs,
+        takeoverMs, followerSawChange: seen, stepDownMs, caughtUp,
         leadersAfterWake: roles.filter((x) => x?.role === 'leader').length,
         oldLeaderRole: roles[tabs.indexOf(hung)]?.role,
         streamsWhileHung: mon.max(t0, wake), streamsAfterWake: mon.max(settle),
@@ -391,6 +395,7 @@ test('leader hung (main thread blocked): a follower steals the lock within a bou
       assert.ok(x.followerSawChange, `followers stay live while the leader is hung: ${JSON.stringify(x)}`);
       assert.equal(x.leadersAfterWake, 1, `one leader once the old one woke: ${JSON.stringify(x)}`);
       assert.equal(x.oldLeaderRole, 'follower', 'the woken tab follows');
+      assert.deepEqual(x.caughtUp, ['leader'], `the woken tab caught up from the new leader's frames: ${JSON.stringify(x)}`);
       assert.ok(x.stepDownMs !== null && x.stepDownMs <= STEP_DOWN_BOUND_MS, `the woken tab stepped down within ${STEP_DOWN_BOUND_MS} ms: ${JSON.stringify(x)}`);
       assert.ok(x.streamsAfterWake <= 1, `one stream once the old leader woke: ${JSON.stringify(x)}`);
     }

@@ -376,6 +376,9 @@ export class ChaosRun {
     await this.proxy.listen();
     this.proxyUrl = `http://127.0.0.1:${this.proxy.port}`;
     this.adminToken = makeToken('chaos-auditor', 'admin', { exp: Math.floor(Date.now() / 1000) + 24 * 3600 });
+    // Before any client starts: the auditor must see the log from seq 1, and with a small
+    // log_retention the first seqs are pruned while 20 clients are still starting (and writing).
+    this.startAuditor();
 
     const roles = [];
     for (let i = 0; i < this.opts.clients; i++) {
@@ -798,7 +801,6 @@ export class ChaosRun {
     let result;
     try {
       await this.setup();
-      this.startAuditor();
       this.log(`chaos: seed ${this.seed}, ${this.nodes.length} node clients + ${this.pages.length} chromium pages, ${this.opts.seconds} s of chaos`);
       await this.nemesis(this.opts.seconds);
       await this.heal();

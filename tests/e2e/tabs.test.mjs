@@ -73,6 +73,69 @@ for (const transport of ['sse', 'websocket']) {
       }
     });
 
+    test('a tab that opens, and a leader that was hung and steps down, catch up from the leader\'s frames, not a snapshot', async () => {
+      const ctx = await chrome.browser.newContext();
+      try {
+        const opts = clientOptions(server, admin, { transport, name: `tabs-catch-${transport}`, leaderTimeoutMs: 1000 });
+        const snapshots = new Map();
+        const open = async () => {
+          const p = await ctx.newPage();
+          p.errors = [];
+          p.on('pageerror', (e) => p.errors.push(e));
+          snapshots.set(p, 0);
+          p.on('request', (r) => { if (r.url().includes('/v1/snapshot')) snapshots.set(p, snapshots.get(p) + 1); });
+          await p.goto(`${server.url}/harness.html`);
+          await p.waitForFunction(() => window.harnessReady === true);
+          await p.evaluate((o) => window.harness.start(o), opts);
+          return p;
+        };
+        const role = (p) => p.evaluate(() => window.harness.status().role);
+        const caughtUp = (p, since = 0) => p.evaluate((since) => window.harness.events().entries
+          .filter((e) => e.type === 'caught_up' && e.at_ms >= since).map((e) => e.data.from), since);
+        let mid = 0;
+        const serverWrites = async (tag, n) => {
+          const ids = Array.from({ length: n }, (_, i) => `tabs-catch-${transport}-${tag}-${i}`);
+          const r = await api(server, 'POST', '/v1/mutations', {
+            token: other, body: { client: `tabs-catch-other-${transport}`, mutations: ids.map((id) => ({ mid: ++mid, op: 'insert', collection: 'bills', id, fields: { total: 1 } })) },
+          });
+          assert.ok(r.json.results.every((x) => x.status === 'applied'));
+          return ids;
+        };
+        const shows = (p, ids, what) => waitFor(p, (ids) => ids.every((id) => !!window.harness.get('bills', id)), ids, { what, timeout: 10000 });
+
+        const a = await open();
+        await waitFor(a, () => window.harness.status().role === 'leader' && window.harness.status().isConnected, null, { what: 'a leads' });
+        await shows(a, await serverWrites('before', 30), 'a has the first writes');
+        const b = await open();
+        await shows(b, await serverWrites('while-b-opens', 5), 'b has the live writes');
+        assert.equal(await role(b), 'follower');
+        assert.deepEqual(await caughtUp(b), ['leader'], 'b caught up from the leader');
+        assert.equal(snapshots.get(b), 0, 'b fetched no snapshot');
+        const onServer = (await serverDocs(server, admin, 'bills')).map((d) => d.id).sort();
+        const inB = await b.evaluate(() => window.harness.docs('bills').map((d) => d.id));
+        assert.deepEqual(inB.sort(), onServer, 'b holds what the server holds');
+
+        // The leader hangs; b takes over and hears writes the hung tab has not; a wakes, steps
+        // down and takes what it missed from b.
+        const aSnapshots = snapshots.get(a);
+        const hang = a.evaluate(() => { const end = Date.now() + 3000; while (Date.now() < end) { /* hung */ } }).catch(() => {});
+        await waitFor(b, () => window.harness.status().role === 'leader' && window.harness.status().isConnected, null, { what: 'b leads', timeout: 10000 });
+        const t0 = await b.evaluate(() => Date.now());
+        const whileHung = await serverWrites('while-a-hangs', 5);
+        await hang;
+        await waitFor(a, () => window.harness.status().role === 'follower', null, { what: 'a follows', timeout: 5000 });
+        await shows(a, whileHung, 'a has the writes made while it hung');
+        await waitFor(a, (t0) => window.harness.events().entries.some((e) => e.type === 'caught_up' && e.at_ms >= t0), t0, { what: 'a caught up', timeout: 5000 });
+        assert.deepEqual(await caughtUp(a, t0), ['leader'], 'a caught up from the new leader');
+        assert.equal(snapshots.get(a), aSnapshots, 'a fetched no snapshot');
+        await shows(a, await serverWrites('after', 3), 'a follows the live writes');
+        assert.deepEqual(a.errors, []);
+        assert.deepEqual(b.errors, []);
+      } finally {
+        await ctx.close();
+      }
+    });
+
     test('online: the other tab renders a write before the server answers; a rejected write leaves both tabs', async () => {
       const ctx = await chrome.browser.newContext();
       try {

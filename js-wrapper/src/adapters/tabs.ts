@@ -10,6 +10,9 @@ export type TabMessage =
   | { t: 'frames'; frames: string[]; from: string }
   | { t: 'status'; status: Record<string, unknown>; from: string }
   | { t: 'resnapshot'; from: string }
+  // A follower asks the leader for the frames after its cursor; frames null: not kept that far back.
+  | { t: 'catchUp'; from: string; id: number; cursor: number }
+  | { t: 'caughtUp'; from: string; to: string; id: number; frames: string[] | null }
   | { t: 'hello'; from: string }
   | { t: 'leader'; from: string }
   | { t: 'beat'; from: string }
