@@ -762,8 +762,17 @@ class Client implements SyncClient {
   private loadSnapshot(): Promise<void> {
     if (!this.snapshotting) {
       this.snapshotting = (async () => {
+        const cursorAtFetch = this.engine.cursor();
         const snap = await fetchSnapshot(this.http, [...this.options.collections], this.options.where);
         if (this.closed) return;
+        if (this.ownsConnection() && this.engine.cursor() !== cursorAtFetch) {
+          // Fetched as a follower, to fill its gap; meanwhile this tab took the connection and its
+          // own stream, resumed from the replica's cursor, moved the replica on. That gap is
+          // filled, and this older state would take back what the stream delivered since (which
+          // the stream does not send again): a confirmed write would vanish from the view.
+          this.note('snapshot_skipped', { seq: snap.seq, cursor: this.engine.cursor() });
+          return;
+        }
         const out = this.engine.applySnapshot({ collections: [...this.options.collections], docs: snap.docs, seq: snap.seq });
         this.recent.restart(this.engine.cursor());
         this.lastSync = Date.now();

@@ -93,6 +93,8 @@ for (const transport of ['sse', 'websocket']) {
           ids: window.harness.docs('bills').map((d) => d.id),
           status: window.harness.status(),
           events: window.harness.events().entries.filter((e) => !['insert', 'update', 'delete'].includes(e.type)).slice(-6).map((e) => e.type),
+          // The status clears storageError at the next good write; the history keeps the report.
+          wipeReported: window.harness.events().entries.some((e) => e.type === 'storage_error' && e.data?.code === 'storage_wiped'),
         }));
         restoredPending.push(restored.status.pendingOperations);
         const visible = new Set(restored.ids);
@@ -100,7 +102,7 @@ for (const transport of ['sse', 'websocket']) {
         // database (it logs "Corruption"): what the database held is gone, which no code in the
         // page can prevent. Counted and printed apart; every other loss fails the test.
         const discardedNow = chrome.storageLog.some((l) => /corruption/i.test(l));
-        if (discardedNow) discards.push({ round, ackedBefore: new Set(acked), reported: restored.status.storageError?.code ?? null });
+        if (discardedNow) discards.push({ round, ackedBefore: new Set(acked), reported: restored.wipeReported ? 'storage_wiped' : (restored.status.storageError?.code ?? null) });
         const lostWithDiscard = (id) => discards.some((d) => d.ackedBefore.has(id));
         for (const id of acked) if (!visible.has(id) && !lostWithDiscard(id)) notVisibleAtRestart++;
         // Which round's writes are missing from the restored view, and what the client said.
@@ -145,6 +147,9 @@ for (const transport of ['sse', 'websocket']) {
       assert.equal(applied, onServer.size, 'every mutation applied exactly once (applied count == distinct documents)');
       assert.equal(rejected, 0, 'no write re-sent as a new mutation (would be rejected as an existing id)');
       assert.ok(ackedHere > 0, 'the test observed locally accepted writes');
+      // A write accepted locally is in the view the moment the page restarts (from the stored
+      // outbox or, once confirmed, from the stored documents), offline too.
+      assert.equal(notVisibleAtRestart, 0, `accepted writes missing from the view right after a restart: ${JSON.stringify(diag)}`);
     } finally {
       await chrome?.close();
       rmSync(profile, { recursive: true, force: true });

@@ -4,7 +4,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startAppServer, launchBrowser, openHarness, clientOptions, waitFor, makeToken, serverDocs, api, sleep,
+  startAppServer, launchBrowser, openHarness, clientOptions, waitFor, waitUntil, makeToken, serverDocs, api, sleep,
 } from './helpers.mjs';
 
 const admin = makeToken('admin-tabs', 'admin');
@@ -14,6 +14,19 @@ const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(p * (s.length - 1) + 0.5))];
 };
+
+/** Inserts `n` bills under another client (straight to the server), ids `<prefix>-<tag>-<i>`. */
+function insertsByAnotherClient(server, prefix) {
+  let mid = 0;
+  return async (tag, n) => {
+    const ids = Array.from({ length: n }, (_, i) => `${prefix}-${tag}-${i}`);
+    const r = await api(server, 'POST', '/v1/mutations', {
+      token: other, body: { client: `${prefix}-other`, mutations: ids.map((id) => ({ mid: ++mid, op: 'insert', collection: 'bills', id, fields: { total: 1 } })) },
+    });
+    assert.ok(r.json.results.every((x) => x.status === 'applied'));
+    return ids;
+  };
+}
 
 for (const transport of ['sse', 'websocket']) {
   describe(`tabs share pending writes (${transport})`, () => {
@@ -92,15 +105,7 @@ for (const transport of ['sse', 'websocket']) {
         const role = (p) => p.evaluate(() => window.harness.status().role);
         const caughtUp = (p, since = 0) => p.evaluate((since) => window.harness.events().entries
           .filter((e) => e.type === 'caught_up' && e.at_ms >= since).map((e) => e.data.from), since);
-        let mid = 0;
-        const serverWrites = async (tag, n) => {
-          const ids = Array.from({ length: n }, (_, i) => `tabs-catch-${transport}-${tag}-${i}`);
-          const r = await api(server, 'POST', '/v1/mutations', {
-            token: other, body: { client: `tabs-catch-other-${transport}`, mutations: ids.map((id) => ({ mid: ++mid, op: 'insert', collection: 'bills', id, fields: { total: 1 } })) },
-          });
-          assert.ok(r.json.results.every((x) => x.status === 'applied'));
-          return ids;
-        };
+        const serverWrites = insertsByAnotherClient(server, `tabs-catch-${transport}`);
         const shows = (p, ids, what) => waitFor(p, (ids) => ids.every((id) => !!window.harness.get('bills', id)), ids, { what, timeout: 10000 });
 
         const a = await open();
@@ -131,6 +136,53 @@ for (const transport of ['sse', 'websocket']) {
         await shows(a, await serverWrites('after', 3), 'a follows the live writes');
         assert.deepEqual(a.errors, []);
         assert.deepEqual(b.errors, []);
+      } finally {
+        await ctx.close();
+      }
+    });
+
+    test('a snapshot a tab fetched as a follower, landing after it took over and streamed newer writes, takes none of them back', async () => {
+      const ctx = await chrome.browser.newContext();
+      try {
+        const opts = clientOptions(server, admin, { transport, name: `tabs-late-snap-${transport}`, leaderTimeoutMs: 2500 });
+        const serverWrites = insertsByAnotherClient(server, `tabs-late-${transport}`);
+        const has = (ids) => ids.every((id) => !!window.harness.get('bills', id));
+        const a = await openHarness(ctx, server, opts);
+        await waitFor(a, () => window.harness.status().role === 'leader' && window.harness.status().isConnected, null, { what: 'a leads' });
+        await waitFor(a, has, await serverWrites('before', 10), { what: 'a has the first writes' });
+        await sleep(200); // a has stored them
+
+        // a hangs: the new tab gets no answer to its catch-up within 1 s, so it fetches a snapshot
+        // (before it steals the lock, 2.5 s), which
+        // this test holds back until the tab has taken over and streamed newer writes.
+        const hang = a.evaluate(() => { const end = Date.now() + 8000; while (Date.now() < end) { /* hung */ } }).catch(() => {});
+        const c = await ctx.newPage();
+        c.errors = [];
+        c.on('pageerror', (e) => c.errors.push(e));
+        let release;
+        const held = new Promise((r) => (release = r));
+        let snapshotLandedAt = null;
+        await c.route('**/v1/snapshot*', async (route) => {
+          const response = await route.fetch();
+          await held;
+          await route.fulfill({ response });
+          snapshotLandedAt = Date.now();
+        });
+        await c.goto(`${server.url}/harness.html`);
+        await c.waitForFunction(() => window.harnessReady === true);
+        await c.evaluate((o) => window.harness.start(o), opts);
+        await waitFor(c, () => window.harness.status().role === 'leader' && window.harness.status().isConnected, null, { what: 'c leads', timeout: 10000 });
+        const streamed = await serverWrites('while-snapshot-held', 5);
+        await waitFor(c, has, streamed, { what: 'c streamed the newer writes', timeout: 5000 });
+        release();
+        await waitUntil(() => snapshotLandedAt !== null, { what: 'the held snapshot landed', timeout: 10000 });
+        await sleep(300);
+        assert.ok(await c.evaluate(has, streamed), 'the writes the stream delivered are still shown');
+        const onServer = (await serverDocs(server, admin, 'bills')).map((d) => d.id).sort();
+        assert.deepEqual((await c.evaluate(() => window.harness.docs('bills').map((d) => d.id))).sort(), onServer, 'c holds what the server holds');
+        await waitFor(c, has, await serverWrites('after', 2), { what: 'c keeps streaming' });
+        await hang;
+        assert.deepEqual(c.errors, []);
       } finally {
         await ctx.close();
       }
