@@ -11,7 +11,7 @@ import { SyncError } from './errors.js';
 import { fetchSnapshot, postEvent, postMutations } from './http.js';
 import type { HttpContext } from './http.js';
 import { newId, randomSeed } from './ids.js';
-import { deepFreeze, Subject } from './observable.js';
+import { deepFreeze, LazySubject, Subject } from './observable.js';
 import { hasSharedParts, IndexedDbPersistence, LocalStoragePersistence, MemoryPersistence } from './adapters/persistence.js';
 import type { Persistence } from './adapters/persistence.js';
 import { HeldLock, heldLockNames, lockHolder, TabChannel, tabsSupported } from './adapters/tabs.js';
@@ -216,7 +216,7 @@ class Client implements SyncClient {
   private docListeners = new Set<(e: DocumentEvent) => void>();
   private eventListeners = new Set<(e: CustomEvent) => void>();
   private readonly statusSubject: Subject<SyncStatus>;
-  private readonly eventsSubject: Subject<EventsSnapshot>;
+  private readonly eventsSubject: LazySubject<EventsSnapshot>;
   private eventsDirty = false;
   private leaderStatus: Partial<SyncStatus> | null = null;
   private connState: { state: ConnectionStatus; attempt: number; lastError: string } = { state: 'disconnected', attempt: 0, lastError: '' };
@@ -232,7 +232,13 @@ class Client implements SyncClient {
     this.scope = options.name ?? `${options.url.replace(/\/$/, '')}|${tokenSubject(typeof options.token === 'string' ? options.token : undefined)}`;
     this.http = { baseUrl: options.url, token: () => this.token(), signal: this.requests.signal };
     this.statusSubject = new Subject<SyncStatus>(this.buildStatus());
-    this.eventsSubject = new Subject<EventsSnapshot>(deepFreeze({ entries: [], counts: {}, total: 0, capacity: options.historyLimit ?? 100 }));
+    // Built when read, not on every change: with a history of thousands of entries, copying and
+    // freezing it for each frame batch kept busy tabs from their timers and their stream.
+    this.eventsSubject = new LazySubject<EventsSnapshot>(deepFreeze({ entries: [], counts: {}, total: 0, capacity: options.historyLimit ?? 100 }), () => {
+      if (!this.engine || this.disposed) return null;
+      const h = this.engine.history();
+      return deepFreeze({ entries: h.entries, counts: h.counts, total: h.total, capacity: h.capacity });
+    });
   }
 
   private async token(): Promise<string | null> {
@@ -1091,8 +1097,7 @@ class Client implements SyncClient {
   private notifyEvents(): void {
     if (!this.eventsDirty) return;
     this.eventsDirty = false;
-    const h = this.engine.history();
-    this.eventsSubject.set(deepFreeze({ entries: h.entries, counts: h.counts, total: h.total, capacity: h.capacity }));
+    this.eventsSubject.invalidate();
   }
 
   private frozenDoc<T>(collection: string, id: string): SyncDocument<T> | null {
@@ -1381,6 +1386,7 @@ class Client implements SyncClient {
     this.persistence.close();
     for (const p of this.pending.values()) p.reject(new SyncError('closed', 'the client was closed before the server answered'));
     this.pending.clear();
+    this.eventsSubject.getSnapshot(); // the last history stays readable after close
     this.disposed = true;
     this.engine.dispose();
   }

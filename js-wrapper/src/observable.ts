@@ -26,3 +26,27 @@ export function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/** A value worked out only when somebody reads it: `invalidate()` tells the subscribers that it
+ * changed, and the next `getSnapshot()` computes it once (the same object until the next
+ * invalidate). For values that are costly to build and change more often than they are read. */
+export class LazySubject<T> implements Observable<T> {
+  private listeners = new Set<() => void>();
+  private stale = false;
+  constructor(private value: T, private readonly compute: () => T | null) {}
+  getSnapshot = (): T => {
+    if (this.stale) {
+      this.stale = false;
+      this.value = this.compute() ?? this.value;
+    }
+    return this.value;
+  };
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+  invalidate(): void {
+    this.stale = true;
+    for (const l of [...this.listeners]) l();
+  }
+}
