@@ -596,10 +596,16 @@ class Client implements SyncClient {
 
   /** Frames the leader forwarded (live, or to catch up): applied, and kept for when this tab leads. */
   private applyLeaderFrames(frames: string[]): void {
+    this.handleOutput(this.receiveRecorded(frames, frames), false);
+  }
+
+  /** Feeds frames to the engine and keeps `shared` (those other tabs may see) in the recent
+   * stretch of the log, with the cursor move they made. */
+  private receiveRecorded(frames: string[], shared: string[]): EngineOutput {
     const before = this.engine.cursor();
     const out = this.engine.receiveFrames(frames);
-    this.recent.record(before, this.engine.cursor(), frames);
-    this.handleOutput(out, false);
+    this.recent.record(before, this.engine.cursor(), shared);
+    return out;
   }
 
   /** Sends the pending writes of tabs that are gone, under their own client ids (so the
@@ -800,13 +806,11 @@ class Client implements SyncClient {
 
   private onStreamFrames(frames: string[]): void {
     if (this.closed) return;
-    const before = this.engine.cursor();
-    const out = this.engine.receiveFrames(frames);
-    this.lastSync = Date.now();
     // Mutation results answer this tab's own client id: other tabs must never see them, or a
     // follower would take the leader's verdict on mid N for its own mid N.
     const shared = frames.filter((f) => !isOwnReply(f));
-    this.recent.record(before, this.engine.cursor(), shared);
+    const out = this.receiveRecorded(frames, shared);
+    this.lastSync = Date.now();
     if (shared.length) this.channel?.post({ t: 'frames', frames: shared, from: this.clientId });
     this.handleOutput(out, true);
     if (out.needSnapshot) {

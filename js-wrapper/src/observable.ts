@@ -1,21 +1,30 @@
 // Layer: js-wrapper. Small building blocks for immutable, subscribable values.
 import type { Observable } from './types.js';
 
-export class Subject<T> implements Observable<T> {
+/** The subscriber list both subjects share. */
+class Listeners {
   private listeners = new Set<() => void>();
-  constructor(private value: T) {}
-  getSnapshot = (): T => this.value;
   subscribe = (listener: () => void): (() => void) => {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   };
-  set(value: T): void {
-    if (Object.is(value, this.value)) return;
-    this.value = value;
+  protected notify(): void {
     for (const l of [...this.listeners]) l();
   }
   get listenerCount(): number {
     return this.listeners.size;
+  }
+}
+
+export class Subject<T> extends Listeners implements Observable<T> {
+  constructor(private value: T) {
+    super();
+  }
+  getSnapshot = (): T => this.value;
+  set(value: T): void {
+    if (Object.is(value, this.value)) return;
+    this.value = value;
+    this.notify();
   }
 }
 
@@ -30,10 +39,11 @@ export function deepFreeze<T>(value: T): T {
 /** A value worked out only when somebody reads it: `invalidate()` tells the subscribers that it
  * changed, and the next `getSnapshot()` computes it once (the same object until the next
  * invalidate). For values that are costly to build and change more often than they are read. */
-export class LazySubject<T> implements Observable<T> {
-  private listeners = new Set<() => void>();
+export class LazySubject<T> extends Listeners implements Observable<T> {
   private stale = false;
-  constructor(private value: T, private readonly compute: () => T | null) {}
+  constructor(private value: T, private readonly compute: () => T | null) {
+    super();
+  }
   getSnapshot = (): T => {
     if (this.stale) {
       this.stale = false;
@@ -41,12 +51,8 @@ export class LazySubject<T> implements Observable<T> {
     }
     return this.value;
   };
-  subscribe = (listener: () => void): (() => void) => {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  };
   invalidate(): void {
     this.stale = true;
-    for (const l of [...this.listeners]) l();
+    this.notify();
   }
 }

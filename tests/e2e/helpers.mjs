@@ -35,11 +35,13 @@ export async function launchBrowser() {
 }
 
 /** Opens the harness page and fails the test on any page error. */
-export async function openHarness(context, server, options, page = 'harness.html') {
+/** `beforeLoad(p)`: what must be in place before the page loads (request listeners, routes). */
+export async function openHarness(context, server, options, page = 'harness.html', { beforeLoad } = {}) {
   const p = await context.newPage();
   const errors = [];
   p.on('pageerror', (e) => errors.push(e));
   p.errors = errors;
+  if (beforeLoad) await beforeLoad(p);
   await p.goto(`${server.url}/${page}`);
   await p.waitForFunction(() => window.harnessReady === true);
   if (options) await p.evaluate((o) => window.harness.start(o), options);

@@ -91,17 +91,12 @@ for (const transport of ['sse', 'websocket']) {
       try {
         const opts = clientOptions(server, admin, { transport, name: `tabs-catch-${transport}`, leaderTimeoutMs: 1000 });
         const snapshots = new Map();
-        const open = async () => {
-          const p = await ctx.newPage();
-          p.errors = [];
-          p.on('pageerror', (e) => p.errors.push(e));
-          snapshots.set(p, 0);
-          p.on('request', (r) => { if (r.url().includes('/v1/snapshot')) snapshots.set(p, snapshots.get(p) + 1); });
-          await p.goto(`${server.url}/harness.html`);
-          await p.waitForFunction(() => window.harnessReady === true);
-          await p.evaluate((o) => window.harness.start(o), opts);
-          return p;
-        };
+        const open = () => openHarness(ctx, server, opts, 'harness.html', {
+          beforeLoad: (p) => {
+            snapshots.set(p, 0);
+            p.on('request', (r) => { if (r.url().includes('/v1/snapshot')) snapshots.set(p, snapshots.get(p) + 1); });
+          },
+        });
         const role = (p) => p.evaluate(() => window.harness.status().role);
         const caughtUp = (p, since = 0) => p.evaluate((since) => window.harness.events().entries
           .filter((e) => e.type === 'caught_up' && e.at_ms >= since).map((e) => e.data.from), since);
@@ -156,21 +151,17 @@ for (const transport of ['sse', 'websocket']) {
         // (before it steals the lock, 2.5 s), which
         // this test holds back until the tab has taken over and streamed newer writes.
         const hang = a.evaluate(() => { const end = Date.now() + 8000; while (Date.now() < end) { /* hung */ } }).catch(() => {});
-        const c = await ctx.newPage();
-        c.errors = [];
-        c.on('pageerror', (e) => c.errors.push(e));
         let release;
         const held = new Promise((r) => (release = r));
         let snapshotLandedAt = null;
-        await c.route('**/v1/snapshot*', async (route) => {
-          const response = await route.fetch();
-          await held;
-          await route.fulfill({ response });
-          snapshotLandedAt = Date.now();
+        const c = await openHarness(ctx, server, opts, 'harness.html', {
+          beforeLoad: (p) => p.route('**/v1/snapshot*', async (route) => {
+            const response = await route.fetch();
+            await held;
+            await route.fulfill({ response });
+            snapshotLandedAt = Date.now();
+          }),
         });
-        await c.goto(`${server.url}/harness.html`);
-        await c.waitForFunction(() => window.harnessReady === true);
-        await c.evaluate((o) => window.harness.start(o), opts);
         await waitFor(c, () => window.harness.status().role === 'leader' && window.harness.status().isConnected, null, { what: 'c leads', timeout: 10000 });
         const streamed = await serverWrites('while-snapshot-held', 5);
         await waitFor(c, has, streamed, { what: 'c streamed the newer writes', timeout: 5000 });
