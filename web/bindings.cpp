@@ -326,10 +326,17 @@ class WasmEngine {
     });
   }
   // Storage work accumulated since the last call, as one batch.
-  std::string take_persistence() {
+  // with_history false: the history stays pending (it is written whole, so the runtime writes it
+  // at most every so often instead of with every batch); the batch then says "historyHeld".
+  std::string take_persistence(bool with_history) {
     return guarded([&] {
-      Json j = web::persistence_to_json(*engine_, persist_);
+      web::PendingPersistence taken = persist_;
+      const bool held = taken.history && !with_history;
+      if (held) taken.history = false;
+      Json j = web::persistence_to_json(*engine_, taken);
       persist_ = {};
+      persist_.history = held;
+      if (held) j["historyHeld"] = true;
       return j.dump();
     });
   }

@@ -15,6 +15,7 @@ import { deepFreeze, LazySubject, Subject } from './observable.js';
 import { hasSharedParts, IndexedDbPersistence, LocalStoragePersistence, MemoryPersistence } from './adapters/persistence.js';
 import type { Persistence } from './adapters/persistence.js';
 import { HeldLock, heldLockNames, lockHolder, TabChannel, tabsSupported } from './adapters/tabs.js';
+import { FollowerShare } from './follower-share.js';
 import { RecentFrames } from './recent-frames.js';
 import type { TabMessage } from './adapters/tabs.js';
 import { SseTransport, WebSocketTransport } from './adapters/transport.js';
@@ -44,6 +45,10 @@ const COLLECTION_RE = /^[a-z][a-z0-9_]{0,63}$/;
 const ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
 // The leader tab's heartbeat on the tab channel, and how often followers check for it.
 const LEADER_BEAT_MS = 1000;
+// The event history is written whole: with a long one (historyLimit in the thousands), writing
+// it with every 20 ms batch kept busy tabs from their streams. At most this often, and on close
+// or when the page hides.
+const HISTORY_WRITE_EVERY_MS = 1000;
 // Each tab re-sends its whole set of pending writes this often, so the other tabs' copies never
 // go stale (the engine drops a set not refreshed for 30 s: its tab is gone).
 const PENDING_SET_MS = 10000;
@@ -198,8 +203,14 @@ class Client implements SyncClient {
   private readonly catchUpWaiters = new Map<number, (frames: string[] | null) => void>();
   private flushChain: Promise<void> = Promise.resolve();
   private flushQueued = false;
-  // What this tab received while following and did not write (see flush()).
-  private followerShared: PersistenceBatch | null = null;
+  private historyTakenAt = -Infinity;
+  private historyTimer: ReturnType<typeof setTimeout> | null = null;
+  // What this tab received while following and the leader has not said it stored (flush()).
+  private readonly followerShared = new FollowerShare();
+  // The leader's: the cursor of its last completed write of documents and cursor (0: none since
+  // it led, or since the store was wiped). Followers drop what it covers.
+  private storedCursor = 0;
+  private wipedAt = -Infinity;
   private unsaved: PersistenceBatch | null = null;
   // next_mid of the last outbox record known to be durable: mids below it may be sent.
   private durableNextMid = 1;
@@ -372,10 +383,10 @@ class Client implements SyncClient {
     const offline = () => this.onNetworkChange();
     const visibility = () => {
       if (typeof document === 'undefined') return;
-      if (document.visibilityState === 'hidden') void this.flush();
+      if (document.visibilityState === 'hidden') void this.flush(true);
       else if (this.conn && this.ownsConnection()) this.applyAction(this.conn.retryNow(Date.now()));
     };
-    const pagehide = () => void this.flush();
+    const pagehide = () => void this.flush(true);
     w.addEventListener('online', online);
     w.addEventListener('offline', offline);
     w.addEventListener('pagehide', pagehide);
@@ -430,14 +441,15 @@ class Client implements SyncClient {
     }
     this.role = 'leader';
     this.followerBuffer = null;
-    if (this.followerShared) this.scheduleFlush();
+    this.storedCursor = 0;
+    if (this.followerShared.size) this.scheduleFlush();
     this.channel?.post({ t: 'leader', from: this.clientId });
     this.note('leader', { clientId: this.clientId });
     this.startConnection();
     this.background(this.drainOrphans());
     this.drainTimer = setInterval(() => this.background(this.drainOrphans()), 5000);
     // Followers take over from a leader that goes quiet (hung, frozen): say it is alive.
-    this.beatTimer = setInterval(() => this.channel?.post({ t: 'beat', from: this.clientId }), LEADER_BEAT_MS);
+    this.beatTimer = setInterval(() => this.channel?.post({ t: 'beat', from: this.clientId, stored: this.storedCursor }), LEADER_BEAT_MS);
     this.background(lockHolder(this.lockName('leader')).then((id) => (this.lockClientId = id)));
     this.updateStatus();
   }
@@ -503,6 +515,10 @@ class Client implements SyncClient {
     if (this.closed || m.from === this.clientId) return;
     if (m.t === 'beat' || m.t === 'leader' || m.t === 'frames' || m.t === 'status' || m.t === 'caughtUp') this.leaderHeardAt = Date.now();
     if ((m.t === 'beat' || m.t === 'leader') && this.role === 'leader') this.background(this.verifyLeadership());
+    // A beat sent before the leader heard of a wipe speaks of a database that is gone.
+    if (m.t === 'beat' && !this.ownsConnection() && m.stored && Date.now() - this.wipedAt > 2 * LEADER_BEAT_MS) {
+      this.followerShared.storedThrough(m.stored);
+    }
     if (m.t === 'pending' || m.t === 'pendingSet' || m.t === 'settled') {
       // Queued and applied in one crossing per task turn: a tab that wakes up or loads with
       // hundreds of these queued handles them (and refreshes its queries) once.
@@ -937,12 +953,20 @@ class Client implements SyncClient {
   /** Writes whatever the engine marked dirty, in one transaction per store. A batch that
    * failed to write is kept and merged into the next one, so nothing is dropped and an old
    * outbox is never written over a newer one. */
-  flush(): Promise<void> {
+  flush(withHistory = false): Promise<void> {
     this.flushChain = this.flushChain.then(async () => {
       if (!this.engine || this.disposed) return;
       let batch: PersistenceBatch;
       try {
-        batch = this.engine.takePersistence();
+        const sinceHistory = Date.now() - this.historyTakenAt;
+        batch = this.engine.takePersistence(withHistory || sinceHistory >= HISTORY_WRITE_EVERY_MS);
+        if (batch.history) this.historyTakenAt = Date.now();
+        if (batch.historyHeld && !this.historyTimer) {
+          this.historyTimer = setTimeout(() => {
+            this.historyTimer = null;
+            void this.flush();
+          }, HISTORY_WRITE_EVERY_MS - sinceHistory);
+        }
       } catch {
         return;
       }
@@ -952,13 +976,11 @@ class Client implements SyncClient {
         // itself may be known to no leader, and an outbox that dropped confirmed writes must not
         // be the only trace of them on disk.
         const { outbox, ...shared } = batch;
-        if (hasSharedParts(shared)) {
-          this.followerShared = this.followerShared ? mergeBatches(this.followerShared, shared) : shared;
-        }
+        if (hasSharedParts(shared)) this.followerShared.add(shared, this.engine.cursor());
         batch = { putDocs: [], deleteDocs: [], ...(outbox ? { outbox } : {}) };
-      } else if (this.followerShared) {
-        batch = mergeBatches(this.followerShared, batch);
-        this.followerShared = null;
+      } else {
+        const kept = this.followerShared.take();
+        if (kept) batch = mergeBatches(kept, batch);
       }
       if (this.unsaved) batch = mergeBatches(this.unsaved, batch);
       if (!batch.outbox && !hasSharedParts(batch)) return;
@@ -980,6 +1002,7 @@ class Client implements SyncClient {
           }
           if (shared) await this.persistence.writeShared(batch);
         }
+        if (shared && batch.meta && this.ownsConnection()) this.storedCursor = Math.max(this.storedCursor, batch.meta.cursor);
         this.unsaved = null;
         if (this.storageError) {
           this.storageError = null;
@@ -1025,6 +1048,8 @@ class Client implements SyncClient {
     if (this.closed) return;
     this.reportStorageError(new SyncError('storage_wiped', 'the local database was cleared; rewriting it from memory'));
     if (!fromOtherTab) this.channel?.post({ t: 'wiped', from: this.clientId });
+    this.storedCursor = 0;
+    this.wipedAt = Date.now();
     this.handleOutput(this.engine.markAllDirty(), false);
     void this.flush();
   }
@@ -1372,7 +1397,7 @@ class Client implements SyncClient {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.flush().catch(() => undefined);
+    await this.flush(true).catch(() => undefined);
     this.closed = true;
     if (this.conn) {
       this.conn.stop(Date.now());
@@ -1381,7 +1406,7 @@ class Client implements SyncClient {
     }
     this.transport?.close();
     this.transport = null;
-    for (const t of [this.connTimer, this.pumpTimer, this.flushRetryTimer]) if (t) clearTimeout(t);
+    for (const t of [this.connTimer, this.pumpTimer, this.flushRetryTimer, this.historyTimer]) if (t) clearTimeout(t);
     for (const t of [this.drainTimer, this.beatTimer, this.leaderWatchTimer, this.watchTimer, this.pendingSetTimer]) if (t) clearInterval(t);
     this.removeWindowListeners?.();
     this.channel?.close();

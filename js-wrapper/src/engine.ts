@@ -137,6 +137,8 @@ export interface PersistenceBatch {
   outbox?: { next_mid: number; entries: unknown[] };
   meta?: { cursor: number; clientId: string };
   history?: HistoryState;
+  /** The history changed but was left for a later batch. */
+  historyHeld?: boolean;
 }
 
 /** What an adapter stores, in parts: shared documents + cursor, one outbox per tab slot, history. */
@@ -317,8 +319,9 @@ export class SyncEngine {
     return this.e.cursor();
   }
 
-  takePersistence(): PersistenceBatch {
-    return unwrap(this.e.takePersistence());
+  /** `withHistory` false leaves a changed history pending (the batch says `historyHeld`). */
+  takePersistence(withHistory = true): PersistenceBatch {
+    return unwrap(this.e.takePersistence(withHistory));
   }
 
   snapshotBytes(): Uint8Array {

@@ -32,7 +32,7 @@ export interface RawEngine {
   history(): string;
   state(): string;
   cursor(): number;
-  takePersistence(): string;
+  takePersistence(withHistory: boolean): string;
   snapshotBytes(): Uint8Array;
   delete(): void;
 }

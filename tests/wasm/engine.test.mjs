@@ -133,6 +133,22 @@ test('persistence batches carry dirty documents, outbox and cursor', () => {
   assert.equal(again.putDocs.length, 0, 'taken once');
 });
 
+test('a batch taken without the history leaves it pending for the next one', () => {
+  const e = newEngine();
+  e.receiveFrames([change(1, 'h1', 'insert', { a: 1 })]);
+  const held = e.takePersistence(false);
+  assert.equal(held.history, undefined);
+  assert.equal(held.historyHeld, true);
+  assert.equal(held.putDocs.length, 1);
+  const next = e.takePersistence(false);
+  assert.equal(next.historyHeld, true, 'still pending');
+  assert.equal(next.putDocs.length, 0);
+  const withIt = e.takePersistence(true);
+  assert.ok(withIt.history.entries.some((x) => x.type === 'insert' && x.id === 'h1'));
+  assert.equal(withIt.historyHeld, undefined);
+  assert.equal(e.takePersistence(true).history, undefined, 'taken once');
+});
+
 test('the connection state machine backs off with jitter and retries when online', () => {
   const c = new mod.Connection(500, 30000, 45000, 42);
   let s = JSON.parse(c.start(0));

@@ -15,7 +15,8 @@ export type TabMessage =
   | { t: 'caughtUp'; from: string; to: string; id: number; frames: string[] | null }
   | { t: 'hello'; from: string }
   | { t: 'leader'; from: string }
-  | { t: 'beat'; from: string }
+  // stored: the cursor of the leader's last completed write of documents and cursor.
+  | { t: 'beat'; from: string; stored?: number }
   // A tab's pending writes: 'pending' adds (a write just made), 'pendingSet' is the whole set
   // (sent every few seconds, and for the slots of tabs that are gone), 'settled' drops mids.
   | { t: 'pending'; from: string; client: string; mutations: WireMutation[] }

@@ -15,6 +15,9 @@ let query: { getSnapshot(): Snapshot } | null = null;
 let kept: Snapshot = [];
 const seenAt: Record<string, number> = {};
 const locals: Record<string, Promise<void>> = {};
+// When this tab's role or connection changed, [Date.now(), role, isConnected], the newest 50:
+// the leader suite splits a takeover into waiting for the lock and connecting.
+const transitions: [number, string, boolean][] = [];
 
 const harness = {
   async start(options: ClientOptions) {
@@ -29,7 +32,19 @@ const harness = {
     client.onDocumentChange((e) => {
       if (e.type === 'appear' && !(e.id in seenAt)) seenAt[e.id] = Date.now();
     });
+    const onStatus = () => {
+      const st = client!.status;
+      const last = transitions.at(-1);
+      if (last && last[1] === st.role && last[2] === st.isConnected) return;
+      transitions.push([Date.now(), st.role, st.isConnected]);
+      if (transitions.length > 50) transitions.shift();
+    };
+    onStatus();
+    client.statusStore.subscribe(onStatus);
     return { clientId: client.status.clientId, role: client.status.role };
+  },
+  transitions() {
+    return transitions;
   },
   async writeDurably(op: 'insert' | 'update' | 'delete', collection: string, id: string, fields?: Record<string, unknown>) {
     const r = harness.write(op, collection, id, fields);
