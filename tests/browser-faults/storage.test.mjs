@@ -328,4 +328,39 @@ describe('wiped IndexedDB store', () => {
       }
     });
   }
+
+  // What chromium does after a hard kill that damaged its IndexedDB files: at the next start it
+  // discards the origin's whole database. The localStorage marker can be gone too (chromium
+  // writes localStorage to disk seconds after a change), so this removes both, while no page is
+  // open, and starts the app again: the discard must be reported, and a first start must not be.
+  test('a database discarded while the app was not running, localStorage marker and all: reported at the next start', async () => {
+    const name = 'wipe-between-runs';
+    const ctx = await chrome.browser.newContext();
+    try {
+      const opts = clientOptions(server, admin, { name });
+      const wipedAtStart = (p) => p.evaluate(() => window.harness.events().entries
+        .some((e) => e.type === 'storage_error' && e.data?.code === 'storage_wiped'));
+      const p = await openHarness(ctx, server, opts);
+      const first = await wipedAtStart(p);
+      await p.evaluate(() => window.harness.close());
+      await p.close();
+      const blank = await openBlank(ctx, server);
+      const r = await blank.evaluate((db) => new Promise((res) => {
+        localStorage.removeItem(`${db}:idb`);
+        const q = indexedDB.deleteDatabase(db);
+        q.onsuccess = () => res('deleted');
+        q.onerror = () => res(String(q.error));
+      }), `syncline:${name}`);
+      await blank.close();
+      assert.equal(r, 'deleted');
+      const p2 = await openHarness(ctx, server, opts);
+      const second = await wipedAtStart(p2);
+      const status = await p2.evaluate(() => window.harness.status().storageError);
+      console.log(`[storage discard between runs] first start reported a wipe: ${first}; start after the discard: ${second} (status ${JSON.stringify(status)})`);
+      assert.equal(first, false, 'a first start is not a wipe');
+      assert.equal(second, true, 'the discarded database is reported as storage_wiped');
+    } finally {
+      await ctx.close();
+    }
+  });
 });

@@ -5,6 +5,7 @@
 //   outboxes one outbox per tab slot (client id), each written only by the tab holding the slot
 //   history  the bounded event history (shared, last writer wins)
 import type { HistoryState, PersistenceBatch, SyncDocument } from '../engine.js';
+import { markerSeen, setMarker } from './store-marker.js';
 import { SyncError } from '../errors.js';
 
 export interface StoredOutbox {
@@ -135,15 +136,11 @@ export class IndexedDbPersistence implements Persistence {
     // Reopened and found empty: it was wiped without a versionchange (e.g. storage cleared).
     if (reopening && created && !this.wipeNoticed) queueMicrotask(() => this.onWiped());
     this.wipeNoticed = false;
-    // A marker outside IndexedDB says whether this database existed on an earlier run.
+    // A marker outside IndexedDB says whether this database existed on an earlier run. It is
+    // set before anything is written, so no accepted write is in a database nobody knew of.
     if (!reopening) {
-      const marker = `${this.name}:idb`;
-      try {
-        if (created && localStorage.getItem(marker)) this.discardedBeforeOpen = true;
-        localStorage.setItem(marker, '1');
-      } catch {
-        /* no localStorage (workers, some privacy modes): nothing to compare with */
-      }
+      if (created && (await markerSeen(this.name))) this.discardedBeforeOpen = true;
+      await setMarker(this.name);
     }
   }
 
