@@ -150,6 +150,10 @@ for (const transport of ['sse', 'websocket']) {
       // A write accepted locally is in the view the moment the page restarts (from the stored
       // outbox or, once confirmed, from the stored documents), offline too.
       assert.equal(notVisibleAtRestart, 0, `accepted writes missing from the view right after a restart: ${JSON.stringify(diag)}`);
+      // A discard cannot be prevented from the page, but the app must be told when it took
+      // accepted writes with it.
+      const unreported = discards.filter((d) => d.reported !== 'storage_wiped' && lostAll.some((id) => d.ackedBefore.has(id)));
+      assert.deepEqual(unreported.map((d) => d.round), [], 'a discarded database that held accepted writes is reported as storage_wiped');
     } finally {
       await chrome?.close();
       rmSync(profile, { recursive: true, force: true });

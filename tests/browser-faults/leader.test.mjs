@@ -126,7 +126,16 @@ async function openTab(ctx, opts, acked) {
     window.__writer = setInterval(() => {
       const id = `${prefix}-${i++}`;
       window.harness.writeDurably('insert', 'bills', id, { total: i, status: 'unpaid' })
-        .then((w) => window.bfLocal(id, w.mid, window.harness.status().clientId), () => undefined);
+        .then((w) => {
+          const clientId = window.harness.status().clientId;
+          // Also kept where a killed tab's report survives: the callback to the test can still
+          // be on its way when the tab dies, and the writes just before a kill matter most.
+          try { localStorage.setItem(`bf:${id}`, JSON.stringify([w.mid, clientId])); } catch { /* full */ }
+          window.bfLocal(id, w.mid, clientId);
+        }, (e) => {
+          // A write whose `local` promise rejected (its outbox record was not stored): counted.
+          try { localStorage.setItem(`bfrej:${id}`, String(e?.code ?? e)); } catch { /* full */ }
+        });
     }, every);
   }, { prefix: `${opts.name}-${tag}`, every: WRITE_EVERY_MS });
   return p;
@@ -166,6 +175,24 @@ async function verify(ctx, tabs, opts, acked, before, what) {
   const prefix = `${opts.name}-`;
   const mine = () => [...acked].filter((id) => id.startsWith(prefix));
   await Promise.all(tabs.map((p) => p.evaluate(() => clearInterval(window.__writer)).catch(() => {})));
+  // Writes reported only in localStorage (their tab died before its callback reached the test).
+  await sleep(500);
+  const kept = await tabs[0].evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('bf:'))
+    .map((k) => [k.slice(3), JSON.parse(localStorage.getItem(k))]));
+  const reportedBefore = mine().length;
+  for (const [id, [mid, clientId]] of kept) {
+    if (!id.startsWith(prefix) || acked.has(id)) continue;
+    acked.add(id);
+    writers.set(id, { tag: 'from localStorage', mid, clientId });
+  }
+  const onlyInStorage = mine().length - reportedBefore;
+  const localRejected = await tabs[0].evaluate((prefix) => {
+    const codes = {};
+    for (const k of Object.keys(localStorage)) {
+      if (k.startsWith(`bfrej:${prefix}`)) codes[localStorage.getItem(k)] = (codes[localStorage.getItem(k)] ?? 0) + 1;
+    }
+    return codes;
+  }, prefix);
   let missing = [];
   const t0 = Date.now();
   await waitUntil(async () => {
@@ -182,7 +209,7 @@ async function verify(ctx, tabs, opts, acked, before, what) {
   // application that adds no document (a write applied twice would be rejected as a conflict,
   // so applied == documents on the server after the quiet period is the exactly-once check).
   return {
-    missing, drainMs, onServer: docsAfter.length, acked: mine().length,
+    missing, drainMs, onServer: docsAfter.length, acked: mine().length, onlyInStorage, localRejected,
     applied: c2.applied - before.applied, rejected: c2.rejected - before.rejected,
     duplicate: c1.duplicate - before.duplicate, dupQuiet: c2.duplicate - c1.duplicate,
     appliedQuiet: c2.applied - c1.applied - (docsAfter.length - docs.length),
@@ -270,7 +297,7 @@ for (const transport of ['sse', 'websocket']) {
       console.log(`[leader ${transport}] seed ${SEED}; kills ${kills} (${JSON.stringify(kinds)}), tabs 2-8: ${LONG}; takeover ms ${JSON.stringify(stats(takeover))} (bound ${TAKEOVER_BOUND_MS}); ` +
         `split: lock granted ${JSON.stringify(stats(split.lock))}, connected ${JSON.stringify(stats(split.connect))}, seen by the test ${JSON.stringify(stats(split.seen))} (${split.lock.length} rounds); ` +
         `streams > 1 during hand-over ms ${JSON.stringify(stats(overlapMs))}, max streams once settled ${settledMax}; ` +
-        `locally accepted ${v.acked}, on server ${v.onServer}, applied ${v.applied}, rejected ${v.rejected}, duplicate answers ${v.duplicate} (+${v.dupQuiet} in a quiet 5.5 s), lost ${v.missing.length}, drain ${v.drainMs} ms`);
+        `locally accepted ${v.acked} (${v.onlyInStorage} of them known only from localStorage; \`local\` rejected ${JSON.stringify(v.localRejected)}), on server ${v.onServer}, applied ${v.applied}, rejected ${v.rejected}, duplicate answers ${v.duplicate} (+${v.dupQuiet} in a quiet 5.5 s), lost ${v.missing.length}, drain ${v.drainMs} ms`);
       if (v.missing.length) console.log(`[leader ${transport}] missing writes: ${JSON.stringify(explainMissing(v.missing))}`);
       assert.deepEqual(v.missing.slice(0, 10), [], 'locally accepted writes missing on the server');
       assert.equal(v.applied, v.onServer, 'applied exactly once');
