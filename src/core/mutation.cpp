@@ -27,6 +27,13 @@ void apply_patch(Json& target, const Json& patch) {
       target[it.key()] = it.value();
     }
   }
+  // A document this code produced never holds a null field, but one that came from elsewhere (a
+  // restored snapshot, a frame of a faulty server) may: the result of a patch never does, so a
+  // null cannot mean "absent" in one place and be kept in another (fuzz mutation_apply).
+  for (auto it = target.begin(); it != target.end();) {
+    if (it->is_null()) it = target.erase(it);
+    else ++it;
+  }
 }
 
 Result<MutationOutcome> apply_mutation(const Document* current, const Mutation& m) {

@@ -38,7 +38,8 @@ struct MutationOutcome {
 };
 Result<MutationOutcome> apply_mutation(const Document* current, const Mutation& m);
 
-// Shallow patch: keys of `patch` overwrite `target`; null values remove the key.
+// Shallow patch: keys of `patch` overwrite `target`; null values remove the key. The result
+// holds no top-level null, even where `target` did.
 void apply_patch(Json& target, const Json& patch);
 
 }  // namespace syncline
