@@ -330,11 +330,11 @@ class WasmEngine {
   // at most every so often instead of with every batch); the batch then says "historyHeld".
   std::string take_persistence(bool with_history) {
     return guarded([&] {
-      web::PendingPersistence taken = persist_;
+      web::PendingPersistence taken = std::move(persist_);
+      persist_ = {};
       const bool held = taken.history && !with_history;
       if (held) taken.history = false;
       Json j = web::persistence_to_json(*engine_, taken);
-      persist_ = {};
       persist_.history = held;
       if (held) j["historyHeld"] = true;
       return j.dump();

@@ -1002,7 +1002,7 @@ class Client implements SyncClient {
           }
           if (shared) await this.persistence.writeShared(batch);
         }
-        if (shared && batch.meta && this.ownsConnection()) this.storedCursor = Math.max(this.storedCursor, batch.meta.cursor);
+        if (shared && batch.meta) this.storedCursor = Math.max(this.storedCursor, batch.meta.cursor);
         this.unsaved = null;
         if (this.storageError) {
           this.storageError = null;

@@ -138,9 +138,14 @@ export class IndexedDbPersistence implements Persistence {
     this.wipeNoticed = false;
     // A marker outside IndexedDB says whether this database existed on an earlier run. It is
     // set before anything is written, so no accepted write is in a database nobody knew of.
+    // A database that existed had its marker set when it was created: setting it again only
+    // repairs a marker cleared on its own, which need not hold up the start.
     if (!reopening) {
-      if (created && (await markerSeen(this.name))) this.discardedBeforeOpen = true;
-      await setMarker(this.name);
+      if (!created) void setMarker(this.name);
+      else {
+        if (await markerSeen(this.name)) this.discardedBeforeOpen = true;
+        await setMarker(this.name);
+      }
     }
   }
 

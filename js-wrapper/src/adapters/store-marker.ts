@@ -8,6 +8,8 @@
 
 const MARKER_TIMEOUT_MS = 2000;
 
+const localKey = (name: string) => `${name}:idb`;
+
 function opfsName(name: string): string {
   return `syncline-store-${encodeURIComponent(name)}`;
 }
@@ -26,7 +28,7 @@ function bounded<T>(p: Promise<T>, fallback: T): Promise<T> {
 /** Whether a marker for `name` was left by an earlier run. */
 export async function markerSeen(name: string): Promise<boolean> {
   try {
-    if (localStorage.getItem(`${name}:idb`)) return true;
+    if (localStorage.getItem(localKey(name))) return true;
   } catch {
     /* no localStorage (workers, some privacy modes) */
   }
@@ -41,7 +43,7 @@ export async function markerSeen(name: string): Promise<boolean> {
 /** Leaves the marker; resolves once the file exists (or there is nowhere to put it). */
 export async function setMarker(name: string): Promise<void> {
   try {
-    localStorage.setItem(`${name}:idb`, '1');
+    localStorage.setItem(localKey(name), '1');
   } catch {
     /* nothing to keep it in */
   }
