@@ -1,5 +1,7 @@
 #include "core/engine.hpp"
 
+#include "core/json_bounded.hpp"
+
 #include <algorithm>
 
 namespace syncline {
@@ -498,29 +500,6 @@ namespace {
 // (nlohmann's CBOR reader and json copies recurse once per level).
 constexpr std::size_t kMaxStateDepth = 96;
 
-// DOM builder for from-CBOR that refuses (returns false, i.e. a parse error) a declared
-// array/map length larger than the whole input (every element takes at least one byte; without
-// this nlohmann throws out_of_range.408 even with allow_exceptions=false) and nesting deeper
-// than kMaxStateDepth (nlohmann's binary reader recurses per level).
-class BoundedDomParser : public nlohmann::detail::json_sax_dom_parser<Json> {
-  using Base = nlohmann::detail::json_sax_dom_parser<Json>;
-
- public:
-  BoundedDomParser(Json& root, std::size_t input_size) : Base(root, false), input_size_(input_size) {}
-  bool start_object(std::size_t len) { return enter(len) && Base::start_object(len); }
-  bool end_object() { --depth_; return Base::end_object(); }
-  bool start_array(std::size_t len) { return enter(len) && Base::start_array(len); }
-  bool end_array() { --depth_; return Base::end_array(); }
-
- private:
-  bool enter(std::size_t len) {
-    if (len != static_cast<std::size_t>(-1) && len > input_size_) return false;
-    return ++depth_ <= kMaxStateDepth;
-  }
-  std::size_t input_size_;
-  std::size_t depth_ = 0;
-};
-
 // Iterative depth check for a state assembled elsewhere (restore_json): copying a deeper value
 // would recurse once per level.
 bool within_depth(const Json& root, std::size_t limit) {
@@ -539,7 +518,7 @@ bool within_depth(const Json& root, std::size_t limit) {
 
 Result<std::unique_ptr<Engine>> Engine::restore(std::string_view bytes, EngineOptions options) {
   Json state;
-  BoundedDomParser sax(state, bytes.size());
+  BoundedDomParser sax(state, bytes.size(), kMaxStateDepth);
   const bool parsed = Json::sax_parse(bytes.begin(), bytes.end(), &sax, Json::input_format_t::cbor, true);
   if (!parsed || state.is_discarded() || !state.is_object()) {
     return make_error(codes::kInvalidSnapshot, "saved state is not valid CBOR");

@@ -204,6 +204,9 @@ bool match_condition(const Condition& c, std::string_view id, const Json& fields
   } else {
     f = view_of(lookup_field(fields, c.path));
   }
+  // A claim compares as the string it is: a number or boolean field is as foreign to it as an
+  // array (matches neither eq nor gt/lt; neq is "not eq" and so matches).
+  if (c.exact_string && (f.kind == FieldView::kNumber || f.kind == FieldView::kBool)) f.kind = FieldView::kOther;
   switch (c.op) {
     case FilterOp::IsNull:
       return f.kind == FieldView::kMissing;

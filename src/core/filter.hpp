@@ -50,12 +50,17 @@ struct Condition {
   std::vector<std::string> path;    // field split on '.'
   FilterOp op = FilterOp::Eq;
   std::vector<std::string> values;  // one value, several for `in`, none for `is`
+  // Set by the server on conditions whose value came from a token claim ({sub} in a rule): the
+  // value is a string, never a number, so it matches only a string field holding exactly those
+  // bytes (a claim "04242" must not match the number 4242). Not part of the text grammar.
+  bool exact_string = false;
   bool operator==(const Condition&) const = default;
 };
 
 class Filter {
  public:
   Filter() = default;  // matches everything
+  explicit Filter(std::vector<Condition> conditions) : conditions_(std::move(conditions)) {}
   // Errors carry code "invalid_filter", a message naming the offending condition and its
   // position, and field "where".
   static Result<Filter> parse(std::string_view text);

@@ -21,6 +21,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "core/json_bounded.hpp"
 #include "core/json_reader.hpp"
 
 namespace syncline {
@@ -43,38 +44,12 @@ std::string dump_nothrow(const Json& j) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-// Deepest [ / { nesting of a JSON text, counted outside strings; stops early past `limit`.
-bool nesting_within(std::string_view text, int limit) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > limit) return false;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return true;
-}
-
 Result<Json> parse_text(std::string_view text) {
-  if (!nesting_within(text, kMaxDepth)) {
+  JsonParseError err = JsonParseError::None;
+  Json j = parse_json_bounded(text, kMaxDepth, &err);
+  if (err == JsonParseError::TooDeep) {
     return make_error(codes::kInvalidJson, "JSON nests deeper than " + std::to_string(kMaxDepth) + " levels");
   }
-  Json j = parse_json_nothrow(text);
   if (j.is_discarded()) return make_error(codes::kInvalidJson, "body is not valid JSON");
   return j;
 }

@@ -341,6 +341,41 @@ TEST(FilterMatch, InvalidUtf8StringsAreJustBytes) {
   EXPECT_TRUE(m("s=eq.\xff\xfe", d));
 }
 
+// A condition whose value came from a token claim compares as that exact string: the server's
+// rules (customer_id=eq.{sub}) must not let sub "04242" or "4.242e3" read the number 4242.
+TEST(FilterMatch, ExactStringConditionsMatchOnlyTheSameString) {
+  auto parsed = Filter::parse("customer_id=eq.4242");
+  ASSERT_TRUE(parsed.ok());
+  std::vector<Condition> conds = parsed->conditions();
+  EXPECT_TRUE(parsed->matches("x", Json{{"customer_id", 4242}}));  // the grammar's own rule
+  conds[0].exact_string = true;
+  Filter exact(conds);
+  EXPECT_FALSE(exact.matches("x", Json{{"customer_id", 4242}}));
+  EXPECT_FALSE(exact.matches("x", Json{{"customer_id", 4242.0}}));
+  EXPECT_TRUE(exact.matches("x", Json{{"customer_id", "4242"}}));
+  EXPECT_FALSE(exact.matches("x", Json{{"customer_id", "04242"}}));
+  EXPECT_FALSE(exact.matches("x", Json::object()));
+  for (const char* v : {"04242", "4.242e3", "4242.0"}) {
+    auto p = Filter::parse(std::string("customer_id=eq.") + v);
+    ASSERT_TRUE(p.ok());
+    auto c = p->conditions();
+    EXPECT_TRUE(p->matches("x", Json{{"customer_id", 4242}})) << v;
+    c[0].exact_string = true;
+    EXPECT_FALSE(Filter(c).matches("x", Json{{"customer_id", 4242}})) << v;
+  }
+  // Booleans likewise; neq stays "not eq"; in compares each item as a string.
+  auto t = Filter::parse("flag=eq.true,other=neq.1,k=in.(1,2)");
+  ASSERT_TRUE(t.ok());
+  auto tc = t->conditions();
+  for (auto& c : tc) c.exact_string = true;
+  EXPECT_FALSE(Filter({tc[0]}).matches("x", Json{{"flag", true}}));
+  EXPECT_TRUE(Filter({tc[0]}).matches("x", Json{{"flag", "true"}}));
+  EXPECT_TRUE(Filter({tc[1]}).matches("x", Json{{"other", 1}}));
+  EXPECT_FALSE(Filter({tc[1]}).matches("x", Json{{"other", "1"}}));
+  EXPECT_FALSE(Filter({tc[2]}).matches("x", Json{{"k", 2}}));
+  EXPECT_TRUE(Filter({tc[2]}).matches("x", Json{{"k", "2"}}));
+}
+
 TEST(LookupField, Paths) {
   Json d = {{"a", {{"b", {{"c", 1}}}}}, {"n", nullptr}};
   ASSERT_NE(lookup_field(d, {"a", "b", "c"}), nullptr);
