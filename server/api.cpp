@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/document.hpp"
+#include "core/json_bounded.hpp"
 #include "log.hpp"
 #include "static_files.hpp"
 
@@ -45,6 +46,21 @@ HttpResponse json_response(int status, const Json& body) {
   return r;
 }
 
+std::variant<Json, ApiError> parse_client_json(std::string_view text, const Limits& limits, const std::string& field) {
+  if (text.size() > limits.max_body_bytes) {
+    return ApiError{413, make_error(codes::kPayloadTooLarge, field + " exceeds " + std::to_string(limits.max_body_bytes) +
+                                                                " bytes (limits.max_body_bytes)", field), 0};
+  }
+  JsonParseError err = JsonParseError::None;
+  Json j = parse_json_bounded(text, static_cast<std::size_t>(limits.max_json_depth), &err);
+  if (err == JsonParseError::TooDeep) {
+    return ApiError{400, make_error(codes::kInvalidJson, field + " nests deeper than " + std::to_string(limits.max_json_depth) +
+                                                            " levels (limits.max_json_depth)", field), 0};
+  }
+  if (j.is_discarded()) return ApiError{400, make_error(codes::kInvalidJson, field + " is not valid JSON", field), 0};
+  return j;
+}
+
 HttpResponse error_response(const ApiError& e) {
   Json err = {{"code", e.error.code}, {"message", e.error.message}};
   if (!e.error.field.empty()) err["field"] = e.error.field;
@@ -77,15 +93,20 @@ int RateLimiter::take(const std::string& key, long long now_ms) {
 App::App(Config config, ServerOptions options)
     : config_(std::move(config)),
       options_(std::move(options)),
-      limiter_(config_.limits.rate_limit_per_sec, config_.limits.rate_limit_burst) {}
+      limiter_(config_.limits.rate_limit_per_sec, config_.limits.rate_limit_burst),
+      auth_failures_(config_.limits.rate_limit_per_sec, config_.limits.rate_limit_burst),
+      catchup_budget_(config_.limits.catchup_memory_bytes, config_.limits.catchup_memory_per_user) {}
 
 App::~App() {
+  if (reads_) reads_->stop();
   if (writer_) writer_->stop();
 }
 
-void App::set_stores(std::unique_ptr<Store> writer_store, std::unique_ptr<Store> reader, Writer::Post post) {
+void App::set_stores(std::unique_ptr<Store> writer_store, std::vector<std::unique_ptr<Store>> readers, Writer::Post post) {
   published_seq_ = writer_store->head_seq();
-  reader_ = std::move(reader);
+  // Bounded like the writer's queue: a flood of snapshot requests gets 503s, not memory.
+  constexpr std::size_t kMaxQueuedReads = 4096;
+  reads_ = std::make_unique<ReadPool>(std::move(readers), post, kMaxQueuedReads);
   // Far above what the rate limiter lets through in normal use; a bound so a flood of
   // pipelined WebSocket batches gets 503s instead of growing memory without limit.
   constexpr std::size_t kMaxQueuedWrites = 10000;
@@ -135,10 +156,23 @@ std::variant<Claims, ApiError> App::authenticate(const HttpRequest& req) {
   } else if (const std::string* t = req.param("access_token")) {
     token = *t;
   }
-  if (token.empty()) return api_error(401, codes::kUnauthorized, "missing token");
+  if (token.empty()) return auth_failed(req, api_error(401, codes::kUnauthorized, "missing token"));
   auto claims = verify_jwt(token, config_.jwt_secret, now_unix_ms() / 1000);
-  if (!claims) return ApiError{401, claims.error(), 0};
+  if (!claims) return auth_failed(req, ApiError{401, claims.error(), 0});
   return std::move(*claims);
+}
+
+ApiError App::auth_failed(const HttpRequest& req, ApiError e) {
+  // Requests without a valid token have no subject to be limited by, so their address pays:
+  // once its bucket is empty they get 429 instead of 401 (a valid token from the same address is
+  // limited by its own subject's bucket and keeps working).
+  int wait = auth_failures_.take("ip:" + req.remote_addr, now_mono_ms());
+  if (wait == 0) return e;
+  metrics_.rate_limited++;
+  ApiError limited = api_error(429, codes::kRateLimited,
+                               "too many requests without a valid token; retry after " + std::to_string(wait) + " s");
+  limited.retry_after_s = wait;
+  return limited;
 }
 
 std::optional<ApiError> App::rate_limit(const std::string& key) {
@@ -189,7 +223,11 @@ void App::route(const HttpRequest& req, const Reply& reply) {
   };
   if (p == "/v1/health") return get ? health() : not_allowed("GET");
   if (p == "/metrics") return get ? metrics_text() : not_allowed("GET");
-  if (p == "/v1/snapshot") return get ? snapshot(req) : not_allowed("GET");
+  if (p == "/v1/snapshot") {
+    if (!get) return not_allowed("GET");
+    snapshot(req, reply);
+    return replies_itself();
+  }
   if (p == "/v1/mutations") {
     if (!post) return not_allowed("POST");
     post_mutations(req, reply);
@@ -229,7 +267,21 @@ HttpResponse App::metrics_text() {
   HttpResponse r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   metrics_.write_queue = static_cast<std::int64_t>(writer_->pending());
-  r.body = metrics_.render(head_seq(), pruned_through(), reader_->document_count(), now_mono_ms());
+  metrics_.open_connections = static_cast<std::int64_t>(open_connections_);
+  metrics_.catchup_bytes = static_cast<std::int64_t>(catchup_budget_.used());
+  metrics_.catchup_waiting = static_cast<std::int64_t>(catchup_budget_.waiting());
+  const long long now = now_mono_ms();
+  if (!documents_reading_ && now - documents_read_ms_ > 5000) {
+    documents_reading_ = reads_->submit([this](Store& store) {
+      std::int64_t n = store.document_count();
+      reads_->post([this, n] {
+        documents_ = n;
+        documents_read_ms_ = now_mono_ms();
+        documents_reading_ = false;
+      });
+    });
+  }
+  r.body = metrics_.render(head_seq(), pruned_through(), documents_, now);
   return r;
 }
 
@@ -279,6 +331,15 @@ std::variant<StreamRequest, ApiError> App::open_stream(const HttpRequest& req, T
     e.retry_after_s = 5;
     return e;
   }
+  if (hub_.streams_of(claims.sub) >= config_.limits.max_streams_per_user) {
+    metrics_.rate_limited++;
+    ApiError e = api_error(429, codes::kRateLimited,
+                           "this token's subject already has " + std::to_string(hub_.streams_of(claims.sub)) +
+                               " open streams (limits.max_streams_per_user)",
+                           "sub");
+    e.retry_after_s = 5;
+    return e;
+  }
   auto cols = parse_collections(req.param("collections"), claims);
   if (auto* e = std::get_if<ApiError>(&cols)) return *e;
   auto& list = std::get<std::vector<std::string>>(cols);
@@ -315,10 +376,16 @@ std::variant<StreamRequest, ApiError> App::open_stream(const HttpRequest& req, T
     heartbeat_event = *hb == "event";
   }
   return StreamRequest{Subscription(config_, std::move(claims), std::move(list), std::move(where)), cursor,
-                       heartbeat_event};
+                       heartbeat_event, nullptr};
 }
 
-HttpResponse App::snapshot(const HttpRequest& req) {
+void App::snapshot(const HttpRequest& req, const Reply& reply) {
+  auto res = snapshot_request(req, reply);
+  if (res) reply(std::move(*res));
+}
+
+// Validates on the io thread; reads and serialises on a reader thread (nullopt: it replies).
+std::optional<HttpResponse> App::snapshot_request(const HttpRequest& req, const Reply& reply) {
   auto auth = authenticate(req);
   if (auto* e = std::get_if<ApiError>(&auth)) return error_response(*e);
   Claims claims = std::get<Claims>(std::move(auth));
@@ -358,7 +425,10 @@ HttpResponse App::snapshot(const HttpRequest& req) {
   if (const std::string* a = req.param("after"); a && !a->empty()) {
     std::string raw;
     Json j;
-    if (base64url_decode(*a, raw)) j = parse_json_nothrow(raw);
+    if (base64url_decode(*a, raw)) {
+      auto parsed = parse_client_json(raw, config_.limits, "after");
+      if (auto* pj = std::get_if<Json>(&parsed)) j = std::move(*pj);
+    }
     if (!j.is_object() || !j.contains("c") || !j["c"].is_string() || !j.contains("i") || !j["i"].is_string() ||
         !j.contains("s") || !j["s"].is_number_integer()) {
       return error_response(api_error(400, codes::kInvalidRequest, "after is not a cursor returned by this server", "after"));
@@ -367,26 +437,51 @@ HttpResponse App::snapshot(const HttpRequest& req) {
     first_seq = j["s"].get<std::int64_t>();
   }
   Subscription sub(config_, claims, list, where);
-  // Everything up to the broadcast head is committed, so the read transaction below sees at
-  // least that state; a stream opened at this seq misses nothing (newer rows it may already
-  // contain are replayed as no-ops).
-  const std::int64_t head = head_seq();
-  auto page = reader_->snapshot(list, after, limit, [&](const Document& d) {
-    return sub.access(d.collection).matches(d.id, d.fields);
-  });
-  if (!page) return error_response(api_error(500, kInternal, page.error().message));
-  // Every page reports the seq of the first page: documents on later pages may be newer, which
-  // is harmless (replaying older changes is a no-op), while starting the stream at the first
-  // page's seq guarantees nothing that changed between pages is missed.
-  std::int64_t seq = first_seq ? *first_seq : head;
-  Json docs = Json::array();
-  for (const auto& d : page->docs) docs.push_back(document_to_json(d));
-  Json next = nullptr;
-  if (page->next) {
-    Json c = {{"c", page->next->first}, {"i", page->next->second}, {"s", seq}};
-    next = base64url_encode(c.dump());
+  // Narrow each collection's read to the caller's own documents where its rule compares a field
+  // with a claim: the cost of a scoped snapshot follows what the caller may see.
+  std::map<std::string, ScopeKey> keys;
+  for (const auto& c : list) {
+    const Access& a = sub.access(c);
+    if (a.kind != Access::Kind::Where) continue;
+    for (const auto& cond : a.filter.conditions()) {
+      if (cond.exact_string && cond.op == FilterOp::Eq && cond.values.size() == 1) {
+        keys.emplace(c, ScopeKey{cond.path, cond.values[0]});
+        break;
+      }
+    }
   }
-  return json_response(200, {{"seq", seq}, {"docs", std::move(docs)}, {"next", next}});
+  // Everything up to the broadcast head is committed, so the read transaction sees at least
+  // that state; a stream opened at this seq misses nothing (newer rows it may already contain
+  // are replayed as no-ops). Every page reports the seq of the first page: documents on later
+  // pages may be newer, which is harmless (replaying older changes is a no-op), while starting
+  // the stream at the first page's seq guarantees nothing that changed between pages is missed.
+  const std::int64_t seq = first_seq ? *first_seq : head_seq();
+  auto job = [this, reply, sub = std::move(sub), list = std::move(list), keys = std::move(keys), after, limit,
+              seq](Store& store) {
+    auto page = store.snapshot(
+        list, after, limit, [&](const Document& d) { return sub.access(d.collection).matches(d.id, d.fields); }, keys,
+        &metrics_.snapshot_rows_read);
+    HttpResponse res;
+    if (!page) {
+      res = error_response(api_error(500, kInternal, page.error().message));
+    } else {
+      Json docs = Json::array();
+      for (const auto& d : page->docs) docs.push_back(document_to_json(d));
+      Json next = nullptr;
+      if (page->next) {
+        Json c = {{"c", page->next->first}, {"i", page->next->second}, {"s", seq}};
+        next = base64url_encode(c.dump());
+      }
+      res = json_response(200, {{"seq", seq}, {"docs", std::move(docs)}, {"next", next}});
+    }
+    reads_->post([reply, res = std::move(res)]() mutable { reply(std::move(res)); });
+  };
+  if (!reads_->submit(std::move(job))) {
+    ApiError e = api_error(503, "unavailable", "too many reads queued; retry later");
+    e.retry_after_s = 1;
+    return error_response(e);
+  }
+  return std::nullopt;
 }
 
 bool App::mutate(const Claims& claims, const Json& body, MutateDone done) {
@@ -502,6 +597,11 @@ bool App::publish(const Claims& claims, const Json& body, PublishDone done) {
   auto req = decode_publish(body);
   if (!req) return refuse(from_core(req.error()));
   PublishCheck check;
+  if (req->collection.empty() && !config_.events.may_publish(claims.role)) {
+    return refuse(api_error(403, codes::kForbidden,
+                            "role '" + claims.role + "' may not publish events without a collection (config: events.publish)",
+                            "collection"));
+  }
   if (!req->collection.empty()) {
     if (!is_valid_collection(req->collection)) {
       return refuse(api_error(400, codes::kInvalidRequest, "invalid collection name", "collection"));
@@ -552,8 +652,9 @@ void App::post_mutations(const HttpRequest& req, const Reply& reply) {
   if (auto* e = std::get_if<ApiError>(&auth)) return reply(error_response(*e));
   Claims claims = std::get<Claims>(std::move(auth));
   if (auto e = rate_limit("sub:" + claims.sub)) return reply(error_response(*e));
-  Json body = parse_json_nothrow(req.body);
-  if (body.is_discarded()) return reply(error_response(api_error(400, codes::kInvalidJson, "body is not valid JSON")));
+  auto parsed = parse_client_json(req.body, config_.limits, "body");
+  if (auto* e = std::get_if<ApiError>(&parsed)) return reply(error_response(*e));
+  const Json& body = std::get<Json>(parsed);
   mutate(claims, body, [reply](std::variant<MutationResults, ApiError> out) {
     if (auto* e = std::get_if<ApiError>(&out)) return reply(error_response(*e));
     reply(json_response(200, encode(std::get<MutationResults>(out))));
@@ -565,8 +666,9 @@ void App::post_events(const HttpRequest& req, const Reply& reply) {
   if (auto* e = std::get_if<ApiError>(&auth)) return reply(error_response(*e));
   Claims claims = std::get<Claims>(std::move(auth));
   if (auto e = rate_limit("sub:" + claims.sub)) return reply(error_response(*e));
-  Json body = parse_json_nothrow(req.body);
-  if (body.is_discarded()) return reply(error_response(api_error(400, codes::kInvalidJson, "body is not valid JSON")));
+  auto parsed = parse_client_json(req.body, config_.limits, "body");
+  if (auto* e = std::get_if<ApiError>(&parsed)) return reply(error_response(*e));
+  const Json& body = std::get<Json>(parsed);
   publish(claims, body, [reply](std::variant<std::int64_t, ApiError> out) {
     if (auto* e = std::get_if<ApiError>(&out)) return reply(error_response(*e));
     reply(json_response(200, {{"seq", std::get<std::int64_t>(out)}}));
@@ -574,9 +676,10 @@ void App::post_events(const HttpRequest& req, const Reply& reply) {
 }
 
 HttpResponse App::demo_token(const HttpRequest& req) {
-  if (auto e = rate_limit("ip:" + req.remote)) return error_response(*e);
-  Json body = parse_json_nothrow(req.body);
-  if (body.is_discarded()) return error_response(api_error(400, codes::kInvalidJson, "body is not valid JSON"));
+  if (auto e = rate_limit("ip:" + req.remote_addr)) return error_response(*e);
+  auto parsed = parse_client_json(req.body, config_.limits, "body");
+  if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
+  const Json& body = std::get<Json>(parsed);
   if (!body.is_object()) return error_response(api_error(400, codes::kInvalidRequest, "body must be an object"));
   for (const char* k : {"sub", "role"}) {
     if (!body.contains(k) || !body[k].is_string() || !is_valid_id(body[k].get<std::string>())) {

@@ -25,6 +25,7 @@
 #include "core/protocol.hpp"
 #include "hub.hpp"
 #include "metrics.hpp"
+#include "read_pool.hpp"
 #include "store.hpp"
 #include "writer.hpp"
 
@@ -37,7 +38,8 @@ struct HttpRequest {
   std::map<std::string, std::string> query;    // decoded; last value wins
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
-  std::string remote;
+  std::string remote;       // address:port, for logs
+  std::string remote_addr;  // address only: what per-address limits are keyed by
 
   std::string header(const std::string& lname) const {
     auto it = headers.find(lname);
@@ -64,6 +66,11 @@ struct ApiError {
 };
 
 HttpResponse error_response(const ApiError& e);
+
+// The one entry point for JSON a client sends (HTTP bodies, WebSocket frames, the snapshot
+// cursor): nesting is bounded by limits.max_json_depth while parsing, so no later copy, check or
+// dump of the value can recurse deeper. Errors are 400 `invalid_json` naming `field` and the limit.
+std::variant<Json, ApiError> parse_client_json(std::string_view text, const Limits& limits, const std::string& field);
 HttpResponse json_response(int status, const Json& body);
 
 // Token-bucket rate limiter keyed by caller (token subject, else remote address).
@@ -88,6 +95,8 @@ struct StreamRequest {
   std::optional<std::int64_t> cursor;
   // SSE `?heartbeat=event`: heartbeats as `event: heartbeat` (EventSource cannot see comments).
   bool heartbeat_event = false;
+  // The accepted connection's slot (App::connection_slot), kept by the stream session.
+  std::shared_ptr<void> connection;
 };
 
 struct ServerOptions {
@@ -98,10 +107,11 @@ class App {
  public:
   App(Config config, ServerOptions options);
   ~App();
-  // The stores keep a reference to config(), so they are opened after the App and handed in.
-  // `post` schedules a function on the io thread (the writer hands its results back with it).
-  // Starts the writer thread.
-  void set_stores(std::unique_ptr<Store> writer_store, std::unique_ptr<Store> reader, Writer::Post post);
+  // The stores keep a reference to config(), so they are opened after the App and handed in
+  // (one reader connection per reader thread: limits.read_threads). `post` schedules a function
+  // on the io thread (the writer and the readers hand their results back with it). Starts the
+  // writer and reader threads.
+  void set_stores(std::unique_ptr<Store> writer_store, std::vector<std::unique_ptr<Store>> readers, Writer::Post post);
 
   using Reply = std::function<void(HttpResponse)>;
   // Any non-stream route (including static files and CORS preflight). Most routes reply before
@@ -121,6 +131,8 @@ class App {
   using PublishDone = std::function<void(std::variant<std::int64_t, ApiError>)>;
   bool publish(const Claims& claims, const Json& body, PublishDone done);
 
+  // Verifies the bearer token (or ?access_token=). A failure is 401, or 429 once the caller's
+  // address has failed too often (see auth_failed).
   std::variant<Claims, ApiError> authenticate(const HttpRequest& req);
   std::optional<ApiError> rate_limit(const std::string& key);
 
@@ -132,18 +144,27 @@ class App {
   std::int64_t head_seq() const { return published_seq_; }
   // Rows up to this seq may be gone from the log (thread-safe, raised before a prune).
   std::int64_t pruned_through() const { return writer_->pruned_through(); }
-  // The io thread's read-only connection.
-  Store& reader() { return *reader_; }
+  // Reads off the io thread (catch-up, snapshots, counts).
+  ReadPool& reads() { return *reads_; }
+  CatchupBudget& catchup_budget() { return catchup_budget_; }
   Writer& writer() { return *writer_; }
   Hub& hub() { return hub_; }
   Metrics& metrics() { return metrics_; }
+  // Accepted TCP connections still open, of any kind. A slot counts one until it is destroyed
+  // (with the session that owns the socket).
+  std::size_t open_connections() const { return open_connections_; }
+  std::shared_ptr<void> connection_slot() {
+    ++open_connections_;
+    return std::shared_ptr<void>(nullptr, [this](void*) { --open_connections_; });
+  }
   bool shutting_down() const { return shutting_down_; }
   void set_shutting_down() { shutting_down_ = true; }
 
  private:
   void route(const HttpRequest& req, const Reply& reply);
   HttpResponse health();
-  HttpResponse snapshot(const HttpRequest& req);
+  void snapshot(const HttpRequest& req, const Reply& reply);
+  std::optional<HttpResponse> snapshot_request(const HttpRequest& req, const Reply& reply);
   void post_mutations(const HttpRequest& req, const Reply& reply);
   void post_events(const HttpRequest& req, const Reply& reply);
   HttpResponse demo_token(const HttpRequest& req);
@@ -152,16 +173,25 @@ class App {
                                                                      const Claims& claims);
   // Refusal for a write the writer cannot take (queue full, stopping).
   ApiError writer_unavailable();
+  ApiError auth_failed(const HttpRequest& req, ApiError e);
   void fan_out(std::vector<LogRow> rows);
 
   Config config_;
-  std::unique_ptr<Store> reader_;
   std::unique_ptr<Writer> writer_;  // owns the writer Store
+  std::unique_ptr<ReadPool> reads_;  // owns the reader Stores
   ServerOptions options_;
   Hub hub_;
   Metrics metrics_;
   RateLimiter limiter_;
+  RateLimiter auth_failures_;  // per address, for requests without a valid token
+  CatchupBudget catchup_budget_;
   std::int64_t published_seq_ = 0;
+  std::size_t open_connections_ = 0;
+  // /metrics reports the live document count as last read (a count scans the table, so it is
+  // refreshed on a reader thread at most every few seconds, never on the io thread).
+  std::int64_t documents_ = 0;
+  long long documents_read_ms_ = -1000000;
+  bool documents_reading_ = false;
   bool shutting_down_ = false;
 };
 

@@ -4,8 +4,14 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "core/json_bounded.hpp"
+
 namespace syncline::server {
 namespace {
+
+// Token parts are read before the signature is checked (the header names the algorithm), so
+// they are untrusted input: no real header or claim set nests this deep.
+constexpr std::size_t kMaxTokenJsonDepth = 32;
 
 const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -97,7 +103,7 @@ Result<Claims> verify_jwt(std::string_view token, const std::string& secret, lon
       !base64url_decode(token.substr(d2 + 1), sig)) {
     return unauthorized("malformed token");
   }
-  Json header = parse_json_nothrow(header_raw);
+  Json header = parse_json_bounded(header_raw, kMaxTokenJsonDepth);
   if (!header.is_object() || !header.contains("alg") || header["alg"] != "HS256") {
     return unauthorized("token must be signed with HS256");
   }
@@ -105,7 +111,7 @@ Result<Claims> verify_jwt(std::string_view token, const std::string& secret, lon
   if (sig.size() != expected.size() || CRYPTO_memcmp(sig.data(), expected.data(), sig.size()) != 0) {
     return unauthorized("bad token signature");
   }
-  Json payload = parse_json_nothrow(payload_raw);
+  Json payload = parse_json_bounded(payload_raw, kMaxTokenJsonDepth);
   if (!payload.is_object()) return unauthorized("malformed token payload");
   if (payload.contains("exp")) {
     if (!payload["exp"].is_number() || payload["exp"].get<double>() <= static_cast<double>(now_s)) {

@@ -57,21 +57,19 @@ Result<RuleTemplate> parse_rule(const Json& j, const std::string& field) {
   } else {
     r.kind = RuleTemplate::Kind::Where;
     r.where = s;
-    // Validate the grammar with every placeholder replaced by a harmless value.
-    Json probe = Json::object();
-    std::string t;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-      if (s[i] == '{') {
-        auto close = s.find('}', i);
-        if (close == std::string::npos) return bad("unterminated {placeholder} in rule", field);
-        t += "x";
-        i = close;
-      } else {
-        t += s[i];
+    // Parsed once with the placeholders in place: a claim is substituted into a condition's
+    // value (never into the text), so it can neither change the grammar nor compare as a number.
+    auto f = Filter::parse(s);
+    if (!f) return bad("rule is not a valid where filter: " + f.error().message, field);
+    for (const auto& c : f->conditions()) {
+      for (const auto& v : c.values) {
+        auto open = v.find('{');
+        if (open != std::string::npos && v.find('}', open) == std::string::npos) {
+          return bad("unterminated {placeholder} in rule", field);
+        }
       }
     }
-    auto f = Filter::parse(t);
-    if (!f) return bad("rule is not a valid where filter: " + f.error().message, field);
+    r.filter = std::move(*f);
   }
   return r;
 }
@@ -100,12 +98,18 @@ Access resolve_rule(const RuleTemplate& rule, const Claims& claims) {
       if (!all.is_object()) all = Json::object();
       all["sub"] = claims.sub;
       all["role"] = claims.role;
-      auto text = substitute(rule.where, all);
-      if (!text) return a;
-      auto f = Filter::parse(*text);
-      if (!f) return a;
+      std::vector<Condition> conditions = rule.filter.conditions();
+      for (auto& c : conditions) {
+        for (auto& v : c.values) {
+          if (v.find('{') == std::string::npos) continue;
+          auto value = substitute(v, all);
+          if (!value) return a;  // a claim the rule needs is missing or unsafe: deny
+          v = std::move(*value);
+          c.exact_string = true;
+        }
+      }
       a.kind = Access::Kind::Where;
-      a.filter = std::move(*f);
+      a.filter = Filter(std::move(conditions));
       return a;
     }
   }
@@ -150,14 +154,42 @@ Result<Config> Config::from_json(const Json& j) {
               read_num(l, "max_connections", L.max_connections, err) &&
               read_num(l, "ws_max_invalid_frames", L.ws_max_invalid_frames, err) &&
               read_num(l, "idle_timeout_ms", L.idle_timeout_ms, err) &&
-              read_num(l, "demo_token_ttl_s", L.demo_token_ttl_s, err);
+              read_num(l, "demo_token_ttl_s", L.demo_token_ttl_s, err) &&
+              read_num(l, "max_json_depth", L.max_json_depth, err) &&
+              read_num(l, "max_http_connections", L.max_http_connections, err) &&
+              read_num(l, "catchup_memory_bytes", L.catchup_memory_bytes, err) &&
+              read_num(l, "catchup_memory_per_user", L.catchup_memory_per_user, err) &&
+              read_num(l, "max_streams_per_user", L.max_streams_per_user, err) &&
+              read_num(l, "read_threads", L.read_threads, err);
     if (!ok) return bad("limits." + err + " must be a non-negative number", "limits." + err);
     if (L.max_batch == 0 || L.max_body_bytes < 1024 || L.send_queue_messages == 0 || L.heartbeat_ms < 10 ||
-        L.snapshot_max_limit == 0 || L.snapshot_default_limit == 0 || L.outcome_retention < 1) {
+        L.snapshot_max_limit == 0 || L.snapshot_default_limit == 0 || L.outcome_retention < 1 ||
+        L.max_json_depth < 4 || L.max_json_depth > 512 || L.catchup_memory_bytes < (1u << 20) ||
+        L.max_streams_per_user == 0 || L.read_threads == 0 || L.read_threads > 16) {
       return bad("limits out of range", "limits");
     }
     if (L.snapshot_default_limit > L.snapshot_max_limit) L.snapshot_default_limit = L.snapshot_max_limit;
     if (L.rate_limit_burst < 1) L.rate_limit_burst = 1;
+    if (L.catchup_memory_per_user == 0 || L.catchup_memory_per_user > L.catchup_memory_bytes) {
+      L.catchup_memory_per_user = L.catchup_memory_per_user ? L.catchup_memory_bytes : L.catchup_memory_bytes / 4;
+    }
+  }
+  if (j.contains("events")) {
+    const Json& e = j["events"];
+    if (!e.is_object()) return bad("events must be an object {publish: {role: rule}, read: {role: rule}}", "events");
+    for (const char* what : {"publish", "read"}) {
+      if (!e.contains(what)) continue;
+      std::string f = std::string("events.") + what;
+      if (!e[what].is_object()) return bad(f + " must map role -> \"all\" or \"none\"", f);
+      auto& m = std::string(what) == "publish" ? c.events.publish : c.events.read;
+      m.clear();
+      for (auto r = e[what].begin(); r != e[what].end(); ++r) {
+        if (!r.value().is_string() || (r.value() != "all" && r.value() != "none")) {
+          return bad("dataset-wide event rules are \"all\" or \"none\"", f + "." + r.key());
+        }
+        m[r.key()] = r.value() == "all";
+      }
+    }
   }
   if (!j.contains("collections") || !j["collections"].is_object()) {
     return bad("collections must be an object of collection name -> rules", "collections");
@@ -238,6 +270,7 @@ Result<Config> Config::load_file(const std::string& path) {
 Config Config::open_default() {
   Config c;
   c.open_mode = true;
+  c.events.publish["*"] = true;
   // Built once here, never in collection(): the writer thread and the io thread both look
   // collections up, so the lookup must not write shared state.
   c.open_collection_.read["*"] = RuleTemplate{RuleTemplate::Kind::All, {}};

@@ -33,6 +33,34 @@ struct Limits {
   int ws_max_invalid_frames = 20;          // then the socket is closed (1008)
   std::int64_t idle_timeout_ms = 60000;    // keep-alive HTTP connections
   std::int64_t demo_token_ttl_s = 86400;
+  // Every JSON text from a client (bodies, frames, cursors, token parts) nests at most this deep.
+  int max_json_depth = 64;
+  // Concurrent TCP connections of any kind; 0 = derived from RLIMIT_NOFILE at start (leaving
+  // room for the database and log files), at most 4096.
+  std::size_t max_http_connections = 0;
+  // Resume catch-up: bytes read from the log and waiting in stream queues, over all streams and
+  // per token subject (0 = a quarter of the total), so no caller can hold the server's memory.
+  std::size_t catchup_memory_bytes = 64u << 20;
+  std::size_t catchup_memory_per_user = 0;
+  std::size_t max_streams_per_user = 64;  // concurrent SSE + WebSocket streams per token subject
+  std::size_t read_threads = 2;           // catch-up, snapshot and metrics reads off the io thread
+};
+
+// Who may publish dataset-wide custom events (no collection) and who receives them, per role
+// ("*" = any role not listed). With a config file and no "events" key nobody may publish them and
+// everybody receives them; in open mode everybody may do both.
+struct EventRules {
+  std::map<std::string, bool> publish;
+  std::map<std::string, bool> read;
+  bool may_publish(const std::string& role) const { return lookup(publish, role); }
+  bool may_read(const std::string& role) const { return lookup(read, role); }
+
+ private:
+  static bool lookup(const std::map<std::string, bool>& m, const std::string& role) {
+    auto it = m.find(role);
+    if (it == m.end()) it = m.find("*");
+    return it != m.end() && it->second;
+  }
 };
 
 // A rule as written in the config: "all", "none", or a where-filter whose values may contain
@@ -40,7 +68,8 @@ struct Limits {
 struct RuleTemplate {
   enum class Kind { None, All, Where };
   Kind kind = Kind::None;
-  std::string where;
+  std::string where;  // as written
+  Filter filter;      // parsed, placeholders still in the values
 };
 
 // A rule resolved for one caller.
@@ -70,6 +99,7 @@ struct Config {
   std::vector<std::string> allowed_origins;  // WebSocket Origin allow-list and CORS; empty = any
   Limits limits;
   std::map<std::string, CollectionConfig> collections;
+  EventRules events{{}, {{"*", true}}};
   bool open_mode = false;  // no --config: every collection, every role reads and writes all
 
   // Parses and validates a config document. Errors name the offending key in `field`.

@@ -38,10 +38,14 @@ std::string url_decode(std::string_view s, bool plus_is_space) {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(App& app, tcp::socket socket) : app_(app), stream_(std::move(socket)) {
+  HttpSession(App& app, tcp::socket socket, std::shared_ptr<void> connection)
+      : app_(app), stream_(std::move(socket)), connection_(std::move(connection)) {
     beast::error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
-    if (!ec) remote_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+    if (!ec) {
+      remote_addr_ = ep.address().to_string();
+      remote_ = remote_addr_ + ":" + std::to_string(ep.port());
+    }
   }
 
   void run() { do_read(); }
@@ -81,7 +85,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     }
     if (ec == http::error::body_limit) {
       HttpRequest partial;
-      if (parser_->is_header_done()) partial = to_http_request(parser_->get(), remote_);
+      if (parser_->is_header_done()) partial = to_http_request(parser_->get(), remote_, remote_addr_);
       ApiError e{413, make_error(codes::kPayloadTooLarge,
                                  "body exceeds " + std::to_string(app_.config().limits.max_body_bytes) + " bytes"),
                  0};
@@ -95,7 +99,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
       return close();
     }
     BeastRequest& raw = parser_->get();
-    HttpRequest req = to_http_request(raw, remote_);
+    HttpRequest req = to_http_request(raw, remote_, remote_addr_);
     const bool keep_alive = raw.keep_alive() && !app_.shutting_down();
 
     if (req.path == "/v1/ws" && boost::beast::websocket::is_upgrade(raw)) {
@@ -107,18 +111,22 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         with_cors(req, HttpResponse{});
         log_request(req, e->status);
         stream_.expires_never();
-        return refuse_ws(app_, std::move(stream_), parser_->release(), *e);
+        return refuse_ws(app_, std::move(stream_), parser_->release(), *e, std::move(connection_));
       }
       log_request(req, 101);
       stream_.expires_never();
-      return start_ws(app_, std::move(stream_), parser_->release(), req, std::get<StreamRequest>(std::move(sr)));
+      auto& stream_req = std::get<StreamRequest>(sr);
+      stream_req.connection = std::move(connection_);
+      return start_ws(app_, std::move(stream_), parser_->release(), req, std::move(stream_req));
     }
     if (req.path == "/v1/events" && req.method == "GET") {
       auto sr = app_.open_stream(req, Transport::Sse);
       if (auto* e = std::get_if<ApiError>(&sr)) return reply(req, with_cors(req, error_response(*e)), keep_alive, false);
       log_request(req, 200);
       stream_.expires_never();
-      return start_sse(app_, std::move(stream_), req, std::get<StreamRequest>(std::move(sr)));
+      auto& stream_req = std::get<StreamRequest>(sr);
+      stream_req.connection = std::move(connection_);
+      return start_sse(app_, std::move(stream_), req, std::move(stream_req));
     }
     // Mutations and custom events are answered after the writer's commit; the next request
     // on this connection is read only after this reply is written, so per connection the
@@ -192,6 +200,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string remote_;
+  std::string remote_addr_;
+  std::shared_ptr<void> connection_;  // handed to the stream session with the socket
   long long started_ms_ = 0;
   std::vector<char> drain_buf_;
   std::size_t drained_ = 0;
@@ -199,11 +209,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 }  // namespace
 
-HttpRequest to_http_request(const BeastRequest& raw, const std::string& remote) {
+HttpRequest to_http_request(const BeastRequest& raw, const std::string& remote, const std::string& remote_addr) {
   HttpRequest req;
   req.method = std::string(raw.method_string());
   req.target = std::string(raw.target());
   req.remote = remote;
+  req.remote_addr = remote_addr;
   std::string_view target = raw.target();
   auto q = target.find('?');
   req.path = url_decode(target.substr(0, q), false);
@@ -240,8 +251,8 @@ http::response<http::string_body> to_beast_response(const HttpResponse& r, unsig
   return res;
 }
 
-void start_http(App& app, tcp::socket socket) {
-  std::make_shared<HttpSession>(app, std::move(socket))->run();
+void start_http(App& app, tcp::socket socket, std::shared_ptr<void> connection) {
+  std::make_shared<HttpSession>(app, std::move(socket), std::move(connection))->run();
 }
 
 }  // namespace syncline::server

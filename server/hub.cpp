@@ -124,7 +124,9 @@ const Access& Subscription::access(const std::string& collection) const {
 }
 
 Visibility Subscription::visibility(const LogRow& row) const {
-  if (row.is_event && row.collection.empty()) return Visibility::Show;  // dataset-wide event
+  if (row.is_event && row.collection.empty()) {  // dataset-wide event
+    return config_.events.may_read(claims_.role) ? Visibility::Show : Visibility::Hidden;
+  }
   if (!subscribed(row.collection)) return Visibility::Hidden;
   const Access& a = access(row.collection);
   if (a.kind == Access::Kind::None) return Visibility::Hidden;
@@ -149,6 +151,10 @@ StreamSession::StreamSession(App& app, Transport t, Subscription sub, std::strin
 }
 
 StreamSession::~StreamSession() {
+  // Normally given back already (written, dropped, or the read answered); not at shutdown, when
+  // the io_context destroys sessions with their handlers. No waking from here.
+  if (catchup_held_) app_.catchup_budget().give_back(sub_.claims().sub, catchup_held_, false);
+  app_.hub().remove(this);
   auto& m = app_.metrics();
   (transport_ == Transport::Sse ? m.sse_connections : m.ws_connections)--;
 }
@@ -173,48 +179,112 @@ void StreamSession::begin(std::optional<std::int64_t> cursor) {
   }
 }
 
+struct StreamSession::CatchupChunk {
+  std::int64_t from = 0;
+  std::int64_t upto = 0;
+  std::vector<Bytes> messages;
+  std::size_t bytes = 0;
+  std::int64_t last_seq = 0;  // highest seq read (shown or not); `upto` when reached_upto
+  bool reached_upto = false;
+  std::optional<Error> error;
+};
+
 void StreamSession::catch_up() {
-  // Rows are read in chunks while the queue has room, on the reader connection, and only up to
-  // the seq the io thread has broadcast (app_.head_seq()): the writer may already have
-  // committed newer rows whose broadcast is still on its way here, and reading those too would
-  // send them twice. The final chunk reaches that head and the session turns live in the same
-  // io-thread step, so every later row reaches it through deliver_live: nothing is missed and
-  // nothing is sent twice. (Rows up to the head are committed before they are broadcast, so
-  // the reader sees them.)
-  const std::size_t room = std::max<std::size_t>(1, app_.config().limits.send_queue_messages / 2);
-  while (catching_up_ && !closing_ && queue_.size() < room) {
-    const std::int64_t from = catchup_next_;
-    const std::int64_t upto = app_.head_seq();
-    auto rows = from < app_.pruned_through() ? Result<std::vector<LogRow>>(std::vector<LogRow>{})
-                                             : app_.reader().read_log(from, upto, kCatchupChunk);
-    if (!rows) {
-      log_error("catch-up read failed", {{"error", rows.error().message}});
-      terminate("internal");
-      return;
-    }
-    // Checked after the read too: the writer raises the floor before it deletes, so a prune
-    // that overlapped this read shows here and the rows read may have a hole.
-    if (from < app_.pruned_through()) {
-      // Pruned while we were catching up (very slow reader on a busy server).
-      app_.metrics().resets_sent++;
-      catching_up_ = false;
-      live_ = true;
-      enqueue(serialize_reset("cursor_expired", app_.head_seq(), transport_));
-      break;
-    }
-    for (const LogRow& row : *rows) {
-      catchup_next_ = row.seq;
-      switch (sub_.visibility(row)) {
-        case Visibility::Show: enqueue(serialize_row(row, transport_)); break;
-        case Visibility::Leave: enqueue(serialize_leave(row, transport_)); break;
-        case Visibility::Hidden: break;
-      }
-    }
-    if (rows->size() < kCatchupChunk) {
-      catching_up_ = false;
-      live_ = true;
-    }
+  // Rows are read in chunks while the queue has room, on a reader thread (ReadPool), and only up
+  // to the seq the io thread has broadcast (app_.head_seq()) when the read was asked for: the
+  // writer may already have committed newer rows whose broadcast is still on its way here, and
+  // reading those too would send them twice. A chunk that reached that head, with the head not
+  // moved since, turns the session live in the same io-thread step, so every later row reaches
+  // it through deliver_live: nothing is missed and nothing is sent twice. (Rows up to the head
+  // are committed before they are broadcast, so the reader sees them.)
+  if (!catching_up_ || reading_ || closing_ || closed_) return;
+  const Limits& l = app_.config().limits;
+  if (queue_.size() >= std::max<std::size_t>(1, l.send_queue_messages / 2) || queued_bytes_ >= l.send_queue_bytes / 2) {
+    return;  // on_write_done asks again
   }
+  CatchupBudget& budget = app_.catchup_budget();
+  const std::string& user = sub_.claims().sub;
+  const std::size_t reserve = budget.chunk_bytes();
+  if (!budget.try_take(user, reserve)) {
+    if (!waiting_budget_) {
+      waiting_budget_ = true;
+      budget.wait(shared_from_this());
+    }
+    return;
+  }
+  catchup_held_ += reserve;
+  reading_ = true;
+  const std::int64_t from = catchup_next_;
+  const std::int64_t upto = app_.head_seq();
+  auto self = shared_from_this();
+  bool queued = app_.reads().submit([self, sub = sub_, t = transport_, from, upto, reserve](Store& store) {
+    CatchupChunk c;
+    c.from = from;
+    c.upto = upto;
+    c.last_seq = from;
+    auto rows = store.read_log(from, upto, kCatchupChunk, reserve, &c.reached_upto);
+    if (!rows) {
+      c.error = rows.error();
+    } else {
+      // Serialised here too, off the io thread: a backlog costs the reader, not the streams.
+      for (const LogRow& row : *rows) {
+        c.last_seq = row.seq;
+        Bytes b;
+        switch (sub.visibility(row)) {
+          case Visibility::Show: b = serialize_row(row, t); break;
+          case Visibility::Leave: b = serialize_leave(row, t); break;
+          case Visibility::Hidden: break;
+        }
+        if (b) {
+          c.bytes += b->size();
+          c.messages.push_back(std::move(b));
+        }
+      }
+      if (c.reached_upto) c.last_seq = upto;
+    }
+    self->app_.reads().post([self, c = std::move(c)]() mutable { self->on_catch_up_read(std::move(c)); });
+  });
+  if (!queued) {
+    reading_ = false;
+    catchup_held_ -= reserve;
+    budget.give_back(user, reserve);
+    log_warn("catch-up refused: read queue full", {{"remote", remote_}});
+    shutdown("overloaded");
+  }
+}
+
+void StreamSession::on_catch_up_read(CatchupChunk c) {
+  reading_ = false;
+  CatchupBudget& budget = app_.catchup_budget();
+  const std::string& user = sub_.claims().sub;
+  const std::size_t reserve = budget.chunk_bytes();
+  catchup_held_ -= reserve;
+  budget.give_back(user, reserve, false);
+  if (!catching_up_ || closing_ || closed_) return budget.give_back(user, 0);
+  if (c.error) {
+    log_error("catch-up read failed", {{"error", c.error->message}});
+    return terminate("internal");
+  }
+  // Checked after the read: the writer raises the floor before it deletes, so a prune that
+  // overlapped this read shows here and the rows read may have a hole.
+  if (c.from < app_.pruned_through()) {
+    app_.metrics().resets_sent++;
+    catching_up_ = false;
+    live_ = true;
+    enqueue(serialize_reset("cursor_expired", app_.head_seq(), transport_));
+    return budget.give_back(user, 0);
+  }
+  budget.force_take(user, c.bytes);
+  catchup_held_ += c.bytes;
+  for (auto& m : c.messages) enqueue(std::move(m), true);
+  if (closed_ || closing_) return;  // overflowed
+  catchup_next_ = c.last_seq;
+  if (c.reached_upto && c.upto == app_.head_seq()) {
+    catching_up_ = false;
+    live_ = true;
+  }
+  budget.give_back(user, 0);  // wake others if the reservation freed room
+  catch_up();
 }
 
 void StreamSession::deliver_live(const OutgoingPtr& out) {
@@ -228,20 +298,37 @@ void StreamSession::deliver_live(const OutgoingPtr& out) {
   }
 }
 
+void StreamSession::release_bytes(std::size_t n) {
+  catchup_held_ -= std::min(n, catchup_held_);
+  app_.catchup_budget().give_back(sub_.claims().sub, n);
+}
+
+void StreamSession::release_queued_catchup() {
+  std::size_t n = 0;
+  for (const Queued& q : queue_) {
+    if (q.catchup) n += q.bytes->size();
+  }
+  if (n) release_bytes(n);
+}
+
 void StreamSession::send_private(Bytes bytes) {
   if (closing_ || closed_) return;
   enqueue(std::move(bytes));
 }
 
-void StreamSession::enqueue(Bytes bytes) {
-  if (closing_ || closed_) return;
+void StreamSession::enqueue(Bytes bytes, bool catchup) {
+  if (closing_ || closed_) {
+    if (catchup) release_bytes(bytes->size());
+    return;
+  }
   const Limits& l = app_.config().limits;
   if (queue_.size() + 1 > l.send_queue_messages || queued_bytes_ + bytes->size() > l.send_queue_bytes) {
+    if (catchup) release_bytes(bytes->size());
     overflow();
     return;
   }
   queued_bytes_ += bytes->size();
-  queue_.push_back(std::move(bytes));
+  queue_.push_back(Queued{std::move(bytes), catchup});
   app_.metrics().messages_sent++;
   pump();
 }
@@ -253,6 +340,7 @@ void StreamSession::overflow() {
             {"queued", queue_.size()}, {"queued_bytes", queued_bytes_}, {"sent", sent_}});
   // Drop what is queued: memory is released now, and the final words go out as soon as the
   // write in flight (if any) completes.
+  release_queued_catchup();
   queue_.clear();
   queued_bytes_ = 0;
   closing_ = true;
@@ -296,9 +384,11 @@ void StreamSession::pump() {
   auto batch = std::make_shared<std::vector<Bytes>>();
   std::size_t bytes = 0;
   while (!queue_.empty() && batch->size() < kMaxBatchMessages && (batch->empty() || bytes < kMaxBatchBytes)) {
-    bytes += queue_.front()->size();
-    queued_bytes_ -= queue_.front()->size();
-    batch->push_back(std::move(queue_.front()));
+    Queued& q = queue_.front();
+    bytes += q.bytes->size();
+    queued_bytes_ -= q.bytes->size();
+    if (q.catchup) in_flight_catchup_bytes_ += q.bytes->size();
+    batch->push_back(std::move(q.bytes));
     queue_.pop_front();
   }
   writing_ = true;
@@ -308,6 +398,10 @@ void StreamSession::pump() {
 
 void StreamSession::on_write_done(bool ok) {
   writing_ = false;
+  if (in_flight_catchup_bytes_) {
+    release_bytes(in_flight_catchup_bytes_);
+    in_flight_catchup_bytes_ = 0;
+  }
   if (closed_) return;
   if (!ok) {
     terminate("write_failed");
@@ -322,9 +416,7 @@ void StreamSession::on_write_done(bool ok) {
     return;
   }
   pump();
-  if (catching_up_ && queue_.size() < app_.config().limits.send_queue_messages / 4 + 1) {
-    catch_up();
-  }
+  if (catching_up_ && queue_.size() < app_.config().limits.send_queue_messages / 4 + 1) catch_up();
 }
 
 void StreamSession::terminate(const std::string& why) {
@@ -332,17 +424,77 @@ void StreamSession::terminate(const std::string& why) {
   closed_ = true;
   closing_ = true;
   catching_up_ = false;
+  release_queued_catchup();
   queue_.clear();
   queued_bytes_ = 0;
   app_.hub().remove(this);
   close_transport("");
 }
 
+// --- CatchupBudget ---
+
+std::size_t CatchupBudget::chunk_bytes() const {
+  constexpr std::size_t kMax = 1u << 20;
+  constexpr std::size_t kMin = 64u << 10;
+  return std::max(kMin, std::min({kMax, per_user_ / 4, total_ / 8}));
+}
+
+bool CatchupBudget::try_take(const std::string& user, std::size_t n) {
+  std::size_t& mine = by_user_[user];
+  if (used_ + n > total_ || mine + n > per_user_) {
+    if (mine == 0) by_user_.erase(user);
+    return false;
+  }
+  used_ += n;
+  mine += n;
+  return true;
+}
+
+void CatchupBudget::force_take(const std::string& user, std::size_t n) {
+  if (n == 0) return;
+  used_ += n;
+  by_user_[user] += n;
+}
+
+void CatchupBudget::give_back(const std::string& user, std::size_t n, bool wake) {
+  if (n) {
+    used_ -= std::min(n, used_);
+    auto it = by_user_.find(user);
+    if (it != by_user_.end()) {
+      it->second -= std::min(n, it->second);
+      if (it->second == 0) by_user_.erase(it);
+    }
+  }
+  if (!wake || waking_ || waiters_.empty() || used_ + chunk_bytes() > total_) return;
+  // Everyone waiting tries again, oldest first; whoever still finds no room lines up again.
+  waking_ = true;
+  std::deque<std::weak_ptr<StreamSession>> line;
+  line.swap(waiters_);
+  for (auto& w : line) {
+    if (auto s = w.lock()) s->resume_catch_up();
+  }
+  waking_ = false;
+}
+
+void CatchupBudget::wait(const std::shared_ptr<StreamSession>& s) { waiters_.push_back(s); }
+
 // --- Hub ---
 
-void Hub::add(const std::shared_ptr<StreamSession>& s) { sessions_[s.get()] = s; }
+void Hub::add(const std::shared_ptr<StreamSession>& s) {
+  if (sessions_.emplace(s.get(), s).second) per_subject_[s->subscription().claims().sub]++;
+}
 
-void Hub::remove(StreamSession* s) { sessions_.erase(s); }
+// Called by the session itself (alive) when it ends.
+void Hub::remove(StreamSession* s) {
+  if (sessions_.erase(s) == 0) return;
+  auto it = per_subject_.find(s->subscription().claims().sub);
+  if (it != per_subject_.end() && --it->second == 0) per_subject_.erase(it);
+}
+
+std::size_t Hub::streams_of(const std::string& sub) const {
+  auto it = per_subject_.find(sub);
+  return it == per_subject_.end() ? 0 : it->second;
+}
 
 void Hub::broadcast(const OutgoingPtr& out) {
   std::vector<std::shared_ptr<StreamSession>> targets;

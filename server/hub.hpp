@@ -71,6 +71,36 @@ class Subscription {
   mutable std::map<std::string, Access> cache_;
 };
 
+class StreamSession;
+
+// Memory for resume catch-up, shared by every stream: the bytes a session has read from the log
+// and not yet written to its socket (plus what a read in flight may bring). A session reads its
+// next chunk only when the total and its subject's share have room, else it waits in line and
+// is woken when bytes are given back. So however many streams resume from however far back,
+// the backlog held in memory stays under limits.catchup_memory_bytes, and one subject's
+// streams cannot take more than limits.catchup_memory_per_user of it.
+class CatchupBudget {
+ public:
+  CatchupBudget(std::size_t total, std::size_t per_user) : total_(total), per_user_(per_user) {}
+  bool try_take(const std::string& user, std::size_t n);
+  // Takes without checking (a chunk read may overshoot its reservation by one row).
+  void force_take(const std::string& user, std::size_t n);
+  // Gives bytes back; `wake` resumes sessions waiting in line (io thread, not from destructors).
+  void give_back(const std::string& user, std::size_t n, bool wake = true);
+  void wait(const std::shared_ptr<StreamSession>& s);
+  std::size_t used() const { return used_; }
+  std::size_t waiting() const { return waiters_.size(); }
+  // Bytes one chunk read reserves.
+  std::size_t chunk_bytes() const;
+
+ private:
+  std::size_t total_, per_user_;
+  std::size_t used_ = 0;
+  std::unordered_map<std::string, std::size_t> by_user_;
+  std::deque<std::weak_ptr<StreamSession>> waiters_;
+  bool waking_ = false;
+};
+
 class StreamSession : public std::enable_shared_from_this<StreamSession> {
  public:
   StreamSession(App& app, Transport t, Subscription sub, std::string remote);
@@ -87,6 +117,14 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   // Ends the stream (after an `unauthorized` error message) once the caller's token has
   // expired; returns true when it did.
   bool token_expired();
+
+  // Resumes a catch-up that waited for memory (CatchupBudget).
+  void resume_catch_up() {
+    waiting_budget_ = false;
+    catch_up();
+  }
+  // Keeps the accepted connection's slot for as long as this session lives.
+  void hold_connection(std::shared_ptr<void> slot) { connection_ = std::move(slot); }
 
   bool live() const { return live_; }
   bool closed() const { return closed_; }
@@ -111,23 +149,39 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   std::int64_t sent_ = 0;
 
  private:
-  void enqueue(Bytes bytes);
+  struct CatchupChunk;
+  void enqueue(Bytes bytes, bool catchup = false);
   void pump();
   void catch_up();
+  void on_catch_up_read(CatchupChunk chunk);
   void overflow();
+  // Gives back the catch-up bytes still queued (the queue is being dropped).
+  void release_queued_catchup();
+  void release_bytes(std::size_t n);
+
+  // Queued messages; `catchup` ones count against the CatchupBudget until written.
+  struct Queued {
+    Bytes bytes;
+    bool catchup = false;
+  };
 
   Transport transport_;
   Subscription sub_;
-  std::deque<Bytes> queue_;
+  std::deque<Queued> queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   std::size_t in_flight_ = 0;  // messages in the current write_batch
+  std::size_t in_flight_catchup_bytes_ = 0;
+  std::size_t catchup_held_ = 0;  // budget this session holds: reserved + queued + in flight
+  bool reading_ = false;           // a catch-up read is on a reader thread
+  bool waiting_budget_ = false;    // in the CatchupBudget's line
   bool live_ = false;
   bool catching_up_ = false;
   std::int64_t catchup_next_ = 0;  // last seq handled while catching up
   bool closing_ = false;
   bool closed_ = false;
   std::string close_reason_;
+  std::shared_ptr<void> connection_;
 };
 
 // Registry of stream sessions.
@@ -138,9 +192,12 @@ class Hub {
   void broadcast(const OutgoingPtr& out);
   void shutdown_all(const std::string& reason);
   std::size_t size() const { return sessions_.size(); }
+  // Open streams of one token subject (limits.max_streams_per_user).
+  std::size_t streams_of(const std::string& sub) const;
 
  private:
   std::unordered_map<StreamSession*, std::weak_ptr<StreamSession>> sessions_;
+  std::unordered_map<std::string, std::size_t> per_subject_;
 };
 
 }  // namespace syncline::server

@@ -122,20 +122,25 @@ int main(int argc, char** argv) {
     log_error("cannot open database", {{"error", store.error().message}, {"db", db}});
     return 1;
   }
-  auto reader = Store::open_reader(db, so, app->config());
-  if (!reader) {
-    log_error("cannot open database", {{"error", reader.error().message}, {"db", db}});
-    return 1;
+  std::vector<std::unique_ptr<Store>> readers;
+  for (std::size_t i = 0; i < app->config().limits.read_threads; ++i) {
+    auto reader = Store::open_reader(db, so, app->config());
+    if (!reader) {
+      log_error("cannot open database", {{"error", reader.error().message}, {"db", db}});
+      return 1;
+    }
+    readers.push_back(std::move(*reader));
   }
 
   asio::io_context ioc{1};
-  app->set_stores(std::move(*store), std::move(*reader),
+  app->set_stores(std::move(*store), std::move(readers),
                   [&ioc](std::function<void()> f) { asio::post(ioc, std::move(f)); });
   app_ptr = app.get();
   auto listener = std::make_shared<Listener>(ioc, *app_ptr);
   if (std::string err = listener->open(host, static_cast<unsigned short>(port)); !err.empty()) {
     log_error("cannot listen", {{"error", err}});
-    app_ptr->writer().stop();  // joined before the io_context it posts to goes away
+    app_ptr->reads().stop();  // joined before the io_context they post to goes away
+    app_ptr->writer().stop();
     return 1;
   }
   listener->run();
@@ -182,6 +187,8 @@ int main(int argc, char** argv) {
       log_error("unhandled exception", {{"error", e.what()}});
     }
   }
+  // No reader may post to the io_context once it is gone.
+  app_ptr->reads().stop();
   // Commits whatever is still queued (its answers are lost with the io thread, which is safe:
   // unacknowledged writes are resent and answered `duplicate`), then joins the writer.
   app_ptr->writer().stop();

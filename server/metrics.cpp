@@ -85,6 +85,16 @@ std::string Metrics::render(std::int64_t head_seq, std::int64_t pruned_through, 
   metric("syncline_resets_total", "counter", "Reset messages sent (cursor expired).", line("syncline_resets_total", resets_sent));
   metric("syncline_ws_invalid_frames_total", "counter", "Invalid WebSocket frames received.",
          line("syncline_ws_invalid_frames_total", ws_invalid_frames));
+  metric("syncline_connections_refused_total", "counter", "Connections refused over limits.max_http_connections.",
+         line("syncline_connections_refused_total", connections_refused));
+  metric("syncline_open_connections", "gauge", "Accepted TCP connections still open (any kind).",
+         line("syncline_open_connections", open_connections));
+  metric("syncline_catchup_bytes", "gauge", "Resume catch-up bytes held in memory (limits.catchup_memory_bytes).",
+         line("syncline_catchup_bytes", catchup_bytes));
+  metric("syncline_catchup_waiting", "gauge", "Streams waiting for catch-up memory.",
+         line("syncline_catchup_waiting", catchup_waiting));
+  metric("syncline_snapshot_rows_read_total", "counter", "Rows snapshots read from the documents table.",
+         line("syncline_snapshot_rows_read_total", snapshot_rows_read.load()));
   {
     std::string h;
     for (std::size_t i = 0; i < kGroupBuckets.size(); ++i) {

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <array>
+#include <atomic>
 #include <deque>
 #include <string>
 
@@ -27,6 +28,12 @@ struct Metrics {
   std::int64_t rate_limited = 0;
   std::int64_t resets_sent = 0;
   std::int64_t ws_invalid_frames = 0;
+  std::int64_t connections_refused = 0;  // over limits.max_http_connections
+  std::int64_t open_connections = 0;     // gauges, refreshed on render
+  std::int64_t catchup_bytes = 0;
+  std::int64_t catchup_waiting = 0;
+  // Rows snapshots read from the documents table (raised on reader threads).
+  std::atomic<std::int64_t> snapshot_rows_read{0};
 
   std::int64_t write_queue = 0;  // gauge, refreshed on render: requests waiting for the writer
   std::int64_t writes_refused = 0;  // 503: writer queue full, or shutting down

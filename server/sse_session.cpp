@@ -122,6 +122,7 @@ class SseSession : public StreamSession {
 
 void start_sse(App& app, beast::tcp_stream stream, const HttpRequest& req, StreamRequest sr) {
   auto s = std::make_shared<SseSession>(app, std::move(stream), std::move(sr.sub), req.remote);
+  s->hold_connection(std::move(sr.connection));
   app.hub().add(s);
   s->start(req, sr.cursor, sr.heartbeat_event);
 }

@@ -1,6 +1,7 @@
 #include "static_files.hpp"
 
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -57,29 +58,51 @@ HttpResponse file_response(const fs::path& p, std::string body, const HttpReques
   return r;
 }
 
+// The file `rel` names under `base` (both canonical), or nullopt when it is missing or resolves
+// anywhere else: an absolute remainder ("//etc/passwd", "/%2Fetc"), "..", or a symlink leading
+// out of the root. The check is on the canonical path (every symlink followed), so it holds
+// whatever the request spelt.
+std::optional<fs::path> resolve_under(const fs::path& base, std::string_view rel) {
+  std::error_code ec;
+  fs::path p = base;
+  for (std::size_t i = 0; i < rel.size();) {
+    std::size_t slash = rel.find('/', i);
+    std::string_view part = rel.substr(i, slash == std::string_view::npos ? std::string_view::npos : slash - i);
+    i = slash == std::string_view::npos ? rel.size() : slash + 1;
+    if (part.empty() || part == ".") continue;
+    if (part == "..") return std::nullopt;
+    p /= std::string(part);
+  }
+  fs::path c = fs::canonical(p, ec);
+  if (ec) return std::nullopt;
+  auto [b, e] = std::mismatch(base.begin(), base.end(), c.begin(), c.end());
+  if (b != base.end()) return std::nullopt;
+  return c;
+}
+
 }  // namespace
 
 std::optional<HttpResponse> serve_static(const std::string& root, const HttpRequest& req) {
   if (root.empty() || (req.method != "GET" && req.method != "HEAD")) return std::nullopt;
-  std::string rel = req.path;
-  if (rel.empty() || rel[0] != '/') return std::nullopt;
-  // Reject traversal outright rather than trying to normalise it.
-  if (rel.find("..") != std::string::npos || rel.find('\0') != std::string::npos) return std::nullopt;
+  const std::string& rel = req.path;
+  if (rel.empty() || rel[0] != '/' || rel.find('\0') != std::string::npos) return std::nullopt;
+  // A path that tries to climb out is not an app route either: no index.html fallback for it.
+  if (rel.find("/../") != std::string::npos || (rel.size() >= 3 && rel.compare(rel.size() - 3, 3, "/..") == 0)) {
+    return std::nullopt;
+  }
   std::error_code ec;
-  fs::path base = fs::weakly_canonical(root, ec);
-  fs::path p = base / rel.substr(1);
-  if (rel == "/" || fs::is_directory(p, ec)) p /= "index.html";
-  if (fs::is_regular_file(p, ec)) {
-    auto body = read_file(p);
-    if (body) return file_response(p, std::move(*body), req);
+  fs::path base = fs::canonical(root, ec);
+  if (ec) return std::nullopt;
+  std::optional<fs::path> p = resolve_under(base, rel);
+  if (p && fs::is_directory(*p, ec)) p = resolve_under(base, rel + "/index.html");
+  if (p && fs::is_regular_file(*p, ec)) {
+    if (auto body = read_file(*p)) return file_response(*p, std::move(*body), req);
   }
   // SPA fallback: unknown routes without a file extension get index.html.
   std::string last = fs::path(rel).filename().string();
   if (last.find('.') == std::string::npos) {
-    fs::path index = base / "index.html";
-    if (fs::is_regular_file(index, ec)) {
-      auto body = read_file(index);
-      if (body) return file_response(index, std::move(*body), req);
+    if (auto index = resolve_under(base, "index.html"); index && fs::is_regular_file(*index, ec)) {
+      if (auto body = read_file(*index)) return file_response(*index, std::move(*body), req);
     }
   }
   return std::nullopt;

@@ -72,6 +72,15 @@ struct BatchResult {
   std::vector<LogRow> rows;  // committed changes, in seq order
 };
 
+// An equality a scoped read can be narrowed by in SQL: the field at `path` (or the id, for path
+// {"id"}) holds exactly the string `value`. Taken from a read rule's claim condition, which
+// matches only string fields with exactly those bytes, so the narrowing never drops a document
+// the rule would show.
+struct ScopeKey {
+  std::vector<std::string> path;
+  std::string value;
+};
+
 struct SnapshotPage {
   std::int64_t seq = 0;
   std::vector<Document> docs;
@@ -128,19 +137,30 @@ class Store {
   // Appends a custom event (it gets the next seq) inside the open group, in a savepoint.
   Result<LogRow> publish(const PublishRequest& req, const PublishCheck& check);
 
-  // Log rows with after < seq <= upto, oldest first, at most `limit`.
-  Result<std::vector<LogRow>> read_log(std::int64_t after, std::int64_t upto, std::size_t limit);
+  // Log rows with after < seq <= upto, oldest first, at most `limit` rows and, past the first
+  // row, at most about `max_bytes` of stored JSON (0: no byte bound). `reached_upto` is set when
+  // the read stopped because no row was left up to `upto` (not because of a bound).
+  Result<std::vector<LogRow>> read_log(std::int64_t after, std::int64_t upto, std::size_t limit,
+                                       std::size_t max_bytes = 0, bool* reached_upto = nullptr);
 
   std::optional<Document> get_document(const std::string& collection, const std::string& id);
 
-  // Live documents of `collections` ordered by (collection, id), strictly after `after`,
-  // keeping those `visible` accepts, at most `limit`, read in one transaction. The caller
-  // fills page.seq (the seq it has broadcast, which this state includes).
+  // Live documents of `collections` (sorted) ordered by (collection, id), strictly after
+  // `after`, keeping those `visible` accepts, at most `limit`, read in one transaction. Where
+  // `keys` holds a ScopeKey for a collection, only documents with that exact string value are
+  // read (through an index: see scope_paths); `visible` still decides. `rows_read` is raised by
+  // the rows read from the table. The caller fills page.seq (the seq it has broadcast, which
+  // this state includes).
   Result<SnapshotPage> snapshot(const std::vector<std::string>& collections,
                                 const std::optional<std::pair<std::string, std::string>>& after,
-                                std::size_t limit, const std::function<bool(const Document&)>& visible);
+                                std::size_t limit, const std::function<bool(const Document&)>& visible,
+                                const std::map<std::string, ScopeKey>& keys = {},
+                                std::atomic<std::int64_t>* rows_read = nullptr);
 
   std::int64_t document_count();
+  // Indexed fields for scoped reads: the fields that read rules compare with a claim
+  // (`customer_id=eq.{sub}`). The writer creates an index per field at open.
+  static std::vector<std::vector<std::string>> scope_paths(const Config& config);
   // WAL checkpoint (TRUNCATE); called on shutdown.
   void checkpoint();
 

@@ -3,11 +3,22 @@
 // transaction.
 #include <sqlite3.h>
 
+#include <algorithm>
+
+#include "core/json_bounded.hpp"
 #include "store.hpp"
 #include "store_sqlite.hpp"
 
 namespace syncline::server {
 using namespace sqlite_util;
+
+namespace {
+// Stored JSON was bounded when it was written (limits.max_json_depth, at most 512); a row from
+// before that bound, or a damaged one, reads as unreadable instead of as a value whose copies
+// and dumps would recurse past the stack.
+constexpr std::size_t kMaxStoredJsonDepth = 512;
+Json parse_stored(const std::string& text) { return parse_json_bounded(text, kMaxStoredJsonDepth); }
+}  // namespace
 
 std::optional<Document> Store::get_document(const std::string& collection, const std::string& id) {
   sqlite3_stmt* st = prepare("SELECT version, fields, deleted FROM documents WHERE collection=? AND id=?");
@@ -20,13 +31,14 @@ std::optional<Document> Store::get_document(const std::string& collection, const
   d.collection = collection;
   d.id = id;
   d.version = sqlite3_column_int64(st, 0);
-  d.fields = parse_json_nothrow(col_text(st, 1));
+  d.fields = parse_stored(col_text(st, 1));
   if (!d.fields.is_object()) d.fields = Json::object();
   d.deleted = sqlite3_column_int(st, 2) != 0;
   return d;
 }
 
-Result<std::vector<LogRow>> Store::read_log(std::int64_t after, std::int64_t upto, std::size_t limit) {
+Result<std::vector<LogRow>> Store::read_log(std::int64_t after, std::int64_t upto, std::size_t limit,
+                                            std::size_t max_bytes, bool* reached_upto) {
   sqlite3_stmt* st = prepare(
       "SELECT seq, kind, collection, id, op, version, fields, prior_fields, name, origin_client, origin_mid "
       "FROM log WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?");
@@ -36,16 +48,19 @@ Result<std::vector<LogRow>> Store::read_log(std::int64_t after, std::int64_t upt
   sqlite3_bind_int64(st, 2, upto);
   sqlite3_bind_int64(st, 3, static_cast<sqlite3_int64>(limit));
   std::vector<LogRow> rows;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+  std::size_t bytes = 0;
+  if (reached_upto) *reached_upto = false;
+  int rc = SQLITE_DONE;
+  while ((max_bytes == 0 || bytes < max_bytes) && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    bytes += static_cast<std::size_t>(sqlite3_column_bytes(st, 6)) + static_cast<std::size_t>(sqlite3_column_bytes(st, 7));
     LogRow row;
     row.seq = sqlite3_column_int64(st, 0);
     row.is_event = col_text(st, 1) == "event";
     row.collection = col_text(st, 2);
     row.id = col_text(st, 3);
-    Json fields = col_null(st, 6) ? Json::object() : parse_json_nothrow(col_text(st, 6));
+    Json fields = col_null(st, 6) ? Json::object() : parse_stored(col_text(st, 6));
     if (fields.is_discarded()) fields = Json::object();
-    Json prior = col_null(st, 7) ? Json(nullptr) : parse_json_nothrow(col_text(st, 7));
+    Json prior = col_null(st, 7) ? Json(nullptr) : parse_stored(col_text(st, 7));
     if (prior.is_discarded()) prior = nullptr;
     if (row.is_event) {
       row.name = col_text(st, 8);
@@ -61,65 +76,105 @@ Result<std::vector<LogRow>> Store::read_log(std::int64_t after, std::int64_t upt
     }
     rows.push_back(std::move(row));
   }
+  if (max_bytes != 0 && bytes >= max_bytes) return rows;  // stopped by the byte bound
   if (rc != SQLITE_DONE) return internal("read log", db_);
+  if (reached_upto) *reached_upto = rows.size() < limit;
   return rows;
+}
+
+namespace {
+
+std::string json_path(const std::vector<std::string>& path) {
+  std::string p = "$";
+  for (const auto& part : path) p += "." + part;  // parts match [A-Za-z_][A-Za-z0-9_]*
+  return p;
+}
+
+bool is_id_path(const std::vector<std::string>& path) { return path.size() == 1 && path[0] == "id"; }
+
+}  // namespace
+
+std::vector<std::vector<std::string>> Store::scope_paths(const Config& config) {
+  std::vector<std::vector<std::string>> out;
+  for (const auto& [name, cc] : config.collections) {
+    for (const auto& [role, rule] : cc.read) {
+      if (rule.kind != RuleTemplate::Kind::Where) continue;
+      for (const auto& c : rule.filter.conditions()) {
+        if (c.op != FilterOp::Eq || c.values.size() != 1 || c.values[0].find('{') == std::string::npos) continue;
+        if (is_id_path(c.path)) continue;  // the primary key already serves it
+        if (std::find(out.begin(), out.end(), c.path) == out.end()) out.push_back(c.path);
+      }
+    }
+  }
+  return out;
 }
 
 Result<SnapshotPage> Store::snapshot(const std::vector<std::string>& collections,
                                     const std::optional<std::pair<std::string, std::string>>& after,
-                                    std::size_t limit, const std::function<bool(const Document&)>& visible) {
+                                    std::size_t limit, const std::function<bool(const Document&)>& visible,
+                                    const std::map<std::string, ScopeKey>& keys, std::atomic<std::int64_t>* rows_read) {
   SnapshotPage page;
   if (collections.empty()) return page;
   // One read transaction: the documents and the seq belong to the same state.
   std::string err;
   if (!exec("BEGIN", &err)) return make_error(kInternal, "begin: " + err);
-  std::string sql = "SELECT collection, id, version, fields FROM documents WHERE deleted=0 AND collection IN (";
-  for (std::size_t i = 0; i < collections.size(); ++i) sql += i ? ",?" : "?";
-  sql += ") AND (collection > ? OR (collection = ? AND id > ?)) ORDER BY collection, id LIMIT ?";
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
-    exec("COMMIT");
-    return internal("snapshot", db_);
-  }
-  std::string cur_c = after ? after->first : std::string();
-  std::string cur_i = after ? after->second : std::string();
-  const std::size_t chunk = std::max<std::size_t>(limit + 1, 256);
-  bool exhausted = false;
   std::vector<Document> docs;
-  while (!exhausted && docs.size() <= limit) {
-    sqlite3_reset(st);
-    int n = 1;
-    for (const auto& c : collections) bind_text(st, n++, c);
-    bind_text(st, n++, cur_c);
-    bind_text(st, n++, cur_c);
-    bind_text(st, n++, cur_i);
-    sqlite3_bind_int64(st, n++, static_cast<sqlite3_int64>(chunk));
-    std::size_t got = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-      ++got;
-      Document d;
-      d.collection = col_text(st, 0);
-      d.id = col_text(st, 1);
-      d.version = sqlite3_column_int64(st, 2);
-      d.fields = parse_json_nothrow(col_text(st, 3));
-      if (!d.fields.is_object()) d.fields = Json::object();
-      cur_c = d.collection;
-      cur_i = d.id;
-      if (visible(d)) {
-        docs.push_back(std::move(d));
-        if (docs.size() > limit) break;
+  std::int64_t read = 0;
+  const std::size_t chunk = std::max<std::size_t>(limit + 1, 256);
+  std::optional<Error> failure;
+  // Collection by collection, in order: each one is read with its own narrowing (a scope key
+  // turns "every document of the collection" into an index range over the caller's own).
+  for (const std::string& collection : collections) {
+    if (docs.size() > limit || failure) break;
+    if (after && collection < after->first) continue;
+    std::string cur_id = after && collection == after->first ? after->second : std::string();
+    auto key = keys.find(collection);
+    std::string sql = "SELECT id, version, fields FROM documents WHERE collection = ? AND deleted = 0";
+    if (key != keys.end()) {
+      sql += is_id_path(key->second.path) ? " AND id = ?"
+                                          : " AND json_extract(fields, '" + json_path(key->second.path) + "') = ?";
+    }
+    sql += " AND id > ? ORDER BY id LIMIT ?";
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+      failure = internal("snapshot", db_);
+      break;
+    }
+    for (bool exhausted = false; !exhausted && docs.size() <= limit;) {
+      sqlite3_reset(st);
+      int n = 1;
+      bind_text(st, n++, collection);
+      if (key != keys.end()) bind_text(st, n++, key->second.value);
+      bind_text(st, n++, cur_id);
+      sqlite3_bind_int64(st, n++, static_cast<sqlite3_int64>(chunk));
+      std::size_t got = 0;
+      int rc;
+      while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        ++got;
+        ++read;
+        Document d;
+        d.collection = collection;
+        d.id = col_text(st, 0);
+        d.version = sqlite3_column_int64(st, 1);
+        d.fields = parse_stored(col_text(st, 2));
+        if (!d.fields.is_object()) d.fields = Json::object();
+        cur_id = d.id;
+        if (visible(d)) {
+          docs.push_back(std::move(d));
+          if (docs.size() > limit) break;
+        }
       }
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        failure = internal("snapshot", db_);
+        break;
+      }
+      if (rc == SQLITE_DONE && got < chunk) exhausted = true;
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-      sqlite3_finalize(st);
-      exec("COMMIT");
-      return internal("snapshot", db_);
-    }
-    if (rc == SQLITE_DONE && got < chunk) exhausted = true;
+    sqlite3_finalize(st);
   }
-  sqlite3_finalize(st);
   exec("COMMIT");
+  if (rows_read) rows_read->fetch_add(read);
+  if (failure) return *failure;
   if (docs.size() > limit) {
     docs.resize(limit);
     page.next = std::make_pair(docs.back().collection, docs.back().id);

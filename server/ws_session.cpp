@@ -121,8 +121,9 @@ class WsSession : public StreamSession {
     }
     DecodeLimits dl;
     dl.max_batch = app_.config().limits.max_batch;
-    Json j = parse_json_nothrow(frame);
-    if (j.is_discarded()) return fail(make_error(codes::kInvalidJson, "frame is not valid JSON"));
+    auto parsed = parse_client_json(frame, app_.config().limits, "frame");
+    if (auto* e = std::get_if<ApiError>(&parsed)) return fail(e->error);
+    const Json& j = std::get<Json>(parsed);
     if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {
       return fail(make_error(codes::kInvalidRequest, "frame must be an object with a string \"type\"", "type"));
     }
@@ -179,7 +180,8 @@ class WsSession : public StreamSession {
 
 class WsRefusal : public std::enable_shared_from_this<WsRefusal> {
  public:
-  WsRefusal(beast::tcp_stream stream, ApiError error) : ws_(std::move(stream)), error_(std::move(error)) {}
+  WsRefusal(beast::tcp_stream stream, ApiError error, std::shared_ptr<void> connection)
+      : ws_(std::move(stream)), error_(std::move(error)), connection_(std::move(connection)) {}
 
   void run(BeastRequest req) {
     websocket::stream_base::timeout t;
@@ -208,16 +210,19 @@ class WsRefusal : public std::enable_shared_from_this<WsRefusal> {
  private:
   websocket::stream<beast::tcp_stream> ws_;
   ApiError error_;
+  std::shared_ptr<void> connection_;
 };
 
 }  // namespace
 
-void refuse_ws(App& app, beast::tcp_stream stream, BeastRequest req, const ApiError& error) {
-  std::make_shared<WsRefusal>(std::move(stream), error)->run(std::move(req));
+void refuse_ws(App& app, beast::tcp_stream stream, BeastRequest req, const ApiError& error,
+               std::shared_ptr<void> connection) {
+  std::make_shared<WsRefusal>(std::move(stream), error, std::move(connection))->run(std::move(req));
 }
 
 void start_ws(App& app, beast::tcp_stream stream, BeastRequest req, const HttpRequest& hreq, StreamRequest sr) {
   auto s = std::make_shared<WsSession>(app, std::move(stream), std::move(sr.sub), hreq.remote);
+  s->hold_connection(std::move(sr.connection));
   app.hub().add(s);
   s->accept(std::move(req), sr.cursor);
 }

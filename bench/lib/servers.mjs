@@ -37,6 +37,9 @@ export function benchConfig(limits = {}) {
       log_retention: 0,
       snapshot_max_limit: 5000,
       max_connections: 10000,
+      // Fan-out opens thousands of streams with one subject from one address.
+      max_streams_per_user: 100000,
+      max_http_connections: 20000,
       idle_timeout_ms: 600000,
       ...limits,
     },

@@ -33,6 +33,8 @@ export function testConfig(overrides = {}) {
     jwt_secret: SECRET,
     demo_tokens: true,
     allowed_origins: [],
+    // Dataset-wide events: the admin publishes them, everybody receives them.
+    events: { publish: { admin: 'all' }, read: { '*': 'all' } },
     limits: {
       heartbeat_ms: 300,
       rate_limit_per_sec: 1000,
@@ -58,18 +60,22 @@ export function testConfig(overrides = {}) {
 }
 
 // Starts syncline-server; resolves once it printed its "listening" line.
-export async function startServer({ config = testConfig(), dir, args = [], env = {}, noConfig = false } = {}) {
+// `wrap`: an optional command prefix the server is run under, e.g. ['prlimit', '--nofile=128:128',
+// '--'] for a low fd limit. The prefix must exec the server (prlimit does), so `proc.pid` is the
+// server's pid.
+export async function startServer({ config = testConfig(), dir, args = [], env = {}, noConfig = false, wrap = [] } = {}) {
   const ownDir = !dir;
   dir = dir || mkdtempSync(join(tmpdir(), 'syncline-server-test-'));
   const configPath = join(dir, 'config.json');
   writeFileSync(configPath, JSON.stringify(config));
-  const proc = spawn(
-    SERVER_BIN,
-    ['--port', '0', '--db', `sqlite:${join(dir, 'db', 'syncline.db')}`, ...(noConfig ? [] : ['--config', configPath]), ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
-  );
+  const serverArgs = ['--port', '0', '--db', `sqlite:${join(dir, 'db', 'syncline.db')}`, ...(noConfig ? [] : ['--config', configPath]), ...args];
+  const proc = spawn(wrap.length ? wrap[0] : SERVER_BIN, wrap.length ? [...wrap.slice(1), SERVER_BIN, ...serverArgs] : serverArgs, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   const logs = [];
   let buffered = '';
+  let started = false;
   const exited = new Promise((res) => proc.on('exit', (code, signal) => res({ code, signal })));
   const port = await new Promise((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`server did not start: ${logs.join('\n')}`)), 10000);
@@ -80,9 +86,11 @@ export async function startServer({ config = testConfig(), dir, args = [], env =
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
         logs.push(line);
+        if (started) continue; // only the "listening" line is looked for (a log flood stays cheap)
         try {
           const j = JSON.parse(line);
           if (j.msg === 'listening') {
+            started = true;
             clearTimeout(timer);
             res(j.port);
           }
