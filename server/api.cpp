@@ -314,6 +314,29 @@ std::variant<std::vector<std::string>, ApiError> App::parse_collections(const st
   return out;
 }
 
+std::variant<Filter, ApiError> App::parse_where(const HttpRequest& req) const {
+  const std::string* w = req.param("where");
+  if (!w || w->empty()) return Filter();
+  auto f = Filter::parse(*w);
+  if (!f) {
+    Error e = f.error();
+    e.field = "where";
+    return from_core(e);
+  }
+  // Every condition is evaluated for every row a stream or snapshot looks at: bounded.
+  constexpr std::size_t kMaxInItems = 256;
+  std::size_t items = 0;
+  for (const auto& c : f->conditions()) items += c.values.size();
+  if (f->conditions().size() > config_.limits.max_where_conditions || items > kMaxInItems) {
+    return api_error(400, codes::kInvalidRequest,
+                     "where holds more than " + std::to_string(config_.limits.max_where_conditions) +
+                         " conditions (limits.max_where_conditions) or more than " + std::to_string(kMaxInItems) +
+                         " values",
+                     "where");
+  }
+  return std::move(*f);
+}
+
 std::variant<StreamRequest, ApiError> App::open_stream(const HttpRequest& req, Transport t) {
   if (shutting_down_) return api_error(503, "unavailable", "server is shutting down");
   if (t == Transport::Ws) {
@@ -346,16 +369,9 @@ std::variant<StreamRequest, ApiError> App::open_stream(const HttpRequest& req, T
   if (list.empty() && !config_.open_mode) {
     return api_error(403, codes::kForbidden, "role '" + claims.role + "' may not read any collection", "collections");
   }
-  Filter where;
-  if (const std::string* w = req.param("where"); w && !w->empty()) {
-    auto f = Filter::parse(*w);
-    if (!f) {
-      Error e = f.error();
-      e.field = "where";
-      return from_core(e);
-    }
-    where = std::move(*f);
-  }
+  auto parsed_where = parse_where(req);
+  if (auto* e = std::get_if<ApiError>(&parsed_where)) return *e;
+  Filter where = std::get<Filter>(std::move(parsed_where));
   std::optional<std::int64_t> cursor;
   std::string last_id = req.header("last-event-id");
   const std::string* cparam = req.param("cursor");
@@ -401,16 +417,9 @@ std::optional<HttpResponse> App::snapshot_request(const HttpRequest& req, const 
         api_error(403, codes::kForbidden, "role '" + claims.role + "' may not read any collection", "collections"));
   }
   std::sort(list.begin(), list.end());
-  Filter where;
-  if (const std::string* w = req.param("where"); w && !w->empty()) {
-    auto f = Filter::parse(*w);
-    if (!f) {
-      Error e = f.error();
-      e.field = "where";
-      return error_response(from_core(e));
-    }
-    where = std::move(*f);
-  }
+  auto parsed_where = parse_where(req);
+  if (auto* e = std::get_if<ApiError>(&parsed_where)) return error_response(*e);
+  Filter where = std::get<Filter>(std::move(parsed_where));
   std::size_t limit = config_.limits.snapshot_default_limit;
   if (const std::string* l = req.param("limit"); l && !l->empty()) {
     std::int64_t v = 0;
@@ -460,7 +469,7 @@ std::optional<HttpResponse> App::snapshot_request(const HttpRequest& req, const 
               seq](Store& store) {
     auto page = store.snapshot(
         list, after, limit, [&](const Document& d) { return sub.access(d.collection).matches(d.id, d.fields); }, keys,
-        &metrics_.snapshot_rows_read);
+        &metrics_.snapshot_rows_read, config_.limits.snapshot_max_bytes);
     HttpResponse res;
     if (!page) {
       res = error_response(api_error(500, kInternal, page.error().message));

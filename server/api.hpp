@@ -153,9 +153,18 @@ class App {
   // Accepted TCP connections still open, of any kind. A slot counts one until it is destroyed
   // (with the session that owns the socket).
   std::size_t open_connections() const { return open_connections_; }
-  std::shared_ptr<void> connection_slot() {
+  std::size_t connections_from(const std::string& address) const {
+    auto it = connections_by_address_.find(address);
+    return it == connections_by_address_.end() ? 0 : it->second;
+  }
+  std::shared_ptr<void> connection_slot(const std::string& address) {
     ++open_connections_;
-    return std::shared_ptr<void>(nullptr, [this](void*) { --open_connections_; });
+    ++connections_by_address_[address];
+    return std::shared_ptr<void>(nullptr, [this, address](void*) {
+      --open_connections_;
+      auto it = connections_by_address_.find(address);
+      if (it != connections_by_address_.end() && --it->second == 0) connections_by_address_.erase(it);
+    });
   }
   bool shutting_down() const { return shutting_down_; }
   void set_shutting_down() { shutting_down_ = true; }
@@ -174,6 +183,8 @@ class App {
   // Refusal for a write the writer cannot take (queue full, stopping).
   ApiError writer_unavailable();
   ApiError auth_failed(const HttpRequest& req, ApiError e);
+  // ?where= of a stream or snapshot, bounded by limits.max_where_conditions.
+  std::variant<Filter, ApiError> parse_where(const HttpRequest& req) const;
   void fan_out(std::vector<LogRow> rows);
 
   Config config_;
@@ -187,6 +198,7 @@ class App {
   CatchupBudget catchup_budget_;
   std::int64_t published_seq_ = 0;
   std::size_t open_connections_ = 0;
+  std::unordered_map<std::string, std::size_t> connections_by_address_;
   // /metrics reports the live document count as last read (a count scans the table, so it is
   // refreshed on a reader thread at most every few seconds, never on the io thread).
   std::int64_t documents_ = 0;

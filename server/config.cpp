@@ -160,12 +160,16 @@ Result<Config> Config::from_json(const Json& j) {
               read_num(l, "catchup_memory_bytes", L.catchup_memory_bytes, err) &&
               read_num(l, "catchup_memory_per_user", L.catchup_memory_per_user, err) &&
               read_num(l, "max_streams_per_user", L.max_streams_per_user, err) &&
-              read_num(l, "read_threads", L.read_threads, err);
+              read_num(l, "read_threads", L.read_threads, err) &&
+              read_num(l, "max_connections_per_address", L.max_connections_per_address, err) &&
+              read_num(l, "snapshot_max_bytes", L.snapshot_max_bytes, err) &&
+              read_num(l, "max_where_conditions", L.max_where_conditions, err);
     if (!ok) return bad("limits." + err + " must be a non-negative number", "limits." + err);
     if (L.max_batch == 0 || L.max_body_bytes < 1024 || L.send_queue_messages == 0 || L.heartbeat_ms < 10 ||
         L.snapshot_max_limit == 0 || L.snapshot_default_limit == 0 || L.outcome_retention < 1 ||
         L.max_json_depth < 4 || L.max_json_depth > 512 || L.catchup_memory_bytes < (1u << 20) ||
-        L.max_streams_per_user == 0 || L.read_threads == 0 || L.read_threads > 16) {
+        L.max_streams_per_user == 0 || L.read_threads == 0 || L.read_threads > 16 || L.snapshot_max_bytes < 1024 ||
+        L.max_where_conditions == 0) {
       return bad("limits out of range", "limits");
     }
     if (L.snapshot_default_limit > L.snapshot_max_limit) L.snapshot_default_limit = L.snapshot_max_limit;
@@ -273,10 +277,10 @@ Config Config::open_default() {
   c.events.publish["*"] = true;
   // Built once here, never in collection(): the writer thread and the io thread both look
   // collections up, so the lookup must not write shared state.
-  c.open_collection_.read["*"] = RuleTemplate{RuleTemplate::Kind::All, {}};
+  c.open_collection_.read["*"] = RuleTemplate{RuleTemplate::Kind::All, {}, {}};
   auto& w = c.open_collection_.write["*"];
   for (auto op : {MutationOp::Insert, MutationOp::Update, MutationOp::Delete}) {
-    w[op] = RuleTemplate{RuleTemplate::Kind::All, {}};
+    w[op] = RuleTemplate{RuleTemplate::Kind::All, {}, {}};
   }
   return c;
 }

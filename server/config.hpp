@@ -43,6 +43,11 @@ struct Limits {
   std::size_t catchup_memory_bytes = 64u << 20;
   std::size_t catchup_memory_per_user = 0;
   std::size_t max_streams_per_user = 64;  // concurrent SSE + WebSocket streams per token subject
+  // Connections from one address (0 = no per-address cap). Off by default: behind a proxy or a
+  // load balancer every client has the proxy's address.
+  std::size_t max_connections_per_address = 0;
+  std::size_t snapshot_max_bytes = 8u << 20;  // documents' JSON per snapshot page (then `next`)
+  std::size_t max_where_conditions = 32;      // conditions in a subscription's or snapshot's `where`
   std::size_t read_threads = 2;           // catch-up, snapshot and metrics reads off the io thread
 };
 

@@ -59,12 +59,17 @@ void Listener::do_accept() {
     if (ec == asio::error::operation_aborted) return;
     if (ec) return self->on_accept_error(ec);
     self->backoff_ms_ = 0;
+    beast::error_code ig;
+    auto peer = s.remote_endpoint(ig);
+    std::string address = ig ? std::string() : peer.address().to_string();
+    const std::size_t per_address = self->app_.config().limits.max_connections_per_address;
     if (self->app_.open_connections() >= self->max_connections_) {
-      self->refuse(std::move(s));
+      self->refuse(std::move(s), "too many connections (limits.max_http_connections); retry later");
+    } else if (per_address && self->app_.connections_from(address) >= per_address) {
+      self->refuse(std::move(s), "too many connections from this address (limits.max_connections_per_address); retry later");
     } else {
-      beast::error_code ig;
       s.set_option(tcp::no_delay(true), ig);
-      start_http(self->app_, std::move(s), self->app_.connection_slot());
+      start_http(self->app_, std::move(s), self->app_.connection_slot(address));
     }
     self->do_accept();
   });
@@ -91,20 +96,22 @@ void Listener::on_accept_error(const beast::error_code& ec) {
   });
 }
 
+namespace {
+
 // A refused connection: the 503 is written, then the socket is closed once the peer's data (its
 // request) has been read off or a second has passed, so the peer sees the answer instead of a
 // reset. It holds no slot and lives at most that second.
 class Refusal : public std::enable_shared_from_this<Refusal> {
  public:
-  explicit Refusal(tcp::socket s) : stream_(std::move(s)) {}
+  Refusal(tcp::socket s, const std::string& message) : stream_(std::move(s)) {
+    const std::string body = Json{{"error", {{"code", "unavailable"}, {"message", message}}}}.dump();
+    response_ = "HTTP/1.1 503 Service Unavailable\r\nServer: syncline-server\r\nContent-Type: application/json\r\n"
+                "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
+                std::to_string(body.size()) + "\r\n\r\n" + body;
+  }
   void run() {
-    static const std::string kBody =
-        R"({"error":{"code":"unavailable","message":"too many connections (limits.max_http_connections); retry later"}})";
-    static const std::string kResponse = "HTTP/1.1 503 Service Unavailable\r\nServer: syncline-server\r\n"
-                                         "Content-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n"
-                                         "Content-Length: " + std::to_string(kBody.size()) + "\r\n\r\n" + kBody;
     stream_.expires_after(std::chrono::seconds(1));
-    asio::async_write(stream_, asio::buffer(kResponse), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    asio::async_write(stream_, asio::buffer(response_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
       beast::error_code ig;
       self->stream_.socket().shutdown(tcp::socket::shutdown_send, ig);
       if (ec) return self->stream_.close();
@@ -120,12 +127,15 @@ class Refusal : public std::enable_shared_from_this<Refusal> {
     });
   }
   beast::tcp_stream stream_;
+  std::string response_;
   std::array<char, 4096> buf_{};
 };
 
-void Listener::refuse(tcp::socket s) {
+}  // namespace
+
+void Listener::refuse(tcp::socket s, const std::string& message) {
   app_.metrics().connections_refused++;
-  std::make_shared<Refusal>(std::move(s))->run();
+  std::make_shared<Refusal>(std::move(s), message)->run();
 }
 
 void Listener::stop() {

@@ -2,7 +2,8 @@
 //
 // Every accepted connection holds a slot (ConnectionSlot) for as long as its socket is open,
 // whichever session owns it by then (HTTP, SSE or WebSocket). Past limits.max_http_connections
-// (derived from RLIMIT_NOFILE when not set) a new connection is answered 503 and closed, so the
+// (derived from RLIMIT_NOFILE when not set), or past limits.max_connections_per_address from one
+// address, a new connection is answered 503 and closed, so the
 // server never runs out of descriptors for its database and its own work. Accept errors (a
 // descriptor limit reached anyway, out of buffers) are retried after a back-off that grows from
 // 10 ms to 1 s, and logged at most once a second with a count.
@@ -27,7 +28,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
  private:
   void do_accept();
   void on_accept_error(const beast::error_code& ec);
-  void refuse(tcp::socket s);
+  void refuse(tcp::socket s, const std::string& message);
 
   asio::io_context& ioc_;
   App& app_;

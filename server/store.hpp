@@ -151,11 +151,13 @@ class Store {
   // read (through an index: see scope_paths); `visible` still decides. `rows_read` is raised by
   // the rows read from the table. The caller fills page.seq (the seq it has broadcast, which
   // this state includes).
+  // `max_bytes` (0: none) ends a page early once its documents' stored JSON reaches it (the page
+  // then has a `next`, possibly to an empty last page).
   Result<SnapshotPage> snapshot(const std::vector<std::string>& collections,
                                 const std::optional<std::pair<std::string, std::string>>& after,
                                 std::size_t limit, const std::function<bool(const Document&)>& visible,
                                 const std::map<std::string, ScopeKey>& keys = {},
-                                std::atomic<std::int64_t>* rows_read = nullptr);
+                                std::atomic<std::int64_t>* rows_read = nullptr, std::size_t max_bytes = 0);
 
   std::int64_t document_count();
   // Indexed fields for scoped reads: the fields that read rules compare with a claim

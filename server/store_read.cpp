@@ -112,7 +112,8 @@ std::vector<std::vector<std::string>> Store::scope_paths(const Config& config) {
 Result<SnapshotPage> Store::snapshot(const std::vector<std::string>& collections,
                                     const std::optional<std::pair<std::string, std::string>>& after,
                                     std::size_t limit, const std::function<bool(const Document&)>& visible,
-                                    const std::map<std::string, ScopeKey>& keys, std::atomic<std::int64_t>* rows_read) {
+                                    const std::map<std::string, ScopeKey>& keys, std::atomic<std::int64_t>* rows_read,
+                                    std::size_t max_bytes) {
   SnapshotPage page;
   if (collections.empty()) return page;
   // One read transaction: the documents and the seq belong to the same state.
@@ -120,12 +121,14 @@ Result<SnapshotPage> Store::snapshot(const std::vector<std::string>& collections
   if (!exec("BEGIN", &err)) return make_error(kInternal, "begin: " + err);
   std::vector<Document> docs;
   std::int64_t read = 0;
+  std::size_t bytes = 0;
+  bool full = false;  // the byte bound ended the page
   const std::size_t chunk = std::max<std::size_t>(limit + 1, 256);
   std::optional<Error> failure;
   // Collection by collection, in order: each one is read with its own narrowing (a scope key
   // turns "every document of the collection" into an index range over the caller's own).
   for (const std::string& collection : collections) {
-    if (docs.size() > limit || failure) break;
+    if (docs.size() > limit || full || failure) break;
     if (after && collection < after->first) continue;
     std::string cur_id = after && collection == after->first ? after->second : std::string();
     auto key = keys.find(collection);
@@ -140,7 +143,7 @@ Result<SnapshotPage> Store::snapshot(const std::vector<std::string>& collections
       failure = internal("snapshot", db_);
       break;
     }
-    for (bool exhausted = false; !exhausted && docs.size() <= limit;) {
+    for (bool exhausted = false; !exhausted && !full && docs.size() <= limit;) {
       sqlite3_reset(st);
       int n = 1;
       bind_text(st, n++, collection);
@@ -156,10 +159,16 @@ Result<SnapshotPage> Store::snapshot(const std::vector<std::string>& collections
         d.collection = collection;
         d.id = col_text(st, 0);
         d.version = sqlite3_column_int64(st, 1);
+        const std::size_t size = static_cast<std::size_t>(sqlite3_column_bytes(st, 2));
         d.fields = parse_stored(col_text(st, 2));
         if (!d.fields.is_object()) d.fields = Json::object();
         cur_id = d.id;
         if (visible(d)) {
+          if (max_bytes && !docs.empty() && docs.size() <= limit && bytes + size > max_bytes) {
+            full = true;
+            break;
+          }
+          bytes += size;
           docs.push_back(std::move(d));
           if (docs.size() > limit) break;
         }
@@ -175,8 +184,8 @@ Result<SnapshotPage> Store::snapshot(const std::vector<std::string>& collections
   exec("COMMIT");
   if (rows_read) rows_read->fetch_add(read);
   if (failure) return *failure;
-  if (docs.size() > limit) {
-    docs.resize(limit);
+  if (docs.size() > limit || full) {
+    if (docs.size() > limit) docs.resize(limit);
     page.next = std::make_pair(docs.back().collection, docs.back().id);
   }
   page.docs = std::move(docs);

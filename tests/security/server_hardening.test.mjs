@@ -715,5 +715,59 @@ describe('issue 13: server hardening', () => {
       assert.equal(okCust.status, 200, `a valid customer token from the same address is served: ${okCust.text}`);
     });
   });
-});
 
+  // 9. Found in the review of every route: a snapshot page is bounded in bytes as well as in
+  // documents, a `where` in conditions, and connections per address when configured.
+  test('9a. a snapshot page stops at limits.snapshot_max_bytes and pages on; nothing is lost', { timeout: 30000 }, async () => {
+    const config = testConfig({ limits: { snapshot_max_bytes: 8000 } });
+    await withServer({ config }, async (server) => {
+      const pad = 'x'.repeat(2000);
+      const muts = Array.from({ length: 12 }, (_, i) => ({ mid: i + 1, op: 'insert', collection: 'products', id: `p${String(i).padStart(2, '0')}`, fields: { pad } }));
+      assert.equal((await mutate(server, admin, 'seed', muts)).status, 200);
+      const first = await api(server, 'GET', '/v1/snapshot?collections=products&limit=1000', { token: admin });
+      assert.equal(first.status, 200, first.text);
+      assert.ok(first.json.docs.length >= 1 && first.json.docs.length <= 4, `page of ${first.json.docs.length} docs under 8000 bytes`);
+      assert.ok(first.json.next, 'a next cursor while documents remain');
+      const all = await snapshotAll(server, admin, { collections: 'products', limit: 1000 });
+      const ids = (all.docs ?? all).map((d) => d.id);
+      assert.deepEqual(ids, muts.map((m) => m.id), 'paging returns every document once, in order');
+    });
+  });
+
+  test('9b. a where with more than limits.max_where_conditions conditions is refused (snapshot 400, SSE 400, WS 4400)', { timeout: 30000 }, async () => {
+    await withServer({}, async (server) => {
+      const where = Array.from({ length: 33 }, (_, i) => `f${i}=eq.${i}`).join(',');
+      const snap = await api(server, 'GET', `/v1/snapshot?collections=products&where=${encodeURIComponent(where)}`, { token: admin });
+      assertError(snap, 400, 'invalid_request', 'snapshot where with 33 conditions', 'where');
+      const sse = await api(server, 'GET', `/v1/events?collections=products&where=${encodeURIComponent(where)}&access_token=${admin}`);
+      assertError(sse, 400, 'invalid_request', 'SSE where with 33 conditions', 'where');
+      const ws = rawWs(server, { params: { access_token: admin, collections: 'products', where } });
+      await ws.waitFor((o) => o.close, 5000, 'close of the refused WebSocket');
+      assert.equal(ws.close.code, 4400);
+      const ok = await api(server, 'GET', `/v1/snapshot?collections=products&where=${encodeURIComponent(where.split(',').slice(0, 32).join(','))}`, { token: admin });
+      assert.equal(ok.status, 200, `32 conditions are fine: ${ok.text}`);
+    });
+  });
+
+  test('9c. limits.max_connections_per_address 3: the 4th connection from one address reads 503', { timeout: 30000 }, async () => {
+    const config = testConfig({ limits: { max_connections_per_address: 3 } });
+    await withServer({ config }, async (server) => {
+      const idle = [];
+      try {
+        for (let i = 0; i < 3; i++) {
+          const s = net.connect(server.port, '127.0.0.1');
+          s.on('error', () => {});
+          await new Promise((res) => s.once('connect', res));
+          idle.push(s);
+        }
+        await sleep(200);
+        const r = await rawHttp(server, '/v1/health');
+        assert.equal(r.status, 503, JSON.stringify(r).slice(0, 300));
+        assert.match(r.json.error.message, /from this address/);
+      } finally {
+        for (const s of idle) s.destroy();
+      }
+      await healthEventually(server, 5000, 'after the idle connections closed');
+    });
+  });
+});
