@@ -83,6 +83,18 @@ async function crashed(server, e) {
   return { status: 0, text: `${e.message}; server exit ${server.proc.exitCode} signal ${server.proc.signalCode}` };
 }
 
+// Opens `n` plain TCP connections that send nothing (each holds a connection slot).
+async function openIdle(server, n) {
+  const socks = [];
+  for (let i = 0; i < n; i++) {
+    const s = net.connect(server.port, '127.0.0.1');
+    s.on('error', () => {});
+    await new Promise((res) => s.once('connect', res));
+    socks.push(s);
+  }
+  return socks;
+}
+
 const deep = (n, leaf = '') => '['.repeat(n) + leaf + ']'.repeat(n);
 
 function assertDepthRefusal(r, what) {
@@ -400,14 +412,8 @@ describe('issue 13: server hardening', () => {
   test('4b. limits.max_http_connections 20: the 21st concurrent connection reads 503 unavailable', { timeout: 30000 }, async () => {
     const config = testConfig({ limits: { max_http_connections: 20 } });
     await withServer({ config }, async (server) => {
-      const idle = [];
+      const idle = await openIdle(server, 20);
       try {
-        for (let i = 0; i < 20; i++) {
-          const s = net.connect(server.port, '127.0.0.1');
-          s.on('error', () => {});
-          await new Promise((res) => s.once('connect', res));
-          idle.push(s);
-        }
         await sleep(300);
         // The 21st: the refusal may come at once (before any request) or after the request.
         const r = await new Promise((resolve) => {
@@ -752,14 +758,8 @@ describe('issue 13: server hardening', () => {
   test('9c. limits.max_connections_per_address 3: the 4th connection from one address reads 503', { timeout: 30000 }, async () => {
     const config = testConfig({ limits: { max_connections_per_address: 3 } });
     await withServer({ config }, async (server) => {
-      const idle = [];
+      const idle = await openIdle(server, 3);
       try {
-        for (let i = 0; i < 3; i++) {
-          const s = net.connect(server.port, '127.0.0.1');
-          s.on('error', () => {});
-          await new Promise((res) => s.once('connect', res));
-          idle.push(s);
-        }
         await sleep(200);
         const r = await rawHttp(server, '/v1/health');
         assert.equal(r.status, 503, JSON.stringify(r).slice(0, 300));
