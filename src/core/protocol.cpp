@@ -23,6 +23,7 @@
 
 #include "core/json_bounded.hpp"
 #include "core/json_reader.hpp"
+#include "core/live_query.hpp"  // compare_values: the exact order of JSON numbers
 
 namespace syncline {
 
@@ -32,6 +33,7 @@ namespace {
 // level, and the wasm stack is small. No real document comes close.
 constexpr int kMaxDepth = 64;
 constexpr std::size_t kMaxEventNameChars = 128;
+constexpr std::size_t kMaxOpsPerMutation = 64;
 
 template <class... Fs>
 struct Overloaded : Fs... {
@@ -188,6 +190,12 @@ class ObjectReader {
     if (!error_) error_ = make_error(code_, message, field);
   }
 
+  // The member even when it is null; nullptr when absent or the reader already failed.
+  const Json* find_raw(const char* key) const {
+    if (error_ || !obj_.is_object()) return nullptr;
+    return obj_.member(key);
+  }
+
   // The member, or nullptr when absent, null, or the reader already failed.
   const Json* find(const char* key) const {
     if (error_ || !obj_.is_object()) return nullptr;
@@ -326,6 +334,20 @@ Result<MutationResult> decode_mutation_result(const Json& j, const std::string& 
   out.message = r.string("message", false);
   if (!r.failed() && out.status == ResultStatus::Rejected && out.code.empty()) {
     r.fail(r.path("code"), r.path("code") + " must not be empty");
+  }
+  out.failed_mid = r.int64("failed_mid", 0, false);
+  // "current": null is a value here (the document is absent), not "no current".
+  if (const Json* c = r.find_raw("current")) {
+    if (c->is_null()) {
+      out.current = Json(nullptr);
+    } else {
+      auto cr = json_reader(*c, codes::kInvalidMessage, r.path("current"));
+      Json doc = Json::object();
+      doc["version"] = cr.int64("version", 0, true);
+      doc["fields"] = cr.object("fields", true);
+      if (cr.failed()) return cr.error();
+      out.current = std::move(doc);
+    }
   }
   if (r.failed()) return r.error();
   if (out.status == ResultStatus::Rejected) out.seq = 0;  // not part of a rejection
@@ -516,6 +538,21 @@ Json encode(const HelloMsg& m) { return Json{{"seq", m.seq}}; }
 
 Json encode(const ResetMsg& m) { return Json{{"reason", m.reason}, {"seq", m.seq}}; }
 
+Json encode(const FieldOp& op) {
+  Json j = Json::object();
+  switch (op.kind) {
+    case FieldOp::Kind::Increment:
+      j["increment"] = op.by;
+      if (op.min) j["min"] = *op.min;
+      if (op.max) j["max"] = *op.max;
+      break;
+    case FieldOp::Kind::ServerTime:
+      j["serverTime"] = true;
+      break;
+  }
+  return j;
+}
+
 Json encode(const Mutation& m) {
   Json j = Json::object();
   j["mid"] = m.mid;
@@ -524,6 +561,16 @@ Json encode(const Mutation& m) {
   j["id"] = m.id;
   if (m.op != MutationOp::Delete) j["fields"] = m.fields.is_object() ? m.fields : Json::object();
   if (m.base_version) j["base_version"] = *m.base_version;
+  if (!m.ops.empty()) {
+    Json ops = Json::object();
+    for (const auto& [name, op] : m.ops) ops[name] = encode(op);
+    j["ops"] = std::move(ops);
+  }
+  if (m.condition) j["if"] = m.condition->to_string();
+  if (m.group) {
+    j["group"] = *m.group;
+    j["group_size"] = m.group_size;
+  }
   return j;
 }
 
@@ -553,6 +600,8 @@ Json encode(const MutationResult& r) {
       }
       break;
   }
+  if (r.failed_mid != 0) j["failed_mid"] = r.failed_mid;
+  if (r.current) j["current"] = *r.current;
   return j;
 }
 
@@ -620,6 +669,54 @@ Result<ResetMsg> decode_reset(const Json& j) {
   return decode_reset_from(JsonMembers(j));
 }
 
+// One member of "ops": exactly one of {"increment": number, "min"?: number, "max"?: number} or
+// {"serverTime": true}. Unknown members are refused here (unlike elsewhere): an operation this
+// decoder does not know must not be mistaken for another one.
+Result<FieldOp> decode_field_op(const Json& j, const std::string& path) {
+  const auto bad = [&](const std::string& field, const std::string& message) {
+    return make_error(codes::kInvalidRequest, message, field);
+  };
+  if (!j.is_object()) return bad(path, path + " must be an object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& k = it.key();
+    if (k != "increment" && k != "min" && k != "max" && k != "serverTime") {
+      return bad(join(path, k), path + "." + printable(k) + " is not part of a field operation (increment, min, max or serverTime)");
+    }
+  }
+  const auto member = [&](const char* key) -> const Json* {
+    auto it = j.find(key);
+    return it == j.end() || it->is_null() ? nullptr : &*it;
+  };
+  const Json* inc = member("increment");
+  const Json* st = member("serverTime");
+  const Json* min = member("min");
+  const Json* max = member("max");
+  if (inc && st) return bad(path, path + " must hold one of increment or serverTime, not both");
+  FieldOp op;
+  if (st) {
+    if (!st->is_boolean() || !st->get<bool>()) return bad(join(path, "serverTime"), path + ".serverTime must be true");
+    if (min || max) {
+      return bad(join(path, min ? "min" : "max"), path + "." + (min ? "min" : "max") + " belongs to an increment");
+    }
+    op.kind = FieldOp::Kind::ServerTime;
+    return op;
+  }
+  if (!inc) return bad(path, path + " must hold increment or serverTime");
+  if (!inc->is_number()) return bad(join(path, "increment"), path + ".increment must be a number");
+  op.kind = FieldOp::Kind::Increment;
+  op.by = *inc;
+  if (min) {
+    if (!min->is_number()) return bad(join(path, "min"), path + ".min must be a number");
+    op.min = *min;
+  }
+  if (max) {
+    if (!max->is_number()) return bad(join(path, "max"), path + ".max must be a number");
+    op.max = *max;
+  }
+  if (min && max && compare_values(min, max) > 0) return bad(path, path + ".min must not be above max");
+  return op;
+}
+
 // field_prefix is the path of the mutation object itself, e.g. "mutations[3]".
 Result<Mutation> decode_mutation(const Json& j, const std::string& field_prefix) {
   auto r = json_reader(j, codes::kInvalidRequest, field_prefix);
@@ -638,7 +735,49 @@ Result<Mutation> decode_mutation(const Json& j, const std::string& field_prefix)
   out.fields = r.object("fields", !r.failed() && out.op != MutationOp::Delete);
   if (out.op == MutationOp::Delete) out.fields = Json::object();
   if (r.find("base_version")) out.base_version = r.int64("base_version", 0, true);
+  const Json* group = r.find("group");
+  const Json* group_size = r.find("group_size");
+  if (group || group_size) {
+    out.group = r.int64("group", 1, true);
+    out.group_size = r.int64("group_size", 1, true);
+    if (!r.failed() && (out.mid < *out.group || out.mid - *out.group >= out.group_size)) {
+      r.fail(r.path("group"), r.path("group") + " " + std::to_string(*out.group) + " of size " +
+                                  std::to_string(out.group_size) + " cannot hold mid " + std::to_string(out.mid));
+    }
+  }
   if (r.failed()) return r.error();
+
+  if (const Json* ops = r.find("ops")) {
+    const std::string path = r.path("ops");
+    if (!ops->is_object()) return make_error(codes::kInvalidRequest, path + " must be an object", path);
+    if (ops->size() > kMaxOpsPerMutation) {
+      return make_error(codes::kInvalidRequest,
+                        path + " holds more than " + std::to_string(kMaxOpsPerMutation) + " operations", path);
+    }
+    if (out.op == MutationOp::Delete && !ops->empty()) {
+      return make_error(codes::kInvalidMutation, "a delete cannot carry ops", path);
+    }
+    for (auto it = ops->begin(); it != ops->end(); ++it) {
+      const std::string at = path + "." + it.key();
+      if (it.key().empty()) return make_error(codes::kInvalidRequest, path + " names an empty field", path);
+      auto fo = decode_field_op(*it, at);
+      if (!fo) return fo.error();
+      if (out.fields.contains(it.key())) {
+        return make_error(codes::kInvalidMutation, printable(it.key()) + " is named both in fields and in ops", at);
+      }
+      out.ops.emplace(it.key(), std::move(*fo));
+    }
+  }
+  if (const Json* cond = r.find("if")) {
+    const std::string path = r.path("if");
+    if (!cond->is_string()) return make_error(codes::kInvalidRequest, path + " must be a filter string", path);
+    if (out.op == MutationOp::Insert) {
+      return make_error(codes::kInvalidMutation, "an insert cannot carry a condition", path);
+    }
+    auto f = Filter::parse(cond->get_ref<const std::string&>());
+    if (!f) return make_error(codes::kInvalidRequest, path + ": " + f.error().message, path);
+    out.condition = std::move(*f);
+  }
   return out;
 }
 
@@ -656,6 +795,13 @@ Result<MutationBatch> decode_mutation_batch(const Json& j, const DecodeLimits& l
                       "mutations");
   }
   out.mutations.reserve(muts->size());
+  // The atomic group being read: its members must follow one another, mid after mid, from the
+  // group's first mid until group_size of them were read.
+  const Mutation* open = nullptr;
+  std::int64_t open_count = 0;
+  const auto group_error = [](const std::string& path, const std::string& message) {
+    return make_error(codes::kInvalidRequest, message, path + ".group");
+  };
   for (std::size_t i = 0; i < muts->size(); ++i) {
     const std::string path = indexed("mutations", i);
     auto m = decode_mutation((*muts)[i], path);
@@ -666,7 +812,29 @@ Result<MutationBatch> decode_mutation_batch(const Json& j, const DecodeLimits& l
                             " follows " + std::to_string(out.mutations.back().mid),
                         path + ".mid");
     }
+    if (open) {
+      if (m->group != open->group || m->group_size != open->group_size || m->mid != out.mutations.back().mid + 1) {
+        return group_error(path, "group " + std::to_string(*open->group) + " has " + std::to_string(open_count) +
+                                     " of its " + std::to_string(open->group_size) +
+                                     " members here; a group's members travel together with consecutive mids");
+      }
+      ++open_count;
+    } else if (m->group) {
+      if (m->mid != *m->group) {
+        return group_error(path, "group " + std::to_string(*m->group) + " must start with mid " +
+                                     std::to_string(*m->group) + " in the batch");
+      }
+      open_count = 1;
+    }
     out.mutations.push_back(std::move(m.value()));
+    open = nullptr;
+    if (out.mutations.back().group && open_count < out.mutations.back().group_size) open = &out.mutations.back();
+    else open_count = 0;
+  }
+  if (open) {
+    return group_error(indexed("mutations", muts->size() - 1),
+                       "group " + std::to_string(*open->group) + " has " + std::to_string(open_count) + " of its " +
+                           std::to_string(open->group_size) + " members; a group travels in one batch");
   }
   return out;
 }

@@ -77,6 +77,12 @@ struct MutationResult {
   std::int64_t seq = 0;  // applied / duplicate-of-applied: the seq the mutation produced
   std::string code;      // rejected (and duplicate-of-rejected): e.g. "conflict", "constraint"
   std::string message;
+  // Rejected member of an atomic group: the mid of the member whose rejection failed the group
+  // (its own mid on that member).
+  std::int64_t failed_mid = 0;
+  // Rejected with `conflict` on a document the writer may read: the document as committed
+  // ({"version","fields"}), or null when it is absent. Not kept for duplicates.
+  std::optional<Json> current;
   bool operator==(const MutationResult&) const = default;
 };
 
@@ -119,6 +125,7 @@ Json encode(const MutationResults& m);
 Json encode(const PublishRequest& m);
 Json encode(const ErrorMsg& m);  // {"error":{"code","message","field"?}}
 Json encode(const Mutation& m);
+Json encode(const FieldOp& op);  // {"increment","min"?,"max"?} or {"serverTime":true}
 Json encode(const MutationResult& r);
 
 // The SSE event name / WebSocket "type" of a server message.
@@ -133,6 +140,9 @@ Result<EventMsg> decode_event(const Json& j);
 Result<HelloMsg> decode_hello(const Json& j);
 Result<ResetMsg> decode_reset(const Json& j);
 Result<Mutation> decode_mutation(const Json& j, const std::string& field_prefix = "");
+// One member of a mutation's "ops" (`path` names it, e.g. "mutations[2].ops.stock"); errors are
+// invalid_request at the offending member's path.
+Result<FieldOp> decode_field_op(const Json& j, const std::string& path);
 Result<MutationBatch> decode_mutation_batch(const Json& j, const DecodeLimits& limits = {});
 Result<MutationResults> decode_mutation_results(const Json& j);
 Result<PublishRequest> decode_publish(const Json& j);

@@ -58,6 +58,9 @@ const std::vector<std::string> kFrames = {
     R"({"type":"event","seq":3,"name":"ping"})",
     R"({"type":"results","seq":4,"results":[{"mid":1,"status":"applied","seq":4},{"mid":2,"status":"rejected","code":"conflict","message":"m"},{"mid":3,"status":"duplicate","seq":2}]})",
     R"({"type":"error","error":{"code":"forbidden","message":"no","field":"x"}})",
+    R"({"type":"results","seq":4,"results":[{"mid":5,"status":"rejected","code":"constraint","message":"m","failed_mid":5},{"mid":6,"status":"rejected","code":"conflict","message":"m","failed_mid":5,"current":{"version":3,"fields":{"a":1}}},{"mid":7,"status":"rejected","code":"conflict","current":null}]})",
+    R"({"type":"results","seq":4,"results":[{"mid":5,"status":"rejected","code":"conflict","current":{"version":"3","fields":{}}}]})",
+    R"({"type":"results","seq":4,"results":[{"mid":5,"status":"rejected","code":"conflict","failed_mid":1.5}]})",
     // Errors, one per rule.
     R"({"type":"change","collection":"bills","id":"b","op":"insert","fields":{}})",
     R"({"type":"change","seq":-1,"collection":"bills","id":"b","op":"insert","fields":{}})",

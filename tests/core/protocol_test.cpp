@@ -78,6 +78,64 @@ PublishRequest sample_publish() {
   return p;
 }
 
+// A group of two (an increment bounded at 0 and a serverTime insert) and a conditional update.
+MutationBatch atomic_batch() {
+  MutationBatch b;
+  b.client = "client-a";
+  Mutation sale;
+  sale.mid = 40;
+  sale.op = MutationOp::Update;
+  sale.collection = "products";
+  sale.id = "p1";
+  sale.fields = Json{{"note", "sold"}};
+  FieldOp dec;
+  dec.by = -1;
+  dec.min = 0;
+  sale.ops["stock"] = dec;
+  sale.group = 40;
+  sale.group_size = 2;
+  Mutation move;
+  move.mid = 41;
+  move.op = MutationOp::Insert;
+  move.collection = "stock_moves";
+  move.id = "m1";
+  move.fields = Json{{"product", "p1"}};
+  FieldOp at;
+  at.kind = FieldOp::Kind::ServerTime;
+  move.ops["at"] = at;
+  FieldOp dbl;
+  dbl.by = 0.5;
+  dbl.min = -1.5;
+  dbl.max = 10;
+  move.ops["weight"] = dbl;
+  move.group = 40;
+  move.group_size = 2;
+  Mutation pay;
+  pay.mid = 42;
+  pay.op = MutationOp::Update;
+  pay.collection = "bills";
+  pay.id = "b1";
+  pay.fields = Json{{"status", "paid"}};
+  pay.condition = *Filter::parse("status=eq.unpaid");
+  b.mutations = {sale, move, pay};
+  return b;
+}
+
+MutationResults atomic_results() {
+  MutationResults r;
+  r.seq = 131;
+  MutationResult failed{40, ResultStatus::Rejected, 0, "constraint", "stock would be -1, below min 0"};
+  failed.failed_mid = 40;
+  MutationResult other{41, ResultStatus::Rejected, 0, "constraint", "stock would be -1, below min 0"};
+  other.failed_mid = 40;
+  MutationResult cond{42, ResultStatus::Rejected, 0, "conflict", "condition status=eq.unpaid does not hold"};
+  cond.current = Json{{"version", 120}, {"fields", {{"status", "paid"}}}};
+  MutationResult gone{43, ResultStatus::Rejected, 0, "conflict", "condition status=eq.unpaid does not hold"};
+  gone.current = Json(nullptr);
+  r.results = {failed, other, cond, gone};
+  return r;
+}
+
 std::vector<ServerMessage> all_server_messages() {
   ChangeMsg del;
   del.seq = 200;
@@ -95,6 +153,7 @@ std::vector<ServerMessage> all_server_messages() {
           bare,
           ResetMsg{"cursor_expired", 900},
           sample_results(),
+          atomic_results(),
           ErrorMsg{make_error("forbidden", "no access", "mutations[3].id")},
           ErrorMsg{make_error("rate_limited", "slow down")}};
 }
@@ -456,6 +515,182 @@ TEST(ProtocolErrors, DecodeMutationPrefix) {
                "invalid_request", "mutations[7].fields");
 }
 
+// --- field operations, conditions, atomic groups (issue 14) ---
+
+TEST(ProtocolEncode, AtomicMembersMatchTheDoc) {
+  EXPECT_EQ(encode(atomic_batch()),
+            parse(R"({"client":"client-a","mutations":[
+              {"mid":40,"op":"update","collection":"products","id":"p1","fields":{"note":"sold"},
+               "ops":{"stock":{"increment":-1,"min":0}},"group":40,"group_size":2},
+              {"mid":41,"op":"insert","collection":"stock_moves","id":"m1","fields":{"product":"p1"},
+               "ops":{"at":{"serverTime":true},"weight":{"increment":0.5,"min":-1.5,"max":10}},
+               "group":40,"group_size":2},
+              {"mid":42,"op":"update","collection":"bills","id":"b1","fields":{"status":"paid"},
+               "if":"status=eq.unpaid"}]})"));
+  EXPECT_EQ(encode(atomic_results()),
+            parse(R"({"seq":131,"results":[
+              {"mid":40,"status":"rejected","code":"constraint","message":"stock would be -1, below min 0","failed_mid":40},
+              {"mid":41,"status":"rejected","code":"constraint","message":"stock would be -1, below min 0","failed_mid":40},
+              {"mid":42,"status":"rejected","code":"conflict","message":"condition status=eq.unpaid does not hold",
+               "current":{"version":120,"fields":{"status":"paid"}}},
+              {"mid":43,"status":"rejected","code":"conflict","message":"condition status=eq.unpaid does not hold",
+               "current":null}]})"));
+  // Without them, nothing new is written.
+  EXPECT_FALSE(encode(sample_batch()).at("mutations")[1].contains("ops"));
+  EXPECT_FALSE(encode(sample_results()).at("results")[1].contains("current"));
+}
+
+TEST(ProtocolRoundTrip, AtomicBatchAndResults) {
+  EXPECT_EQ(*decode_mutation_batch(encode(atomic_batch())), atomic_batch());
+  auto c = decode_client_ws(encode_ws(ClientMessage{atomic_batch()}));
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(std::get<MutationBatch>(*c), atomic_batch());
+  EXPECT_EQ(*decode_mutation_results(encode(atomic_results())), atomic_results());
+  // The receive path without a DOM (decode_server_batch) gives the same results.
+  auto b = decode_server_batch("[" + encode_ws(ServerMessage{atomic_results()}) + "]");
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE((*b)[0].ok());
+  EXPECT_EQ(std::get<MutationResults>(*(*b)[0]), atomic_results());
+  // An integer increment stays an integer, a double a double.
+  const Mutation back = decode_mutation_batch(encode(atomic_batch()))->mutations[1];
+  EXPECT_TRUE(back.ops.at("weight").by.is_number_float());
+  EXPECT_TRUE(decode_mutation_batch(encode(atomic_batch()))->mutations[0].ops.at("stock").by.is_number_integer());
+}
+
+TEST(ProtocolDecode, NullOptionalsOfTheNewMembers) {
+  auto m = decode_mutation(parse(R"({"mid":1,"op":"update","collection":"c","id":"i","fields":{},
+                                     "ops":null,"if":null,"group":null,"group_size":null})"));
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_TRUE(m->ops.empty());
+  EXPECT_FALSE(m->condition);
+  EXPECT_FALSE(m->group);
+  auto op = decode_mutation(parse(R"({"mid":1,"op":"update","collection":"c","id":"i","fields":{},
+                                      "ops":{"n":{"increment":2,"min":null,"max":null}}})"));
+  ASSERT_TRUE(op.ok()) << op.error().message;
+  EXPECT_FALSE(op->ops.at("n").min);
+  // A result's failed_mid 0 is "none"; current null is a value (the document is absent).
+  auto r = decode_mutation_results(parse(R"({"seq":1,"results":[{"mid":1,"status":"rejected","code":"c",
+                                             "failed_mid":0,"current":null}]})"));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->results[0].failed_mid, 0);
+  ASSERT_TRUE(r->results[0].current.has_value());
+  EXPECT_TRUE(r->results[0].current->is_null());
+  // Members of current beyond version and fields are not kept.
+  r = decode_mutation_results(parse(R"({"seq":1,"results":[{"mid":1,"status":"rejected","code":"c",
+                                        "current":{"version":3,"fields":{"a":1},"x":2}}]})"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r->results[0].current, parse(R"({"version":3,"fields":{"a":1}})"));
+}
+
+std::string mut(const std::string& extra, const char* op = "update", int mid = 1) {
+  std::string m = R"({"mid":)" + std::to_string(mid) + R"(,"op":")" + op + R"(","collection":"bills","id":"b1")";
+  if (std::string(op) != "delete") m += R"(,"fields":{"status":"paid"})";
+  if (!extra.empty()) m += "," + extra;
+  return m + "}";
+}
+
+TEST(ProtocolErrors, FieldOperations) {
+  const auto one = [](const std::string& extra, const char* op = "update") {
+    return decode_client_ws(batch_text(mut(extra, op)));
+  };
+  EXPECT_TRUE(one(R"("ops":{"n":{"increment":1}})").ok());
+  EXPECT_TRUE(one(R"("ops":{"n":{"increment":-1.5,"min":-3,"max":0}})").ok());
+  EXPECT_TRUE(one(R"("ops":{"t":{"serverTime":true}})", "insert").ok());
+  EXPECT_TRUE(one(R"("ops":{})", "delete").ok()) << "no ops at all is fine on a delete";
+  expect_error(one(R"("ops":[1])"), "invalid_request", "mutations[0].ops");
+  expect_error(one(R"("ops":"n")"), "invalid_request", "mutations[0].ops");
+  expect_error(one(R"("ops":{"n":1})"), "invalid_request", "mutations[0].ops.n");
+  expect_error(one(R"("ops":{"n":{}})"), "invalid_request", "mutations[0].ops.n");
+  expect_error(one(R"("ops":{"n":{"increment":"1"}})"), "invalid_request", "mutations[0].ops.n.increment");
+  expect_error(one(R"("ops":{"n":{"increment":true}})"), "invalid_request", "mutations[0].ops.n.increment");
+  expect_error(one(R"("ops":{"n":{"increment":1,"min":"0"}})"), "invalid_request", "mutations[0].ops.n.min");
+  expect_error(one(R"("ops":{"n":{"increment":1,"max":[]}})"), "invalid_request", "mutations[0].ops.n.max");
+  expect_error(one(R"("ops":{"n":{"increment":1,"min":5,"max":4}})"), "invalid_request", "mutations[0].ops.n");
+  expect_error(one(R"("ops":{"n":{"increment":1,"multiply":2}})"), "invalid_request",
+               "mutations[0].ops.n.multiply");
+  expect_error(one(R"("ops":{"n":{"increment":1,"serverTime":true}})"), "invalid_request", "mutations[0].ops.n");
+  expect_error(one(R"("ops":{"t":{"serverTime":false}})"), "invalid_request", "mutations[0].ops.t.serverTime");
+  expect_error(one(R"("ops":{"t":{"serverTime":1}})"), "invalid_request", "mutations[0].ops.t.serverTime");
+  expect_error(one(R"("ops":{"t":{"serverTime":true,"min":0}})"), "invalid_request", "mutations[0].ops.t.min");
+  expect_error(one(R"("ops":{"":{"increment":1}})"), "invalid_request", "mutations[0].ops");
+  expect_error(one(R"("ops":{"n":{"increment":1}})", "delete"), "invalid_mutation", "mutations[0].ops");
+  expect_error(one(R"("ops":{"status":{"increment":1}})"), "invalid_mutation", "mutations[0].ops.status");
+  std::string many = R"("ops":{)";
+  for (int i = 0; i <= 64; ++i) many += (i ? "," : "") + std::string("\"f") + std::to_string(i) + R"(":{"increment":1})";
+  expect_error(one(many + "}"), "invalid_request", "mutations[0].ops");
+  many = R"("ops":{)";
+  for (int i = 0; i < 64; ++i) many += (i ? "," : "") + std::string("\"f") + std::to_string(i) + R"(":{"increment":1})";
+  EXPECT_TRUE(one(many + "}").ok()) << "64 ops are allowed";
+}
+
+TEST(ProtocolErrors, Conditions) {
+  const auto one = [](const std::string& extra, const char* op = "update") {
+    return decode_client_ws(batch_text(mut(extra, op)));
+  };
+  auto ok = one(R"x("if":"status=in.(unpaid,\"on hold\")")x");
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(std::get<MutationBatch>(*ok).mutations[0].condition->to_string(), "status=in.(unpaid,on hold)");
+  EXPECT_TRUE(one(R"("if":"status=eq.cancelled")", "delete").ok());
+  expect_error(one(R"("if":5)"), "invalid_request", "mutations[0].if");
+  expect_error(one(R"("if":{"status":"unpaid"})"), "invalid_request", "mutations[0].if");
+  auto bad = one(R"("if":"status=zz.unpaid")");
+  expect_error(bad, "invalid_request", "mutations[0].if");
+  EXPECT_NE(bad.error().message.find("zz"), std::string::npos) << bad.error().message;
+  expect_error(one(R"("if":"status=eq.unpaid")", "insert"), "invalid_mutation", "mutations[0].if");
+}
+
+TEST(ProtocolErrors, Groups) {
+  const auto g = [](int mid, int group, int size, const char* op = "update") {
+    return mut(R"("group":)" + std::to_string(group) + R"(,"group_size":)" + std::to_string(size), op, mid);
+  };
+  EXPECT_TRUE(decode_client_ws(batch_text(g(5, 5, 2) + "," + g(6, 5, 2))).ok());
+  EXPECT_TRUE(decode_client_ws(batch_text(mut("", "update", 1) + "," + g(5, 5, 2) + "," + g(6, 5, 2) + "," +
+                                          g(7, 7, 1) + "," + mut("", "delete", 9)))
+                  .ok());
+  // One of group / group_size alone, or of the wrong type or range.
+  expect_error(decode_client_ws(batch_text(mut(R"("group":1)"))), "invalid_request", "mutations[0].group_size");
+  expect_error(decode_client_ws(batch_text(mut(R"("group_size":2)"))), "invalid_request", "mutations[0].group");
+  expect_error(decode_client_ws(batch_text(mut(R"("group":0,"group_size":1)"))), "invalid_request",
+               "mutations[0].group");
+  expect_error(decode_client_ws(batch_text(mut(R"("group":1,"group_size":0)"))), "invalid_request",
+               "mutations[0].group_size");
+  expect_error(decode_client_ws(batch_text(mut(R"("group":"1","group_size":1)"))), "invalid_request",
+               "mutations[0].group");
+  // A mid outside its group's range.
+  expect_error(decode_client_ws(batch_text(g(4, 5, 2))), "invalid_request", "mutations[0].group");
+  expect_error(decode_client_ws(batch_text(g(7, 5, 2))), "invalid_request", "mutations[0].group");
+  // Does not start at its first mid in the batch.
+  expect_error(decode_client_ws(batch_text(g(6, 5, 2))), "invalid_request", "mutations[0].group");
+  // Incomplete at the end of the batch.
+  expect_error(decode_client_ws(batch_text(mut("", "update", 1) + "," + g(5, 5, 3) + "," + g(6, 5, 3))),
+               "invalid_request", "mutations[2].group");
+  // Interrupted by a non-member, or by another group.
+  expect_error(decode_client_ws(batch_text(g(5, 5, 2) + "," + mut("", "update", 6))), "invalid_request",
+               "mutations[1].group");
+  expect_error(decode_client_ws(batch_text(g(5, 5, 2) + "," + g(6, 6, 1))), "invalid_request",
+               "mutations[1].group");
+  // A gap in the mids.
+  expect_error(decode_client_ws(batch_text(g(5, 5, 3) + "," + g(7, 5, 3))), "invalid_request", "mutations[1].group");
+  // Members disagreeing on the size.
+  expect_error(decode_client_ws(batch_text(g(5, 5, 2) + "," + g(6, 5, 3) + "," + g(7, 5, 3))), "invalid_request",
+               "mutations[1].group");
+}
+
+TEST(ProtocolErrors, ResultMembers) {
+  const auto res = [](const std::string& extra) {
+    return decode_server_message(
+        "results", R"({"seq":1,"results":[{"mid":1,"status":"rejected","code":"conflict",)" + extra + "}]}");
+  };
+  EXPECT_TRUE(res(R"("failed_mid":3)").ok());
+  expect_error(res(R"("failed_mid":-1)"), "invalid_message", "results[0].failed_mid");
+  expect_error(res(R"("failed_mid":"3")"), "invalid_message", "results[0].failed_mid");
+  expect_error(res(R"("current":5)"), "invalid_message", "results[0].current");
+  expect_error(res(R"("current":{"fields":{}})"), "invalid_message", "results[0].current.version");
+  expect_error(res(R"("current":{"version":1})"), "invalid_message", "results[0].current.fields");
+  expect_error(res(R"("current":{"version":1,"fields":[]})"), "invalid_message", "results[0].current.fields");
+  expect_error(res(R"("current":{"version":-1,"fields":{}})"), "invalid_message", "results[0].current.version");
+}
+
 // --- never crash ---
 
 std::string random_bytes(Rng& rng) {
@@ -509,6 +744,7 @@ TEST(ProtocolFuzz, NeverCrashes) {
   std::vector<std::string> valid;
   for (const ServerMessage& m : all_server_messages()) valid.push_back(encode_ws(m));
   valid.push_back(encode_ws(ClientMessage{sample_batch()}));
+  valid.push_back(encode_ws(ClientMessage{atomic_batch()}));
   valid.push_back(encode_ws(ClientMessage{sample_publish()}));
   const char* types[] = {"hello", "change", "event", "reset", "results", "error", "mutate", ""};
 
