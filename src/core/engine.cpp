@@ -105,12 +105,16 @@ void Engine::rebase(const DocKey& key, std::optional<std::optional<Json>> before
   std::optional<Json> before = before_arg ? std::move(*before_arg) : visible_fields(key);
   const VisibleMeta meta_before = before_meta ? *before_meta : visible_meta(key);
   const Document* base = base_.find(key);
-  // Other tabs' pending writes first, then this engine's own (they are the newest here).
-  std::vector<const Mutation*> pending = foreign_.for_key(key);
+  // Other tabs' pending writes first, then this engine's own (they are the newest here). Each
+  // replays through the server's rule on the newest state: an increment adds to whatever the
+  // base is now, never restores the value it computed when it was made. serverTime shows the
+  // local time the write was queued (or the latest clock) until the server's value arrives.
+  std::vector<std::pair<const Mutation*, ApplyContext>> pending;
+  for (const Mutation* m : foreign_.for_key(key)) pending.emplace_back(m, ApplyContext{now_ms_});
   for (const OutboxEntry* e : outbox_.for_key(key)) {
     // An acknowledged mutation whose seq the base has already seen is part of the base.
     if (e->applied_seq && base && base->version >= *e->applied_seq) continue;
-    pending.push_back(&e->mutation);
+    pending.emplace_back(&e->mutation, ApplyContext{e->queued_ms != 0 ? e->queued_ms : now_ms_});
   }
   if (pending.empty()) {
     overlay_.erase(key);
@@ -118,7 +122,7 @@ void Engine::rebase(const DocKey& key, std::optional<std::optional<Json>> before
     std::optional<Document> cur;
     if (base && !base->deleted) cur = *base;
     std::int64_t version = base ? base->version : 0;
-    for (const Mutation* m : pending) {
+    for (const auto& [m, ctx] : pending) {
       Document probe;
       const Document* current = nullptr;
       if (cur) {
@@ -128,7 +132,7 @@ void Engine::rebase(const DocKey& key, std::optional<std::optional<Json>> before
         probe.deleted = true;
         current = &probe;
       }
-      auto r = apply_mutation(current, *m);
+      auto r = apply_mutation(current, *m, ctx);
       if (!r) continue;  // the server will reject it too; its effect stays invisible
       if (r->fields) {
         cur = Document{key.collection, key.id, version, std::move(*r->fields), false};
@@ -143,37 +147,84 @@ void Engine::rebase(const DocKey& key, std::optional<std::optional<Json>> before
 
 // ---------------------------------------------------------------- mutations
 
-Result<std::vector<std::int64_t>> Engine::mutate(const std::vector<MutationRequest>& batch, std::int64_t now_ms) {
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    const auto& m = batch[i];
-    std::string at = "mutations[" + std::to_string(i) + "]";
-    if (!is_valid_collection(m.collection)) {
-      return make_error(codes::kInvalidMutation, "collection name '" + m.collection + "' is not valid", at + ".collection");
+namespace {
+
+constexpr std::size_t kMaxOpsPerMutation = 64;  // as the protocol decoder allows
+
+// The checks decode_mutation makes on the wire, for a request built by the app: what the server
+// would refuse as a malformed request is refused here before it takes a mid.
+std::optional<Error> check_request(const MutationRequest& m, const std::string& at, std::optional<Filter>& condition) {
+  const auto bad = [](const std::string& message, const std::string& field) {
+    return make_error(codes::kInvalidMutation, message, field);
+  };
+  if (!is_valid_collection(m.collection)) {
+    return bad("collection name '" + m.collection + "' is not valid", at + ".collection");
+  }
+  if (!is_valid_id(m.id)) return bad("document id '" + m.id + "' is not valid", at + ".id");
+  if (m.op != MutationOp::Delete && !m.fields.is_object()) return bad("fields must be an object", at + ".fields");
+  if (m.base_version && *m.base_version < 0) return bad("base_version must be >= 0", at + ".base_version");
+  if (!m.ops.empty()) {
+    if (m.op == MutationOp::Delete) return bad("a delete cannot carry ops", at + ".ops");
+    if (m.ops.size() > kMaxOpsPerMutation) {
+      return bad("at most " + std::to_string(kMaxOpsPerMutation) + " ops per mutation", at + ".ops");
     }
-    if (!is_valid_id(m.id)) {
-      return make_error(codes::kInvalidMutation, "document id '" + m.id + "' is not valid", at + ".id");
-    }
-    if (m.op != MutationOp::Delete && !m.fields.is_object()) {
-      return make_error(codes::kInvalidMutation, "fields must be an object", at + ".fields");
-    }
-    if (m.base_version && *m.base_version < 0) {
-      return make_error(codes::kInvalidMutation, "base_version must be >= 0", at + ".base_version");
+    for (const auto& [name, op] : m.ops) {
+      const std::string path = at + ".ops." + name;
+      if (name.empty()) return bad("an op needs a field name", at + ".ops");
+      if (m.fields.contains(name)) return bad(name + " is named both in fields and in ops", path);
+      // The wire form is the one definition of a valid op.
+      if (auto d = decode_field_op(encode(op), path); !d) return bad(d.error().message, d.error().field);
     }
   }
+  if (m.condition) {
+    if (m.op == MutationOp::Insert) return bad("an insert cannot carry a condition", at + ".if");
+    auto f = Filter::parse(*m.condition);
+    if (!f) return bad("condition: " + f.error().message, at + ".if");
+    condition = std::move(*f);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::vector<std::int64_t>> Engine::mutate(const std::vector<MutationRequest>& batch, std::int64_t now_ms,
+                                                 bool atomic) {
+  std::vector<std::optional<Filter>> conditions(batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (auto e = check_request(batch[i], "mutations[" + std::to_string(i) + "]", conditions[i])) return *e;
+  }
+  // The server takes a group in one request of at most max_batch mutations.
+  if (atomic && batch.size() > options_.max_batch) {
+    return make_error(codes::kInvalidMutation,
+                      "an atomic batch holds at most " + std::to_string(options_.max_batch) + " mutations",
+                      "mutations");
+  }
+  clock(now_ms);
+  const bool grouped = atomic && batch.size() > 1;
+  const std::int64_t first = outbox_.next_mid();
   std::vector<std::int64_t> mids;
   mids.reserve(batch.size());
-  for (const auto& req : batch) {
+  std::set<DocKey> keys;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const MutationRequest& req = batch[i];
     Mutation m;
     m.op = req.op;
     m.collection = req.collection;
     m.id = req.id;
     m.fields = req.op == MutationOp::Delete ? Json::object() : req.fields;
     m.base_version = req.base_version;
-    DocKey key = m.key();
-    mids.push_back(outbox_.push(std::move(m)));
-    rebase(key);
+    m.ops = req.ops;
+    m.condition = std::move(conditions[i]);
+    if (grouped) {
+      m.group = first;
+      m.group_size = static_cast<std::int64_t>(batch.size());
+    }
+    keys.insert(m.key());
+    mids.push_back(outbox_.push(std::move(m), now_ms));
   }
-  (void)now_ms;
+  // The batch shows as one (a group in particular): each document changes once, after every
+  // mutation is queued.
+  for (const DocKey& key : keys) rebase(key);
   if (!mids.empty()) {
     out_.outbox_dirty = true;
     out_.meta_dirty = true;
@@ -182,6 +233,7 @@ Result<std::vector<std::int64_t>> Engine::mutate(const std::vector<MutationReque
 }
 
 std::optional<MutationBatch> Engine::take_batch(std::int64_t now_ms, std::int64_t durable_next_mid) {
+  clock(now_ms);
   if (!transport_ready_ || in_flight_) return std::nullopt;
   std::vector<Mutation> pending = outbox_.unacknowledged(options_.max_batch, durable_next_mid);
   if (pending.empty()) return std::nullopt;
@@ -199,6 +251,7 @@ void Engine::set_transport_ready(bool ready) {
 }
 
 void Engine::tick(std::int64_t now_ms) {
+  clock(now_ms);
   if (in_flight_ && now_ms - in_flight_->sent_at_ms >= options_.request_timeout_ms) in_flight_.reset();
   if (!foreign_.empty()) rebase_all(foreign_.expire(now_ms));
 }
@@ -216,11 +269,13 @@ void Engine::rebase_all(const std::set<DocKey>& keys) {
 }
 
 void Engine::replace_foreign(const std::string& client, std::vector<Mutation> mutations, std::int64_t now_ms) {
+  clock(now_ms);
   if (client == options_.client_id) return;
   rebase_all(foreign_.replace(client, foreign_filter(client, std::move(mutations)), now_ms));
 }
 
 void Engine::add_foreign(const std::string& client, std::vector<Mutation> mutations, std::int64_t now_ms) {
+  clock(now_ms);
   rebase_all(foreign_.add(client, foreign_filter(client, std::move(mutations)), now_ms));
 }
 
@@ -230,8 +285,13 @@ void Engine::drop_foreign(const std::string& client, const std::vector<std::int6
 
 void Engine::settle_applied(OutboxEntry& entry, std::int64_t seq) {
   entry.applied_seq = seq;
-  out_.settled.push_back(SettledMutation{entry.mutation.mid, true, seq, {}, {}, entry.mutation.collection,
-                                         entry.mutation.id});
+  SettledMutation s;
+  s.mid = entry.mutation.mid;
+  s.applied = true;
+  s.seq = seq;
+  s.collection = entry.mutation.collection;
+  s.id = entry.mutation.id;
+  out_.settled.push_back(std::move(s));
   out_.outbox_dirty = true;
 }
 
@@ -243,6 +303,9 @@ void Engine::confirm_seen() {
     const std::int64_t seq = *e.applied_seq;
     const Document* base = base_.find(e.mutation.key());
     bool seen = seq <= cursor_ || (base && base->version >= seq) || !subscribed(e.mutation.collection);
+    // A group member stays while another member awaits its verdict: a resend carries the whole
+    // group (Outbox::unacknowledged), and the server answers the settled ones `duplicate`.
+    if (seen && e.mutation.group && outbox_.group_unacknowledged(*e.mutation.group)) seen = false;
     if (seen) done.emplace_back(e.mutation.mid, e.mutation.key());
   }
   for (auto& [mid, key] : done) {
@@ -253,25 +316,62 @@ void Engine::confirm_seen() {
 }
 
 void Engine::handle_results(const MutationResults& results, std::int64_t now_ms) {
+  // Rejections leave the outbox together and each document is rebased once afterwards, so a
+  // rejected group (answered in one message) rolls back in one step, one change per document.
+  std::set<DocKey> rolled_back;
+  const auto reject = [&](const OutboxEntry& entry, const MutationResult& r, std::int64_t failed_mid) {
+    Mutation m = entry.mutation;
+    outbox_.remove(m.mid);
+    out_.outbox_dirty = true;
+    SettledMutation s;
+    s.mid = m.mid;
+    s.code = r.code;
+    s.message = r.message;
+    s.collection = m.collection;
+    s.id = m.id;
+    s.failed_mid = failed_mid;
+    if (r.mid == m.mid) s.current = r.current;
+    out_.settled.push_back(std::move(s));
+    Json detail{{"mid", m.mid}, {"code", r.code}, {"message", r.message}};
+    if (failed_mid != 0) detail["failed_mid"] = failed_mid;
+    history_.push(HistoryEntry{now_ms, "rejected", 0, m.collection, m.id, std::move(detail)});
+    out_.history_dirty = true;
+    rolled_back.insert(m.key());
+  };
   for (const auto& r : results.results) {
     OutboxEntry* entry = outbox_.find(r.mid);
     if (!entry || entry->applied_seq) continue;
     const bool rejected = r.status == ResultStatus::Rejected ||
                           (r.status == ResultStatus::Duplicate && !r.code.empty());
-    if (rejected) {
-      Mutation m = entry->mutation;
-      outbox_.remove(r.mid);
-      out_.outbox_dirty = true;
-      out_.settled.push_back(SettledMutation{m.mid, false, 0, r.code, r.message, m.collection, m.id});
-      history_.push(HistoryEntry{now_ms, "rejected", 0, m.collection, m.id,
-                                 Json{{"mid", m.mid}, {"code", r.code}, {"message", r.message}}});
-      out_.history_dirty = true;
-      rebase(m.key());
-    } else {
+    if (!rejected) {
       // A duplicate whose outcome the server no longer retains was applied long ago.
       settle_applied(*entry, r.seq);
+      continue;
+    }
+    const std::optional<std::int64_t> group = entry->mutation.group;
+    if (!group) {
+      reject(*entry, r, r.failed_mid);
+      continue;
+    }
+    // A group is applied all or none: one rejected member means none of them applies. Every
+    // member still waiting goes now, even one the server's answer left out, so no partial
+    // group stays behind (the server refuses to take one).
+    const std::int64_t failed_mid = r.failed_mid != 0 ? r.failed_mid : r.mid;
+    std::vector<std::int64_t> members;
+    for (const auto& e : outbox_.entries()) {
+      if (e.mutation.group == group && !e.applied_seq) members.push_back(e.mutation.mid);
+    }
+    for (std::int64_t mid : members) {
+      const OutboxEntry* member = outbox_.find(mid);
+      // The member's own answer, when the message holds one, gives its code and current.
+      const MutationResult* own = &r;
+      for (const auto& other : results.results) {
+        if (other.mid == mid && other.status != ResultStatus::Applied && !other.code.empty()) own = &other;
+      }
+      reject(*member, *own, own->failed_mid != 0 ? own->failed_mid : failed_mid);
     }
   }
+  rebase_all(rolled_back);
   // Only an answer to the batch in flight frees the slot: a late second answer to an older
   // (duplicated) request must not trigger a needless resend of the current one.
   if (in_flight_) {
@@ -326,6 +426,7 @@ void Engine::handle_change(ChangeMsg c, std::int64_t now_ms) {
 }
 
 Result<bool> Engine::receive(ServerMessage&& message, std::int64_t now_ms) {
+  clock(now_ms);
   if (auto* c = std::get_if<ChangeMsg>(&message)) {
     handle_change(std::move(*c), now_ms);
     return true;
@@ -334,6 +435,7 @@ Result<bool> Engine::receive(ServerMessage&& message, std::int64_t now_ms) {
 }
 
 Result<bool> Engine::receive(const ServerMessage& message, std::int64_t now_ms) {
+  clock(now_ms);
   if (const auto* c = std::get_if<ChangeMsg>(&message)) {
     handle_change(*c, now_ms);
   } else if (const auto* e = std::get_if<EventMsg>(&message)) {
@@ -365,6 +467,7 @@ Result<bool> Engine::receive(const ServerMessage& message, std::int64_t now_ms) 
 
 void Engine::apply_snapshot(const std::vector<std::string>& collections, std::vector<Document> docs,
                             std::int64_t seq, std::int64_t now_ms) {
+  clock(now_ms);
   std::vector<std::string> colls = collections;
   if (colls.empty()) colls = options_.collections;
   if (colls.empty()) {

@@ -15,6 +15,7 @@
 // mid, so with the server's "mid <= last_mid is a duplicate" rule nothing applies twice even
 // when requests are duplicated or reordered by the network.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -48,6 +49,10 @@ struct MutationRequest {
   std::string id;
   Json fields = Json::object();
   std::optional<std::int64_t> base_version;
+  // insert/update: field operations (increment, serverTime), applied after `fields`.
+  std::map<std::string, FieldOp> ops;
+  // update/delete: a precondition in the `where` grammar ("status=eq.unpaid"), parsed by mutate().
+  std::optional<std::string> condition;
 };
 
 // A change of the visible view of one document.
@@ -67,6 +72,11 @@ struct SettledMutation {
   std::string message;
   std::string collection;
   std::string id;
+  // Rejected member of an atomic group: the member whose rejection failed the group.
+  std::int64_t failed_mid = 0;
+  // Rejected with conflict: the document as the server has it ({"version","fields"}, or null
+  // when absent), when the server sent it.
+  std::optional<Json> current;
 };
 
 struct EngineOutput {
@@ -90,7 +100,11 @@ class Engine {
 
   // ---- inputs ----
   // Validates the whole batch first (all or nothing), then assigns mids and rebases the view.
-  Result<std::vector<std::int64_t>> mutate(const std::vector<MutationRequest>& batch, std::int64_t now_ms);
+  // atomic: the batch is one group (consecutive mids, group = the first), which the server
+  // applies all or none; it is sent in one request and shows and rolls back as one. An atomic
+  // batch holds at most options.max_batch mutations.
+  Result<std::vector<std::int64_t>> mutate(const std::vector<MutationRequest>& batch, std::int64_t now_ms,
+                                           bool atomic = false);
   // One server message (change, event, hello, reset, results, error).
   Result<bool> receive(const ServerMessage& message, std::int64_t now_ms);
   // Same, for a message the caller is done with: a change's fields move into the store.
@@ -187,6 +201,7 @@ class Engine {
   void emit_change(const DocKey& key, std::optional<Json> before, std::optional<Json> after, bool meta_changed);
   void confirm_seen();
   void settle_applied(OutboxEntry& entry, std::int64_t seq);
+  void clock(std::int64_t now_ms) { now_ms_ = std::max(now_ms_, now_ms); }
   void handle_results(const MutationResults& results, std::int64_t now_ms);
   void handle_change(ChangeMsg change, std::int64_t now_ms);
   void for_each_visible(const std::string& collection, const std::function<void(const Document&)>& fn) const;
@@ -213,6 +228,9 @@ class Engine {
   std::optional<InFlight> in_flight_;
   bool transport_ready_ = false;
   bool need_snapshot_ = false;
+  // The latest clock an input brought: the time a pending serverTime op shows when its entry
+  // has none of its own (another tab's write, a state saved before queued_ms existed).
+  std::int64_t now_ms_ = 0;
   EngineOutput out_;
 };
 

@@ -1,3 +1,4 @@
+// Layer: src/core (pure C++20). Must not depend on I/O, Emscripten or the server.
 #include "core/outbox.hpp"
 
 #include <algorithm>
@@ -7,10 +8,10 @@
 
 namespace syncline {
 
-std::int64_t Outbox::push(Mutation m) {
+std::int64_t Outbox::push(Mutation m, std::int64_t queued_ms) {
   m.mid = next_mid_++;
   std::int64_t mid = m.mid;
-  entries_.push_back(OutboxEntry{std::move(m), std::nullopt});
+  entries_.push_back(OutboxEntry{std::move(m), std::nullopt, queued_ms});
   return mid;
 }
 
@@ -35,12 +36,40 @@ bool Outbox::remove(std::int64_t mid) {
 
 std::vector<Mutation> Outbox::unacknowledged(std::size_t n, std::int64_t below_mid) const {
   std::vector<Mutation> out;
-  for (const auto& e : entries_) {
+  for (std::size_t i = 0; i < entries_.size();) {
+    const Mutation& m = entries_[i].mutation;
     // Entries are in mid order: nothing after the first one past the limit may go either.
-    if (out.size() >= n || e.mutation.mid >= below_mid) break;
-    if (!e.applied_seq) out.push_back(e.mutation);
+    if (out.size() >= n || m.mid >= below_mid) break;
+    if (!m.group) {
+      if (!entries_[i].applied_seq) out.push_back(m);
+      ++i;
+      continue;
+    }
+    // The group's members still here: the following entries with the same group.
+    std::size_t end = i;
+    bool waiting = false;
+    while (end < entries_.size() && entries_[end].mutation.group == m.group) {
+      waiting = waiting || !entries_[end].applied_seq;
+      ++end;
+    }
+    const std::int64_t last_mid = *m.group + std::max<std::int64_t>(m.group_size, 1) - 1;
+    if (last_mid >= below_mid) break;  // not durable as a whole yet
+    if (waiting) {
+      if (!out.empty() && out.size() + (end - i) > n) break;
+      for (std::size_t k = i; k < end; ++k) out.push_back(entries_[k].mutation);
+    }
+    i = end;
   }
   return out;
+}
+
+bool Outbox::group_unacknowledged(std::int64_t group) const {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), group,
+                             [](const OutboxEntry& e, std::int64_t m) { return e.mutation.mid < m; });
+  for (; it != entries_.end() && it->mutation.group == group; ++it) {
+    if (!it->applied_seq) return true;
+  }
+  return false;
 }
 
 std::size_t Outbox::unacknowledged_count() const {
@@ -61,6 +90,7 @@ Json Outbox::to_json() const {
   for (const auto& e : entries_) {
     Json j = encode(e.mutation);
     if (e.applied_seq) j["applied_seq"] = *e.applied_seq;
+    if (e.queued_ms != 0) j["queued_ms"] = e.queued_ms;
     list.push_back(std::move(j));
   }
   return Json{{"next_mid", next_mid_}, {"entries", std::move(list)}};
@@ -87,10 +117,31 @@ Result<Outbox> Outbox::from_json(const Json& j) {
       return make_error(codes::kInvalidSnapshot, "outbox mids out of order", "outbox.entries");
     }
     last = m->mid;
-    OutboxEntry e{std::move(*m), std::nullopt};
+    OutboxEntry e{std::move(*m), std::nullopt, 0};
     auto as = ej.find("applied_seq");
     if (as != ej.end() && as->is_number_integer()) e.applied_seq = as->get<std::int64_t>();
+    // Absent in states saved before serverTime existed.
+    if (auto q = ej.find("queued_ms"); q != ej.end() && q->is_number_integer()) e.queued_ms = q->get<std::int64_t>();
     out.entries_.push_back(std::move(e));
+  }
+  // A group still waiting for a verdict is sent whole: every member must be here, in mid order.
+  for (std::size_t i = 0; i < out.entries_.size();) {
+    const Mutation& first = out.entries_[i].mutation;
+    std::size_t end = i + 1;
+    while (end < out.entries_.size() && out.entries_[end].mutation.group == first.group) ++end;
+    if (first.group && out.group_unacknowledged(*first.group)) {
+      bool whole = static_cast<std::int64_t>(end - i) == first.group_size && first.mid == *first.group;
+      for (std::size_t k = i; whole && k < end; ++k) {
+        const Mutation& m = out.entries_[k].mutation;
+        whole = m.group_size == first.group_size && m.mid == first.mid + static_cast<std::int64_t>(k - i);
+      }
+      if (!whole) {
+        return make_error(codes::kInvalidSnapshot,
+                          "outbox group " + std::to_string(*first.group) + " lacks members while awaiting a verdict",
+                          "outbox.entries");
+      }
+    }
+    i = end;
   }
   return out;
 }

@@ -20,21 +20,31 @@ namespace syncline {
 struct OutboxEntry {
   Mutation mutation;
   std::optional<std::int64_t> applied_seq;  // set when the server reported it applied
+  // The local clock when the mutation was queued (0: unknown, a state saved before it was kept):
+  // a pending serverTime op shows this time until the server's value arrives.
+  std::int64_t queued_ms = 0;
   bool operator==(const OutboxEntry&) const = default;
 };
 
 class Outbox {
  public:
   // Assigns the next mid and appends. Returns the mid.
-  std::int64_t push(Mutation m);
+  std::int64_t push(Mutation m, std::int64_t queued_ms = 0);
 
   OutboxEntry* find(std::int64_t mid);
   const OutboxEntry* find(std::int64_t mid) const;
   bool remove(std::int64_t mid);
 
-  // Entries still waiting for the server's verdict (no applied_seq), oldest first, at most n.
-  // The oldest n unacknowledged mutations with mid < below_mid (the adapter's durable prefix).
+  // Entries still waiting for the server's verdict (no applied_seq), oldest first, at most n,
+  // all with mid < below_mid (the adapter's durable prefix).
+  // An atomic group travels whole (the server refuses a partial one): it is taken with every
+  // member still here, acknowledged ones too (the server answers them `duplicate`), when any
+  // member awaits a verdict; it is left for the next batch when it would push the batch past n,
+  // unless it comes first (then the batch is the group, even above n); it is not taken at all
+  // while its last member is not below below_mid (the group is not durable yet).
   std::vector<Mutation> unacknowledged(std::size_t n, std::int64_t below_mid = INT64_MAX) const;
+  // Whether a member of the group (by its first mid) still awaits the server's verdict.
+  bool group_unacknowledged(std::int64_t group) const;
   std::size_t unacknowledged_count() const;
 
   // Pending entries that touch a document, oldest first.
