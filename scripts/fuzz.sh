@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reliability suite 4 (issue 7): libFuzzer targets over src/core, under ASan + UBSan (clang-14).
+# Reliability suite 4 (issue 7): libFuzzer targets over src/core and the server's request path
+# (server_request), under ASan + UBSan (clang-14).
 #
 #   scripts/fuzz.sh --ci          build, replay corpora + crashers, then fuzz each target for
 #                                 FUZZ_CI_SECONDS (default 20) seconds; exit 1 on any crash
@@ -11,6 +12,7 @@
 #                                 --ci defaults to 2026 so a CI failure replays, long runs to random
 #   FUZZ_SRC=/tmp/tree/src FUZZ_OUT=build-fuzz-patched   fuzz a patched copy of the core (to check a
 #                                 proposed fix before it lands) without touching src/ or build-fuzz/
+#   FUZZ_SERVER_SRC=/tmp/tree/server   the same for the server sources of server_request
 #
 # Layout: tests/fuzz/fuzz_<target>.cpp (one LLVMFuzzerTestOneInput each), seed corpora in
 # tests/fuzz/corpus/<target>/, every crasher ever found in tests/fuzz/crashers/<target>/,
@@ -26,12 +28,12 @@ for arg in "$@"; do
   case "$arg" in
     --ci) MODE=ci ;;
     --replay) MODE=replay ;;
-    -h|--help) sed -n 2,18p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,21p "$0"; exit 0 ;;
     *) echo "[fuzz] unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
 
-ALL_TARGETS=(protocol_decode filter mutation_apply engine_ops sse_stream ws_path engine_restore)
+ALL_TARGETS=(protocol_decode filter mutation_apply engine_ops sse_stream ws_path engine_restore server_request)
 read -r -a TARGETS <<<"${FUZZ_TARGETS:-${ALL_TARGETS[*]}}"
 if [ "$MODE" = ci ]; then SECONDS_EACH=${FUZZ_CI_SECONDS:-20}; SEED_BASE=${FUZZ_SEED:-2026}; else SECONDS_EACH=${FUZZ_SECONDS:-600}; SEED_BASE=${FUZZ_SEED:-0}; fi
 JOBS=${FUZZ_JOBS:-$(nproc)}
@@ -58,22 +60,50 @@ CXX=${FUZZ_CXX:-$(command -v clang++-14 || echo /usr/lib/llvm-14/bin/clang++)}
 # ---------------------------------------------------------------- build
 # Core sources are compiled once with coverage instrumentation (fuzzer-no-link) and linked both
 # into the libFuzzer binaries and into the replay binaries (replay_main.cpp instead of libFuzzer).
+# Targets in SERVER_TARGETS also link the server: every $SERVER/*.cpp but main.cpp, compiled the
+# same way against the system Boost headers (Beast/Asio are header-only), with SQLite and OpenSSL.
+SERVER=${FUZZ_SERVER_SRC:-server}
+declare -A SERVER_TARGETS=([server_request]=1)
+SERVER_FLAGS="-I $SERVER -DBOOST_ASIO_NO_DEPRECATED -pthread"
+SERVER_LIBS="-lsqlite3 -lcrypto -pthread"
 mkdir -p $OUT/obj $OUT/json-include $OUT/artifacts
 [ -e $OUT/json-include/nlohmann ] || ln -s /usr/include/nlohmann $OUT/json-include/nlohmann
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 CXXFLAGS="-std=c++20 -O1 -g -fno-omit-frame-pointer $SAN -I $SRC -I tests/fuzz -isystem $OUT/json-include"
 
-# Newest header the objects depend on: any change rebuilds everything (the core is small).
-newest_header=$(ls -t $SRC/core/*.hpp tests/fuzz/*.hpp 2>/dev/null | head -1)
-compile() {  # src obj extra-flags
-  local src=$1 obj=$2 extra=$3
-  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ "$newest_header" -nt "$obj" ]; then
+# An object is rebuilt when it is missing or older than its source or any header it included
+# last time (the compiler's -MMD list in obj.d; system headers are not tracked).
+compile() {  # src obj extra-flags...
+  local src=$1 obj=$2 stale=0 dep
+  shift 2
+  if [ ! -f "$obj" ] || [ ! -f "$obj.d" ] || [ "$src" -nt "$obj" ]; then
+    stale=1
+  else
+    for dep in $(sed -e '1s/^[^:]*://' -e 's/\\$//' "$obj.d"); do
+      [ "$dep" -nt "$obj" ] && { stale=1; break; }
+    done
+  fi
+  if [ $stale = 1 ]; then
     echo "[fuzz] compile $src"
-    $CXX $CXXFLAGS $extra -c "$src" -o "$obj" || return 1
+    $CXX $CXXFLAGS "$@" -MMD -MF "$obj.d" -c "$src" -o "$obj" || return 1
   fi
 }
 export -f compile
-export CXX CXXFLAGS newest_header
+export CXX CXXFLAGS
+
+uses_server=0
+for t in "${TARGETS[@]}"; do [ -n "${SERVER_TARGETS[$t]:-}" ] && uses_server=1; done
+CORE_OBJS=()
+for src in $SRC/core/*.cpp; do CORE_OBJS+=("$OUT/obj/core_$(basename "${src%.cpp}").o"); done
+SERVER_SRCS=()
+SERVER_OBJS=()
+if [ $uses_server = 1 ]; then
+  for src in $SERVER/*.cpp; do
+    [ "$(basename "$src")" = main.cpp ] && continue
+    SERVER_SRCS+=("$src")
+    SERVER_OBJS+=("$OUT/obj/server_$(basename "${src%.cpp}").o")
+  done
+fi
 
 echo "[fuzz] building with $($CXX --version | head -1)"
 build_start=$SECONDS
@@ -81,23 +111,29 @@ build_start=$SECONDS
   for src in $SRC/core/*.cpp; do
     echo "$src $OUT/obj/core_$(basename "${src%.cpp}").o -fsanitize=fuzzer-no-link"
   done
+  for i in "${!SERVER_SRCS[@]}"; do
+    echo "${SERVER_SRCS[$i]} ${SERVER_OBJS[$i]} -fsanitize=fuzzer-no-link $SERVER_FLAGS"
+  done
   for t in "${TARGETS[@]}"; do
-    echo "tests/fuzz/fuzz_$t.cpp $OUT/obj/fuzz_$t.o -fsanitize=fuzzer-no-link"
+    # (no trailing blank: xargs -L would join the next line to this one)
+    echo "tests/fuzz/fuzz_$t.cpp $OUT/obj/fuzz_$t.o -fsanitize=fuzzer-no-link${SERVER_TARGETS[$t]:+ $SERVER_FLAGS}"
   done
   echo "tests/fuzz/replay_main.cpp $OUT/obj/replay_main.o -Wall"
-} | xargs -P "$JOBS" -L 1 bash -c 'compile "$0" "$1" "$2"' || { echo "[fuzz] build failed"; exit 1; }
-CORE_OBJS=($OUT/obj/core_*.o)
+} | xargs -P "$JOBS" -L 1 bash -c 'compile "$@"' _ || { echo "[fuzz] build failed"; exit 1; }
 for t in "${TARGETS[@]}"; do
+  objs=($OUT/obj/fuzz_$t.o "${CORE_OBJS[@]}")
+  libs=""
+  if [ -n "${SERVER_TARGETS[$t]:-}" ]; then objs+=("${SERVER_OBJS[@]}"); libs=$SERVER_LIBS; fi
   for kind in fuzz replay; do
     bin=$OUT/$t; [ $kind = replay ] && bin=$OUT/replay_$t
     stale=0
     [ -f "$bin" ] || stale=1
-    for o in "${CORE_OBJS[@]}" $OUT/obj/fuzz_$t.o $OUT/obj/replay_main.o; do [ "$o" -nt "$bin" ] && stale=1; done
+    for o in "${objs[@]}" $OUT/obj/replay_main.o; do [ "$o" -nt "$bin" ] && stale=1; done
     [ $stale = 1 ] || continue
     if [ $kind = fuzz ]; then
-      $CXX $SAN -fsanitize=fuzzer $OUT/obj/fuzz_$t.o "${CORE_OBJS[@]}" -o "$bin" || { echo "[fuzz] link $t failed"; exit 1; }
+      $CXX $SAN -fsanitize=fuzzer "${objs[@]}" $libs -o "$bin" || { echo "[fuzz] link $t failed"; exit 1; }
     else
-      $CXX $SAN -fsanitize=fuzzer-no-link $OUT/obj/fuzz_$t.o $OUT/obj/replay_main.o "${CORE_OBJS[@]}" -o "$bin" \
+      $CXX $SAN -fsanitize=fuzzer-no-link "${objs[@]}" $OUT/obj/replay_main.o $libs -o "$bin" \
         || { echo "[fuzz] link replay_$t failed"; exit 1; }
     fi
   done
@@ -134,7 +170,7 @@ if [ "$MODE" = replay ]; then [ $replay_fail -eq 0 ]; exit $?; fi
 # ---------------------------------------------------------------- fuzz
 declare -A MAX_LEN=([sse_stream]=8192 [ws_path]=8192 [engine_ops]=512 [engine_restore]=16384)
 declare -A DICT=([protocol_decode]=json [filter]=filter [mutation_apply]=json [sse_stream]=sse
-                 [ws_path]=json [engine_restore]=json)
+                 [ws_path]=json [engine_restore]=json [server_request]=server_request)
 
 fuzz_one() {  # target seed (0: libFuzzer picks one)
   local t=$1 seed=$2
