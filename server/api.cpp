@@ -560,6 +560,9 @@ bool App::mutate(const Claims& claims, const Json& body, MutateDone done) {
     }
     return std::nullopt;
   };
+  wr.readable = [config, claims](const Mutation& m, const Document& doc) {
+    return config->read_access(m.collection, claims).matches(m.id, doc.fields);
+  };
   bool queued = writer_->submit(std::move(wr), [this, done](WriteOutcome o) {
     if (o.error) {
       metrics_.batches_refused++;

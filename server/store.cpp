@@ -326,13 +326,14 @@ void Store::rollback_savepoint() {
 }
 
 Result<BatchResult> Store::apply_batch(const std::string& client, const std::string& subject,
-                                      const std::vector<Mutation>& mutations, const WriteCheck& check) {
+                                      const std::vector<Mutation>& mutations, const WriteCheck& check,
+                                      const ReadCheck& readable) {
   if (!in_group_) return make_error(kInternal, "apply_batch outside a group");
   std::string err;
   if (!savepoint(&err)) return make_error(kInternal, "savepoint: " + err);
   Result<BatchResult> res = make_error(kInternal, "not applied");
   try {
-    res = apply_batch_in_savepoint(client, subject, mutations, check);
+    res = apply_batch_in_savepoint(client, subject, mutations, check, readable);
   } catch (const std::exception& e) {
     // E.g. JSON that cannot be serialised: this request only, never a half-written savepoint.
     res = make_error(kInternal, std::string("apply: ") + e.what());
@@ -348,7 +349,7 @@ Result<BatchResult> Store::apply_batch(const std::string& client, const std::str
 
 Result<BatchResult> Store::apply_batch_in_savepoint(const std::string& client, const std::string& subject,
                                                    const std::vector<Mutation>& mutations,
-                                                   const WriteCheck& check) {
+                                                   const WriteCheck& check, const ReadCheck& readable) {
   std::int64_t head = group_head_;
 
   // Client binding: first use binds the client id to the subject.
@@ -377,18 +378,27 @@ Result<BatchResult> Store::apply_batch_in_savepoint(const std::string& client, c
   sqlite3_stmt* get_outcome = prepare("SELECT status, seq, code, message FROM client_outcomes WHERE client_id=? AND mid=?");
   sqlite3_stmt* put_outcome =
       prepare("INSERT OR REPLACE INTO client_outcomes(client_id, mid, status, seq, code, message) VALUES (?,?,?,?,?,?)");
-  sqlite3_stmt* put_doc =
-      prepare("INSERT OR REPLACE INTO documents(collection, id, version, fields, deleted) VALUES (?,?,?,?,?)");
-  sqlite3_stmt* put_log = prepare(
-      "INSERT INTO log(seq, kind, collection, id, op, version, fields, prior_fields, origin_client, origin_mid, "
-      "committed_at) VALUES (?, 'change', ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  if (!get_outcome || !put_outcome || !put_doc || !put_log) return internal("prepare", db_);
-  long long now = now_unix_ms();
+  if (!get_outcome || !put_outcome) return internal("prepare", db_);
+  // serverTime: one timestamp for the whole request, so a group's members agree.
+  const ApplyContext ctx{now_unix_ms()};
+  auto record = [&](const MutationResult& res) -> bool {
+    Reset r{put_outcome};
+    bind_text(put_outcome, 1, client);
+    sqlite3_bind_int64(put_outcome, 2, res.mid);
+    sqlite3_bind_text(put_outcome, 3, status_name(res.status), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(put_outcome, 4, res.seq);
+    if (!res.code.empty()) bind_text(put_outcome, 5, res.code);
+    if (!res.message.empty()) bind_text(put_outcome, 6, res.message);
+    return sqlite3_step(put_outcome) == SQLITE_DONE;
+  };
 
-  for (const Mutation& m : mutations) {
-    MutationResult res;
-    res.mid = m.mid;
+  for (std::size_t i = 0; i < mutations.size();) {
+    const Mutation& m = mutations[i];
     if (m.mid <= last_mid) {
+      // Resent: answered from the recorded outcome. A group was recorded whole (all applied or
+      // all rejected, in one savepoint), so a resent group is a duplicate in every member.
+      MutationResult res;
+      res.mid = m.mid;
       res.status = ResultStatus::Duplicate;
       Reset r{get_outcome};
       bind_text(get_outcome, 1, client);
@@ -399,90 +409,68 @@ Result<BatchResult> Store::apply_batch_in_savepoint(const std::string& client, c
         if (!col_null(get_outcome, 3)) res.message = col_text(get_outcome, 3);
       }
       out.results.results.push_back(std::move(res));
+      ++i;
       continue;
     }
-
-    std::optional<Document> current = get_document(m.collection, m.id);
-    const Document* cur = current ? &*current : nullptr;
-    const Document* live = (cur && !cur->deleted) ? cur : nullptr;
-    std::optional<Error> rejection;
-    std::optional<Json> after;
-    // The write rule's "before" half runs first, so a caller learns nothing (not even a
-    // conflict with a version) about a document it may not write. Tombstones count as absent
-    // for the same reason: their version is not the caller's business.
-    (void)cur;
-    rejection = check(m, live, nullptr);
-    if (!rejection) {
-      auto outcome = apply_mutation(live, m);
-      if (!outcome) {
-        rejection = outcome.error();
-      } else {
-        after = outcome->fields;
-        rejection = check(m, live, after ? &*after : nullptr);
-        if (!rejection && after) rejection = check_unique(m.collection, m.id, *after);
+    // A group (validated by the decoder: consecutive members starting at its first mid) is
+    // applied in a savepoint of its own: the first rejected member undoes the others.
+    const std::size_t n = m.group ? static_cast<std::size_t>(std::max<std::int64_t>(1, m.group_size)) : 1;
+    const std::size_t end = std::min(mutations.size(), i + n);
+    const bool grouped = m.group.has_value();
+    const std::int64_t head_before = head;
+    if (grouped && !exec("SAVEPOINT atomic_group")) return internal("group savepoint", db_);
+    std::vector<MutationResult> results;
+    std::vector<LogRow> rows;
+    std::optional<std::size_t> failed;
+    for (std::size_t k = i; k < end; ++k) {
+      auto one = apply_one(mutations[k], client, ctx, check, readable, head);
+      if (!one) {
+        if (grouped) {
+          exec("ROLLBACK TO atomic_group");
+          exec("RELEASE atomic_group");
+        }
+        return one.error();
+      }
+      if (one->row) rows.push_back(std::move(*one->row));
+      const bool rejected = one->result.status == ResultStatus::Rejected;
+      results.push_back(std::move(one->result));
+      if (rejected && grouped) {
+        failed = k;
+        break;
       }
     }
-    if (rejection) {
-      if (rejection->code == kInternal) return *rejection;
-      res.status = ResultStatus::Rejected;
-      res.code = rejection->code;
-      res.message = rejection->message;
-    } else {
-      std::int64_t seq = ++head;
-      ChangeOp op = m.op == MutationOp::Delete ? ChangeOp::Delete
-                    : (m.op == MutationOp::Update ? ChangeOp::Update : ChangeOp::Insert);
-      LogRow row;
-      row.seq = seq;
-      row.collection = m.collection;
-      row.id = m.id;
-      row.op = op;
-      row.version = seq;
-      row.fields = after ? *after : Json::object();
-      row.origin = Origin{client, m.mid};
-      row.visibility = after ? *after : (live ? live->fields : Json::object());
-      if (op == ChangeOp::Update && live) row.prior = live->fields;
-      std::string fields_text = row.fields.dump();
-      {
-        Reset r{put_doc};
-        bind_text(put_doc, 1, m.collection);
-        bind_text(put_doc, 2, m.id);
-        sqlite3_bind_int64(put_doc, 3, seq);
-        bind_text(put_doc, 4, fields_text);
-        sqlite3_bind_int(put_doc, 5, after ? 0 : 1);
-        if (sqlite3_step(put_doc) != SQLITE_DONE) return internal("write document", db_);
+    if (failed) {
+      // None of the group applies: undo its writes, give its seqs back, and answer every member
+      // with the cause, naming the member that failed.
+      exec("ROLLBACK TO atomic_group");
+      head = head_before;
+      rows.clear();
+      const MutationResult cause = results.back();
+      results.clear();
+      for (std::size_t k = i; k < end; ++k) {
+        MutationResult res;
+        res.mid = mutations[k].mid;
+        res.status = ResultStatus::Rejected;
+        res.code = cause.code;
+        res.failed_mid = cause.mid;
+        if (k == *failed) {
+          res.message = cause.message;
+          res.current = cause.current;
+        } else {
+          res.message = "atomic group " + std::to_string(*m.group) + " was not applied: mutation " +
+                        std::to_string(cause.mid) + " was rejected (" + cause.code + ": " + cause.message + ")";
+        }
+        results.push_back(std::move(res));
       }
-      if (!write_unique(m.collection, m.id, after ? &*after : nullptr)) return internal("write unique keys", db_);
-      {
-        Reset r{put_log};
-        sqlite3_bind_int64(put_log, 1, seq);
-        bind_text(put_log, 2, m.collection);
-        bind_text(put_log, 3, m.id);
-        sqlite3_bind_text(put_log, 4, op_name(op), -1, SQLITE_STATIC);
-        sqlite3_bind_int64(put_log, 5, seq);
-        bind_text(put_log, 6, fields_text);
-        if (op == ChangeOp::Delete) bind_text(put_log, 7, row.visibility.dump());
-        if (op == ChangeOp::Update && !row.prior.is_null()) bind_text(put_log, 7, row.prior.dump());
-        bind_text(put_log, 8, client);
-        sqlite3_bind_int64(put_log, 9, m.mid);
-        sqlite3_bind_int64(put_log, 10, now);
-        if (sqlite3_step(put_log) != SQLITE_DONE) return internal("append log", db_);
-      }
-      res.status = ResultStatus::Applied;
-      res.seq = seq;
-      out.rows.push_back(std::move(row));
     }
-    {
-      Reset r{put_outcome};
-      bind_text(put_outcome, 1, client);
-      sqlite3_bind_int64(put_outcome, 2, m.mid);
-      sqlite3_bind_text(put_outcome, 3, status_name(res.status), -1, SQLITE_STATIC);
-      sqlite3_bind_int64(put_outcome, 4, res.seq);
-      if (!res.code.empty()) bind_text(put_outcome, 5, res.code);
-      if (!res.message.empty()) bind_text(put_outcome, 6, res.message);
-      if (sqlite3_step(put_outcome) != SQLITE_DONE) return internal("record outcome", db_);
+    for (const auto& res : results) {
+      if (!record(res)) return internal("record outcome", db_);
     }
-    last_mid = m.mid;
-    out.results.results.push_back(std::move(res));
+    if (grouped && !exec("RELEASE atomic_group")) return internal("release group savepoint", db_);
+    last_mid = mutations[end - 1].mid;
+    for (auto& row : rows) out.rows.push_back(std::move(row));
+    for (auto& res : results) out.results.results.push_back(std::move(res));
+    i = end;
   }
 
   {
@@ -504,6 +492,96 @@ Result<BatchResult> Store::apply_batch_in_savepoint(const std::string& client, c
   }
   // meta.head_seq is written once per group, in commit_group().
   out.results.seq = head;
+  return out;
+}
+
+Result<Store::Applied> Store::apply_one(const Mutation& m, const std::string& client, const ApplyContext& ctx,
+                                       const WriteCheck& check, const ReadCheck& readable, std::int64_t& head) {
+  sqlite3_stmt* put_doc =
+      prepare("INSERT OR REPLACE INTO documents(collection, id, version, fields, deleted) VALUES (?,?,?,?,?)");
+  sqlite3_stmt* put_log = prepare(
+      "INSERT INTO log(seq, kind, collection, id, op, version, fields, prior_fields, origin_client, origin_mid, "
+      "committed_at) VALUES (?, 'change', ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!put_doc || !put_log) return internal("prepare", db_);
+  Applied out;
+  MutationResult& res = out.result;
+  res.mid = m.mid;
+  std::optional<Document> current = get_document(m.collection, m.id);
+  const Document* live = (current && !current->deleted) ? &*current : nullptr;
+  std::optional<Error> rejection;
+  std::optional<Json> after;
+  // The write rule's "before" half runs first, so a caller learns nothing (not even a
+  // conflict with a version) about a document it may not write. Tombstones count as absent
+  // for the same reason: their version is not the caller's business.
+  rejection = check(m, live, nullptr);
+  if (!rejection) {
+    auto outcome = apply_mutation(live, m, ctx);
+    if (!outcome) {
+      rejection = outcome.error();
+    } else {
+      after = outcome->fields;
+      rejection = check(m, live, after ? &*after : nullptr);
+      if (!rejection && after) rejection = check_unique(m.collection, m.id, *after);
+    }
+  }
+  if (rejection) {
+    if (rejection->code == kInternal) return *rejection;
+    res.status = ResultStatus::Rejected;
+    res.code = rejection->code;
+    res.message = rejection->message;
+    // A failed condition or base_version: the writer gets the document as it is, when it may
+    // read it, so it can show why and retry from the truth.
+    if (rejection->code == codes::kConflict && (rejection->field == "if" || rejection->field == "base_version")) {
+      if (!live) {
+        res.current = Json(nullptr);
+      } else if (readable && readable(m, *live)) {
+        res.current = Json{{"version", live->version}, {"fields", live->fields}};
+      }
+    }
+    return out;
+  }
+  const std::int64_t seq = ++head;
+  ChangeOp op = m.op == MutationOp::Delete ? ChangeOp::Delete
+                : (m.op == MutationOp::Update ? ChangeOp::Update : ChangeOp::Insert);
+  LogRow row;
+  row.seq = seq;
+  row.collection = m.collection;
+  row.id = m.id;
+  row.op = op;
+  row.version = seq;
+  row.fields = after ? *after : Json::object();
+  row.origin = Origin{client, m.mid};
+  row.visibility = after ? *after : (live ? live->fields : Json::object());
+  if (op == ChangeOp::Update && live) row.prior = live->fields;
+  std::string fields_text = row.fields.dump();
+  {
+    Reset r{put_doc};
+    bind_text(put_doc, 1, m.collection);
+    bind_text(put_doc, 2, m.id);
+    sqlite3_bind_int64(put_doc, 3, seq);
+    bind_text(put_doc, 4, fields_text);
+    sqlite3_bind_int(put_doc, 5, after ? 0 : 1);
+    if (sqlite3_step(put_doc) != SQLITE_DONE) return internal("write document", db_);
+  }
+  if (!write_unique(m.collection, m.id, after ? &*after : nullptr)) return internal("write unique keys", db_);
+  {
+    Reset r{put_log};
+    sqlite3_bind_int64(put_log, 1, seq);
+    bind_text(put_log, 2, m.collection);
+    bind_text(put_log, 3, m.id);
+    sqlite3_bind_text(put_log, 4, op_name(op), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(put_log, 5, seq);
+    bind_text(put_log, 6, fields_text);
+    if (op == ChangeOp::Delete) bind_text(put_log, 7, row.visibility.dump());
+    if (op == ChangeOp::Update && !row.prior.is_null()) bind_text(put_log, 7, row.prior.dump());
+    bind_text(put_log, 8, client);
+    sqlite3_bind_int64(put_log, 9, m.mid);
+    sqlite3_bind_int64(put_log, 10, ctx.now_ms);
+    if (sqlite3_step(put_log) != SQLITE_DONE) return internal("append log", db_);
+  }
+  res.status = ResultStatus::Applied;
+  res.seq = seq;
+  out.row = std::move(row);
   return out;
 }
 

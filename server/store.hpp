@@ -66,6 +66,8 @@ struct StoreOptions {
 // the fields after it (nullptr for delete), return an Error (code "forbidden") to reject it.
 using WriteCheck =
     std::function<std::optional<Error>(const Mutation&, const Document* before, const Json* after)>;
+// Whether the writer may read a document (a rejected conflict then carries it as `current`).
+using ReadCheck = std::function<bool(const Mutation&, const Document&)>;
 
 struct BatchResult {
   MutationResults results;
@@ -130,9 +132,13 @@ class Store {
   // Applies one request's batch inside the open group, in a savepoint: on a whole-request error
   // ("forbidden": client id bound to another subject; "internal") the savepoint is rolled back
   // and the rest of the group is untouched. Each mutation is applied, rejected or answered
-  // duplicate. results.seq is the group's head after this request.
+  // duplicate; an atomic group (Mutation::group) is applied in a savepoint of its own, all or
+  // none, every member answered with the failing member's cause and failed_mid. A conflict
+  // (condition or base_version) carries the document as `current` when `readable` allows.
+  // results.seq is the group's head after this request.
   Result<BatchResult> apply_batch(const std::string& client, const std::string& subject,
-                                  const std::vector<Mutation>& mutations, const WriteCheck& check);
+                                  const std::vector<Mutation>& mutations, const WriteCheck& check,
+                                  const ReadCheck& readable = nullptr);
 
   // Appends a custom event (it gets the next seq) inside the open group, in a savepoint.
   Result<LogRow> publish(const PublishRequest& req, const PublishCheck& check);
@@ -176,7 +182,15 @@ class Store {
   void release();
   void rollback_savepoint();
   Result<BatchResult> apply_batch_in_savepoint(const std::string& client, const std::string& subject,
-                                               const std::vector<Mutation>& mutations, const WriteCheck& check);
+                                               const std::vector<Mutation>& mutations, const WriteCheck& check,
+                                               const ReadCheck& readable);
+  // One mutation: checks, applies and writes it (document, unique keys, log), raising `head`.
+  struct Applied {
+    MutationResult result;
+    std::optional<LogRow> row;  // when applied
+  };
+  Result<Applied> apply_one(const Mutation& m, const std::string& client, const ApplyContext& ctx,
+                            const WriteCheck& check, const ReadCheck& readable, std::int64_t& head);
   Result<LogRow> publish_in_savepoint(const PublishRequest& req, const PublishCheck& check);
   void maybe_prune();
   static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);

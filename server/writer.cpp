@@ -90,7 +90,7 @@ void Writer::run() {
 WriteOutcome Writer::apply(const WriteRequest& req) {
   WriteOutcome o;
   if (req.kind == WriteRequest::Kind::Mutate) {
-    auto r = store_->apply_batch(req.client, req.subject, req.mutations, req.check);
+    auto r = store_->apply_batch(req.client, req.subject, req.mutations, req.check, req.readable);
     if (r) o.batch = std::move(*r);
     else o.error = r.error();
   } else {

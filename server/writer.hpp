@@ -37,6 +37,7 @@ struct WriteRequest {
   std::string subject;
   std::vector<Mutation> mutations;
   WriteCheck check;  // runs on the writer thread: must not touch io-thread state
+  ReadCheck readable;  // idem
   // Publish
   PublishRequest event;
   PublishCheck event_check;  // idem
