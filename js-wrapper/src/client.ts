@@ -5,12 +5,14 @@
 //   const bills = client.query('bills', { where: 'status=eq.unpaid', orderBy: 'total.desc', limit: 20 });
 //   bills.subscribe(() => render(bills.getSnapshot()));
 //   await client.collection('bills').insert({ total: 42, status: 'unpaid' });
+// The write path (writes, transactions, their promises) is writes.ts.
 import { SyncEngine } from './engine.js';
-import type { EngineOutput, ForeignOp, HistoryState, PersistenceBatch, SyncDocument, WireMutation } from './engine.js';
+import type { EngineOutput, ForeignOp, HistoryState, PersistenceBatch, SyncDocument } from './engine.js';
 import { SyncError } from './errors.js';
 import { fetchSnapshot, postEvent, postMutations } from './http.js';
 import type { HttpContext } from './http.js';
 import { newId, randomSeed } from './ids.js';
+import { COLLECTION_RE, unsettledOf, Writes } from './writes.js';
 import { deepFreeze, LazySubject, Subject } from './observable.js';
 import { hasSharedParts, IndexedDbPersistence, LocalStoragePersistence, MemoryPersistence } from './adapters/persistence.js';
 import type { Persistence } from './adapters/persistence.js';
@@ -33,16 +35,14 @@ import type {
   LiveAggregate,
   LiveQuery,
   Observable,
-  PendingWrite,
+  PendingTransaction,
   QueryOptions,
   SyncClient,
   SyncStatus,
   TabRole,
-  WriteResult,
+  Transaction,
 } from './types.js';
 
-const COLLECTION_RE = /^[a-z][a-z0-9_]{0,63}$/;
-const ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
 // The leader tab's heartbeat on the tab channel, and how often followers check for it.
 const LEADER_BEAT_MS = 1000;
 // The event history is written whole: with a long one (historyLimit in the thousands), writing
@@ -57,18 +57,6 @@ const CATCH_UP_WAIT_MS = 1000;
 // A write the server applied leaves the other tabs' views when its change reaches them; this
 // long after the verdict its tab also drops it explicitly (for a change a tab never receives).
 const SETTLED_DROP_DELAY_MS = 3000;
-/** The wire form of a stored or new mutation: only the fields the protocol has. */
-function wireOf(e: WireMutation): WireMutation {
-  const w: WireMutation = { mid: e.mid, op: e.op, collection: e.collection, id: e.id };
-  if (e.fields !== undefined && e.fields !== null) w.fields = e.fields;
-  if (e.base_version !== undefined) w.base_version = e.base_version;
-  return w;
-}
-
-/** The stored outbox entries the server has not applied yet, in the wire form. */
-function unsettledOf(entries: unknown[]): WireMutation[] {
-  return (entries as (WireMutation & { applied_seq?: number })[]).filter((e) => e.applied_seq === undefined).map(wireOf);
-}
 
 const EMPTY_HISTORY = (capacity: number): HistoryState & { version: number } => ({
   version: 1, capacity, total: 0, counts: {}, entries: [],
@@ -143,12 +131,6 @@ function isOwnReply(frame: string): boolean {
   }
 }
 
-interface PendingPromise {
-  resolve(r: WriteResult): void;
-  reject(e: SyncError): void;
-  id: string;
-}
-
 /** Loads the wasm (once per page), restores persisted state and starts syncing. */
 export async function createClient(options: ClientOptions): Promise<SyncClient> {
   validateOptions(options);
@@ -184,8 +166,8 @@ class Client implements SyncClient {
   private leaderHeardAt = 0;
   // The browser's client id of this document, as the lock manager reports it for our leader lock.
   private lockClientId: string | null = null;
-  // This tab's writes not yet settled, in the wire form, for the other tabs' views.
-  private ownPending = new Map<number, WireMutation>();
+  // Writes, transactions and their promises; also this tab's unsettled writes (other tabs show them).
+  private readonly writes: Writes;
   private pendingSetTimer: ReturnType<typeof setInterval> | null = null;
   private pendingSetWasEmpty = true;
   private foreignInbox: ForeignOp[] = [];
@@ -218,7 +200,6 @@ class Client implements SyncClient {
   private disposed = false;
   private watchTimer: ReturnType<typeof setInterval> | null = null;
   private checkingStorage = false;
-  private pending = new Map<number, PendingPromise>();
   // Live queries by engine id; `touch(id)` tells one that a document of its collection changed
   // (so a refresh reads it again instead of reusing the object it holds).
   private queries = new Map<number, { collection: string; touch(id: string): void; refresh(): void }>();
@@ -242,6 +223,17 @@ class Client implements SyncClient {
     this.options = Object.freeze({ ...options });
     this.scope = options.name ?? `${options.url.replace(/\/$/, '')}|${tokenSubject(typeof options.token === 'string' ? options.token : undefined)}`;
     this.http = { baseUrl: options.url, token: () => this.token(), signal: this.requests.signal };
+    this.writes = new Writes({
+      engine: () => this.engine,
+      assertOpen: () => this.assertOpen(),
+      // The other tabs show it at once (BroadcastChannel), before it is stored or sent.
+      announce: (mutations) => this.channel?.post({ t: 'pending', from: this.clientId, client: this.clientId, mutations }),
+      handle: (out) => this.handleOutput(out, false),
+      persist: () => this.flush().then(() => {
+        if (this.storageError) throw new SyncError(this.storageError.code, this.storageError.message);
+      }),
+      send: () => this.schedulePump(0),
+    });
     this.statusSubject = new Subject<SyncStatus>(this.buildStatus());
     // Built when read, not on every change: with a history of thousands of entries, copying and
     // freezing it for each frame batch kept busy tabs from their timers and their stream.
@@ -325,7 +317,7 @@ class Client implements SyncClient {
     // Make the slot durable at once so its mids never restart.
     await this.persistence.writeOutbox(this.clientId, slot?.outbox ?? { next_mid: this.engine.state().nextMid, entries: [] });
     this.durableNextMid = this.engine.state().nextMid;
-    for (const m of unsettledOf(slot?.outbox.entries ?? [])) this.ownPending.set(m.mid, m);
+    this.writes.restore(unsettledOf(slot?.outbox.entries ?? []));
     // Other tabs' stored pending writes (alive or gone): shown here at once, even offline.
     if (multiTab) {
       const ops: ForeignOp[] = loaded.outboxes
@@ -680,9 +672,10 @@ class Client implements SyncClient {
   /** This tab's whole pending set, for the other tabs (replaces their copy). */
   private postPendingSet(): void {
     if (!this.channel) return;
-    if (this.ownPending.size === 0 && this.pendingSetWasEmpty) return;
-    this.pendingSetWasEmpty = this.ownPending.size === 0;
-    this.channel.post({ t: 'pendingSet', from: this.clientId, client: this.clientId, mutations: [...this.ownPending.values()] });
+    const size = this.writes.ownPendingCount;
+    if (size === 0 && this.pendingSetWasEmpty) return;
+    this.pendingSetWasEmpty = size === 0;
+    this.channel.post({ t: 'pendingSet', from: this.clientId, client: this.clientId, mutations: this.writes.ownPending() });
   }
 
   /** Every PENDING_SET_MS: re-send this tab's set; the leader also re-sends the sets stored in
@@ -1087,22 +1080,11 @@ class Client implements SyncClient {
     }
     for (const id of out.queries) this.queries.get(id)?.refresh();
     for (const id of out.aggregates) this.aggregates.get(id)?.refresh();
-    const rejected: number[] = [];
-    const applied: number[] = [];
-    for (const s of out.settled) {
-      if (this.ownPending.delete(s.mid)) (s.applied ? applied : rejected).push(s.mid);
-    }
+    const { applied, rejected } = this.writes.settle(out.settled);
     if (this.channel && (rejected.length || applied.length)) {
       const post = (mids: number[]) => this.channel?.post({ t: 'settled', from: this.clientId, client: this.clientId, mids });
       if (rejected.length) post(rejected);
       if (applied.length) setTimeout(() => post(applied), SETTLED_DROP_DELAY_MS);
-    }
-    for (const s of out.settled) {
-      const p = this.pending.get(s.mid);
-      if (!p) continue;
-      this.pending.delete(s.mid);
-      if (s.applied) p.resolve({ mid: s.mid, seq: s.seq ?? 0, id: p.id });
-      else p.reject(new SyncError(s.code ?? 'rejected', s.message ?? 'rejected by the server'));
     }
     for (const e of out.events) for (const l of [...this.eventListeners]) l(deepFreeze(e as CustomEvent));
     if (out.errors?.length) {
@@ -1186,62 +1168,22 @@ class Client implements SyncClient {
     if (this.closed) throw new SyncError('closed', 'the client is closed');
   }
 
-  private write(op: 'insert' | 'update' | 'delete', collection: string, id: string, fields: Record<string, unknown> | null, baseVersion?: number): PendingWrite {
-    this.assertOpen();
-    const m: { op: string; collection: string; id: string; fields?: Record<string, unknown> | null; base_version?: number } = { op, collection, id };
-    if (fields) m.fields = fields;
-    if (baseVersion !== undefined) m.base_version = baseVersion;
-    const out = this.engine.mutate([m as never]);
-    const mid = out.mids[0]!;
-    // The other tabs show it at once (BroadcastChannel), before it is stored or sent.
-    const wire = wireOf({ mid, ...m } as WireMutation);
-    this.ownPending.set(mid, wire);
-    this.channel?.post({ t: 'pending', from: this.clientId, client: this.clientId, mutations: [wire] });
-    let resolve!: (r: WriteResult) => void;
-    let reject!: (e: SyncError) => void;
-    const promise = new Promise<WriteResult>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    }) as PendingWrite;
-    Object.defineProperty(promise, 'id', { value: id, enumerable: true });
-    Object.defineProperty(promise, 'mid', { value: mid, enumerable: true });
-    this.pending.set(mid, { resolve, reject, id });
-    this.handleOutput(out, false);
-    const local = this.flush().then(() => {
-      if (this.storageError) throw new SyncError(this.storageError.code, this.storageError.message);
-    });
-    local.then(() => this.schedulePump(0), () => undefined);
-    Object.defineProperty(promise, 'local', { value: local, enumerable: true });
-    return promise;
-  }
-
   collection<T = Record<string, unknown>>(name: string): CollectionHandle<T> {
-    if (!COLLECTION_RE.test(name)) throw new SyncError('invalid_mutation', `collection name "${name}" is not valid`, { field: 'collection' });
-    const checkId = (id: string) => {
-      if (typeof id !== 'string' || !ID_RE.test(id)) throw new SyncError('invalid_mutation', `document id "${id}" is not valid`, { field: 'id' });
-    };
+    const w = this.writes.collection(name);
     return {
       name,
-      insert: (fields, opts) => {
-        const id = opts?.id ?? newId();
-        checkId(id);
-        if (!fields || typeof fields !== 'object') throw new SyncError('invalid_mutation', 'fields must be an object', { field: 'fields' });
-        return this.write('insert', name, id, fields as Record<string, unknown>);
-      },
-      update: (id, patch, opts) => {
-        checkId(id);
-        if (!patch || typeof patch !== 'object') throw new SyncError('invalid_mutation', 'patch must be an object', { field: 'fields' });
-        return this.write('update', name, id, patch as Record<string, unknown>, opts?.baseVersion);
-      },
-      delete: (id, opts) => {
-        checkId(id);
-        return this.write('delete', name, id, null, opts?.baseVersion);
-      },
+      insert: w.insert,
+      update: w.update,
+      delete: w.delete,
       get: (id) => this.frozenDoc<T>(name, id),
       all: () => deepFreeze(this.engine.documents<T>(name)),
       document: (id) => this.documentObservable<T>(name, id),
       observe: () => this.query<T>(name),
     };
+  }
+
+  transaction(fn: (tx: Transaction) => void): PendingTransaction {
+    return this.writes.transaction(fn);
   }
 
   private documentObservable<T>(collection: string, id: string): Observable<SyncDocument<T> | null> {
@@ -1413,8 +1355,7 @@ class Client implements SyncClient {
     this.leaderLock?.release();
     this.slotLock?.release();
     this.persistence.close();
-    for (const p of this.pending.values()) p.reject(new SyncError('closed', 'the client was closed before the server answered'));
-    this.pending.clear();
+    this.writes.failAll(new SyncError('closed', 'the client was closed before the server answered'));
     this.eventsSubject.getSnapshot(); // the last history stays readable after close
     this.disposed = true;
     this.engine.dispose();

@@ -2,6 +2,8 @@
 // with a JSON batch, and `{"error": ...}` replies become SyncError. No I/O happens here; the
 // runtime (client.ts) feeds it server messages and acts on its outputs.
 import { SyncError, unwrap } from './errors.js';
+import type { CurrentDocument } from './errors.js';
+import type { WireFieldOp } from './field-ops.js';
 import { sseToFrame } from './frames.js';
 import type { RawEngine, SynclineModule } from './wasm.js';
 
@@ -17,6 +19,13 @@ export interface WireMutation {
   id: string;
   fields?: Record<string, unknown> | null;
   base_version?: number;
+  /** Field operations applied at commit after `fields` (insert, update). */
+  ops?: Record<string, WireFieldOp>;
+  /** Precondition in the `where` grammar, checked at commit (update, delete). */
+  if?: string;
+  /** Member of an atomic group: the mid of its first member, and how many members it has. */
+  group?: number;
+  group_size?: number;
 }
 
 export interface SyncDocument<T = Record<string, unknown>> {
@@ -36,6 +45,8 @@ export interface MutationInput {
   id: string;
   fields?: Record<string, unknown> | null;
   base_version?: number;
+  ops?: Record<string, WireFieldOp>;
+  if?: string;
 }
 
 /** A changed document. `before`, `after` and `pending` are absent after setChangeDetail(false). */
@@ -55,6 +66,10 @@ export interface Settled {
   seq?: number;
   code?: string;
   message?: string;
+  /** A rejected member of an atomic group: the mid of the member whose rejection failed it. */
+  failed_mid?: number;
+  /** Rejected with conflict: the document as the server has it (null: absent), when sent. */
+  current?: CurrentDocument | null;
 }
 
 export interface ServerEvent {
@@ -188,8 +203,10 @@ export class SyncEngine {
     return this.raw;
   }
 
-  mutate(batch: MutationInput[], now = Date.now()): EngineOutput & { mids: number[] } {
-    return unwrap(this.e.mutate(JSON.stringify(batch), now));
+  /** Queues local writes (validated all or nothing). `atomic`: the batch is one group the
+   * server applies all or none, shown and rolled back as one. */
+  mutate(batch: MutationInput[], now = Date.now(), atomic = false): EngineOutput & { mids: number[] } {
+    return unwrap(atomic ? this.e.mutate(JSON.stringify(batch), now, true) : this.e.mutate(JSON.stringify(batch), now));
   }
 
   /** Feeds a batch of server messages given as JSON texts with a "type" member (WebSocket frames). */

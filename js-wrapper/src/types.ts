@@ -2,6 +2,7 @@
 // the app is immutable: snapshots are frozen and replaced (never mutated) when they change, so
 // React's useSyncExternalStore can compare them by identity.
 import type { AggregateResult, HistoryEntry, SyncDocument } from './engine.js';
+import type { FieldOperation } from './field-ops.js';
 
 export type Transport = 'sse' | 'websocket';
 export type PersistenceKind = 'indexeddb' | 'localstorage' | 'memory';
@@ -105,17 +106,79 @@ export interface PendingWrite extends Promise<WriteResult> {
   readonly local: Promise<void>;
 }
 
+/** A field's value in a write: the value, or a field operation where the field may be a number
+ * (increment(), serverTime()). */
+export type FieldInput<V> = V | (number extends V ? FieldOperation : never);
+
+/** What insert() takes: the document's fields, where a number field may be a field operation. */
+export type InsertFields<T> = { [K in keyof T]: FieldInput<T[K]> };
+
+/** What update() takes: a shallow patch; null removes a field; number fields may take a field
+ * operation (increment, serverTime). */
+export type UpdatePatch<T> = { [K in keyof T]?: FieldInput<T[K]> | null };
+
+export interface InsertOptions {
+  /** The document id; generated (time-sortable) when absent. */
+  id?: string;
+}
+
+export interface UpdateOptions {
+  /** Refuse with `conflict` unless the document's version on the server is this one. */
+  baseVersion?: number;
+  /** Refuse with `conflict` unless the document, as the server holds it at commit, matches this
+   * filter (the `where` grammar, e.g. 'status=eq.unpaid'). The SyncError carries `current`. */
+  if?: string;
+}
+
+export type DeleteOptions = UpdateOptions;
+
 export interface CollectionHandle<T = Record<string, unknown>> {
   readonly name: string;
-  insert(fields: T, options?: { id?: string }): PendingWrite;
-  update(id: string, patch: Partial<{ [K in keyof T]: T[K] | null }>, options?: { baseVersion?: number }): PendingWrite;
-  delete(id: string, options?: { baseVersion?: number }): PendingWrite;
+  insert(fields: InsertFields<T>, options?: InsertOptions): PendingWrite;
+  update(id: string, patch: UpdatePatch<T>, options?: UpdateOptions): PendingWrite;
+  delete(id: string, options?: DeleteOptions): PendingWrite;
   get(id: string): SyncDocument<T> | null;
   all(): readonly SyncDocument<T>[];
   /** Observable of one document (null when absent). */
   document(id: string): Observable<SyncDocument<T> | null>;
   /** Observable of the whole collection. */
   observe(): Observable<readonly SyncDocument<T>[]>;
+}
+
+/** One write queued in a transaction (known at once, before anything is sent). */
+export interface TransactionWrite {
+  readonly op: 'insert' | 'update' | 'delete';
+  readonly collection: string;
+  /** The document id (generated for inserts when not given). */
+  readonly id: string;
+  /** Its position in the transaction (SyncError.failedIndex names it when it fails the group). */
+  readonly index: number;
+}
+
+/** The writes of one collection inside client.transaction(): queued, sent when the callback returns. */
+export interface TransactionCollection<T = Record<string, unknown>> {
+  readonly name: string;
+  insert(fields: InsertFields<T>, options?: InsertOptions): TransactionWrite;
+  update(id: string, patch: UpdatePatch<T>, options?: UpdateOptions): TransactionWrite;
+  delete(id: string, options?: DeleteOptions): TransactionWrite;
+}
+
+export interface Transaction {
+  collection<T = Record<string, unknown>>(name: string): TransactionCollection<T>;
+}
+
+/** A transaction the server applied: every member, in order. */
+export interface TransactionResult {
+  readonly results: readonly WriteResult[];
+}
+
+export interface PendingTransaction extends Promise<TransactionResult> {
+  /** The queued writes, in order (ids of inserts included). */
+  readonly writes: readonly TransactionWrite[];
+  /** The mutation numbers of the members, in order. */
+  readonly mids: readonly number[];
+  /** Settles when the whole group is durably queued locally (see PendingWrite.local). */
+  readonly local: Promise<void>;
 }
 
 export interface DocumentEvent<T = Record<string, unknown>> {
@@ -139,6 +202,13 @@ export interface SyncClient {
   readonly ready: true;
   readonly options: Readonly<ClientOptions>;
   collection<T = Record<string, unknown>>(name: string): CollectionHandle<T>;
+  /**
+   * Writes applied all or nothing: the callback queues writes (synchronously) and they are sent
+   * as one atomic group. The view shows them at once and rolls them back together. The promise
+   * resolves when the server applied every member and rejects with the SyncError of the member
+   * that failed (`failedIndex`, `failedMid`, `collection`, `id`, and `current` on a conflict).
+   */
+  transaction(fn: (tx: Transaction) => void): PendingTransaction;
   query<T = Record<string, unknown>>(collection: string, options?: QueryOptions): LiveQuery<T>;
   aggregate(collection: string, options?: AggregateOptions): LiveAggregate;
   readonly status: SyncStatus;

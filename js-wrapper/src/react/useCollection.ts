@@ -3,7 +3,7 @@
 import { useMemo, useSyncExternalStore } from 'react';
 import type { SyncDocument } from '../engine.js';
 import type { SyncError } from '../errors.js';
-import type { CollectionHandle, LiveQuery, PendingWrite, QueryOptions } from '../types.js';
+import type { CollectionHandle, DeleteOptions, LiveQuery, PendingWrite, QueryOptions } from '../types.js';
 import { EMPTY_DOCS, noopUnsubscribe } from './shared.js';
 import { useLiveResource } from './useLiveResource.js';
 import type { LiveSlot } from './useLiveResource.js';
@@ -23,7 +23,7 @@ export interface UseCollectionResult<T = Record<string, unknown>> {
   readonly insert: CollectionHandle<T>['insert'];
   readonly update: CollectionHandle<T>['update'];
   /** `collection.delete` (named `remove` because `delete` reads badly when destructured). */
-  readonly remove: (id: string, options?: { baseVersion?: number }) => PendingWrite;
+  readonly remove: (id: string, options?: DeleteOptions) => PendingWrite;
 }
 
 interface QueryView<T> {
@@ -100,7 +100,7 @@ export function useCollection<T = Record<string, unknown>>(
     () => ({
       insert: ((fields, opts) => client.collection<T>(collection).insert(fields, opts)) as CollectionHandle<T>['insert'],
       update: ((id, patch, opts) => client.collection<T>(collection).update(id, patch, opts)) as CollectionHandle<T>['update'],
-      remove: (id: string, opts?: { baseVersion?: number }) => client.collection<T>(collection).delete(id, opts),
+      remove: (id: string, opts?: DeleteOptions) => client.collection<T>(collection).delete(id, opts),
     }),
     [client, collection],
   );
