@@ -79,14 +79,26 @@ class WasmEngine {
   explicit WasmEngine(std::unique_ptr<Engine> e) : engine_(std::move(e)) {}
 
 
-  // Returns {"ok":true} or an error; the engine itself is created by create()/restore().
+  // The batch is a JSON array of mutations, or {"mutations":[...],"atomic":true} for one atomic
+  // group (applied all or none by the server). Returns the output with "mids", or an error.
   std::string mutate(const std::string& batch_text, double now) {
     return guarded([&] {
       Json j = parse_json_fast(batch_text);
       if (j.is_discarded()) return err(codes::kInvalidJson, "mutation batch is not valid JSON");
+      bool atomic = false;
+      if (j.is_object()) {
+        if (auto a = j.find("atomic"); a != j.end() && !a->is_null()) {
+          if (!a->is_boolean()) return err(codes::kInvalidMutation, "atomic must be a boolean", "atomic");
+          atomic = a->get<bool>();
+        }
+        auto ms = j.find("mutations");
+        if (ms == j.end()) return err(codes::kInvalidMutation, "mutations must be an array", "mutations");
+        Json list = std::move(*ms);
+        j = std::move(list);
+      }
       auto reqs = web::decode_requests(j);
       if (!reqs) return err(reqs.error());
-      auto mids = engine_->mutate(*reqs, static_cast<std::int64_t>(now));
+      auto mids = engine_->mutate(*reqs, static_cast<std::int64_t>(now), atomic);
       if (!mids) return err(mids.error());
       Json out = output();
       out["mids"] = *mids;

@@ -35,6 +35,8 @@ Json output_to_json(const Engine& engine, const EngineOutput& out, bool detail) 
     } else {
       e["code"] = s.code;
       e["message"] = s.message;
+      if (s.failed_mid != 0) e["failedMid"] = s.failed_mid;  // a group member: the one that failed
+      if (s.current) e["current"] = *s.current;              // {"version","fields"} or null (absent)
     }
     settled.push_back(std::move(e));
   }
@@ -114,12 +116,27 @@ Result<std::vector<MutationRequest>> decode_requests(const Json& j) {
     if (auto f = m.find("fields"); f != m.end() && !f->is_null()) {
       if (!f->is_object()) return make_error(codes::kInvalidMutation, "fields must be an object", at + ".fields");
       r.fields = *f;
-    } else if (r.op != MutationOp::Delete) {
+    } else if (r.op != MutationOp::Delete && !m.contains("ops")) {
+      // An update made of ops alone ({"ops":{"stock":{"increment":-1}}}) needs no fields.
       return make_error(codes::kInvalidMutation, "fields are required", at + ".fields");
     }
     if (auto b = m.find("base_version"); b != m.end() && !b->is_null()) {
       if (!b->is_number_integer()) return make_error(codes::kInvalidMutation, "base_version must be an integer", at + ".base_version");
       r.base_version = b->get<std::int64_t>();
+    }
+    // Field operations in their wire form ({"stock":{"increment":-1,"min":0}}), read by the
+    // protocol's own decoder so the two cannot disagree; Engine::mutate checks the rest.
+    if (auto ops = m.find("ops"); ops != m.end() && !ops->is_null()) {
+      if (!ops->is_object()) return make_error(codes::kInvalidMutation, "ops must be an object", at + ".ops");
+      for (auto it = ops->begin(); it != ops->end(); ++it) {
+        auto op = decode_field_op(*it, at + ".ops." + it.key());
+        if (!op) return make_error(codes::kInvalidMutation, op.error().message, op.error().field);
+        r.ops.emplace(it.key(), std::move(*op));
+      }
+    }
+    if (auto c = m.find("if"); c != m.end() && !c->is_null()) {
+      if (!c->is_string()) return make_error(codes::kInvalidMutation, "if must be a filter string", at + ".if");
+      r.condition = c->get<std::string>();
     }
     out.push_back(std::move(r));
   }

@@ -13,6 +13,7 @@ Json error_json(const Error& e);
 // detail=false writes each entry of "changes" as {"collection","id"} only: before/after are
 // two copies of the document that the JS runtime reads only for document listeners.
 Json output_to_json(const Engine& engine, const EngineOutput& out, bool detail = true);
+// A JSON array of mutations ({"op","collection","id","fields"?,"base_version"?,"ops"?,"if"?}).
 Result<std::vector<MutationRequest>> decode_requests(const Json& j);
 Result<QuerySpec> decode_query(const Json& j);
 Result<AggregateSpec> decode_aggregate(const Json& j);

@@ -732,7 +732,10 @@ Result<Mutation> decode_mutation(const Json& j, const std::string& field_prefix)
   }
   out.collection = r.collection("collection", true);
   out.id = r.id("id", true);
-  out.fields = r.object("fields", !r.failed() && out.op != MutationOp::Delete);
+  // An insert or update made of ops alone may leave fields out.
+  const Json* ops_member = r.find("ops");
+  const bool has_ops = ops_member && ops_member->is_object() && !ops_member->empty();
+  out.fields = r.object("fields", !r.failed() && out.op != MutationOp::Delete && !has_ops);
   if (out.op == MutationOp::Delete) out.fields = Json::object();
   if (r.find("base_version")) out.base_version = r.int64("base_version", 0, true);
   const Json* group = r.find("group");

@@ -597,6 +597,12 @@ TEST(ProtocolErrors, FieldOperations) {
   EXPECT_TRUE(one(R"("ops":{"n":{"increment":-1.5,"min":-3,"max":0}})").ok());
   EXPECT_TRUE(one(R"("ops":{"t":{"serverTime":true}})", "insert").ok());
   EXPECT_TRUE(one(R"("ops":{})", "delete").ok()) << "no ops at all is fine on a delete";
+  // Ops alone need no fields; empty ops do not stand in for them.
+  auto bare = decode_mutation(parse(R"({"mid":1,"op":"update","collection":"c","id":"i","ops":{"n":{"increment":1}}})"));
+  ASSERT_TRUE(bare.ok()) << bare.error().message;
+  EXPECT_EQ(bare->fields, Json::object());
+  expect_error(decode_mutation(parse(R"({"mid":1,"op":"update","collection":"c","id":"i","ops":{}})")),
+               "invalid_request", "fields");
   expect_error(one(R"("ops":[1])"), "invalid_request", "mutations[0].ops");
   expect_error(one(R"("ops":"n")"), "invalid_request", "mutations[0].ops");
   expect_error(one(R"("ops":{"n":1})"), "invalid_request", "mutations[0].ops.n");
