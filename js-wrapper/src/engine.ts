@@ -67,7 +67,7 @@ export interface Settled {
   code?: string;
   message?: string;
   /** A rejected member of an atomic group: the mid of the member whose rejection failed it. */
-  failed_mid?: number;
+  failedMid?: number;
   /** Rejected with conflict: the document as the server has it (null: absent), when sent. */
   current?: CurrentDocument | null;
 }
@@ -204,9 +204,10 @@ export class SyncEngine {
   }
 
   /** Queues local writes (validated all or nothing). `atomic`: the batch is one group the
-   * server applies all or none, shown and rolled back as one. */
+   * server applies all or none, shown and rolled back as one (sent as {mutations, atomic}). */
   mutate(batch: MutationInput[], now = Date.now(), atomic = false): EngineOutput & { mids: number[] } {
-    return unwrap(atomic ? this.e.mutate(JSON.stringify(batch), now, true) : this.e.mutate(JSON.stringify(batch), now));
+    const text = atomic ? JSON.stringify({ mutations: batch, atomic: true }) : JSON.stringify(batch);
+    return unwrap(this.e.mutate(text, now));
   }
 
   /** Feeds a batch of server messages given as JSON texts with a "type" member (WebSocket frames). */

@@ -4,7 +4,8 @@
 // SSR tooling) the bytes are read from disk because the 3.1.6 loader cannot fetch file paths.
 
 export interface RawEngine {
-  mutate(batch: string, now: number, atomic?: boolean): string;
+  /** `batch`: a JSON array of mutations, or {"mutations":[...],"atomic":true} for one group. */
+  mutate(batch: string, now: number): string;
   receive(batch: string, now: number): string;
   /** Address of an input buffer of at least `size` bytes in the wasm heap (valid until the next call). */
   inputBuffer(size: number): number;

@@ -261,10 +261,10 @@ export class Writes {
         if (done) return;
         const rejected = verdicts.filter((s) => !s.applied);
         if (rejected.length) {
-          // Every member carries the cause and the failed member's mid; that member's own verdict
-          // may also carry `current`. A group of one is its own failed member. Without failed_mid
+          // Every member carries the cause and the failed member's mid (failedMid); that member's own verdict
+          // may also carry `current`. A group of one is its own failed member. Without failedMid
           // (the whole request was refused, e.g. forbidden) no member is singled out.
-          const failedMid = rejected.find((s) => s.failed_mid)?.failed_mid ?? (mids.length === 1 ? mids[0] : undefined);
+          const failedMid = rejected.find((s) => s.failedMid)?.failedMid ?? (mids.length === 1 ? mids[0] : undefined);
           const failed = rejected.find((s) => s.mid === failedMid) ?? rejected[0]!;
           const index = failedMid === undefined ? -1 : mids.indexOf(failedMid);
           const member = writes[index];

@@ -168,7 +168,7 @@ test('a rejected group rejects once, with the failed member named and its curren
     tx.collection('bills').update('b1', { status: 'paid' }, { if: 'status=eq.unpaid' });
     tx.collection('products').update('p1', { stock: increment(-1, { min: 0 }) });
   });
-  const cause = { code: 'conflict', message: 'condition status=eq.unpaid does not hold', failed_mid: 2 };
+  const cause = { code: 'conflict', message: 'condition status=eq.unpaid does not hold', failedMid: 2 };
   const r = h.writes.settle([
     { mid: 1, applied: false, collection: 'ledger_entries', id: 'l1', ...cause },
     { mid: 2, applied: false, collection: 'bills', id: 'b1', ...cause, current: { version: 9, fields: { status: 'paid' } } },
@@ -193,13 +193,13 @@ test('a group failed by a member whose verdict is not in the output is still nam
     tx.collection('a').insert({ v: 1 }, { id: 'a1' });
     tx.collection('b').update('b1', { n: increment(-5, { min: 0 }) });
   });
-  h.writes.settle([{ mid: 1, applied: false, collection: 'a', id: 'a1', code: 'constraint', message: 'n would be -5, below min 0', failed_mid: 2 }]);
+  h.writes.settle([{ mid: 1, applied: false, collection: 'a', id: 'a1', code: 'constraint', message: 'n would be -5, below min 0', failedMid: 2 }]);
   const e = (await settledOf(t)).err;
   assert.deepEqual([e.code, e.failedIndex, e.failedMid, e.collection, e.id], ['constraint', 1, 2, 'b', 'b1']);
   assert.equal(e.current, undefined);
 });
 
-test('a group refused as a whole (no failed_mid) names no member; close rejects waiting transactions with closed', async () => {
+test('a group refused as a whole (no failedMid) names no member; close rejects waiting transactions with closed', async () => {
   const h = harness();
   const t = h.writes.transaction((tx) => {
     tx.collection('a').insert({ v: 1 });
