@@ -1,9 +1,39 @@
 // The page the e2e tests drive through page.evaluate(): a thin, observable wrapper around a
 // real client. Outcomes of writes are recorded so tests can wait for them.
-import { createClient, SyncError } from 'syncline';
-import type { ClientOptions, SyncClient } from 'syncline';
+import { createClient, increment, serverTime, SyncError } from 'syncline';
+import type { ClientOptions, CurrentDocument, SyncClient, UpdateOptions } from 'syncline';
 
-type Outcome = { state: 'pending' } | { state: 'applied'; seq: number } | { state: 'rejected'; code: string; message: string };
+/** A rejection as the test sees it: the SyncError's code and what it names. */
+type Rejection = {
+  state: 'rejected'; code: string; message: string;
+  collection?: string; id?: string; failedIndex?: number; failedMid?: number; current?: CurrentDocument | null;
+};
+type Outcome = { state: 'pending' } | { state: 'applied'; seq: number; seqs?: number[] } | Rejection;
+
+/** A patch as JSON can carry it across page.evaluate: {"$increment": [by, {min, max}]} and
+ * {"$serverTime": true} stand for increment() and serverTime(). */
+type PatchSpec = Record<string, unknown>;
+function patchOf(spec: PatchSpec): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(spec)) {
+    const o = v as { $increment?: [number, { min?: number; max?: number }?]; $serverTime?: true } | null;
+    if (o && typeof o === 'object' && o.$increment) out[k] = increment(o.$increment[0], o.$increment[1]);
+    else if (o && typeof o === 'object' && o.$serverTime) out[k] = serverTime();
+    else out[k] = v;
+  }
+  return out;
+}
+type MemberSpec = { op: 'insert' | 'update' | 'delete'; collection: string; id?: string; fields?: PatchSpec; options?: UpdateOptions };
+
+function rejectionOf(e: SyncError): Rejection {
+  const r: Rejection = { state: 'rejected', code: e.code, message: e.message };
+  if (e.collection !== undefined) r.collection = e.collection;
+  if (e.id !== undefined) r.id = e.id;
+  if (e.failedIndex !== undefined) r.failedIndex = e.failedIndex;
+  if (e.failedMid !== undefined) r.failedMid = e.failedMid;
+  if (e.current !== undefined) r.current = e.current;
+  return r;
+}
 
 const outcomes: Record<string, Outcome> = {};
 let client: SyncClient | null = null;
@@ -66,6 +96,40 @@ const harness = {
       (e: SyncError) => (outcomes[key] = { state: 'rejected', code: e.code, message: e.message }),
     );
     return { key, mid: w.mid, at: Date.now(), visible: op === 'delete' ? !c.get(id) : !!c.get(id) };
+  },
+  /** A write whose patch may hold field operations (see PatchSpec) and whose options may hold `if`. */
+  writeOps(op: 'insert' | 'update' | 'delete', collection: string, id: string, spec: PatchSpec = {}, options: UpdateOptions = {}) {
+    const c = client!.collection(collection);
+    const w = op === 'insert' ? c.insert(patchOf(spec), { id }) : op === 'update' ? c.update(id, patchOf(spec), options) : c.delete(id, options);
+    const key = `${collection}/${id}#${w.mid}`;
+    outcomes[key] = { state: 'pending' };
+    locals[key] = w.local;
+    w.then((r) => (outcomes[key] = { state: 'applied', seq: r.seq }), (e: SyncError) => (outcomes[key] = rejectionOf(e)));
+    return { key, mid: w.mid };
+  },
+  /** The members as one client.transaction(); its outcome is kept under `tx#<first mid>`. */
+  transaction(members: MemberSpec[]) {
+    const t = client!.transaction((tx) => {
+      for (const m of members) {
+        const c = tx.collection(m.collection);
+        if (m.op === 'insert') c.insert(patchOf(m.fields ?? {}), m.id ? { id: m.id } : {});
+        else if (m.op === 'update') c.update(m.id!, patchOf(m.fields ?? {}), m.options ?? {});
+        else c.delete(m.id!, m.options ?? {});
+      }
+    });
+    const key = `tx#${t.mids[0]}`;
+    outcomes[key] = { state: 'pending' };
+    locals[key] = t.local;
+    t.then(
+      (r) => (outcomes[key] = { state: 'applied', seq: r.results.at(-1)!.seq, seqs: r.results.map((x) => x.seq) }),
+      (e: SyncError) => (outcomes[key] = rejectionOf(e)),
+    );
+    return { key, mids: t.mids, ids: t.writes.map((w) => w.id) };
+  },
+  /** Resolves at wall-clock time `t` (ms since epoch): two contexts act at the same instant. */
+  async at(t: number) {
+    while (Date.now() < t - 2) await new Promise((r) => setTimeout(r, Math.min(50, t - Date.now() - 2)));
+    while (Date.now() < t) { /* the last ms: spin */ }
   },
   outcome(key: string) {
     return outcomes[key] ?? null;
