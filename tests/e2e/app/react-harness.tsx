@@ -1,7 +1,8 @@
 // React hook harness: components count their renders so tests can check that a remote
-// change re-renders the components that show it, and only those.
+// change re-renders the components that show it, and only those. With ?shop=1 a ShopView logs
+// what each of its renders showed (a product's stock, a bill's credits: issue 14).
 import { createRoot } from 'react-dom/client';
-import { createClient } from 'syncline';
+import { createClient, increment, serverTime } from 'syncline';
 import type { SyncClient } from 'syncline';
 import { SyncProvider, useCollection, useDocument, useSyncStatus, useConnectionHealth, useEvents, useDocumentListener } from 'syncline/react';
 
@@ -40,6 +41,17 @@ function Listener() {
   return <p id="event-count">{changes.length}</p>;
 }
 
+// Every render of ShopView: [stock, credits, pending], so a test can see that an increment shows
+// at once and that a refused group leaves the view in one render, never half.
+const shopLog: [number | null, number, boolean][] = [];
+function ShopView({ product, bill }: { product: string; bill: string }) {
+  const p = useDocument<{ stock: number }>('products', product);
+  const { data } = useCollection<{ bill_id: string }>('ledger_entries', { where: `bill_id=eq.${bill}` });
+  const stock = p ? p.fields.stock : null;
+  shopLog.push([stock, data.length, !!p?.pending]);
+  return <p id="shop" data-stock={String(stock)} data-credits={data.length} data-pending={String(!!p?.pending)} />;
+}
+
 async function main() {
   const params = new URLSearchParams(location.search);
   const options = JSON.parse(params.get('options') ?? '{}');
@@ -52,10 +64,13 @@ async function main() {
       <ProductList />
       <OneBill id="watched" />
       <Listener />
+      {params.has('shop') && <ShopView product="rx-product" bill="rx-bill" />}
     </SyncProvider>,
   );
   (window as unknown as Record<string, unknown>).renderCounts = counts;
   (window as unknown as Record<string, unknown>).transitions = transitions;
+  (window as unknown as Record<string, unknown>).shopLog = shopLog;
+  (window as unknown as Record<string, unknown>).syncline = { increment, serverTime };
   (window as unknown as Record<string, unknown>).harnessReady = true;
 }
 void main();
