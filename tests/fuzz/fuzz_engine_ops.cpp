@@ -10,7 +10,15 @@
 //   - mids returned by mutate() strictly increase over the engine's life (also across a
 //     snapshot_bytes -> restore round trip); outbox mids strictly increase and stay < next_mid;
 //   - a batch from take_batch() has strictly increasing mids, starts at the oldest
-//     unacknowledged entry, respects max_batch and is never handed out while one is in flight;
+//     unacknowledged entry, respects max_batch (a group that comes first may exceed it) and is
+//     never handed out while one is in flight; it never holds part of an atomic group: each
+//     group in it starts at its first mid and has all group_size members, consecutive;
+//   - mutate() with ops (increment with bounds, serverTime), conditions and atomic groups: a
+//     valid batch is accepted, an atomic one gets consecutive mids and one group; an atomic
+//     batch over max_batch is refused whole without taking a mid;
+//   - the outbox never keeps a partial group that still waits for a verdict (any verdicts,
+//     even ones naming only some members, a duplicate of a rejection, or a change on the
+//     stream for one member);
 //   - each mid is settled at most once;
 //   - the visible view is consistent: get() agrees with documents(), which is in id order;
 //     is_pending() only for keys with outbox entries; replaying the DocChanges of take_output()
@@ -56,6 +64,24 @@ struct Harness {
     return f;
   }
 
+  // Ops on "n" (the field the filters and queries read) or "c", never on a field the patch names.
+  void add_ops(fuzz::ByteReader& in, MutationRequest& r) {
+    const std::uint8_t b = in.byte();
+    for (const char* name : {"n", "c"}) {
+      if (!(b & (name[0] == 'n' ? 1 : 2))) continue;
+      r.fields.erase(name);
+      FieldOp op;
+      if (b & 4) {
+        op.kind = FieldOp::Kind::ServerTime;
+      } else {
+        op.by = (b & 8) ? Json(0.5) : Json(static_cast<int>(in.below(7)) - 3);
+        if (b & 16) op.min = 0;
+        if (b & 32) op.max = (b & 64) ? Json(4) : Json(2.5);
+      }
+      r.ops[name] = op;
+    }
+  }
+
   DocKey key(fuzz::ByteReader& in) {
     const std::uint8_t b = in.byte();
     return {kCollections[b & 1], kIds[(b >> 1) & 3]};
@@ -93,15 +119,36 @@ struct Harness {
     }
   }
 
+  // Every group in `ms` (in mid order) appears whole: first mid, all members, consecutive.
+  static void check_whole_groups(const std::vector<Mutation>& ms, const char* what) {
+    for (std::size_t i = 0; i < ms.size();) {
+      const Mutation& m = ms[i];
+      if (!m.group) {
+        ++i;
+        continue;
+      }
+      FUZZ_CHECK(m.mid == *m.group, std::string(what) + ": a group does not start at its first mid");
+      for (std::int64_t k = 0; k < m.group_size; ++k) {
+        FUZZ_CHECK(i + k < ms.size() && ms[i + k].group == m.group && ms[i + k].mid == m.mid + k &&
+                       ms[i + k].group_size == m.group_size,
+                   std::string(what) + ": a partial group, mid " + std::to_string(m.mid));
+      }
+      i += static_cast<std::size_t>(m.group_size);
+    }
+  }
+
   void check() {
     drain();
     const Outbox& ob = engine->outbox();
     std::int64_t prev = 0;
+    std::vector<Mutation> waiting_groups;
     for (const auto& e : ob.entries()) {
       FUZZ_CHECK(e.mutation.mid > prev, "outbox mids not increasing");
       FUZZ_CHECK(e.mutation.mid < ob.next_mid(), "outbox mid >= next_mid");
       prev = e.mutation.mid;
+      if (e.mutation.group && ob.group_unacknowledged(*e.mutation.group)) waiting_groups.push_back(e.mutation);
     }
+    check_whole_groups(waiting_groups, "outbox");
     std::map<DocKey, Json> visible;
     for (const char* c : kCollections) {
       std::string last;
@@ -153,9 +200,11 @@ struct Harness {
     now += 1 + in.below(50) * 100;
     switch (op) {
       case 0:
-      case 1: {  // mutate a batch of 1..3
+      case 1: {  // mutate a batch of 1..3, maybe atomic, with ops and conditions
         std::vector<MutationRequest> batch;
-        const std::uint32_t n = 1 + in.below(3);
+        const std::uint8_t head = in.byte();
+        const std::uint32_t n = 1 + head % 3;
+        const bool atomic = (head & 4) != 0;
         for (std::uint32_t i = 0; i < n; ++i) {
           MutationRequest r;
           const std::uint8_t b = in.byte();
@@ -165,15 +214,31 @@ struct Harness {
           r.id = k.id;
           r.fields = fields(in);
           if (b & 8) r.base_version = in.small_int();
+          if (r.op != MutationOp::Delete && (b & 16)) add_ops(in, r);
+          if (r.op != MutationOp::Insert && (b & 32)) r.condition = kFilters[in.below(6)];
           batch.push_back(std::move(r));
         }
-        auto mids = engine->mutate(batch, now);
+        const std::int64_t next = engine->outbox().next_mid();
+        auto mids = engine->mutate(batch, now, atomic);
+        if (atomic && batch.size() > engine->options().max_batch) {
+          FUZZ_CHECK(!mids.ok(), "an atomic batch over max_batch was accepted");
+          FUZZ_CHECK(engine->outbox().next_mid() == next, "a refused atomic batch consumed mids");
+          break;
+        }
         FUZZ_CHECK(mids.ok(), "mutate of a valid batch failed: " + (mids.ok() ? "" : mids.error().message));
         FUZZ_CHECK(mids->size() == batch.size(), "mutate returned the wrong number of mids");
         for (std::int64_t mid : *mids) {
           FUZZ_CHECK(mid > last_mid, "mid not above every earlier mid: " + std::to_string(mid));
           last_mid = mid;
+          const Mutation& m = engine->outbox().find(mid)->mutation;
+          if (atomic && batch.size() > 1) {
+            FUZZ_CHECK(m.group == mids->front() && m.group_size == static_cast<std::int64_t>(batch.size()),
+                       "an atomic batch is not one group");
+          } else {
+            FUZZ_CHECK(!m.group, "a group without an atomic batch of two or more");
+          }
         }
+        if (atomic) FUZZ_CHECK(mids->back() - mids->front() + 1 == static_cast<std::int64_t>(mids->size()), "group mids not consecutive");
         break;
       }
       case 2: {  // invalid batch: must be refused as a whole
@@ -196,10 +261,24 @@ struct Harness {
         auto b = engine->take_batch(now);
         if (!b) break;
         FUZZ_CHECK(!was_in_flight, "a batch was handed out while another was in flight");
-        FUZZ_CHECK(!b->mutations.empty() && b->mutations.size() <= engine->options().max_batch, "batch size");
+        FUZZ_CHECK(!b->mutations.empty(), "an empty batch");
+        // Only a group that comes first may take the batch past max_batch.
+        FUZZ_CHECK(b->mutations.size() <= engine->options().max_batch ||
+                       (b->mutations[0].group && b->mutations.size() == static_cast<std::size_t>(b->mutations[0].group_size)),
+                   "batch size");
+        check_whole_groups(b->mutations, "batch");
         auto unacked = engine->outbox().unacknowledged(1);
         FUZZ_CHECK(!unacked.empty() && unacked[0].mid == b->mutations[0].mid,
                    "batch does not start at the oldest unacknowledged mid");
+        // Every member awaiting a verdict up to the batch's end is in it: nothing is skipped.
+        for (const auto& e : engine->outbox().entries()) {
+          if (e.mutation.mid > b->mutations.back().mid) break;
+          if (!e.applied_seq) {
+            FUZZ_CHECK(std::any_of(b->mutations.begin(), b->mutations.end(),
+                                   [&](const Mutation& m) { return m.mid == e.mutation.mid; }),
+                       "the batch skipped a mutation awaiting a verdict");
+          }
+        }
         for (std::size_t i = 1; i < b->mutations.size(); ++i) {
           FUZZ_CHECK(b->mutations[i - 1].mid < b->mutations[i].mid, "batch mids not increasing");
         }
@@ -223,8 +302,11 @@ struct Harness {
           r.status = s == 0 ? ResultStatus::Rejected : (s == 1 ? ResultStatus::Duplicate : ResultStatus::Applied);
           if (r.status != ResultStatus::Rejected) r.seq = seq(in);
           if (r.status == ResultStatus::Rejected || (r.status == ResultStatus::Duplicate && (s & 2))) {
-            r.code = "conflict";
+            const std::uint8_t c = in.byte();
+            r.code = (c & 1) ? "constraint" : "conflict";
             r.message = "fuzz";
+            if (c & 2) r.failed_mid = mids.front();
+            if (c & 4) r.current = (c & 8) ? Json(nullptr) : Json{{"version", in.small_int()}, {"fields", fields(in)}};
           }
           res.results.push_back(std::move(r));
         }
