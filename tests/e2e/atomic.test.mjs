@@ -141,6 +141,65 @@ for (const transport of ['sse', 'websocket']) {
       }
     });
 
+    test('two tabs: a group made in one shows whole in the other at once, and a refused one leaves both whole', async () => {
+      const product = `p-tabs-${transport}`;
+      const bill = `b-tabs-${transport}`;
+      await seed(server, [
+        { op: 'insert', collection: 'products', id: product, fields: { name: 'Widget', stock: 10 } },
+        { op: 'insert', collection: 'bills', id: bill, fields: { number: 1002, status: 'unpaid', total: 300 } },
+      ]);
+      const ctx = await chrome.browser.newContext();
+      try {
+        const opts = clientOptions(server, tokenA, { transport, collections: COLLECTIONS, name: `atomic-tabs-${transport}` });
+        const a = await openHarness(ctx, server, opts);
+        const b = await openHarness(ctx, server, opts);
+        for (const p of [a, b]) {
+          await waitFor(p, ({ product, bill }) => !!window.harness.get('products', product) && !!window.harness.get('bills', bill), { product, bill }, { what: 'seeded documents' });
+        }
+        await b.evaluate(() => window.harness.traceChanges());
+        await ctx.setOffline(true);
+        await waitFor(a, () => !window.harness.status().isOnline, null, { what: 'offline noticed' });
+        const tx = await a.evaluate(({ product, bill }) => window.harness.transaction([
+          { op: 'update', collection: 'bills', id: bill, fields: { status: 'paid' }, options: { if: 'status=eq.unpaid' } },
+          { op: 'insert', collection: 'ledger_entries', fields: { bill_id: bill, kind: 'credit', amount: 300 } },
+          { op: 'update', collection: 'products', id: product, fields: { stock: { $increment: [-1, { min: 0 }] } } },
+        ]), { product, bill });
+        const view = (p) => p.evaluate(({ product, bill, credit }) => ({
+          stock: window.harness.get('products', product)?.fields.stock,
+          status: window.harness.get('bills', bill)?.fields.status,
+          credit: !!window.harness.get('ledger_entries', credit),
+        }), { product, bill, credit: tx.ids[1] });
+        await waitFor(b, (credit) => !!window.harness.get('ledger_entries', credit), tx.ids[1], { what: 'the group in the other tab', timeout: 3000 });
+        assert.deepEqual(await view(b), { stock: 9, status: 'paid', credit: true }, 'the other tab shows every member');
+        // Someone else marks the bill paid on the server; the group is refused when it arrives.
+        const r = await api(server, 'POST', '/v1/mutations', {
+          token: tokenB, body: { client: `tabs-rival-${transport}`, mutations: [{ mid: 1, op: 'update', collection: 'bills', id: bill, fields: { status: 'paid', by: 'rival' } }] },
+        });
+        assert.equal(r.json.results[0].status, 'applied');
+        await ctx.setOffline(false);
+        const outcome = await verdict(a, tx.key);
+        assert.deepEqual([outcome.state, outcome.code, outcome.failedIndex, outcome.id], ['rejected', 'conflict', 0, bill]);
+        assert.equal(outcome.current?.fields?.by, 'rival');
+        for (const p of [a, b]) {
+          await waitFor(p, ({ product, bill, credit }) => window.harness.get('products', product)?.fields.stock === 10
+            && window.harness.get('bills', bill)?.fields.by === 'rival' && !window.harness.get('ledger_entries', credit),
+          { product, bill, credit: tx.ids[1] }, { what: 'the group gone, the rival payment shown' });
+        }
+        // In the other tab the group arrived in one step and left in one step.
+        const trace = await b.evaluate(() => window.harness.changeTrace());
+        const ofGroup = trace.filter((c) => c.id === tx.ids[1] || c.id === product);
+        const appear = ofGroup.filter((c) => c.pending && (c.type === 'appear' || c.id === product));
+        const leave = ofGroup.filter((c) => !c.pending);
+        assert.equal(new Set(appear.map((c) => c.turn)).size, 1, `shown in one step: ${JSON.stringify(trace)}`);
+        assert.equal(new Set(leave.map((c) => c.turn)).size, 1, `taken back in one step: ${JSON.stringify(trace)}`);
+        assert.deepEqual(leave.map((c) => [c.id, c.type]).sort(), [[product, 'update'], [tx.ids[1], 'disappear']].sort());
+        console.log(`[e2e atomic ${transport} tabs] other tab's changes of the group (turn, id, type, pending): ${ofGroup.map((c) => `${c.turn} ${c.id} ${c.type} ${c.pending}`).join('; ')}`);
+        assert.deepEqual([...a.errors, ...b.errors], []);
+      } finally {
+        await ctx.close();
+      }
+    });
+
     test('both online at the same instant', async () => {
       const product = `p-on-${transport}`;
       const bill = `b-on-${transport}`;

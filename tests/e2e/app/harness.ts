@@ -48,6 +48,11 @@ const locals: Record<string, Promise<void>> = {};
 // When this tab's role or connection changed, [Date.now(), role, isConnected], the newest 50:
 // the leader suite splits a takeover into waiting for the lock and connecting.
 const transitions: [number, string, boolean][] = [];
+// Document changes seen after traceChanges(), each with the number of the task turn that
+// delivered it: changes with the same `turn` reached listeners together (one engine output).
+const changeTrace: { turn: number; collection: string; id: string; type: string; pending: boolean }[] = [];
+let turn = 0;
+let turnOpen = false;
 
 const harness = {
   async start(options: ClientOptions) {
@@ -126,7 +131,20 @@ const harness = {
     );
     return { key, mids: t.mids, ids: t.writes.map((w) => w.id) };
   },
-  /** Resolves at wall-clock time `t` (ms since epoch): two contexts act at the same instant. */
+  traceChanges() {
+    client!.onDocumentChange((e) => {
+      if (!turnOpen) {
+        turnOpen = true;
+        turn++;
+        queueMicrotask(() => (turnOpen = false));
+      }
+      changeTrace.push({ turn, collection: e.collection, id: e.id, type: e.type, pending: e.pending });
+    });
+  },
+  changeTrace() {
+    return changeTrace;
+  },
+    /** Resolves at wall-clock time `t` (ms since epoch): two contexts act at the same instant. */
   async at(t: number) {
     while (Date.now() < t - 2) await new Promise((r) => setTimeout(r, Math.min(50, t - Date.now() - 2)));
     while (Date.now() < t) { /* the last ms: spin */ }
