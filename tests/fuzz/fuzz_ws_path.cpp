@@ -79,7 +79,8 @@ struct MiniServer {
 };
 
 void check_client_error(const Error& e) {
-  FUZZ_CHECK(e.code == codes::kInvalidJson || e.code == codes::kInvalidRequest || e.code == codes::kPayloadTooLarge,
+  FUZZ_CHECK(e.code == codes::kInvalidJson || e.code == codes::kInvalidRequest || e.code == codes::kInvalidMutation ||
+                 e.code == codes::kPayloadTooLarge,
              "unexpected client decode error " + e.code);
 }
 
