@@ -96,8 +96,11 @@ export interface StockTx {
   product_name: string;
   branch: string;
   kind: 'purchase' | 'sale' | 'adjustment';
+  /** Signed change: + purchase, − sale. */
   qty: number;
-  stock_after: number;
+  /** Only on movements recorded before stock moved by increments; the committed stock after a
+   * movement is derived from committed data (stock.ts). */
+  stock_after?: number;
   bill_id?: string;
   note?: string;
   at: number;
@@ -133,6 +136,8 @@ export interface LedgerEntry {
   kind: 'credit' | 'debit';
   amount: number;
   memo: string;
+  /** The bill a debit or a payment credit belongs to. */
+  bill_id?: string;
   at: number;
 }
 

@@ -1,7 +1,18 @@
-// Layer: demo. The app's business writes. Each one is several collection writes made in the same
-// tick: the runtime sends writes made together as one mutation batch, so a bill, its stock
-// decrements and its stock transactions reach the server (and other tabs) together.
-import type { PendingWrite, SyncClient } from 'syncline';
+// Layer: demo. The app's business writes, made with the runtime's atomic-write tools
+// (docs/api.md, "Modelling money and stock"):
+// - stock only moves by `increment(±qty, { min: 0 })`, applied by the server to the value it has
+//   at commit, so concurrent sales all count and stock never goes below 0 (a sale the stock
+//   cannot cover is refused with `constraint`);
+// - a business operation is one `client.transaction`: the bill, its stock moves and its ledger
+//   debit; a stock move and its record; a payment and its credit. The server applies all of it or
+//   none, so history never lists a sale the stock did not take and no credit exists without its
+//   payment;
+// - a state change that must happen once (paid, cancelled, the next order stage) carries an `if`
+//   on the state it leaves, so a second window (online at the same instant, or offline and
+//   reconnecting later) is refused with `conflict` instead of doing it twice.
+// Nothing is checked on the client first: the server's verdict decides, and explain() says why.
+import { increment, serverTime } from 'syncline';
+import type { PendingTransaction, PendingWrite, SyncClient, Transaction } from 'syncline';
 import type { Bill, Booking, LedgerEntry, LineItem, Order, OrderStage, Product, StockTx } from './model';
 import { billNumber, ORDER_STAGES } from './model';
 import { TAB_ID } from './session';
@@ -16,91 +27,183 @@ export interface NewBill {
   dueDays?: number;
 }
 
-/** Inserts the bill, decrements each product's stock, records a stock transaction per line and
- * a debit on the customer's ledger. Returns the bill write (its promise = the server's verdict). */
-export function createBill(client: SyncClient, bill: NewBill, by: string): PendingWrite {
+/**
+ * Queues one stock movement in a transaction: its record first, then the product's increment.
+ * The record carries no "stock after": the server decides the resulting stock at commit, and
+ * stock.ts derives each movement's stock-after from committed data (why, and why this order, is
+ * explained there).
+ */
+function moveStock(tx: Transaction, p: { id: string; name: string; branch: string }, kind: StockTx['kind'], delta: number, by: string, extra: Partial<StockTx> = {}): string {
+  const rec = tx.collection<StockTx>('stock_transactions').insert({
+    product_id: p.id,
+    product_name: p.name,
+    // The product's branch, so a branch's replica holds every movement of its products.
+    branch: p.branch,
+    kind,
+    qty: delta,
+    at: serverTime(),
+    by,
+    ...extra,
+  });
+  tx.collection<Product>('products').update(p.id, { stock: increment(delta, { min: 0 }) });
+  return rec.id;
+}
+
+/** Inserts the bill, takes each line's quantity from stock (with its stock record) and debits
+ * the customer's ledger, all in one transaction: a line the stock cannot cover refuses the whole
+ * bill (`constraint` naming the product), and nothing of it is recorded. */
+export function createBill(client: SyncClient, bill: NewBill, by: string): PendingTransaction & { billId: string } {
   const now = Date.now();
   const total = bill.items.reduce((s, it) => s + it.qty * it.price, 0);
   const number = billNumber();
-  const w = client.collection<Bill>('bills').insert({
-    number,
-    customer_id: bill.customer_id,
-    customer_name: bill.customer_name,
-    branch: bill.branch,
-    items: bill.items,
-    total,
-    status: 'unpaid',
-    created_at: now,
-    due_at: now + (bill.dueDays ?? 14) * DAY,
-  });
   const products = client.collection<Product>('products');
-  for (const it of bill.items) {
-    const p = products.get(it.product_id);
-    const stock = (p?.fields.stock ?? 0) - it.qty;
-    if (p) products.update(it.product_id, { stock }).catch(() => {});
-    client
-      .collection<StockTx>('stock_transactions')
-      .insert({ product_id: it.product_id, product_name: it.name, branch: bill.branch, kind: 'sale', qty: -it.qty, stock_after: stock, bill_id: w.id, at: now, by })
-      .catch(() => {});
-  }
-  client
-    .collection<LedgerEntry>('ledger_entries')
-    .insert({ customer_id: bill.customer_id, customer_name: bill.customer_name, kind: 'debit', amount: total, memo: `Bill ${number}`, at: now })
-    .catch(() => {});
-  return w;
+  let billId = '';
+  const t = client.transaction((tx) => {
+    billId = tx.collection<Bill>('bills').insert({
+      number,
+      customer_id: bill.customer_id,
+      customer_name: bill.customer_name,
+      branch: bill.branch,
+      items: bill.items,
+      total,
+      status: 'unpaid',
+      created_at: now,
+      due_at: now + (bill.dueDays ?? 14) * DAY,
+    }).id;
+    for (const it of bill.items) {
+      const p = products.get(it.product_id);
+      moveStock(tx, { id: it.product_id, name: it.name, branch: p?.fields.branch ?? bill.branch }, 'sale', -it.qty, by, { bill_id: billId });
+    }
+    tx.collection<LedgerEntry>('ledger_entries').insert({
+      customer_id: bill.customer_id,
+      customer_name: bill.customer_name,
+      kind: 'debit',
+      amount: total,
+      memo: `Bill ${number}`,
+      bill_id: billId,
+      at: now,
+    });
+  });
+  return Object.assign(t, { billId });
 }
 
-export function markPaid(client: SyncClient, id: string): PendingWrite | null {
+/** Marks a bill paid and credits the customer, once: the bill's update is conditional on it
+ * still being unpaid when the server commits, and the credit is in the same transaction, so a
+ * second *Mark paid* (another window, now or after reconnecting) is refused whole with
+ * `conflict` (its `current` shows the bill as paid) and credits nothing. */
+export function markPaid(client: SyncClient, id: string): PendingTransaction | null {
   const b = client.collection<Bill>('bills').get(id);
   if (!b || b.fields.status === 'paid') return null;
-  const now = Date.now();
-  const w = client.collection<Bill>('bills').update(id, { status: 'paid', paid_at: now });
-  client
-    .collection<LedgerEntry>('ledger_entries')
-    .insert({ customer_id: b.fields.customer_id, customer_name: b.fields.customer_name, kind: 'credit', amount: b.fields.total, memo: `Payment for ${b.fields.number}`, at: now })
-    .catch(() => {});
-  return w;
+  return client.transaction((tx) => {
+    tx.collection<Bill>('bills').update(id, { status: 'paid', paid_at: serverTime() }, { if: 'status=eq.unpaid' });
+    tx.collection<LedgerEntry>('ledger_entries').insert({
+      customer_id: b.fields.customer_id,
+      customer_name: b.fields.customer_name,
+      kind: 'credit',
+      amount: b.fields.total,
+      memo: `Payment for ${b.fields.number}`,
+      bill_id: id,
+      at: serverTime(),
+    });
+  });
 }
 
-/** A purchase (+), sale (−) or adjustment (±) of one product, with its transaction record. */
-export function recordMovement(client: SyncClient, productId: string, kind: StockTx['kind'], qty: number, by: string, note?: string): PendingWrite | null {
-  const products = client.collection<Product>('products');
-  const p = products.get(productId);
+export interface Movement {
+  /** The movement record's id (its committed stock-after: stock.ts). */
+  moveId: string;
+  done: PendingTransaction;
+}
+
+/** A purchase (+), sale (−) or adjustment (±) of one product, with its record, in one
+ * transaction. A sale or removal the stock cannot cover is refused with `constraint`. */
+export function recordMovement(client: SyncClient, productId: string, kind: StockTx['kind'], qty: number, by: string, note?: string): Movement | null {
+  const p = client.collection<Product>('products').get(productId);
   if (!p) return null;
   const delta = kind === 'purchase' ? Math.abs(qty) : kind === 'sale' ? -Math.abs(qty) : qty;
-  const stock = Math.max(0, p.fields.stock + delta);
-  const w = products.update(productId, { stock });
-  client
-    .collection<StockTx>('stock_transactions')
-    .insert({ product_id: productId, product_name: p.fields.name, branch: p.fields.branch, kind, qty: stock - p.fields.stock, stock_after: stock, at: Date.now(), by, ...(note ? { note } : {}) })
-    .catch(() => {});
-  return w;
+  if (!Number.isFinite(delta) || delta === 0) return null;
+  let moveId = '';
+  const done = client.transaction((tx) => {
+    moveId = moveStock(tx, { id: productId, name: p.fields.name, branch: p.fields.branch }, kind, delta, by, note ? { note } : {});
+  });
+  return { moveId, done };
 }
 
-/** Moves an order to a stage and tells every other tab (and the customer) through a custom event. */
+/** Moves an order to the next stage, once: conditional on the stage it leaves, so two windows
+ * advancing the same order do not both move it. The stage-change event is published when the
+ * server applied the move (an event for a refused move would announce something that did not
+ * happen); other tabs and the customer turn it into a notification. */
 export function setOrderStage(client: SyncClient, id: string, to: OrderStage, by: string): PendingWrite | null {
   const o = client.collection<Order>('orders').get(id);
   if (!o) return null;
   const from = o.fields.stage;
-  const w = client.collection<Order>('orders').update(id, { stage: to, updated_at: Date.now() });
-  client
-    .publish('order:stage_change', { order_id: id, number: o.fields.number, from, to, customer: o.fields.customer_name, by, tab: TAB_ID }, { collection: 'orders', id })
-    .catch(() => {});
+  const w = client.collection<Order>('orders').update(id, { stage: to, updated_at: serverTime() }, { if: `stage=eq.${from}` });
+  w.then(
+    () => client.publish('order:stage_change', { order_id: id, number: o.fields.number, from, to, customer: o.fields.customer_name, by, tab: TAB_ID }, { collection: 'orders', id }),
+    () => undefined,
+  ).catch(() => {});
   return w;
 }
 
 export const nextStage = (s: OrderStage): OrderStage | null => ORDER_STAGES[ORDER_STAGES.indexOf(s) + 1] ?? null;
 
+/** A booking: the server's unique constraint on (hall, date, slot) is the guard. */
 export function createBooking(client: SyncClient, b: Omit<Booking, 'created_at'>): PendingWrite {
-  return client.collection<Booking>('bookings').insert({ ...b, created_at: Date.now() });
+  return client.collection<Booking>('bookings').insert({ ...b, created_at: serverTime() });
 }
 
-/** Human text for a refused write. */
-export function explain(e: unknown): string {
-  const code = (e as { code?: string })?.code;
-  if (code === 'constraint') return 'Someone else already holds this slot: the server enforces one booking per hall, date and slot.';
-  if (code === 'forbidden') return 'Your role may not make this change (server rule).';
-  if (code === 'conflict') return 'Someone changed this in the meantime. Your change was rolled back.';
-  if (code === 'closed') return 'The workspace was switched before the server answered; the change is still queued.';
-  return (e as Error)?.message ?? 'The change was refused.';
+/** Cancels a booking (frees its slot for anyone), once. The delete is conditional: on the server's
+ * copy at commit, the booking must still exist and still be this customer's. A second cancel (a
+ * double click, another window, a replay after reconnecting) is refused with `conflict` (its
+ * `current` is null: already gone) and changes nothing. */
+export function cancelBooking(client: SyncClient, id: string): PendingWrite | null {
+  const b = client.collection<Booking>('bookings').get(id);
+  if (!b) return null;
+  return client.collection<Booking>('bookings').delete(id, { if: `customer_id=eq.${b.fields.customer_id}` });
+}
+
+interface RefusalInfo {
+  code?: string;
+  message?: string;
+  collection?: string;
+  id?: string;
+  current?: { fields: Record<string, unknown> } | null;
+}
+
+const time = (ms: unknown) => (typeof ms === 'number' ? new Date(ms).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' }) : '');
+
+/** What kind of refusal this is, for toasts (data-kind) and tests. */
+export function refusalKind(e: unknown): 'out-of-stock' | 'already-paid' | 'already-cancelled' | 'slot-taken' | 'conflict' | 'refused' {
+  const r = (e ?? {}) as RefusalInfo;
+  if (r.code === 'constraint' && r.collection === 'products') return 'out-of-stock';
+  if (r.code === 'constraint') return 'slot-taken';
+  if (r.code === 'conflict' && r.collection === 'bills' && r.current?.fields.status === 'paid') return 'already-paid';
+  if (r.code === 'conflict' && r.collection === 'bookings' && r.current === null) return 'already-cancelled';
+  if (r.code === 'conflict') return 'conflict';
+  return 'refused';
+}
+
+/** Human text for a refused write or transaction (SyncError names the failed member). */
+export function explain(e: unknown, client?: SyncClient): string {
+  const r = (e ?? {}) as RefusalInfo;
+  const cur = r.current;
+  if (r.code === 'constraint' && r.collection === 'products') {
+    const p = client && r.id ? client.collection<Product>('products').get(r.id) : null;
+    const name = p?.fields.name ?? 'this product';
+    const left = p ? ` (${p.fields.stock} left)` : '';
+    return `Not enough ${name} in stock${left}: the server refuses to take stock below 0, so nothing of this was recorded.`;
+  }
+  if (r.code === 'constraint') return 'Someone else already holds this slot: the server enforces one booking per hall, date and slot.';
+  if (r.code === 'forbidden') return 'Your role may not make this change (server rule).';
+  if (r.code === 'conflict' && r.collection === 'bills') {
+    if (cur === null) return 'This bill no longer exists.';
+    if (cur?.fields.status === 'paid') {
+      const at = time(cur.fields.paid_at);
+      return `This bill was already paid${at ? ` (recorded at ${at})` : ''}, in another window or by someone else. Your payment was not recorded, so the customer is credited once.`;
+    }
+  }
+  if (r.code === 'conflict' && r.collection === 'bookings' && cur === null) return 'This booking was already cancelled; nothing changed.';
+  if (r.code === 'conflict' && r.collection === 'orders' && cur) return `Someone else moved this order first: it is now ${String(cur.fields.stage)}. Your change was rolled back.`;
+  if (r.code === 'conflict') return 'Someone changed this in the meantime. Your change was rolled back.';
+  if (r.code === 'closed') return 'The workspace was switched before the server answered; the change is still queued.';
+  return r.message ?? 'The change was refused.';
 }

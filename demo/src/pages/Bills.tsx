@@ -1,5 +1,6 @@
-// Layer: demo/pages. Bills: filtered live list (new and changed rows flash), mark paid, and a
-// new-bill form whose writes (bill, stock, stock transactions, ledger) go out as one batch.
+// Layer: demo/pages. Bills: filtered live list (new and changed rows flash), mark paid (once, with
+// its ledger credit), and a new-bill form whose writes (bill, stock decrements, stock records,
+// ledger debit) are one transaction: applied together or refused together.
 import { useMemo, useState } from 'react';
 import { useCollection, useSyncClient } from 'syncline/react';
 import type { Bill, Customer, LineItem, Product } from '../model';
@@ -9,7 +10,7 @@ import { Empty, PageHeader, Pill } from '../ui/bits';
 import { useFlash } from '../ui/useFlash';
 import { useToast } from '../ui/Toasts';
 import { useWorkspace } from '../workspace';
-import { createBill, explain, markPaid } from '../writes';
+import { createBill, explain, markPaid, refusalKind } from '../writes';
 
 type Filter = 'all' | 'unpaid' | 'paid' | 'overdue';
 
@@ -27,11 +28,16 @@ export function Bills() {
     const s = q.trim().toLowerCase();
     return s ? data.filter((b) => `${b.fields.number} ${b.fields.customer_name}`.toLowerCase().includes(s)) : data;
   }, [data, q]);
+  // One transaction: the bill (only if still unpaid at commit) and its ledger credit. The window
+  // that loses a race (or reconnects after another paid it) is refused whole and says why.
   const pay = (id: string) => {
-    const w = markPaid(client, id);
-    w?.then(
+    const number = client.collection<Bill>('bills').get(id)?.fields.number ?? 'The bill';
+    markPaid(client, id)?.then(
       () => {},
-      (e) => toast({ tone: 'danger', title: 'Payment not recorded', body: explain(e) }),
+      (e) => {
+        const kind = refusalKind(e);
+        toast({ tone: kind === 'already-paid' ? 'warning' : 'danger', kind, title: kind === 'already-paid' ? `${number} was already paid` : 'Payment not recorded', body: explain(e, client) }, 9000);
+      },
     );
   };
   return (
@@ -148,7 +154,7 @@ function NewBillDrawer({ onClose }: { onClose: () => void }) {
     const w = createBill(client, { customer_id: c.id, customer_name: c.fields.name, branch, items }, session.sub);
     w.then(
       () => toast({ tone: 'success', title: 'Bill saved on the server', body: `${c.fields.name} · ${fmtMoney(total)}` }, 3500),
-      (err) => toast({ tone: 'danger', title: 'Bill refused', body: explain(err) }),
+      (err) => toast({ tone: 'danger', kind: refusalKind(err), title: 'Bill refused', body: explain(err, client) }, 9000),
     );
     onClose();
   };
@@ -233,7 +239,7 @@ function NewBillDrawer({ onClose }: { onClose: () => void }) {
           <span>Total</span>
           <strong>{fmtMoney(total)}</strong>
         </div>
-        <p className="muted small">Saving writes the bill, the stock decrements, the stock transactions and a ledger debit in one batch.</p>
+        <p className="muted small">Saving writes the bill, the stock decrements, the stock transactions and a ledger debit in one transaction: if the stock cannot cover a line when the server commits it, none of it is recorded.</p>
         {error && (
           <p className="form-error" role="alert">
             {error}

@@ -1,7 +1,8 @@
 // Layer: demo/pages. Hall bookings: halls × the next 14 days, three slots a day, colour-coded
 // occupancy. The client never checks for double bookings: the server's unique constraint on
 // (hall, date, slot) refuses the second one, the optimistic booking rolls back, and the panel
-// says why. Used by admins (all bookings) and customers (only their own are visible to them).
+// says why. Admins may cancel a booking (a conditional delete: once). Used by admins (all
+// bookings) and customers (only their own are visible to them).
 import { useMemo, useState } from 'react';
 import { useCollection, useSyncClient } from 'syncline/react';
 import type { Booking, Customer } from '../model';
@@ -9,7 +10,7 @@ import { branchName, HALLS, isoDay, SLOTS, startOfToday } from '../model';
 import { PageHeader } from '../ui/bits';
 import { useToast } from '../ui/Toasts';
 import { useWorkspace } from '../workspace';
-import { createBooking, explain } from '../writes';
+import { cancelBooking, createBooking, explain, refusalKind } from '../writes';
 
 const DAY = 86400000;
 
@@ -146,6 +147,19 @@ function SlotPanel({ sel, bookings }: { sel: { hall: string; date: string } | nu
     setSlot(null);
     setTitle('');
   };
+  // A conditional delete (writes.ts): a second cancel, here or in another window, is refused
+  // with `conflict` and changes nothing.
+  const cancel = (id: string, slotName: string) => {
+    const what = `${hall.name}, ${sel.date}, ${slotName.toLowerCase()}`;
+    cancelBooking(client, id)?.then(
+      () => setResult({ ok: true, text: `Cancelled: ${what}. The slot is free again.` }),
+      (err) => {
+        setResult({ ok: false, text: `${what}: ${explain(err, client)}` });
+        // Also as a toast: the refusal may come long after (offline), on another page.
+        toast({ tone: 'warning', kind: refusalKind(err), title: 'Booking not cancelled', body: `${what}: ${explain(err, client)}` }, 9000);
+      },
+    );
+  };
   return (
     <aside className="card slot-panel" aria-labelledby="slot-h">
       <h2 id="slot-h">
@@ -158,13 +172,20 @@ function SlotPanel({ sel, bookings }: { sel: { hall: string; date: string } | nu
             <li key={s} className={b ? 'slot taken' : 'slot'}>
               <span className="slot-name">{name}</span>
               {b ? (
-                <span className="slot-info">
-                  <strong>{b.fields.title}</strong>
-                  <span className="muted small">
-                    {b.fields.customer_name}
-                    {b.pending ? ' · confirming…' : ''}
+                <>
+                  <span className="slot-info">
+                    <strong>{b.fields.title}</strong>
+                    <span className="muted small">
+                      {b.fields.customer_name}
+                      {b.pending ? ' · confirming…' : ''}
+                    </span>
                   </span>
-                </span>
+                  {admin && !b.pending && (
+                    <button className="btn btn-sm btn-ghost" onClick={() => cancel(b.id, name)} data-cancel-slot={s} aria-label={`Cancel the ${name.toLowerCase()} booking: ${b.fields.title}`}>
+                      Cancel
+                    </button>
+                  )}
+                </>
               ) : (
                 <button className={`btn btn-sm ${slot === s ? '' : 'btn-ghost'}`} aria-pressed={slot === s} onClick={() => setSlot(s)} data-slot={s}>
                   {slot === s ? 'Selected' : 'Book'}

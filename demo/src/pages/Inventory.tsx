@@ -1,4 +1,5 @@
-// Layer: demo/pages. Products with stock bars and thresholds; purchases, sales and adjustments.
+// Layer: demo/pages. Products with stock bars and thresholds; purchases, sales and adjustments,
+// each an increment bounded at 0 with its record, in one transaction (writes.ts).
 // The low-stock toast itself lives in the shell (AdminWatchers), so it fires on any page.
 import { useMemo, useState } from 'react';
 import { useCollection, useSyncClient } from 'syncline/react';
@@ -9,7 +10,8 @@ import { Empty, PageHeader, Pill, StockBar } from '../ui/bits';
 import { useFlash } from '../ui/useFlash';
 import { useToast } from '../ui/Toasts';
 import { useWorkspace } from '../workspace';
-import { explain, recordMovement } from '../writes';
+import { committedStockAfter } from '../stock';
+import { explain, recordMovement, refusalKind } from '../writes';
 
 export function Inventory() {
   const [onlyLow, setOnlyLow] = useState(false);
@@ -115,13 +117,27 @@ function MovementDrawer({ productId, onClose }: { productId: string; onClose: ()
   const [note, setNote] = useState('');
   if (!p) return null;
   const f = p.fields;
-  const delta = kind === 'purchase' ? qty : kind === 'sale' ? -qty : qty;
-  const after = Math.max(0, f.stock + delta);
+  const delta = kind === 'purchase' ? Math.abs(qty) : kind === 'sale' ? -Math.abs(qty) : qty;
+  // A preview on this window's copy only: the server applies the increment to the stock it has
+  // at commit, and refuses it if that would go below 0.
+  const after = f.stock + delta;
   const submit = (e: React.FormEvent) => {
     e.preventDefault();
-    recordMovement(client, productId, kind, qty, session.sub, note || undefined)?.catch((err) =>
-      toast({ tone: 'danger', title: 'Stock change refused', body: explain(err) }),
-    );
+    const m = recordMovement(client, productId, kind, qty, session.sub, note || undefined);
+    const what = `${kind[0].toUpperCase()}${kind.slice(1)} of ${Math.abs(delta)} × ${f.name}`;
+    if (m) {
+      m.done.then(
+        // The stock-after is the one the server committed (stock.ts), not this window's preview.
+        () =>
+          committedStockAfter(client, m.moveId).then((left) =>
+            toast({ tone: 'success', kind: 'stock-recorded', title: `${what} recorded`, body: left === null ? 'Applied by the server.' : `${left} ${f.unit}${left === 1 ? '' : 's'} in stock after it, as the server committed it.` }, 4500),
+          ),
+        (err) => {
+          const k = refusalKind(err);
+          toast({ tone: 'danger', kind: k, title: k === 'out-of-stock' ? `Out of stock: ${f.name}` : 'Stock change refused', body: explain(err, client) }, 9000);
+        },
+      );
+    }
     onClose();
   };
   return (
@@ -150,9 +166,13 @@ function MovementDrawer({ productId, onClose }: { productId: string; onClose: ()
         </label>
         <div className="preview">
           <span>After this:</span> <strong>{after}</strong>
-          {after < f.threshold && f.stock >= f.threshold && <Pill tone="warn">crosses the threshold</Pill>}
+          {after < 0 ? (
+            <Pill tone="bad">not enough stock: the server will refuse it</Pill>
+          ) : (
+            after < f.threshold && f.stock >= f.threshold && <Pill tone="warn">crosses the threshold</Pill>
+          )}
         </div>
-        <StockBar stock={after} threshold={f.threshold} capacity={f.capacity} />
+        <StockBar stock={Math.max(0, after)} threshold={f.threshold} capacity={f.capacity} />
         <div className="form-actions">
           <button type="button" className="btn btn-ghost" onClick={onClose}>
             Cancel

@@ -18,7 +18,7 @@ export function Orders() {
   const flash = useFlash(data);
   const feed = useEvents({ type: 'order:stage_change', limit: 6, order: 'newest-first' });
   const advance = (id: string, to: Order['stage']) =>
-    setOrderStage(client, id, to, session.name)?.catch((e) => toast({ tone: 'danger', title: 'Stage not changed', body: explain(e) }));
+    setOrderStage(client, id, to, session.name)?.catch((e) => toast({ tone: 'danger', title: 'Stage not changed', body: explain(e, client) }));
   const addOrder = () => {
     const c = customers[Math.floor(Math.random() * customers.length)];
     if (!c) return;

@@ -39,11 +39,19 @@ export function Realtime() {
   };
   const bulkMoves = (n: number) => {
     const products = client.collection<Product>('products').all();
+    const queued: Promise<unknown>[] = [];
     for (let i = 0; i < n && products.length; i++) {
       const p = products[Math.floor(Math.random() * products.length)];
-      recordMovement(client, p.id, Math.random() < 0.5 ? 'purchase' : 'sale', 1 + Math.floor(Math.random() * 3), session.sub, 'Bulk test data')?.catch(() => {});
+      const m = recordMovement(client, p.id, Math.random() < 0.5 ? 'purchase' : 'sale', 1 + Math.floor(Math.random() * 3), session.sub, 'Bulk test data');
+      if (m) queued.push(m.done);
     }
     toast({ tone: 'info', title: `${n} stock movements queued` }, 3000);
+    // Each is an increment bounded at 0 with its record, in one transaction: a sale the stock
+    // cannot cover when the server commits it is refused whole, and nothing of it is recorded.
+    void Promise.allSettled(queued).then((rs) => {
+      const refused = rs.filter((r) => r.status === 'rejected').length;
+      if (refused) toast({ tone: 'warning', kind: 'out-of-stock', title: `${refused} of ${rs.length} stock movements refused`, body: 'Not enough stock when the server applied them: stock never goes below 0, and a refused sale leaves no history entry.' }, 6000);
+    });
   };
   const bulkOrders = (n: number) => {
     const customers = client.collection<Customer>('customers').all();

@@ -1,8 +1,11 @@
-// Layer: demo/pages. The live stock transaction list with per-kind totals (live aggregates).
-import { useState } from 'react';
+// Layer: demo/pages. The live stock transaction list with per-kind totals (live aggregates). The
+// "stock after" column is the stock the server committed after each movement, derived from
+// committed data (stock.ts); a movement the server has not applied yet shows "…".
+import { useMemo, useState } from 'react';
 import { useAggregate, useCollection } from 'syncline/react';
-import type { StockTx } from '../model';
+import type { Product, StockTx } from '../model';
 import { branchName, fmtDateTime } from '../model';
+import { stockAfterByMove } from '../stock';
 import { Empty, PageHeader, Pill, Stat } from '../ui/bits';
 import { useFlash } from '../ui/useFlash';
 
@@ -15,6 +18,12 @@ export function StockHistory() {
   });
   const sums = useAggregate('stock_transactions', { groupBy: 'kind', sum: 'qty' });
   const g = (k: string) => sums.groups[JSON.stringify(k)] ?? { count: 0, sum: 0 };
+  const { data: allMoves } = useCollection<StockTx>('stock_transactions');
+  const { data: products } = useCollection<Product>('products');
+  const after = useMemo(() => {
+    const byId = new Map(products.map((p) => [p.id, p]));
+    return stockAfterByMove(allMoves, (id) => byId.get(id));
+  }, [allMoves, products]);
   const flash = useFlash(data);
   return (
     <>
@@ -38,7 +47,7 @@ export function StockHistory() {
           <Empty>No transactions yet.</Empty>
         ) : (
           <div className="table-wrap">
-            <table className="table">
+            <table className="table" data-testid="stock-table">
               <thead>
                 <tr>
                   <th scope="col">When</th>
@@ -57,7 +66,7 @@ export function StockHistory() {
               </thead>
               <tbody>
                 {data.map((t) => (
-                  <tr key={t.id} className={`${flash(t.id)}${t.pending ? ' pending' : ''}`}>
+                  <tr key={t.id} data-id={t.id} className={`${flash(t.id)}${t.pending ? ' pending' : ''}`}>
                     <td className="muted">{fmtDateTime(t.fields.at)}</td>
                     <td>
                       {t.fields.product_name}
@@ -71,7 +80,9 @@ export function StockHistory() {
                       {t.fields.qty > 0 ? '+' : ''}
                       {t.fields.qty}
                     </td>
-                    <td className="num-col hide-sm">{t.fields.stock_after}</td>
+                    <td className="num-col hide-sm" data-testid="stock-after" title={after.has(t.id) ? undefined : 'Known once the server has applied it'}>
+                      {after.get(t.id) ?? '…'}
+                    </td>
                   </tr>
                 ))}
               </tbody>
