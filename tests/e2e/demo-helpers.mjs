@@ -81,3 +81,51 @@ export async function metricValue(server, name) {
   const line = text.split('\n').find((l) => l.startsWith(name));
   return line ? Number(line.split(' ').pop()) : 0;
 }
+
+/** Records every toast shown in the pages of `context` (toasts vanish after a few seconds):
+ * read them with toasts(page). Call before opening the pages. */
+export async function recordToasts(context) {
+  await context.addInitScript(() => {
+    window.__toasts = [];
+    new MutationObserver((muts) => {
+      for (const m of muts) {
+        for (const n of m.addedNodes) {
+          if (n.nodeType === 1 && n.classList.contains('toast')) window.__toasts.push({ kind: n.getAttribute('data-kind'), text: n.textContent });
+        }
+      }
+    }).observe(document, { childList: true, subtree: true }); // documentElement may not exist yet
+  });
+}
+
+/** The toasts `page` has shown so far ({kind, text}), optionally of one kind. */
+export async function toasts(page, kind) {
+  const all = await page.evaluate(() => window.__toasts ?? []);
+  return kind ? all.filter((t) => t.kind === kind) : all;
+}
+
+/** Client-side navigation through the sidebar (the client and its pending writes stay). */
+export async function goTo(page, path) {
+  await page.click(`nav a[href="${path}"]`);
+  await page.waitForFunction((p) => location.pathname === p, path);
+}
+
+/** Records a stock movement through the Inventory page's drawer (the page must show /inventory);
+ * `save: false` leaves the form filled for the caller to submit. */
+export async function fillMovement(page, productId, { kind = 'sale', qty = 1, note = '' } = {}) {
+  await page.click(`[data-testid="inventory-table"] tr[data-id="${productId}"] button:has-text("Move stock")`);
+  await page.check(`[data-testid="movement-form"] input[value="${kind}"]`);
+  await page.fill('[data-testid="movement-form"] input[name="qty"]', String(qty));
+  await page.fill('[data-testid="movement-form"] input[name="note"]', note);
+}
+
+/** The stock the page shows for a product on /inventory, once no write of it is pending. */
+export async function waitStock(page, productId, value, timeout = 15000) {
+  await page.waitForFunction(
+    ([id, v]) => {
+      const row = document.querySelector(`[data-testid="inventory-table"] tr[data-id="${id}"]`);
+      return !!row && !row.classList.contains('pending') && row.querySelector('[data-testid="stock"]')?.textContent === String(v);
+    },
+    [productId, value],
+    { timeout },
+  );
+}

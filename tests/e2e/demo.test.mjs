@@ -1,14 +1,16 @@
 // The realtime demo (issue 5) end to end in chromium against the real server serving demo/dist:
 // admin and customer panels in separate browser contexts, cross-tab low-stock alerts, a double
-// booking refused by the server's unique constraint, and the PWA working with the server down.
+// booking refused by the server's unique constraint, two admin windows racing for the last unit
+// and paying the same bill (issue 14: increments bounded at 0, conditional groups), and the PWA
+// working with the server down.
 // Writes docs/screenshots/*.png along the way.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { launchBrowser } from './helpers.mjs';
-import { startDemo, openAs, shot, demoToken, snapshot, metricValue, sleep } from './demo-helpers.mjs';
+import { launchBrowser, waitUntil } from './helpers.mjs';
+import { startDemo, openAs, shot, demoToken, snapshot, metricValue, sleep, recordToasts, toasts, goTo, fillMovement, waitStock } from './demo-helpers.mjs';
 
 const DESKTOP = { width: 1440, height: 900 };
 const PHONE = { width: 390, height: 844 };
@@ -170,6 +172,200 @@ test('a double booking is refused by the server and the user sees why', async ()
     assert.deepEqual(ben.errors.map(String), []);
   } finally {
     await ctx.close();
+  }
+});
+
+test('two admin windows sell the last unit at the same moment: stock ends at 0, one sale recorded, the other window says it is out of stock', async () => {
+  const ctxA = await chrome.browser.newContext({ viewport: DESKTOP });
+  const ctxB = await chrome.browser.newContext({ viewport: DESKTOP });
+  try {
+    await recordToasts(ctxA);
+    await recordToasts(ctxB);
+    const product = 'p-harbour-syr-cha';
+    const start = (await snapshot(server, adminToken, 'products')).find((p) => p.id === product).fields.stock;
+    const a = await openAs(ctxA, server, 'admin-maya', '/inventory');
+    const b = await openAs(ctxB, server, 'admin-maya', '/inventory');
+
+    // Bring the product to its last unit with a count correction made in window A.
+    if (start !== 1) {
+      await fillMovement(a, product, { kind: 'adjustment', qty: 1 - start, note: 'race setup' });
+      await a.click('[data-testid="save-movement"]');
+    }
+    await waitStock(a, product, 1);
+    await waitStock(b, product, 1);
+
+    // Both windows fill a sale of 1 and submit at the same moment.
+    const note = `last-unit-${Date.now()}`;
+    await fillMovement(a, product, { kind: 'sale', qty: 1, note });
+    await fillMovement(b, product, { kind: 'sale', qty: 1, note });
+    await Promise.all([a.click('[data-testid="save-movement"]'), b.click('[data-testid="save-movement"]')]);
+
+    // One window is told its sale went through (with the stock the server committed after it),
+    // the other that the product is out of stock.
+    const verdicts = await waitUntil(async () => {
+      const v = await Promise.all(
+        [a, b].map(async (p) => ({ ok: (await toasts(p, 'stock-recorded')).filter((t) => /Sale of 1 ×/.test(t.text)), out: await toasts(p, 'out-of-stock') })),
+      );
+      return v.every((x) => x.ok.length + x.out.length > 0) ? v : null;
+    }, { what: 'a verdict toast in both windows' }).catch(async (e) => {
+      throw new Error(`${e.message}; toasts: ${JSON.stringify(await Promise.all([a, b].map((p) => toasts(p))))}`);
+    });
+    const winner = verdicts.findIndex((v) => v.ok.length === 1);
+    const loser = 1 - winner;
+    assert.ok(winner >= 0, `one window recorded the sale: ${JSON.stringify(verdicts)}`);
+    assert.equal(verdicts[winner].out.length, 0);
+    assert.equal(verdicts[loser].ok.length, 0, 'the other sale was refused');
+    assert.equal(verdicts[loser].out.length, 1);
+    assert.match(verdicts[loser].out[0].text, /Out of stock: Chai syrup/);
+    assert.match(verdicts[loser].out[0].text, /below 0/);
+    assert.match(verdicts[winner].ok[0].text, /(?<!\d)0 bottles in stock after it/);
+
+    // The server: stock 0 (not −1), and exactly one sale in the history.
+    const stock = (await snapshot(server, adminToken, 'products')).find((p) => p.id === product).fields.stock;
+    assert.equal(stock, 0);
+    const sales = (await snapshot(server, adminToken, 'stock_transactions')).filter((t) => t.fields.note === note);
+    assert.equal(sales.length, 1, 'exactly one sale recorded; the refused one left no history entry');
+    assert.equal(sales[0].fields.qty, -1);
+    assert.equal(sales[0].fields.kind, 'sale');
+    assert.equal(sales[0].fields.stock_after, undefined, 'no stock-after computed on a client');
+
+    // Both windows converge on 0; the loser's optimistic sale is gone from its view.
+    await waitStock(a, product, 0);
+    await waitStock(b, product, 0);
+
+    // The stock history shows the stock-after the server committed, in both windows.
+    for (const p of [a, b]) {
+      await goTo(p, '/stock');
+      await p.waitForFunction(
+        (id) => document.querySelector(`[data-testid="stock-table"] tr[data-id="${id}"] [data-testid="stock-after"]`)?.textContent === '0',
+        sales[0].id,
+        { timeout: 10000 },
+      );
+      assert.equal(await p.locator('[data-testid="stock-table"] tbody tr', { hasText: note }).count(), 1);
+    }
+    for (const p of [a, b]) assert.deepEqual(p.errors.map(String), []);
+  } finally {
+    await ctxA.close();
+    await ctxB.close();
+  }
+});
+
+test('two admin windows offline each sell 1 and mark the same bill paid, then reconnect: stock drops by exactly 2, one payment credit, the late window says why', async () => {
+  const ctxA = await chrome.browser.newContext({ viewport: DESKTOP });
+  const ctxB = await chrome.browser.newContext({ viewport: DESKTOP });
+  try {
+    await recordToasts(ctxA);
+    await recordToasts(ctxB);
+    const product = 'p-north-cup-12';
+    const start = (await snapshot(server, adminToken, 'products')).find((p) => p.id === product).fields.stock;
+    assert.ok(start >= 2, `the seed has at least 2 of ${product}`);
+    const bill = (await snapshot(server, adminToken, 'bills')).find((b) => b.fields.status === 'unpaid' && b.id.startsWith('bill-seed-'));
+    assert.ok(bill, 'the seed has an unpaid bill');
+    const creditsOf = async () =>
+      (await snapshot(server, adminToken, 'ledger_entries')).filter((e) => e.fields.bill_id === bill.id && e.fields.kind === 'credit');
+    assert.equal((await creditsOf()).length, 0);
+
+    const pages = [];
+    for (const [i, ctx] of [ctxA, ctxB].entries()) {
+      const p = await openAs(ctx, server, 'admin-maya', '/realtime');
+      await p.check('[data-testid="offline-switch"]', { force: true }); // the styled track covers the input
+      await p.waitForSelector('[data-testid="connection"][data-status="disconnected"]');
+      await goTo(p, '/inventory');
+      await waitStock(p, product, start);
+      await fillMovement(p, product, { kind: 'sale', qty: 1, note: `offline-sale-${i}-${Date.now()}` });
+      await p.click('[data-testid="save-movement"]');
+      await goTo(p, '/bills');
+      await p.click(`[data-testid="bills-table"] tr[data-id="${bill.id}"] button:has-text("Mark paid")`);
+      await p.waitForSelector(`[data-testid="bills-table"] tr[data-id="${bill.id}"] .pill-good`);
+      await p.waitForSelector('[data-testid="pending-count"]');
+      pages.push(p);
+    }
+    const [a, b] = pages;
+
+    // A reconnects first and has its writes applied; then B.
+    for (const p of [a, b]) {
+      await goTo(p, '/realtime');
+      await p.uncheck('[data-testid="offline-switch"]', { force: true });
+      await p.waitForSelector('[data-testid="connection"][data-status="healthy"]', { timeout: 20000 });
+      await p.waitForSelector('[data-testid="pending-count"]', { state: 'detached', timeout: 20000 });
+    }
+
+    // B's payment was refused whole (the bill was no longer unpaid) and it says why; its sale counted.
+    const why = await waitUntil(() => toasts(b, 'already-paid').then((t) => (t.length ? t : null)), { what: 'the already-paid toast in B' });
+    assert.equal(why.length, 1);
+    assert.match(why[0].text, new RegExp(`${bill.fields.number} was already paid`));
+    assert.match(why[0].text, /credited once/);
+    assert.equal((await toasts(a, 'already-paid')).length, 0);
+
+    // The server: one credit for the bill, the bill paid (at the server's commit time), stock − 2.
+    const credits = await creditsOf();
+    assert.equal(credits.length, 1, 'exactly one payment credit');
+    assert.equal(credits[0].fields.amount, bill.fields.total);
+    const paid = (await snapshot(server, adminToken, 'bills')).find((x) => x.id === bill.id);
+    assert.equal(paid.fields.status, 'paid');
+    assert.equal(typeof paid.fields.paid_at, 'number');
+    const stock = (await snapshot(server, adminToken, 'products')).find((p) => p.id === product).fields.stock;
+    assert.equal(stock, start - 2, 'both offline sales counted');
+
+    // Each window was told the stock the server committed after its own sale, in commit order.
+    const recorded = await waitUntil(async () => {
+      const r = await Promise.all([a, b].map((p) => toasts(p, 'stock-recorded')));
+      return r.every((x) => x.length === 1) ? r : null;
+    }, { what: 'both sales confirmed' });
+    assert.match(recorded[0][0].text, new RegExp(`(?<!\\d)${start - 1} sleeves in stock after it`));
+    assert.match(recorded[1][0].text, new RegExp(`(?<!\\d)${start - 2} sleeves in stock after it`));
+
+    // Both windows converge: the stock, and one credit in the customer's ledger.
+    for (const p of [a, b]) {
+      await goTo(p, '/inventory');
+      await waitStock(p, product, start - 2);
+      await goTo(p, '/ledger');
+      await p.click(`nav[aria-label="Customers"] button:has-text("${bill.fields.customer_name}")`);
+      await p.waitForSelector('[data-testid="ledger-table"] tbody tr');
+      assert.equal(await p.locator('[data-testid="ledger-table"] tbody tr', { hasText: `Payment for ${bill.fields.number}` }).count(), 1);
+    }
+    for (const p of [a, b]) assert.deepEqual(p.errors.map(String), []);
+  } finally {
+    await ctxA.close();
+    await ctxB.close();
+  }
+});
+
+test('a booking cancelled in two admin windows (one offline) is cancelled once; the late window says it was already cancelled', async () => {
+  const ctxA = await chrome.browser.newContext({ viewport: DESKTOP });
+  const ctxB = await chrome.browser.newContext({ viewport: DESKTOP });
+  try {
+    await recordToasts(ctxB);
+    const date = isoDay(Date.now() + 2 * 86400000);
+    const id = `bk-seed-north-main-${date}-1`;
+    assert.ok((await snapshot(server, adminToken, 'bookings')).some((bk) => bk.id === id), 'the seed booking exists');
+    const openSlot = async (p) => {
+      await goTo(p, '/bookings');
+      await p.click(`[data-testid="calendar"] button[data-hall="north-main"][data-date="${date}"]`);
+      await p.click('.slot-panel button[data-cancel-slot="1"]');
+    };
+
+    // B cancels while offline (queued), A cancels online (applied).
+    const b = await openAs(ctxB, server, 'admin-maya', '/realtime');
+    await b.check('[data-testid="offline-switch"]', { force: true });
+    await b.waitForSelector('[data-testid="connection"][data-status="disconnected"]');
+    await openSlot(b);
+    await b.waitForSelector('[data-testid="pending-count"]');
+    const a = await openAs(ctxA, server, 'admin-maya', '/realtime');
+    await openSlot(a);
+    await a.waitForSelector('[data-testid="booking-ok"]:has-text("Cancelled")', { timeout: 10000 });
+
+    await goTo(b, '/realtime');
+    await b.uncheck('[data-testid="offline-switch"]', { force: true });
+    await b.waitForSelector('[data-testid="pending-count"]', { state: 'detached', timeout: 20000 });
+    const why = await waitUntil(() => toasts(b, 'already-cancelled').then((t) => (t.length ? t : null)), { what: 'the already-cancelled toast in B' });
+    assert.match(why[0].text, /already cancelled; nothing changed/);
+    const left = (await snapshot(server, adminToken, 'bookings')).filter((bk) => bk.fields.hall === 'north-main' && bk.fields.date === date && bk.fields.slot === 1);
+    assert.deepEqual(left, [], 'the slot is free');
+    for (const p of [a, b]) assert.deepEqual(p.errors.map(String), []);
+  } finally {
+    await ctxA.close();
+    await ctxB.close();
   }
 });
 
