@@ -5,9 +5,15 @@
 //
 // Started by tests/chaos/harness.mjs with fork(); argv[2] is a JSON config
 // {idx, seed, incarnation, url, token, sub, role, transport, storageDir, collections, customers,
-// opMinMs, opMaxMs}. transport 'sse' uses lib/event-source.mjs (Node 20 has no EventSource).
-// It performs seeded random inserts, patches, conditional updates and deletes and reports every
-// write over IPC: issued (mid assigned), local (outbox durable), applied (seq), rejected (code).
+// counters, counterShare, opMinMs, opMaxMs}. transport 'sse' uses lib/event-source.mjs (Node 20
+// has no EventSource). It performs seeded random inserts, patches, conditional updates and deletes
+// and, as an admin, counter operations on the `products` documents named in `counters` (issue 14):
+// increments, decrements bounded at min 0, conditional restocks (`if`), transfers (one
+// client.transaction: A -= x with min 0, B += x, a stock_transactions record) and payments (one
+// client.transaction: a bill marked paid `if` unpaid, a counter increment, a record). Every write
+// is reported over IPC: issued / issued_group (mids assigned; a group in one message, so a kill
+// right after it never leaves half a group in the parent's ledger), local (outbox durable),
+// applied (seq), rejected (code; a group's members each get the group's code).
 // Commands from the parent: offline, online, write(bool), status, dump, exit.
 import WebSocket from 'ws';
 import { NodeEventSource } from './lib/event-source.mjs';
@@ -30,7 +36,7 @@ process.on('unhandledRejection', (e) => send({ t: 'error', message: `unhandledRe
 process.on('uncaughtException', (e) => send({ t: 'error', message: `uncaughtException: ${e?.stack ?? e}` }));
 process.on('disconnect', () => process.exit(0));
 
-const { createClient } = await import('syncline');
+const { createClient, increment, serverTime } = await import('syncline');
 const r = rng(`${cfg.seed}/client/${cfg.idx}/${cfg.incarnation}`);
 
 const client = await createClient({
@@ -80,10 +86,114 @@ function issue(kind, collection, id, make) {
   );
 }
 
-function adminOp() {
+// --------------------------------------------------------------- counters and groups (issue 14)
+const COUNTERS = cfg.counters ?? [];
+const isCounter = (id) => COUNTERS.includes(id);
+
+/** One increment of a counter: `inc` tells the parent what the server must add if it applies it. */
+function incOf(id, by, bounds) {
+  return { doc: id, field: 'stock', by, ...(bounds ?? {}) };
+}
+
+function issueCounter(kind, id, by, bounds, opts) {
+  const tag = tagFor();
+  let w;
+  try {
+    w = client.collection('products').update(id, { stock: increment(by, bounds), tag }, opts);
+  } catch (e) {
+    send({ t: 'error', message: `counter write threw synchronously (${kind} ${id}): ${e?.code} ${e?.message}` });
+    return;
+  }
+  send({ t: 'issued', clientId, mid: w.mid, kind, collection: 'products', id, tag, inc: incOf(id, by, bounds) });
+  w.local.then(
+    () => send({ t: 'local', clientId, mid: w.mid }),
+    (e) => send({ t: 'local_failed', clientId, mid: w.mid, code: e?.code, message: e?.message }),
+  );
+  w.then(
+    (res) => send({ t: 'applied', clientId, mid: w.mid, seq: res.seq }),
+    (e) => send({ t: 'rejected', clientId, mid: w.mid, code: e?.code, message: e?.message }),
+  );
+}
+
+/** members: [{ kind, collection, id, fields, opts, inc }] in order; fields may hold field ops. */
+function issueGroup(kind, members) {
+  for (const m of members) m.tag = tagFor();
+  let t;
+  try {
+    t = client.transaction((tx) => {
+      for (const m of members) {
+        const c = tx.collection(m.collection);
+        if (m.op === 'insert') m.id = c.insert({ ...m.fields, tag: m.tag }, m.id ? { id: m.id } : undefined).id;
+        else c.update(m.id, { ...m.fields, tag: m.tag }, m.opts);
+      }
+    });
+  } catch (e) {
+    send({ t: 'error', message: `transaction threw synchronously (${kind}): ${e?.code} ${e?.message}` });
+    return;
+  }
+  const mids = [...t.mids];
+  send({
+    t: 'issued_group', clientId, group: kind,
+    members: members.map((m, i) => ({ mid: mids[i], kind: `${kind}_${m.kind}`, collection: m.collection, id: m.id, tag: m.tag, inc: m.inc })),
+  });
+  t.local.then(
+    () => mids.forEach((mid) => send({ t: 'local', clientId, mid })),
+    (e) => mids.forEach((mid) => send({ t: 'local_failed', clientId, mid, code: e?.code, message: e?.message })),
+  );
+  t.then(
+    (res) => res.results.forEach((x, i) => send({ t: 'applied', clientId, mid: mids[i], seq: x.seq })),
+    (e) => {
+      // The one SyncError names the failed member; every member was refused with its code.
+      if (e?.failedMid !== undefined && (!mids.includes(e.failedMid) || mids.indexOf(e.failedMid) !== e.failedIndex)) {
+        send({ t: 'error', message: `group ${mids} rejected naming member mid ${e.failedMid} index ${e.failedIndex}` });
+      }
+      mids.forEach((mid) => send({ t: 'rejected', clientId, mid, code: e?.code, message: e?.message, failedMid: e?.failedMid, failedIndex: e?.failedIndex }));
+    },
+  );
+}
+
+function counterOp(bills) {
   const roll = r.next();
+  const a = r.pick(COUNTERS);
+  if (roll < 0.25) {
+    // Restock; now and then against a max bound that the counters rarely reach.
+    const by = r.int(1, 4);
+    return issueCounter('ctr_inc', a, by, r.chance(0.15) ? { max: 60 } : undefined);
+  }
+  if (roll < 0.55) return issueCounter('ctr_dec', a, -r.int(1, 6), { min: 0 }); // a sale: never below 0
+  if (roll < 0.6) return issueCounter('ctr_dec_free', a, -r.int(1, 3)); // unbounded (a correction)
+  if (roll < 0.7) {
+    // Conditional restock: only while low (`conflict` once another restock got there first).
+    return issueCounter('ctr_cond_inc', a, r.int(3, 8), undefined, { if: 'stock=lt.12' });
+  }
+  if (roll < 0.9 || !bills.length) {
+    // Transfer x from A to B with its record, all or nothing; fails on A's bound, and now and then
+    // on the record's id (insert over a live record: `conflict`).
+    let b = r.pick(COUNTERS);
+    if (b === a) b = COUNTERS[(COUNTERS.indexOf(a) + 1) % COUNTERS.length];
+    const x = r.int(1, 8);
+    const recId = r.chance(0.1) ? `xfer-fixed-${r.int(1, 4)}` : undefined;
+    return issueGroup('xfer', [
+      { kind: 'dec', op: 'update', collection: 'products', id: a, fields: { stock: increment(-x, { min: 0 }) }, inc: incOf(a, -x, { min: 0 }) },
+      { kind: 'inc', op: 'update', collection: 'products', id: b, fields: { stock: increment(x) }, inc: incOf(b, x) },
+      { kind: 'rec', op: 'insert', collection: 'stock_transactions', id: recId, fields: { from: a, to: b, qty: x, at: serverTime() } },
+    ]);
+  }
+  // Payment: the bill marked paid only if still unpaid, the till counter credited, a record.
+  const bill = r.pick(bills);
+  const by = 1 + ((bill.fields.amount ?? 0) % 9);
+  return issueGroup('pay', [
+    { kind: 'bill', op: 'update', collection: 'bills', id: bill.id, fields: { status: 'paid' }, opts: { if: 'status=eq.unpaid' } },
+    { kind: 'inc', op: 'update', collection: 'products', id: a, fields: { stock: increment(by) }, inc: incOf(a, by) },
+    { kind: 'rec', op: 'insert', collection: 'stock_transactions', fields: { bill: bill.id, to: a, qty: by, at: serverTime() } },
+  ]);
+}
+
+function adminOp() {
   const bills = live('bills');
-  const products = live('products');
+  if (COUNTERS.length && r.chance(cfg.counterShare ?? 0.3)) return counterOp(bills);
+  const roll = r.next();
+  const products = live('products').filter((d) => !isCounter(d.id)); // counters only move by increments
   const bookings = live('bookings');
   if (roll < 0.25 || bills.length < 3) {
     return issue('insert', 'bills', null, (tag) =>

@@ -13,7 +13,12 @@
 //     including those of crashed clients and reloaded pages (asked of the server itself with a
 //     duplicate probe after the run);
 //   - outcomes the clients saw equal the outcomes the server recorded;
-//   - every replica equals the server's snapshot for that client's token.
+//   - every replica equals the server's snapshot for that client's token;
+//   - counters and atomic groups (issue 14): every group all-or-nothing in the log (all members at
+//     consecutive seqs, or none); every counter's final value = its initial value + the sum of
+//     the increments the server applied (the applied set from the log's origins, cross-checked
+//     with the clients' verdicts), each log step of a counter exactly its increment; every
+//     replica's counter = the server's; transfers conserve the counters' total.
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,9 +30,11 @@ import { ChaosProxy } from './lib/proxy.mjs';
 import { rng } from './lib/rng.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const COLLECTIONS_ADMIN = ['bills', 'products', 'bookings'];
+const COLLECTIONS_ADMIN = ['bills', 'products', 'bookings', 'stock_transactions'];
 const COLLECTIONS_CUSTOMER = ['bills', 'products', 'bookings'];
 const EXPECTED_REJECTIONS = new Set(['conflict', 'constraint']);
+// The harness's own client id: it inserts the counters before any client starts.
+const SETUP_CLIENT = 'chaos-setup';
 
 export function chaosConfig({ logRetention = 0 } = {}) {
   return testConfig({
@@ -77,6 +84,7 @@ class NodeClient {
       sub: this.sub, role: this.role, transport: this.transport, storageDir: this.storageDir,
       collections: this.role === 'admin' ? COLLECTIONS_ADMIN : COLLECTIONS_CUSTOMER,
       customers: this.h.customers, opMinMs: this.h.opts.opMinMs, opMaxMs: this.h.opts.opMaxMs,
+      counters: [...this.h.counterInit.keys()], counterShare: this.h.opts.counterShare,
     };
     const proc = fork(join(here, 'client.mjs'), [JSON.stringify(cfg)], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     this.proc = proc;
@@ -116,7 +124,9 @@ class NodeClient {
     }
     switch (m.t) {
       case 'issued':
-        h.ledgerIssue({ ...m, owner: `node-${this.idx}` });
+      case 'issued_group':
+        if (m.t === 'issued') h.ledgerIssue({ ...m, owner: `node-${this.idx}` });
+        else h.ledgerIssueGroup({ ...m, owner: `node-${this.idx}` });
         if (this.killOnIssue) {
           this.killOnIssue = false;
           h.faults.client_kill_mid_write++;
@@ -134,6 +144,7 @@ class NodeClient {
         break;
       case 'rejected':
         h.ledgerOutcome(m.clientId, m.mid, { applied: false, code: m.code, message: m.message });
+        if (m.failedMid !== undefined) h.ledgerGet(m.clientId, m.mid).failedMid = m.failedMid;
         break;
       case 'error':
         h.violation(`client ${this.idx} (${this.clientId}) error: ${m.message}`);
@@ -227,6 +238,17 @@ class PageClient {
     for (const [key, o] of Object.entries(out)) {
       const e = this.keys?.get(key);
       if (!e) continue;
+      if (e.mids) {
+        // A transaction: one outcome for its members (every member is refused with the group's code).
+        e.mids.forEach((mid, i) => {
+          if (o.state === 'applied') this.h.ledgerOutcome(e.clientId, mid, { applied: true, seq: o.seqs?.[i] });
+          else if (o.state === 'rejected') {
+            this.h.ledgerOutcome(e.clientId, mid, { applied: false, code: o.code, message: o.message });
+            if (o.failedMid !== undefined) this.h.ledgerGet(e.clientId, mid).failedMid = o.failedMid;
+          }
+        });
+        continue;
+      }
       if (o.state === 'applied') this.h.ledgerOutcome(e.clientId, e.mid, { applied: true, seq: o.seq });
       else if (o.state === 'rejected') this.h.ledgerOutcome(e.clientId, e.mid, { applied: false, code: o.code, message: o.message });
     }
@@ -240,8 +262,9 @@ class PageClient {
 
   async writeOnce() {
     const r = this.h.r;
-    const rolls = [r.next(), r.next(), r.next(), r.next(), r.next()];
+    const rolls = [r.next(), r.next(), r.next(), r.next(), r.next(), r.next()];
     const tag = `p${this.idx}.${++this.n}`;
+    if (await this.counterWrite(rolls, tag)) return;
     const res = await this.page.evaluate(
       async ({ rolls, tag, customers }) => {
         const h = window.harness;
@@ -274,6 +297,59 @@ class PageClient {
     e.local = res.local;
   }
 
+  /** Counter writes (issue 14) from a page whose harness has writeOps/transaction: bounded
+   * sales, restocks and transfers, with the same meaning as the Node clients'. The write is
+   * issued in one synchronous evaluate (so a reload cannot lose its record here) and marked
+   * durable by a second. Returns false when this roll is not a counter write. */
+  async counterWrite(rolls, tag) {
+    const counters = [...this.h.counterInit.keys()];
+    if (!counters.length || rolls[5] >= this.h.opts.counterShare) return false;
+    if (this.hasOps === undefined) this.hasOps = await this.page.evaluate(() => typeof window.harness.transaction === 'function' && typeof window.harness.writeOps === 'function');
+    if (!this.hasOps) return false;
+    const a = counters[Math.floor(rolls[1] * counters.length)];
+    let b = counters[Math.floor(rolls[2] * counters.length)];
+    if (b === a) b = counters[(counters.indexOf(a) + 1) % counters.length];
+    const x = 1 + Math.floor(rolls[3] * 6);
+    const res = await this.page.evaluate(
+      ({ a, b, x, roll, tag }) => {
+        const h = window.harness;
+        const clientId = h.status().clientId;
+        if (roll < 0.6) {
+          const by = roll < 0.35 ? -x : x;
+          const bounds = by < 0 ? { min: 0 } : undefined;
+          const w = h.writeOps('update', 'products', a, { stock: { $increment: [by, bounds] }, tag });
+          return { clientId, key: w.key, mid: w.mid, kind: by < 0 ? 'ctr_dec' : 'ctr_inc', inc: { doc: a, field: 'stock', by, ...(bounds ?? {}) } };
+        }
+        const t = h.transaction([
+          { op: 'update', collection: 'products', id: a, fields: { stock: { $increment: [-x, { min: 0 }] }, tag: `${tag}.a` } },
+          { op: 'update', collection: 'products', id: b, fields: { stock: { $increment: [x] }, tag: `${tag}.b` } },
+          { op: 'insert', collection: 'stock_transactions', fields: { from: a, to: b, qty: x, at: { $serverTime: true }, tag: `${tag}.c` } },
+        ]);
+        return { clientId, key: t.key, mids: t.mids, ids: t.ids };
+      },
+      { a, b, x, roll: rolls[4], tag },
+    );
+    this.keys = this.keys ?? new Map();
+    const owner = `page-${this.idx}`;
+    if (res.mids) {
+      this.keys.set(res.key, { clientId: res.clientId, mids: res.mids });
+      this.h.ledgerIssueGroup({
+        clientId: res.clientId, group: 'xfer', owner,
+        members: [
+          { mid: res.mids[0], kind: 'xfer_dec', collection: 'products', id: a, tag: `${tag}.a`, inc: { doc: a, field: 'stock', by: -x, min: 0 } },
+          { mid: res.mids[1], kind: 'xfer_inc', collection: 'products', id: b, tag: `${tag}.b`, inc: { doc: b, field: 'stock', by: x } },
+          { mid: res.mids[2], kind: 'xfer_rec', collection: 'stock_transactions', id: res.ids[2], tag: `${tag}.c` },
+        ],
+      });
+    } else {
+      this.keys.set(res.key, { clientId: res.clientId, mid: res.mid });
+      this.h.ledgerIssue({ clientId: res.clientId, mid: res.mid, kind: res.kind, collection: 'products', id: a, tag, inc: res.inc, owner });
+    }
+    const durable = await this.page.evaluate((key) => window.harness.localOf(key)?.then(() => true), res.key).catch(() => false);
+    if (durable) for (const mid of res.mids ?? [res.mid]) this.h.ledgerGet(res.clientId, mid).local = true;
+    return true;
+  }
+
   evaluate(fn, arg) {
     return this.page.evaluate(fn, arg);
   }
@@ -283,12 +359,15 @@ export class ChaosRun {
   constructor(opts) {
     this.opts = {
       seconds: 60, clients: 20, customers: 5, pages: 2, opMinMs: 100, opMaxMs: 700,
-      serverKillEveryS: [10, 20], clientKillEveryS: [2, 5], quietTimeoutS: 90, logRetention: 0, offlineMaxMs: 12000, log: (...a) => console.log(...a), ...opts,
+      serverKillEveryS: [10, 20], clientKillEveryS: [2, 5], quietTimeoutS: 90, logRetention: 0, offlineMaxMs: 12000, log: (...a) => console.log(...a),
+      counters: 4, counterStart: 30, counterShare: 0.3, ...opts,
     };
     this.seed = String(this.opts.seed ?? Date.now());
     this.r = rng(`${this.seed}/nemesis`);
     this.customers = Array.from({ length: this.opts.customers }, (_, i) => `cust-${i}`);
     this.ledger = new Map();
+    this.groups = new Map(); // `${clientId}#${first mid}` -> {kind, clientId, mids, owner}
+    this.counterInit = new Map(Array.from({ length: this.opts.counters }, (_, i) => [`ctr-${i}`, this.opts.counterStart]));
     this.clientIds = new Map();
     this.violations = [];
     this.faults = {
@@ -317,9 +396,22 @@ export class ChaosRun {
     // A mid whose write never became durable may be reused after a crash; a durable one never.
     if (prev && prev.kind !== undefined && prev.local) this.violation(`mid reused: ${k} was ${prev.tag} (${prev.kind}, accepted locally) and now ${m.tag} (${m.kind})`);
     if (prev && prev.kind !== undefined && !prev.local) this.midsReusedAfterCrash = (this.midsReusedAfterCrash ?? 0) + 1;
-    const e = { ...(prev && prev.kind === undefined ? prev : {}), clientId: m.clientId, mid: m.mid, kind: m.kind, collection: m.collection, id: m.id, tag: m.tag, owner: m.owner, local: prev?.local ?? false, outcome: prev?.outcome ?? null };
+    // A group whose mid is reused was never sent (a group is sent only once durable to its last member).
+    if (prev?.group && this.groups.get(prev.group)?.mids.includes(m.mid)) {
+      this.groups.delete(prev.group);
+      this.groupsDroppedAfterCrash = (this.groupsDroppedAfterCrash ?? 0) + 1;
+    }
+    const e = { ...(prev && prev.kind === undefined ? prev : {}), clientId: m.clientId, mid: m.mid, kind: m.kind, collection: m.collection, id: m.id, tag: m.tag, owner: m.owner, local: prev?.local ?? false, outcome: prev?.outcome ?? null, inc: m.inc, group: m.group };
     this.ledger.set(k, e);
     return e;
+  }
+
+  /** The members of one client.transaction, issued together: {clientId, group (kind), members, owner}. */
+  ledgerIssueGroup(m) {
+    const gk = this.key(m.clientId, m.members[0].mid);
+    const entries = m.members.map((x) => this.ledgerIssue({ ...x, clientId: m.clientId, owner: m.owner, group: gk }));
+    this.groups.set(gk, { key: gk, kind: m.group, clientId: m.clientId, mids: m.members.map((x) => x.mid), owner: m.owner });
+    return entries;
   }
 
   ledgerGet(clientId, mid) {
@@ -379,6 +471,7 @@ export class ChaosRun {
     // Before any client starts: the auditor must see the log from seq 1, and with a small
     // log_retention the first seqs are pruned while 20 clients are still starting (and writing).
     this.startAuditor();
+    await this.createCounters();
 
     const roles = [];
     for (let i = 0; i < this.opts.clients; i++) {
@@ -403,6 +496,15 @@ export class ChaosRun {
       }
     }
     this.proxy.faults = true;
+  }
+
+  /** The counters (`products` documents that only ever move by increments), inserted by the
+   * harness before any client starts, with their initial values. */
+  async createCounters() {
+    if (!this.counterInit.size) return;
+    const mutations = [...this.counterInit].map(([id, v], i) => ({ mid: i + 1, op: 'insert', collection: 'products', id, fields: { name: `counter ${id}`, price: 1, stock: v, kind: 'counter' } }));
+    const r = await api(this.server, 'POST', '/v1/mutations', { token: this.adminToken, body: { client: SETUP_CLIENT, mutations } });
+    if (r.status !== 200 || r.json.results.some((x) => x.status !== 'applied')) throw new Error(`creating the counters failed: ${r.status} ${r.text}`);
   }
 
   /** Tails the whole change log over SSE straight from the server (not through the proxy),
@@ -712,6 +814,7 @@ export class ChaosRun {
 
   async check(head) {
     const log = await this.stopAuditor(head);
+    const counterValues = await this.counterValues();
     const byOrigin = new Map();
     const byTag = new Map();
     let duplicated = 0;
@@ -755,6 +858,7 @@ export class ChaosRun {
     }
 
     const counts = { issued: 0, accepted_locally: 0, applied: 0, rejected: {}, unknown_to_client: 0, lost: 0, lost_not_local: 0, acked_but_missing: 0 };
+    const recorded = new Map(); // (client, mid) -> what the server recorded, from the probes
     for (const [k, e] of this.ledger) {
       if (e.kind === undefined) continue;
       counts.issued++;
@@ -764,6 +868,7 @@ export class ChaosRun {
       let server = null; // what the server recorded
       if (p && p.status === 'duplicate' && p.seq > 0) server = { applied: true, seq: p.seq };
       else if (p && p.status === 'duplicate' && p.code) server = { applied: false, code: p.code };
+      recorded.set(k, server);
       if (!server) {
         if (e.local) {
           counts.lost++;
@@ -791,9 +896,145 @@ export class ChaosRun {
     }
     for (const [k, ch] of byOrigin) {
       const e = this.ledger.get(k);
-      if (!e || e.kind === undefined) counts.unknown_to_client++;
+      if (ch.origin.client !== SETUP_CLIENT && (!e || e.kind === undefined)) counts.unknown_to_client++;
     }
-    return { counts, duplicated, logChanges: log.length };
+    const groups = this.checkGroups(byOrigin, recorded);
+    const counters = await this.checkCounters(log, byOrigin, recorded, counterValues);
+    return { counts, duplicated, logChanges: log.length, groups, counters };
+  }
+
+  /** The counters' values on the server and in every replica, right after quiet (before the probes). */
+  async counterValues() {
+    const ids = [...this.counterInit.keys()];
+    const snap = (await snapshotAll(this.server, this.adminToken, { collections: 'products', limit: 5000 })).docs;
+    const server = new Map(ids.map((id) => [id, snap.find((d) => d.id === id)?.fields.stock]));
+    const replicas = [];
+    for (const c of [...this.nodes, ...this.pages]) {
+      const who = `${c instanceof PageClient ? 'page' : 'node'} ${c.idx} ${c.role}/${c.sub}`;
+      try {
+        const rep = await this.replicaOf(c);
+        replicas.push({ who, values: new Map(ids.map((id) => [id, (rep.docs.products ?? []).find((d) => d.id === id)?.fields.stock])) });
+      } catch (e) {
+        this.violation(`COUNTER REPLICA: ${who} could not be read: ${e.message}`);
+      }
+    }
+    return { server, replicas };
+  }
+
+  /** Check (1): every atomic group is all or nothing, in the log (all members at consecutive
+   * seqs, in order, or none), in what the server recorded and in what its client was told. */
+  checkGroups(byOrigin, recorded) {
+    const f = { issued: 0, issued_by_pages: 0, applied: 0, rejected: {}, never_reached_server: 0, dropped_before_durable: this.groupsDroppedAfterCrash ?? 0, by_kind: {} };
+    for (const g of this.groups.values()) {
+      f.issued++;
+      if (g.owner?.startsWith('page-')) f.issued_by_pages++;
+      const kind = (f.by_kind[g.kind] ??= { issued: 0, applied: 0, rejected: {} });
+      kind.issued++;
+      const keys = g.mids.map((mid) => this.key(g.clientId, mid));
+      const what = `GROUP ${g.key} (${g.owner} ${g.kind}, mids ${g.mids.join(',')})`;
+      const inLog = keys.map((k) => byOrigin.get(k));
+      const present = inLog.filter(Boolean).length;
+      if (present > 0 && present < keys.length) {
+        this.violation(`${what} half applied: ${present} of ${keys.length} members in the log (${inLog.map((ch, i) => `mid ${g.mids[i]}: ${ch ? `seq ${ch.seq}` : 'absent'}`).join(', ')})`);
+      } else if (present === keys.length && inLog.some((ch, i) => ch.seq !== inLog[0].seq + i)) {
+        this.violation(`${what} applied at seqs ${inLog.map((ch) => ch.seq).join(',')}, not consecutive in member order`);
+      }
+      const srv = keys.map((k) => recorded.get(k));
+      const sig = (o) => (!o ? 'none' : o.applied ? 'applied' : `rejected ${o.code}`);
+      if (new Set(srv.map(sig)).size > 1) this.violation(`${what}: the server recorded members differently: ${srv.map(sig).join(' / ')}`);
+      const told = keys.map((k) => this.ledger.get(k)?.outcome).filter(Boolean);
+      if (new Set(told.map(sig)).size > 1) this.violation(`${what}: its client was told members differently: ${told.map(sig).join(' / ')}`);
+      const failed = new Set(keys.map((k) => this.ledger.get(k)?.failedMid).filter((x) => x !== undefined));
+      if (failed.size > 1 || [...failed].some((mid) => !g.mids.includes(mid))) this.violation(`${what}: rejected naming failed member(s) ${[...failed].join(',')}`);
+      if (!srv[0]) f.never_reached_server++;
+      else if (srv[0].applied) {
+        f.applied++;
+        kind.applied++;
+      } else {
+        f.rejected[srv[0].code] = (f.rejected[srv[0].code] ?? 0) + 1;
+        kind.rejected[srv[0].code] = (kind.rejected[srv[0].code] ?? 0) + 1;
+      }
+    }
+    return f;
+  }
+
+  /** Checks (2)-(4) on the counters: the exact sum, every step, every replica, conservation. */
+  async checkCounters(log, byOrigin, recorded, values) {
+    const f = { counters: {}, increments: { issued: 0, issued_by_pages: 0, applied: 0, rejected: {}, never_reached_server: 0, applied_unknown_to_client: 0 }, transfers_moved: 0, non_transfer_sum: 0 };
+    if (!this.counterInit.size) return f;
+    const value = new Map(); // the counter's value after the last log change seen
+    const applied = new Map([...this.counterInit.keys()].map((id) => [id, { n: 0, sum: 0 }]));
+    const counted = new Set();
+    for (const ch of log) {
+      if (ch.collection !== 'products' || !this.counterInit.has(ch.id)) continue;
+      const after = ch.op === 'delete' ? undefined : ch.fields.stock;
+      const k = ch.origin ? this.key(ch.origin.client, ch.origin.mid) : null;
+      if (ch.origin?.client === SETUP_CLIENT) {
+        value.set(ch.id, after);
+        continue;
+      }
+      const e = k ? this.ledger.get(k) : undefined;
+      if (!e?.inc || e.inc.doc !== ch.id) {
+        this.violation(`COUNTER ${ch.id} changed at seq ${ch.seq} (${ch.op}, stock ${after}) by ${k ?? 'no origin'}, which is no increment of it (${e?.kind ?? 'not issued by any client'})`);
+        value.set(ch.id, after);
+        continue;
+      }
+      const before = value.get(ch.id);
+      if (after - before !== e.inc.by) this.violation(`COUNTER STEP ${ch.id} at seq ${ch.seq}: ${k} (${e.owner} ${e.kind}, increment ${e.inc.by}) moved it from ${before} to ${after}`);
+      if ((e.inc.min !== undefined && after < e.inc.min) || (e.inc.max !== undefined && after > e.inc.max)) {
+        this.violation(`COUNTER BOUND ${ch.id} at seq ${ch.seq}: ${k} (${e.kind}) left it at ${after} outside [${e.inc.min ?? '-inf'}, ${e.inc.max ?? 'inf'}]`);
+      }
+      value.set(ch.id, after);
+      if (counted.has(k)) continue; // applied twice: already a violation; each (client, mid) counts once
+      counted.add(k);
+      const a = applied.get(ch.id);
+      a.n++;
+      a.sum += e.inc.by;
+      const g = e.group ? this.groups.get(e.group) : null;
+      if (g?.kind === 'xfer') f.transfers_moved += Math.max(0, e.inc.by);
+      else f.non_transfer_sum += e.inc.by;
+      if (e.outcome && !e.outcome.applied) this.violation(`COUNTER ${ch.id}: ${k} (${e.owner} ${e.kind}) is applied in the log at seq ${ch.seq} but its client was told rejected (${e.outcome.code})`);
+      if (!e.outcome) f.increments.applied_unknown_to_client++;
+    }
+    // The clients' side: every increment a client was told applied must be one the log applied.
+    for (const [k, e] of this.ledger) {
+      if (!e.inc || e.kind === undefined) continue;
+      f.increments.issued++;
+      if (e.owner?.startsWith('page-')) f.increments.issued_by_pages++;
+      const srv = recorded.get(k);
+      if (!srv) f.increments.never_reached_server++;
+      else if (srv.applied) f.increments.applied++;
+      else f.increments.rejected[srv.code] = (f.increments.rejected[srv.code] ?? 0) + 1;
+      if (e.outcome?.applied && !counted.has(k)) this.violation(`COUNTER ${e.inc.doc}: ${k} (${e.owner} ${e.kind}, increment ${e.inc.by}) was told applied at seq ${e.outcome.seq} but the log has no such change of it`);
+    }
+    if (f.increments.applied !== counted.size) this.violation(`COUNTER: the server recorded ${f.increments.applied} increments applied, the log holds ${counted.size}`);
+    let total0 = 0;
+    let total1 = 0;
+    for (const [id, v0] of this.counterInit) {
+      const fin = values.server.get(id);
+      const a = applied.get(id);
+      total0 += v0;
+      total1 += fin;
+      f.counters[id] = { initial: v0, applied: a.n, applied_sum: a.sum, final: fin };
+      if (fin !== v0 + a.sum) this.violation(`COUNTER SUM ${id}: the server holds ${fin}, but initial ${v0} + the ${a.n} increments it applied (sum ${a.sum}) = ${v0 + a.sum}`);
+      if (value.get(id) !== fin) this.violation(`COUNTER ${id}: the log ends at ${value.get(id)}, the server's snapshot holds ${fin}`);
+      for (const r of values.replicas) {
+        if (r.values.get(id) !== fin) this.violation(`COUNTER REPLICA ${id}: ${r.who} holds ${r.values.get(id)}, the server ${fin}`);
+      }
+    }
+    if (total1 - total0 !== f.non_transfer_sum) this.violation(`TRANSFER: the counters' total moved by ${total1 - total0}, but the applied increments outside transfers sum to ${f.non_transfer_sum} (transfers did not conserve it)`);
+    // Every applied transfer moved as much out of one counter as into the other.
+    for (const g of this.groups.values()) {
+      if (g.kind !== 'xfer') continue;
+      const es = g.mids.map((mid) => this.ledger.get(this.key(g.clientId, mid)));
+      const incs = es.filter((e) => e?.inc);
+      const inLog = incs.filter((e) => counted.has(this.key(e.clientId, e.mid)));
+      if (inLog.length && (inLog.length !== incs.length || inLog.reduce((s, e) => s + e.inc.by, 0) !== 0)) {
+        this.violation(`TRANSFER ${g.key} (${g.owner}): ${inLog.length} of ${incs.length} counter members applied, net ${inLog.reduce((s, e) => s + e.inc.by, 0)}`);
+      }
+    }
+    f.total = { initial: total0, final: total1 };
+    return f;
   }
 
   async run() {
@@ -827,6 +1068,11 @@ export class ChaosRun {
       clients: { node: this.nodes.length, chromium: this.pages.length, customers: this.nodes.filter((n) => n.role === 'customer').length, client_ids: this.clientIds.size },
       chaos_seconds: this.opts.seconds,
       operations: checked.counts,
+      increments: checked.counters.increments,
+      groups: checked.groups,
+      counters: checked.counters.counters,
+      counter_total: checked.counters.total,
+      transfers_moved: checked.counters.transfers_moved,
       server_head_seq: quiet.head,
       log_changes: checked.logChanges,
       log_retention: this.config.limits.log_retention,
@@ -871,6 +1117,15 @@ export function report(result, rerun) {
     lines.push(`rerun with: ${rerun}`);
   } else {
     lines.push(`chaos: OK (lost = ${result.lost}, duplicated = ${result.duplicated}); seed ${result.seed}`);
+  }
+  const inc = result.increments;
+  const g = result.groups;
+  if (inc && g) {
+    const codes = (o) => Object.entries(o).map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
+    lines.push(`chaos counters: ${inc.issued} increments issued (${inc.issued_by_pages} by pages), ${inc.applied} applied, rejected ${codes(inc.rejected)}, ${inc.never_reached_server} never reached the server; ` +
+      `${g.issued} groups issued (${g.issued_by_pages} by pages), ${g.applied} applied, rejected ${codes(g.rejected)}, ${g.never_reached_server} never reached the server; ` +
+      `counters ${Object.entries(result.counters ?? {}).map(([id, c]) => `${id} ${c.initial}->${c.final}`).join(', ')}; ` +
+      `faults: ${result.faults?.server_kill9} server kill -9, ${result.faults?.client_kill9} client kills (${result.faults?.client_kill_mid_write} mid write)`);
   }
   return lines.join('\n');
 }

@@ -2,7 +2,10 @@
 // scripts/chaos.sh). Parameters through the environment:
 //   CHAOS_SEED (default: time), CHAOS_SECONDS (300), CHAOS_CLIENTS (20), CHAOS_PAGES (2),
 //   CHAOS_CUSTOMERS (5), CHAOS_SERVER_KILL_EVERY ("10,20" s), CHAOS_CLIENT_KILL_EVERY ("2,5" s),
-//   CHAOS_LOG_RETENTION (0 = keep the whole log; >0 exercises reset), CHAOS_JSON (path: also write the figures as JSON), CHAOS_KEEP=1 (keep the work dir on failure).
+//   CHAOS_LOG_RETENTION (0 = keep the whole log; >0 exercises reset), CHAOS_COUNTERS (4 counters;
+//   0 = no counter writes), CHAOS_COUNTER_START (30), CHAOS_COUNTER_SHARE (0.3 of admin writes),
+//   CHAOS_STATIC_DIR (the e2e harness build the pages load; default tests/e2e/app/dist),
+//   CHAOS_JSON (path: also write the figures as JSON), CHAOS_KEEP=1 (keep the work dir on failure).
 import { writeFileSync } from 'node:fs';
 import { ChaosRun, report } from './harness.mjs';
 
@@ -18,6 +21,10 @@ const opts = {
   clientKillEveryS: pair(env.CHAOS_CLIENT_KILL_EVERY, [2, 5]),
   quietTimeoutS: Number(env.CHAOS_QUIET_TIMEOUT || 120),
   logRetention: Number(env.CHAOS_LOG_RETENTION ?? 0),
+  counters: Number(env.CHAOS_COUNTERS ?? 4),
+  counterStart: Number(env.CHAOS_COUNTER_START ?? 30),
+  counterShare: Number(env.CHAOS_COUNTER_SHARE ?? 0.3),
+  ...(env.CHAOS_STATIC_DIR ? { staticDir: env.CHAOS_STATIC_DIR } : {}),
 };
 const result = await new ChaosRun(opts).run();
 const rerun = `CHAOS_SEED=${result.seed} CHAOS_SECONDS=${opts.seconds} CHAOS_CLIENTS=${opts.clients} CHAOS_PAGES=${opts.pages} npm run chaos`;
