@@ -3,7 +3,7 @@
 # Parameters (environment): CHAOS_SECONDS (default 300), CHAOS_CLIENTS (20), CHAOS_PAGES (2),
 # CHAOS_CUSTOMERS (5), CHAOS_SEED (default: time), CHAOS_RUNS (1: runs with seeds SEED, SEED+1, ...),
 # CHAOS_LOG_RETENTION (0), CHAOS_SERVER_KILL_EVERY ("10,20" s), CHAOS_CLIENT_KILL_EVERY ("2,5" s),
-# CHAOS_COUNTERS (4; 0 = no counter writes), CHAOS_COUNTER_START (30), CHAOS_COUNTER_SHARE (0.3),
+# CHAOS_COUNTERS (4; 0 = no counter writes), CHAOS_COUNTER_START (20), CHAOS_COUNTER_SHARE (0.3),
 # CHAOS_STATIC_DIR (e2e harness build for the pages), CHAOS_JSON (write the figures of the last
 # run there), CHAOS_KEEP=1 (keep the work dir on failure).
 # Prints the figures of every run; exits non-zero on the first violation, with the seed to rerun.

@@ -360,7 +360,7 @@ export class ChaosRun {
     this.opts = {
       seconds: 60, clients: 20, customers: 5, pages: 2, opMinMs: 100, opMaxMs: 700,
       serverKillEveryS: [10, 20], clientKillEveryS: [2, 5], quietTimeoutS: 90, logRetention: 0, offlineMaxMs: 12000, log: (...a) => console.log(...a),
-      counters: 4, counterStart: 30, counterShare: 0.3, ...opts,
+      counters: 4, counterStart: 20, counterShare: 0.3, ...opts,
     };
     this.seed = String(this.opts.seed ?? Date.now());
     this.r = rng(`${this.seed}/nemesis`);

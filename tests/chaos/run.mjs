@@ -3,7 +3,7 @@
 //   CHAOS_SEED (default: time), CHAOS_SECONDS (300), CHAOS_CLIENTS (20), CHAOS_PAGES (2),
 //   CHAOS_CUSTOMERS (5), CHAOS_SERVER_KILL_EVERY ("10,20" s), CHAOS_CLIENT_KILL_EVERY ("2,5" s),
 //   CHAOS_LOG_RETENTION (0 = keep the whole log; >0 exercises reset), CHAOS_COUNTERS (4 counters;
-//   0 = no counter writes), CHAOS_COUNTER_START (30), CHAOS_COUNTER_SHARE (0.3 of admin writes),
+//   0 = no counter writes), CHAOS_COUNTER_START (20), CHAOS_COUNTER_SHARE (0.3 of admin writes),
 //   CHAOS_STATIC_DIR (the e2e harness build the pages load; default tests/e2e/app/dist),
 //   CHAOS_JSON (path: also write the figures as JSON), CHAOS_KEEP=1 (keep the work dir on failure).
 import { writeFileSync } from 'node:fs';
@@ -22,7 +22,7 @@ const opts = {
   quietTimeoutS: Number(env.CHAOS_QUIET_TIMEOUT || 120),
   logRetention: Number(env.CHAOS_LOG_RETENTION ?? 0),
   counters: Number(env.CHAOS_COUNTERS ?? 4),
-  counterStart: Number(env.CHAOS_COUNTER_START ?? 30),
+  counterStart: Number(env.CHAOS_COUNTER_START ?? 20),
   counterShare: Number(env.CHAOS_COUNTER_SHARE ?? 0.3),
   ...(env.CHAOS_STATIC_DIR ? { staticDir: env.CHAOS_STATIC_DIR } : {}),
 };
