@@ -112,8 +112,10 @@ void Engine::rebase(const DocKey& key, std::optional<std::optional<Json>> before
   std::vector<std::pair<const Mutation*, ApplyContext>> pending;
   for (const Mutation* m : foreign_.for_key(key)) pending.emplace_back(m, ApplyContext{now_ms_});
   for (const OutboxEntry* e : outbox_.for_key(key)) {
-    // An acknowledged mutation whose seq the base has already seen is part of the base.
-    if (e->applied_seq && base && base->version >= *e->applied_seq) continue;
+    // An acknowledged mutation whose seq the base has already seen is part of the base (seen: the
+    // document is at that version or later, or the stream delivered everything up to it; a group
+    // member waits in the outbox for its siblings after that).
+    if (e->applied_seq && ((base && base->version >= *e->applied_seq) || *e->applied_seq <= cursor_)) continue;
     pending.emplace_back(&e->mutation, ApplyContext{e->queued_ms != 0 ? e->queued_ms : now_ms_});
   }
   if (pending.empty()) {

@@ -298,6 +298,20 @@ TEST(EngineOps, AGroupMemberSeenOnTheStreamWaitsForItsSiblingsAndAResendCarriesT
   EXPECT_EQ(out.settled.size(), 2u) << "each member settles once";
 }
 
+TEST(EngineOps, AGroupMemberWaitingForItsSiblingsNeverReplaysWhatTheStreamDelivered) {
+  Engine e(opts());
+  e.set_transport_ready(true);
+  e.mutate({req(MutationOp::Insert, "ledger", "l1", {{"amount", 5}}), bump("p1", 1)}, 1, true);
+  ASSERT_TRUE(e.take_batch(2));
+  e.receive(change(1, "ledger", "l1", ChangeOp::Insert, {{"amount", 5}}, Origin{"c1", 1}), 3);
+  // A snapshot at seq 2 that no longer holds l1 (deleted and compacted, or out of this reader's
+  // scope now): member 1 still waits in the outbox for member 2, but the replica has seen it,
+  // so it must not bring l1 back.
+  e.apply_snapshot({"ledger"}, {}, 2, 5);
+  EXPECT_EQ(e.outbox().size(), 2u);
+  EXPECT_EQ(e.get("ledger", "l1"), nullptr);
+}
+
 // ---------------------------------------------------------------- outbox: group boundaries
 
 Outbox outbox_with(std::initializer_list<std::int64_t> group_sizes) {
