@@ -18,19 +18,6 @@ constexpr std::int64_t kSnapshotVersion = 1;
 // A snapshot may not ask for more slots than this (it would allocate them all up front).
 constexpr std::int64_t kMaxSnapshotCapacity = 100'000;  // as the binding's historyLimit bound
 
-bool as_int64(const Json& v, std::int64_t& out) {
-  if (v.is_number_unsigned()) {
-    const auto u = v.get<std::uint64_t>();
-    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
-    out = static_cast<std::int64_t>(u);
-    return true;
-  }
-  if (v.is_number_integer()) {
-    out = v.get<std::int64_t>();
-    return true;
-  }
-  return false;
-}
 
 Error bad(std::string message, std::string field) {
   return make_error(codes::kInvalidSnapshot, std::move(message), std::move(field));
@@ -41,7 +28,7 @@ std::optional<Error> read_int(const Json& obj, const char* key, const std::strin
                               std::int64_t& out) {
   auto it = obj.find(key);
   if (it == obj.end()) return bad(path + " is required", path);
-  if (!as_int64(*it, out) || out < min) return bad(path + " must be an integer >= " + std::to_string(min), path);
+  if (!json_as_int64(*it, out) || out < min) return bad(path + " must be an integer >= " + std::to_string(min), path);
   return std::nullopt;
 }
 
@@ -65,7 +52,7 @@ Result<HistoryEntry> entry_from_json(const Json& j, const std::string& path) {
   e.type = type->get<std::string>();
   auto seq = j.find("seq");
   if (seq != j.end() && !seq->is_null()) {
-    if (!as_int64(*seq, e.seq) || e.seq < 0) {
+    if (!json_as_int64(*seq, e.seq) || e.seq < 0) {
       return bad(path + ".seq must be an integer >= 0", path + ".seq");
     }
   }
@@ -139,7 +126,7 @@ Result<EventHistory> EventHistory::from_json(const Json& j) {
   auto version = j.find("version");
   if (version != j.end()) {
     std::int64_t v = 0;
-    if (!as_int64(*version, v) || v != kSnapshotVersion) {
+    if (!json_as_int64(*version, v) || v != kSnapshotVersion) {
       return bad("unsupported history snapshot version", "version");
     }
   }
@@ -158,7 +145,7 @@ Result<EventHistory> EventHistory::from_json(const Json& j) {
   for (auto it = counts_it->begin(); it != counts_it->end(); ++it) {
     std::int64_t n = 0;
     const std::string path = "counts." + it.key();
-    if (!as_int64(it.value(), n) || n < 0) return bad(path + " must be an integer >= 0", path);
+    if (!json_as_int64(it.value(), n) || n < 0) return bad(path + " must be an integer >= 0", path);
     if (n > std::numeric_limits<std::int64_t>::max() - sum) return bad("counts overflow", path);
     sum += n;
     if (n > 0) counts[it.key()] = n;

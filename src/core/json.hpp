@@ -2,10 +2,29 @@
 // The JSON value type used throughout the core. nlohmann::json keeps object keys in a
 // std::map, so equal documents compare and serialise identically on every replica.
 #pragma once
+#include <cstdint>
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 namespace syncline {
 using Json = nlohmann::json;
+
+// An integer as nlohmann holds it (int64, or uint64 for non-negative literals) that fits int64;
+// false for anything else (1.0 is not an integer here).
+inline bool json_as_int64(const Json& v, std::int64_t& out) {
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
+    out = static_cast<std::int64_t>(u);
+    return true;
+  }
+  if (v.is_number_integer()) {
+    out = v.get<std::int64_t>();
+    return true;
+  }
+  return false;
+}
 
 // Parses without throwing; returns a discarded value on malformed input.
 inline Json parse_json_nothrow(std::string_view text) {

@@ -47,20 +47,6 @@ void apply_patch(Json& target, const Json& patch) {
 
 namespace {
 
-// Integers as nlohmann holds them (int64, or uint64 for non-negative literals) that fit int64.
-bool fits_int64(const Json& v, std::int64_t& out) {
-  if (v.is_number_unsigned()) {
-    const auto u = v.get<std::uint64_t>();
-    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
-    out = static_cast<std::int64_t>(u);
-    return true;
-  }
-  if (v.is_number_integer()) {
-    out = v.get<std::int64_t>();
-    return true;
-  }
-  return false;
-}
 
 std::string number_text(const Json& v) { return v.dump(); }
 
@@ -80,7 +66,7 @@ Result<Json> increment(const std::string& name, const Json* base, const FieldOp&
   }
   Json sum;
   std::int64_t a = 0, b = 0;
-  if (fits_int64(start, a) && fits_int64(op.by, b)) {
+  if (json_as_int64(start, a) && json_as_int64(op.by, b)) {
     std::int64_t r = 0;
     if (__builtin_add_overflow(a, b, &r)) {
       return make_error(codes::kConstraint, name + " would leave the int64 range", field);

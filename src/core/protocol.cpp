@@ -75,19 +75,6 @@ std::string indexed(const std::string& path, std::size_t i) {
   return path + "[" + std::to_string(i) + "]";
 }
 
-bool as_int64(const Json& v, std::int64_t& out) {
-  if (v.is_number_unsigned()) {
-    const auto u = v.get<std::uint64_t>();
-    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return false;
-    out = static_cast<std::int64_t>(u);
-    return true;
-  }
-  if (v.is_number_integer()) {
-    out = v.get<std::int64_t>();
-    return true;
-  }
-  return false;
-}
 
 std::size_t utf8_length(std::string_view s) {
   std::size_t n = 0;
@@ -211,7 +198,7 @@ class ObjectReader {
       return fallback;
     }
     std::int64_t out = 0;
-    if (!as_int64(*v, out) || out < min) {
+    if (!json_as_int64(*v, out) || out < min) {
       fail(path(key), path(key) + " must be an integer >= " + std::to_string(min));
       return fallback;
     }
