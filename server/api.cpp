@@ -12,6 +12,10 @@
 namespace syncline::server {
 namespace {
 
+// Revision of wire protocol v1 this server speaks (docs/protocol.md): 1.1 added field
+// operations, conditions and atomic groups, which a 1.0 server would ignore as unknown members.
+constexpr const char* kProtocolRevision = "1.1";
+
 ApiError api_error(int status, const char* code, std::string message, std::string field = {}) {
   return ApiError{status, make_error(code, std::move(message), std::move(field)), 0};
 }
@@ -252,7 +256,7 @@ void App::route(const HttpRequest& req, const Reply& reply) {
   }
   if (auto r = serve_static(options_.static_dir, req)) return std::move(*r);
   if (p == "/" && options_.static_dir.empty()) {
-    return json_response(200, {{"name", "syncline-server"}, {"protocol", "v1"}, {"seq", head_seq()}});
+    return json_response(200, {{"name", "syncline-server"}, {"protocol", "v1"}, {"revision", kProtocolRevision}, {"seq", head_seq()}});
   }
   return error_response(api_error(404, codes::kNotFound, "no such route"));
   }();
@@ -260,7 +264,7 @@ void App::route(const HttpRequest& req, const Reply& reply) {
 }
 
 HttpResponse App::health() {
-  return json_response(200, {{"status", shutting_down_ ? "shutting_down" : "ok"}, {"seq", head_seq()}});
+  return json_response(200, {{"status", shutting_down_ ? "shutting_down" : "ok"}, {"seq", head_seq()}, {"revision", kProtocolRevision}});
 }
 
 HttpResponse App::metrics_text() {
@@ -527,6 +531,13 @@ bool App::mutate(const Claims& claims, const Json& body, MutateDone done) {
                             "mids must be positive and strictly increasing within a batch", f + ".mid"));
     }
     prev = m.mid;
+    if (m.condition && m.condition->conditions().size() > config_.limits.max_where_conditions) {
+      metrics_.batches_refused++;
+      return refuse(api_error(400, codes::kInvalidRequest,
+                              "if holds more than " + std::to_string(config_.limits.max_where_conditions) +
+                                  " conditions (limits.max_where_conditions)",
+                              f + ".if"));
+    }
     if (!config_.collection(m.collection)) {
       metrics_.batches_refused++;
       return refuse(api_error(404, codes::kNotFound, "unknown collection '" + m.collection + "'", f + ".collection"));

@@ -104,6 +104,7 @@ describe('field operations and conditions', () => {
       [{ mid: 1, op: 'update', collection: 'products', id: 'x', fields: {}, ops: { at: { serverTime: false } } }, /mutations\[0\]\.ops\.at/],
       [{ mid: 1, op: 'update', collection: 'products', id: 'x', fields: {}, if: 'status=zz.1' }, /mutations\[0\]\.if/],
       [{ mid: 1, op: 'insert', collection: 'products', id: 'x', fields: {}, if: 'status=eq.1' }, /mutations\[0\]\.if/],
+      [{ mid: 1, op: 'update', collection: 'products', id: 'x', fields: {}, if: Array.from({ length: 33 }, (_, i) => `f${i}=eq.1`).join(',') }, /mutations\[0\]\.if/],
     ];
     for (const [m, field] of cases) {
       const r = await mutate(server, admin, 'bad-ops', [m]);
