@@ -146,13 +146,10 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& spec, StoreOptions
   // Scoped reads (a customer's own bookings) go through an index on the rule's field, so their
   // cost follows what the caller may see, not the size of the collection.
   for (const auto& path : scope_paths(config)) {
-    std::string name, json = "$";
-    for (const auto& part : path) {  // parts match [A-Za-z_][A-Za-z0-9_]*: safe in SQL text
-      name += (name.empty() ? "" : ".") + part;
-      json += "." + part;
-    }
-    std::string sql = "CREATE INDEX IF NOT EXISTS \"documents_scope:" + name + "\" ON documents(collection, json_extract(fields, '" +
-                      json + "'), id) WHERE deleted = 0";
+    std::string name;
+    for (const auto& part : path) name += (name.empty() ? "" : ".") + part;
+    std::string sql = "CREATE INDEX IF NOT EXISTS \"documents_scope:" + name + "\" ON documents(collection, " +
+                      scope_field_sql(path) + ", id) WHERE deleted = 0";
     if (!s->exec(sql.c_str(), &err)) return make_error(kInternal, "cannot create index on " + name + ": " + err, "--db");
   }
   // Replaces the automatic checkpoint (see maintenance()).

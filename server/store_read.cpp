@@ -84,12 +84,6 @@ Result<std::vector<LogRow>> Store::read_log(std::int64_t after, std::int64_t upt
 
 namespace {
 
-std::string json_path(const std::vector<std::string>& path) {
-  std::string p = "$";
-  for (const auto& part : path) p += "." + part;  // parts match [A-Za-z_][A-Za-z0-9_]*
-  return p;
-}
-
 bool is_id_path(const std::vector<std::string>& path) { return path.size() == 1 && path[0] == "id"; }
 
 }  // namespace
@@ -134,8 +128,7 @@ Result<SnapshotPage> Store::snapshot(const std::vector<std::string>& collections
     auto key = keys.find(collection);
     std::string sql = "SELECT id, version, fields FROM documents WHERE collection = ? AND deleted = 0";
     if (key != keys.end()) {
-      sql += is_id_path(key->second.path) ? " AND id = ?"
-                                          : " AND json_extract(fields, '" + json_path(key->second.path) + "') = ?";
+      sql += is_id_path(key->second.path) ? " AND id = ?" : " AND " + scope_field_sql(key->second.path) + " = ?";
     }
     sql += " AND id > ? ORDER BY id LIMIT ?";
     sqlite3_stmt* st = nullptr;

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/protocol.hpp"
@@ -55,6 +56,15 @@ inline const char* status_name(ResultStatus s) {
     case ResultStatus::Duplicate: return "duplicate";
   }
   return "applied";
+}
+
+// The SQL expression for a scoped field, `json_extract(fields, '$.a.b')`. The index created at
+// open and the snapshot query must spell it identically, or SQLite does not use the index. Path
+// parts match [A-Za-z_][A-Za-z0-9_]* (the filter grammar), so they are safe in SQL text.
+inline std::string scope_field_sql(const std::vector<std::string>& path) {
+  std::string sql = "json_extract(fields, '$";
+  for (const auto& part : path) sql += "." + part;
+  return sql + "')";
 }
 
 inline Error internal(const std::string& what, sqlite3* db) {

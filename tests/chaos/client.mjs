@@ -65,6 +65,19 @@ function live(collection) {
   return client.collection(collection).all();
 }
 
+
+/** Tells the parent when a write was accepted locally and what the server answered. */
+function reportVerdicts(w) {
+  w.local.then(
+    () => send({ t: 'local', clientId, mid: w.mid }),
+    (e) => send({ t: 'local_failed', clientId, mid: w.mid, code: e?.code, message: e?.message }),
+  );
+  w.then(
+    (res) => send({ t: 'applied', clientId, mid: w.mid, seq: res.seq }),
+    (e) => send({ t: 'rejected', clientId, mid: w.mid, code: e?.code, message: e?.message }),
+  );
+}
+
 function issue(kind, collection, id, make) {
   const tag = tagFor();
   let w;
@@ -76,14 +89,7 @@ function issue(kind, collection, id, make) {
   }
   const base = { clientId, mid: w.mid, kind, collection, id: w.id, tag };
   send({ t: 'issued', ...base });
-  w.local.then(
-    () => send({ t: 'local', clientId, mid: w.mid }),
-    (e) => send({ t: 'local_failed', clientId, mid: w.mid, code: e?.code, message: e?.message }),
-  );
-  w.then(
-    (res) => send({ t: 'applied', clientId, mid: w.mid, seq: res.seq }),
-    (e) => send({ t: 'rejected', clientId, mid: w.mid, code: e?.code, message: e?.message }),
-  );
+  reportVerdicts(w);
 }
 
 // --------------------------------------------------------------- counters and groups (issue 14)
@@ -105,14 +111,7 @@ function issueCounter(kind, id, by, bounds, opts) {
     return;
   }
   send({ t: 'issued', clientId, mid: w.mid, kind, collection: 'products', id, tag, inc: incOf(id, by, bounds) });
-  w.local.then(
-    () => send({ t: 'local', clientId, mid: w.mid }),
-    (e) => send({ t: 'local_failed', clientId, mid: w.mid, code: e?.code, message: e?.message }),
-  );
-  w.then(
-    (res) => send({ t: 'applied', clientId, mid: w.mid, seq: res.seq }),
-    (e) => send({ t: 'rejected', clientId, mid: w.mid, code: e?.code, message: e?.message }),
-  );
+  reportVerdicts(w);
 }
 
 /** members: [{ kind, collection, id, fields, opts, inc }] in order; fields may hold field ops. */
