@@ -2,6 +2,7 @@
 // incrementally by the engine), inventory value and low stock, recent activity from the
 // client's bounded event history.
 import { useEffect, useMemo, useState } from 'react';
+import type { HistoryEntry } from 'syncline';
 import { useAggregate, useCollection, useEvents, useSyncClient } from 'syncline/react';
 import type { Bill, Product } from '../model';
 import { BRANCHES, branchName, fmtMoney, fmtTime, startOfToday } from '../model';
@@ -145,6 +146,14 @@ function Activity() {
     const label = (doc?.number ?? doc?.name ?? doc?.product_name ?? doc?.title ?? doc?.memo ?? id) as string;
     return `${collection.replace('_', ' ')} · ${label}`;
   };
+  const activityText = (e: HistoryEntry) =>
+    e.type === 'order:stage_change'
+      ? `${String(e.data.number)} → ${String(e.data.to)}`
+      : e.type === 'snapshot'
+        ? `Synced ${String(e.data.docs ?? '')} documents from the server`
+        : e.type === 'rejected'
+          ? `${describe(e.collection, e.id)} (${String(e.data.code ?? '')})`
+          : describe(e.collection, e.id);
   return (
     <section className="card" aria-labelledby="act-h">
       <div className="card-head">
@@ -160,14 +169,8 @@ function Activity() {
           {entries.map((e) => (
             <li key={`${e.at_ms}:${e.seq}:${e.type}:${e.id}`} className="fade-in">
               <span className={`act-badge act-${e.type.replace(':', '-')}`}>{e.type === 'order:stage_change' ? 'stage' : e.type === 'snapshot' ? 'sync' : e.type}</span>
-              <span className="act-text">
-                {e.type === 'order:stage_change'
-                  ? `${String(e.data.number)} → ${String(e.data.to)}`
-                  : e.type === 'snapshot'
-                    ? `Synced ${String(e.data.docs ?? '')} documents from the server`
-                  : e.type === 'rejected'
-                    ? `${describe(e.collection, e.id)} (${String(e.data.code ?? '')})`
-                    : describe(e.collection, e.id)}
+              <span className="act-text" title={activityText(e)}>
+                {activityText(e)}
               </span>
               <time className="muted">{fmtTime(e.at_ms)}</time>
             </li>

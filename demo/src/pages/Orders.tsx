@@ -49,7 +49,7 @@ export function Orders() {
           </button>
         }
       />
-      <div className="pipeline" data-testid="pipeline">
+      <div className="pipeline" data-testid="pipeline" data-scroll-x>
         {ORDER_STAGES.map((stage) => {
           const col = data.filter((o) => o.fields.stage === stage);
           return (

@@ -12,6 +12,10 @@ import { useClientStatus, useWorkspace } from '../workspace';
 import { createBill, recordMovement } from '../writes';
 
 const TYPE_FILTERS = ['all', 'insert', 'update', 'delete', 'rejected', 'custom', 'status'] as const;
+/** An entry's whole line, for the tooltip of the truncated text. */
+const logLine = (e: { collection?: string; id?: string; data?: unknown }) =>
+  `${e.collection ? `${e.collection}/${e.id}` : ''} ${e.data && Object.keys(e.data).length ? JSON.stringify(e.data) : ''}`.trim();
+
 const BUILTIN = ['insert', 'update', 'delete', 'rejected', 'reset', 'snapshot', 'status', 'error', 'leader', 'follower'];
 
 export function Realtime() {
@@ -202,8 +206,8 @@ export function Realtime() {
             <li key={`${e.at_ms}:${e.seq}:${e.type}:${e.id}`}>
               <time className="mono muted">{fmtTime(e.at_ms)}</time>
               <span className={`act-badge act-${BUILTIN.includes(e.type) ? e.type : 'custom'}`}>{e.type}</span>
-              <span className="mono small">{e.seq ? `#${e.seq}` : ''}</span>
-              <span className="log-text">
+              <span className="mono small log-seq">{e.seq ? `#${e.seq}` : ''}</span>
+              <span className="log-text" title={logLine(e)}>
                 {e.collection ? `${e.collection}/${e.id}` : ''} {Object.keys(e.data ?? {}).length ? <span className="muted">{JSON.stringify(e.data).slice(0, 90)}</span> : null}
               </span>
             </li>
