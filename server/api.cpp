@@ -13,8 +13,9 @@ namespace syncline::server {
 namespace {
 
 // Revision of wire protocol v1 this server speaks (docs/protocol.md): 1.1 added field
-// operations, conditions and atomic groups, which a 1.0 server would ignore as unknown members.
-constexpr const char* kProtocolRevision = "1.1";
+// operations, conditions and atomic groups, which a 1.0 server would ignore as unknown members;
+// 1.2 added the client's round-trip probe (GET /v1/ping, WebSocket ping/pong frames).
+constexpr const char* kProtocolRevision = "1.2";
 
 ApiError api_error(int status, const char* code, std::string message, std::string field = {}) {
   return ApiError{status, make_error(code, std::move(message), std::move(field)), 0};
@@ -227,6 +228,7 @@ void App::route(const HttpRequest& req, const Reply& reply) {
   };
   if (p == "/v1/health") return get ? health() : not_allowed("GET");
   if (p == "/metrics") return get ? metrics_text() : not_allowed("GET");
+  if (p == "/v1/ping") return get ? ping(req) : not_allowed("GET");
   if (p == "/v1/snapshot") {
     if (!get) return not_allowed("GET");
     snapshot(req, reply);
@@ -265,6 +267,19 @@ void App::route(const HttpRequest& req, const Reply& reply) {
 
 HttpResponse App::health() {
   return json_response(200, {{"status", shutting_down_ ? "shutting_down" : "ok"}, {"seq", head_seq()}, {"revision", kProtocolRevision}});
+}
+
+// The client's round-trip probe over HTTP (SSE clients cannot send on their stream). No database
+// work and no body read: the answer is the io thread's head seq. A token is required (failures
+// are limited per address, see auth_failed) and the probe spends the subject's rate-limit bucket
+// like any request.
+HttpResponse App::ping(const HttpRequest& req) {
+  auto auth = authenticate(req);
+  if (auto* e = std::get_if<ApiError>(&auth)) return error_response(*e);
+  if (auto e = rate_limit("sub:" + std::get<Claims>(auth).sub)) return error_response(*e);
+  HttpResponse r = json_response(200, {{"seq", head_seq()}});
+  r.headers.emplace_back("Cache-Control", "no-store");
+  return r;
 }
 
 HttpResponse App::metrics_text() {

@@ -172,6 +172,7 @@ class App {
  private:
   void route(const HttpRequest& req, const Reply& reply);
   HttpResponse health();
+  HttpResponse ping(const HttpRequest& req);
   void snapshot(const HttpRequest& req, const Reply& reply);
   std::optional<HttpResponse> snapshot_request(const HttpRequest& req, const Reply& reply);
   void post_mutations(const HttpRequest& req, const Reply& reply);

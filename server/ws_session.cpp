@@ -1,5 +1,5 @@
 // Layer: server transport. WebSocket: the same server messages as SSE as JSON text frames with
-// "type"; the client sends "mutate" and "publish" frames. Invalid frames get an "error" frame and
+// "type"; the client sends "mutate", "publish" and "ping" frames. Invalid frames get an "error" frame and
 // the connection stays open, unless a client keeps sending them (then close 1008).
 #include <boost/beast/websocket.hpp>
 
@@ -153,9 +153,27 @@ class WsSession : public StreamSession {
         }
       });
       if (queued) invalid_frames_ = 0;
+    } else if (type == "ping") {
+      pong(j);
     } else {
       fail(make_error(codes::kInvalidRequest, "unknown message type \"" + type.substr(0, 64) + "\"", "type"));
     }
+  }
+
+  // The client's round-trip probe (protocol revision 1.2): {"type":"ping","id":X} is answered at
+  // once, from this thread and without database work, by {"type":"pong","id":X}. The id is
+  // optional; when present it is an integer or a string of at most 64 characters, echoed as is.
+  // Browsers cannot send or see WebSocket control pings, hence an application frame.
+  void pong(const Json& j) {
+    std::string out = "{\"type\":\"pong\"";
+    if (auto id = j.find("id"); id != j.end()) {
+      const bool ok = id->is_number_integer() || (id->is_string() && id->get_ref<const std::string&>().size() <= 64);
+      if (!ok) return fail(make_error(codes::kInvalidRequest, "id must be an integer or a string of at most 64 characters", "id"));
+      out += ",\"id\":" + id->dump(-1, ' ', false, Json::error_handler_t::replace);
+    }
+    out += "}";
+    invalid_frames_ = 0;
+    send_private(std::make_shared<const std::string>(std::move(out)));
   }
 
   // Browsers cannot see WebSocket pings, so the heartbeat is an application frame: a repeated

@@ -64,7 +64,7 @@ describe('server basics', () => {
   test('health reports status and seq', async () => {
     const r = await api(server, 'GET', '/v1/health');
     assert.equal(r.status, 200);
-    assert.deepEqual(r.json, { status: 'ok', seq: 0, revision: '1.1' });
+    assert.deepEqual(r.json, { status: 'ok', seq: 0, revision: '1.2' });
     await mutate(server, admin, 'h', [{ mid: 1, op: 'insert', collection: 'products', id: 'p', fields: {} }]);
     assert.equal((await api(server, 'GET', '/v1/health')).json.seq, 1);
   });
