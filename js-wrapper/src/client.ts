@@ -9,7 +9,7 @@
 import { SyncEngine } from './engine.js';
 import type { EngineOutput, ForeignOp, HistoryState, PersistenceBatch, SyncDocument } from './engine.js';
 import { SyncError } from './errors.js';
-import { fetchSnapshot, postEvent, postMutations } from './http.js';
+import { fetchSnapshot, pingServer, postEvent, postMutations } from './http.js';
 import type { HttpContext } from './http.js';
 import { newId, randomSeed } from './ids.js';
 import { COLLECTION_RE, unsettledOf, Writes } from './writes.js';
@@ -19,6 +19,7 @@ import type { Persistence } from './adapters/persistence.js';
 import { HeldLock, heldLockNames, lockHolder, TabChannel, tabsSupported } from './adapters/tabs.js';
 import { FollowerShare } from './follower-share.js';
 import { RecentFrames } from './recent-frames.js';
+import { FrameProbe, httpProbe, LatencyMeter, streamProbe } from './latency.js';
 import type { TabMessage } from './adapters/tabs.js';
 import { SseTransport, WebSocketTransport } from './adapters/transport.js';
 import type { StreamParams, StreamTransport } from './adapters/transport.js';
@@ -217,6 +218,10 @@ class Client implements SyncClient {
   private storageError: { code: string; message: string } | null = null;
   private lastError: { code: string; message: string } | null = null;
   private removeWindowListeners: (() => void) | null = null;
+  // The measured round trip of this tab's stream (leader or single tab; followers show the
+  // leader's figures from its status messages).
+  private readonly frameProbe = new FrameProbe((f) => this.transport?.send(f) ?? false);
+  private readonly latency: LatencyMeter;
 
   constructor(mod: SynclineModule, options: ClientOptions) {
     this.mod = mod;
@@ -233,6 +238,10 @@ class Client implements SyncClient {
         if (this.storageError) throw new SyncError(this.storageError.code, this.storageError.message);
       }),
       send: () => this.schedulePump(0),
+    });
+    this.latency = new LatencyMeter({
+      probe: streamProbe(() => (this.transport?.kind === 'websocket' ? this.frameProbe : null), httpProbe(() => pingServer(this.http))),
+      onChange: () => this.updateStatus(),
     });
     this.statusSubject = new Subject<SyncStatus>(this.buildStatus());
     // Built when read, not on every change: with a history of thousands of entries, copying and
@@ -468,6 +477,7 @@ class Client implements SyncClient {
     this.transport?.close();
     this.transport = null;
     this.connectedSince = null;
+    this.latency.stop();
     this.note('leader_lost', { clientId: this.clientId });
     this.leaderHeardAt = Date.now();
     this.waitForLeadership();
@@ -706,6 +716,7 @@ class Client implements SyncClient {
       status: {
         connection: s.connection, isConnected: s.isConnected, transport: s.transport,
         connectedSince: s.connectedSince, lastSync: s.lastSync, attempt: s.attempt, lastError: s.lastError,
+        latencyMs: s.latencyMs, lastLatencyMs: s.lastLatencyMs,
       },
     });
   }
@@ -721,6 +732,7 @@ class Client implements SyncClient {
         if (this.conn) this.applyAction(this.conn.onMessage(Date.now()));
       },
       onFailure: (reason: string, fatal: boolean) => this.onStreamFailure(reason, fatal),
+      intercept: (frame: string) => this.frameProbe.receive(frame),
     };
     this.transport = (this.options.transport ?? 'sse') === 'websocket' ? new WebSocketTransport(handlers) : new SseTransport(handlers);
     if (!this.isOnline()) this.conn.setOnline(false, Date.now());
@@ -735,6 +747,7 @@ class Client implements SyncClient {
       this.transport?.close();
       this.engine.setTransportReady(false);
       this.connectedSince = null;
+      this.latency.stop();
     }
     if (a.action === 'open') this.background(this.openStream());
     if (this.connTimer) clearTimeout(this.connTimer);
@@ -808,6 +821,8 @@ class Client implements SyncClient {
     this.connectedSince = Date.now();
     this.postFailures = 0;
     this.applyAction(this.conn.onOpen(Date.now()));
+    this.frameProbe.reset();
+    this.latency.start({ warmUp: this.transport?.kind !== 'websocket' });
     this.engine.setTransportReady(true);
     this.schedulePump(0);
     this.updateStatus();
@@ -845,6 +860,7 @@ class Client implements SyncClient {
     this.abortRequests();
     this.engine.setTransportReady(false);
     this.connectedSince = null;
+    this.latency.stop();
     this.lastError = { code: fatal ? 'unauthorized' : 'network', message: reason };
     this.applyAction(this.conn.onFailure(Date.now(), reason, fatal));
     this.updateStatus();
@@ -1122,13 +1138,18 @@ class Client implements SyncClient {
     const connection: ConnectionStatus = own ? this.connState.state : ((ls?.connection as ConnectionStatus) ?? 'connecting');
     const isConnected = own ? this.connState.state === 'connected' : !!ls?.isConnected;
     const st = this.engine ? this.engine.state() : null;
+    const connected = isConnected && this.isOnline();
+    const latency = own ? this.latency.figures : { latencyMs: (ls?.latencyMs as number | null) ?? null, lastLatencyMs: (ls?.lastLatencyMs as number | null) ?? null };
     return deepFreeze({
       connection,
       transport: this.options.transport ?? 'sse',
       role: this.role,
       isOnline: this.isOnline(),
-      isConnected: isConnected && this.isOnline(),
-      pendingOperations: st?.pending ?? 0,
+      isConnected: connected,
+      // The origin's: this tab's outbox and the other tabs' pending writes this view shows.
+      pendingOperations: (st?.pending ?? 0) + (st?.foreignPending ?? 0),
+      latencyMs: connected ? latency.latencyMs : null,
+      lastLatencyMs: connected ? latency.lastLatencyMs : null,
       lastSync: own ? this.lastSync : (this.lastSync ?? (ls?.lastSync as number | null) ?? null),
       connectedSince: own ? this.connectedSince : ((ls?.connectedSince as number | null) ?? null),
       cursor: st?.cursor ?? 0,
@@ -1340,6 +1361,7 @@ class Client implements SyncClient {
   async close(): Promise<void> {
     if (this.closed) return;
     await this.flush(true).catch(() => undefined);
+    this.latency.stop();
     this.closed = true;
     if (this.conn) {
       this.conn.stop(Date.now());

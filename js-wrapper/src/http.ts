@@ -86,3 +86,8 @@ export async function postMutations(ctx: HttpContext, body: string): Promise<str
 export async function postEvent(ctx: HttpContext, body: object): Promise<{ seq: number }> {
   return (await request(ctx, 'POST', '/v1/events', JSON.stringify(body))) as { seq: number };
 }
+
+/** The round-trip probe of a client whose stream cannot carry it (SSE): protocol revision 1.2. */
+export async function pingServer(ctx: HttpContext): Promise<void> {
+  await request(ctx, 'GET', '/v1/ping');
+}

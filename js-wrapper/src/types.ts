@@ -42,7 +42,17 @@ export interface SyncStatus {
   readonly role: TabRole;
   readonly isOnline: boolean;
   readonly isConnected: boolean;
+  /** Writes not yet confirmed by the server, of every tab of this client (`name`): this tab's,
+   * the other open tabs', and those a closed tab left for the leader to send. The same number in
+   * every tab, offline too. */
   readonly pendingOperations: number;
+  /** Measured round trip to the server in whole ms, smoothed over the samples (a probe when the
+   * stream opens, then every 15 s: a WebSocket ping frame, or GET /v1/ping for SSE). The tab
+   * holding the connection measures; the other tabs show its figure. null until the first
+   * sample and whenever not connected. */
+  readonly latencyMs: number | null;
+  /** The last round-trip sample in whole ms, or null (see latencyMs). */
+  readonly lastLatencyMs: number | null;
   /** ms since epoch of the last server message applied, or null. */
   readonly lastSync: number | null;
   /** ms since epoch when the current connection opened, or null. */

@@ -12,6 +12,8 @@ export interface StreamHandlers {
   /** Any sign of life, including heartbeats. */
   onActivity(): void;
   onFailure(reason: string, fatal: boolean): void;
+  /** Sees each WebSocket frame first; true keeps it from the engine (a pong, see latency.ts). */
+  intercept?(frame: string): boolean;
 }
 
 export interface StreamParams {
@@ -148,6 +150,7 @@ export class WebSocketTransport implements StreamTransport {
       if (!live() || typeof ev.data !== 'string') return;
       this.h.onActivity();
       if (ev.data.startsWith('{"type":"heartbeat"')) return;
+      if (this.h.intercept?.(ev.data)) return;
       this.batcher.push(ev.data);
     };
     ws.onclose = (ev: CloseEvent) => {

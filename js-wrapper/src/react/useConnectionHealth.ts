@@ -25,12 +25,19 @@ export interface UseConnectionHealthResult {
   readonly eventCounts: Readonly<Record<string, number>>;
   /** The error behind `status: 'error'`, if any (storage errors first). */
   readonly error: { code: string; message: string } | null;
+  /** Measured round trip to the server in whole ms, smoothed (SyncStatus.latencyMs): probed
+   * when the stream opens and every 15 s; null until measured and while not connected. */
+  readonly latencyMs: number | null;
+  /** The last round-trip sample in whole ms, or null. */
+  readonly lastLatencyMs: number | null;
 }
 
 interface SelectedStatus {
   readonly health: HealthStatus;
   readonly connectedSince: number | null;
   readonly error: { code: string; message: string } | null;
+  readonly latencyMs: number | null;
+  readonly lastLatencyMs: number | null;
 }
 
 export function healthOf(s: SyncStatus): HealthStatus {
@@ -57,11 +64,19 @@ function selectStatus(s: SyncStatus): SelectedStatus {
     health: healthOf(s),
     connectedSince: s.connection === 'connected' && s.isOnline ? s.connectedSince : null,
     error: s.storageError ?? s.lastError,
+    latencyMs: s.latencyMs,
+    lastLatencyMs: s.lastLatencyMs,
   };
 }
 
 function sameStatus(a: SelectedStatus, b: SelectedStatus): boolean {
-  return a.health === b.health && a.connectedSince === b.connectedSince && sameErrorInfo(a.error, b.error);
+  return (
+    a.health === b.health &&
+    a.connectedSince === b.connectedSince &&
+    sameErrorInfo(a.error, b.error) &&
+    a.latencyMs === b.latencyMs &&
+    a.lastLatencyMs === b.lastLatencyMs
+  );
 }
 
 interface SelectedEvents {
@@ -82,10 +97,11 @@ function sameEvents(a: SelectedEvents, b: SelectedEvents): boolean {
  * const colors = { healthy: 'green', connecting: 'orange', error: 'red', disconnected: 'gray' };
  *
  * function HealthLight() {
- *   const { status, uptime, totalEvents } = useConnectionHealth();
+ *   const { status, uptime, totalEvents, latencyMs } = useConnectionHealth();
  *   return (
  *     <span style={{ color: colors[status] }}>
  *       {status} · up {Math.floor(uptime / 1000)} s · {totalEvents} events
+ *       {latencyMs !== null && ` · ${latencyMs} ms`}
  *     </span>
  *   );
  * }
@@ -122,6 +138,8 @@ export function useConnectionHealth(): UseConnectionHealthResult {
       totalEvents: events.total,
       eventCounts: events.counts,
       error: status.error,
+      latencyMs: status.latencyMs,
+      lastLatencyMs: status.lastLatencyMs,
     }),
     [status, uptime, events],
   );
