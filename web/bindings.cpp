@@ -330,6 +330,8 @@ class WasmEngine {
       return Json{{"clientId", engine_->client_id()},
                   {"cursor", engine_->cursor()},
                   {"pending", engine_->outbox().size()},
+                  // The other tabs' pending writes this view shows (their own outboxes).
+                  {"foreignPending", engine_->foreign().size()},
                   {"unacknowledged", engine_->outbox().unacknowledged_count()},
                   {"inFlight", engine_->in_flight()},
                   {"needSnapshot", engine_->needs_snapshot()},

@@ -139,7 +139,10 @@ export interface HistoryState {
 export interface EngineState {
   clientId: string;
   cursor: number;
+  /** This engine's outbox: writes not yet confirmed (or whose change has not arrived). */
   pending: number;
+  /** Other tabs' pending writes shown in this view (see foreign()). */
+  foreignPending: number;
   unacknowledged: number;
   inFlight: boolean;
   needSnapshot: boolean;

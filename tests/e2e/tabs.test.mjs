@@ -64,7 +64,7 @@ for (const transport of ['sse', 'websocket']) {
         for (const id of ids) await waitFor(b, (id) => !!window.harness.get('bills', id), id, { what: `${id} in the other tab`, timeout: 3000 });
         const inB = await b.evaluate(() => window.harness.docs('bills'));
         for (const id of ids) assert.ok(inB.find((d) => d.id === id)?.pending, `${id} shown as pending in the other tab`);
-        assert.equal(await b.evaluate(() => window.harness.status().pendingOperations), 0, "the other tab's own outbox is empty");
+        await waitFor(b, () => window.harness.status().pendingOperations === 3, null, { what: "the origin's pending count in the other tab", timeout: 3000 });
 
         // A reload of the other tab while offline: the writes come back from the first tab's stored slot.
         await a.evaluate(() => new Promise((r) => setTimeout(r, 200)));
@@ -79,6 +79,86 @@ for (const transport of ['sse', 'websocket']) {
         const docs = await serverDocs(server, admin, 'bills');
         for (const id of ids) assert.equal(docs.filter((d) => d.id === id).length, 1, `${id} on the server once`);
         await waitFor(b, (ids) => ids.every((id) => { const d = window.harness.get('bills', id); return d && !d.pending; }), ids, { what: 'b shows them as synced', timeout: 10000 });
+        assert.deepEqual(a.errors, []);
+        assert.deepEqual(b.errors, []);
+      } finally {
+        await ctx.close();
+      }
+    });
+
+    test("the pending count is the origin's: a write made offline in one tab counts in every tab, and all go to 0 once decided", async () => {
+      const ctx = await chrome.browser.newContext();
+      try {
+        const opts = clientOptions(server, admin, { transport, name: `tabs-count-${transport}` });
+        const a = await openHarness(ctx, server, opts);
+        await waitFor(a, () => window.harness.status().role === 'leader' && window.harness.status().isConnected, null, { what: 'a leads' });
+        const b = await openHarness(ctx, server, opts);
+        await waitFor(b, () => window.harness.status().role === 'follower' && window.harness.status().isConnected, null, { what: 'b follows' });
+        const base = `tabs-count-${transport}`;
+        await a.evaluate((id) => window.harness.writeDurably('insert', 'bills', id, { total: 1, status: 'unpaid' }), `${base}-old`);
+        await waitFor(b, (id) => { const d = window.harness.get('bills', id); return d && !d.pending; }, `${base}-old`, { what: 'the old bill confirmed in b' });
+        await a.evaluate((id) => window.harness.write('update', 'bills', id, { total: 2 }), `${base}-old`);
+        await waitFor(a, (id) => { const d = window.harness.get('bills', id); return d && !d.pending && d.fields.total === 2; }, `${base}-old`, { what: 'the update confirmed' });
+        const count = (p) => p.evaluate(() => window.harness.status().pendingOperations);
+        assert.equal(await count(a), 0);
+        assert.equal(await count(b), 0);
+
+        await ctx.setOffline(true);
+        for (const p of [a, b]) await waitFor(p, () => !window.harness.status().isOnline, null, { what: 'offline noticed' });
+        // The follower writes: both tabs count it (the leader did not make it).
+        await b.evaluate((id) => window.harness.write('insert', 'bills', id, { total: 3, status: 'unpaid' }), `${base}-b`);
+        await waitFor(a, () => window.harness.status().pendingOperations === 1, null, { what: "a counts b's write", timeout: 3000 });
+        assert.equal(await count(b), 1);
+        assert.ok((await a.evaluate((id) => window.harness.get('bills', id), `${base}-b`))?.pending, 'a shows the row pending next to the count');
+        // The leader writes one the server will refuse (a stale baseVersion): both count 2.
+        await a.evaluate((id) => window.harness.write('update', 'bills', id, { total: 9 }, 1), `${base}-old`);
+        await waitFor(b, () => window.harness.status().pendingOperations === 2, null, { what: "b counts a's write", timeout: 3000 });
+        assert.equal(await count(a), 2);
+        assert.equal((await b.evaluate(() => window.harness.status())).isOnline, false);
+
+        await ctx.setOffline(false);
+        for (const p of [a, b]) {
+          await waitFor(p, () => window.harness.status().isConnected && window.harness.status().pendingOperations === 0, null, { what: 'every write decided', timeout: 20000 });
+        }
+        const docs = await serverDocs(server, admin, 'bills');
+        assert.equal(docs.filter((d) => d.id === `${base}-b`).length, 1, "b's write on the server once");
+        assert.equal(docs.find((d) => d.id === `${base}-old`)?.fields.total, 2, "a's stale update refused");
+        assert.deepEqual(a.errors, []);
+        assert.deepEqual(b.errors, []);
+      } finally {
+        await ctx.close();
+      }
+    });
+
+    test('latency: the leader measures the round trip, the follower shows its figure; null while offline', async () => {
+      const ctx = await chrome.browser.newContext();
+      try {
+        const opts = clientOptions(server, admin, { transport, name: `tabs-latency-${transport}` });
+        const pings = new Map();
+        const open = () => openHarness(ctx, server, opts, 'harness.html', {
+          beforeLoad: (p) => {
+            pings.set(p, 0);
+            p.on('request', (r) => { if (r.url().includes('/v1/ping')) pings.set(p, pings.get(p) + 1); });
+          },
+        });
+        const a = await open();
+        await waitFor(a, () => window.harness.status().role === 'leader' && window.harness.status().isConnected, null, { what: 'a leads' });
+        const b = await open();
+        const measured = await waitFor(a, () => { const s = window.harness.status(); return s.latencyMs !== null && s; }, null, { what: 'a measured', timeout: 5000 });
+        assert.equal(typeof measured.latencyMs, 'number');
+        assert.ok(measured.latencyMs >= 0 && measured.latencyMs < 1000, `loopback round trip ${measured.latencyMs} ms`);
+        assert.equal(typeof measured.lastLatencyMs, 'number');
+        await waitFor(b, (ms) => window.harness.status().latencyMs === ms, measured.latencyMs, { what: "b shows the leader's figure", timeout: 5000 });
+        assert.equal(await b.evaluate(() => window.harness.status().role), 'follower');
+        if (transport === 'sse') assert.ok(pings.get(a) >= 1, 'SSE: the leader probes with GET /v1/ping');
+        else assert.equal(pings.get(a), 0, 'WebSocket: ping frames, no HTTP probe');
+        assert.equal(pings.get(b), 0, 'the follower does not probe');
+
+        await ctx.setOffline(true);
+        for (const p of [a, b]) await waitFor(p, () => window.harness.status().latencyMs === null && window.harness.status().lastLatencyMs === null, null, { what: 'no figure while offline' });
+        await ctx.setOffline(false);
+        await waitFor(a, () => window.harness.status().isConnected && window.harness.status().latencyMs !== null, null, { what: 'measured again after reconnect', timeout: 15000 });
+        await waitFor(b, () => window.harness.status().latencyMs !== null, null, { what: 'b has it again', timeout: 5000 });
         assert.deepEqual(a.errors, []);
         assert.deepEqual(b.errors, []);
       } finally {

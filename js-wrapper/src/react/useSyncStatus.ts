@@ -12,7 +12,8 @@ export interface UseSyncStatusResult {
   readonly isOnline: boolean;
   /** The change stream is open. */
   readonly isConnected: boolean;
-  /** Local writes of this tab not yet confirmed by the server (its outbox slot). */
+  /** Writes not yet confirmed by the server, of every tab of this client (all tabs of the same
+   * `name`, offline too): the same number in each tab. See SyncStatus.pendingOperations. */
   readonly pendingOperations: number;
   /** ms since epoch of the last server message applied, or null before the first one. */
   readonly lastSync: number | null;
