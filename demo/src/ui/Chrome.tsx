@@ -1,37 +1,66 @@
 // Layer: demo/ui. The frame around every page: connection pill, install button, update banner,
 // user menu. Shared by the admin and customer shells.
+import { useEffect, useState } from 'react';
 import { useConnectionHealth } from 'syncline/react';
+import { relTime } from '../model';
 import { applyUpdate, promptInstall, usePwa } from '../pwa';
 import { navigate } from '../router';
 import { useClientStatus, useWorkspace } from '../workspace';
 
+/** Now, moved every `ms`: relative times ("12s ago") stay true without re-rendering on every frame. */
+function useNow(ms: number): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const i = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(i);
+  }, [ms]);
+  return now;
+}
+
+/** The connection as the user needs it: state and transport, the measured round trip, the
+ * writes of this browser (all its tabs) still on their way, and when data last arrived. */
 export function ConnectionPill() {
   const health = useConnectionHealth();
   const s = useClientStatus();
+  const now = useNow(5000);
   const label =
     health.status === 'healthy'
-      ? `Live · ${s.transport === 'websocket' ? 'WebSocket' : 'SSE'}`
+      ? 'Live'
       : health.status === 'disconnected'
         ? 'Offline'
         : health.status === 'connecting'
           ? 'Connecting…'
           : 'Reconnecting…';
+  const latency = health.status === 'healthy' && health.latencyMs != null ? `${Math.round(health.latencyMs)} ms` : null;
+  const synced = s.lastSync ? relTime(Math.min(s.lastSync, now), now) : 'never';
   return (
-    <button
-      className={`conn conn-${health.status}`}
-      data-status={health.status}
-      data-testid="connection"
-      onClick={() => navigate('/realtime')}
-      title={health.error ? `${health.error.code}: ${health.error.message}` : 'Open the realtime panel'}
-    >
-      <span className="conn-dot" aria-hidden="true" />
-      <span>{label}</span>
-      {s.pendingOperations > 0 && (
-        <span className="conn-pending" data-testid="pending-count">
-          {s.pendingOperations} pending
-        </span>
-      )}
-    </button>
+    <div className="conn-group">
+      <button
+        className={`conn conn-${health.status}`}
+        data-status={health.status}
+        data-testid="connection"
+        onClick={() => navigate('/realtime')}
+        title={health.error ? `${health.error.code}: ${health.error.message}` : 'Open the realtime panel'}
+      >
+        <span className="conn-dot" aria-hidden="true" />
+        <span>{label}</span>
+        {health.status === 'healthy' && <span className="conn-transport hide-sm">{s.transport === 'websocket' ? 'WebSocket' : 'SSE'}</span>}
+        {latency && (
+          <span className="conn-latency" data-testid="latency" title="Measured round trip to the server">
+            {latency}
+          </span>
+        )}
+        {s.pendingOperations > 0 && (
+          <span className="conn-pending" data-testid="pending-count" title="Changes made in this browser (any tab) that the server has not confirmed yet">
+            {s.pendingOperations} pending
+          </span>
+        )}
+      </button>
+      <span className="conn-synced" data-testid="last-synced" title={s.lastSync ? new Date(s.lastSync).toLocaleString() : 'Nothing received from the server yet'}>
+        <span className="hide-sm">Synced </span>
+        {synced}
+      </span>
+    </div>
   );
 }
 
