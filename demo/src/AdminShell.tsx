@@ -4,7 +4,7 @@ import { useState } from 'react';
 import type { ReactNode } from 'react';
 import { useDocumentListener, useEventListener } from 'syncline/react';
 import { Logo } from './App';
-import { BRANCHES, branchName } from './model';
+import { BRANCHES, branchName, countOf } from './model';
 import type { Product } from './model';
 import { navigate, usePath } from './router';
 import { TAB_ID } from './session';
@@ -133,7 +133,7 @@ function AdminWatchers() {
             tone: 'warning',
             kind: 'low-stock',
             title: `Low stock: ${a.name}`,
-            body: `${branchName(a.branch)} has ${a.stock} ${a.unit}${a.stock === 1 ? '' : 's'} left (threshold ${a.threshold}).`,
+            body: `${branchName(a.branch)} has ${countOf(a.stock, a.unit)} left (threshold ${a.threshold}).`,
           },
           9000,
         );

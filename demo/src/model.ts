@@ -171,3 +171,18 @@ export function relTime(ms: number, now = Date.now()): string {
 
 export const billNumber = () => `INV-${String(Date.now()).slice(-6)}${Math.floor(Math.random() * 10)}`;
 export const orderNumber = () => `ORD-${String(Date.now()).slice(-5)}${Math.floor(Math.random() * 10)}`;
+/** The plural of a unit name: box → boxes, bottle → bottles, battery → batteries. */
+export function plural(word: string): string {
+  if (/(s|x|z|ch|sh)$/i.test(word)) return `${word}es`;
+  if (/[^aeiou]y$/i.test(word)) return `${word.slice(0, -1)}ies`;
+  return `${word}s`;
+}
+
+/** "1 box", "7 boxes", "0 bottles". */
+export const countOf = (n: number, unit: string) => `${n} ${n === 1 || n === -1 ? unit : plural(unit)}`;
+
+/** What a customer sees of a product's stock: a level, never the count or the cost. */
+export type StockLevel = 'in' | 'low' | 'out';
+export const stockLevel = (p: Pick<Product, 'stock' | 'threshold'>): StockLevel => (p.stock <= 0 ? 'out' : p.stock < p.threshold ? 'low' : 'in');
+export const STOCK_LEVEL_LABEL: Record<StockLevel, string> = { in: 'In stock', low: 'Low stock', out: 'Out of stock' };
+

@@ -4,7 +4,7 @@
 import { useMemo, useState } from 'react';
 import { useCollection, useSyncClient } from 'syncline/react';
 import type { Product, StockTx } from '../model';
-import { branchName, fmtMoney } from '../model';
+import { branchName, countOf, fmtMoney } from '../model';
 import { Drawer } from '../ui/Drawer';
 import { Empty, PageHeader, Pill, StockBar } from '../ui/bits';
 import { useFlash } from '../ui/useFlash';
@@ -74,7 +74,15 @@ export function Inventory() {
                   return (
                     <tr key={p.id} data-id={p.id} className={`${flash(p.id)}${p.pending ? ' pending' : ''}`}>
                       <td>
-                        <div className="cell-title">{f.name}</div>
+                        <div className="cell-title">
+                          {f.name}
+                          {/* Not only fading: pending rows say so in text. */}
+                          {p.pending && (
+                            <span className="saving" data-testid="row-saving">
+                              saving…
+                            </span>
+                          )}
+                        </div>
                         <div className="muted small mono">
                           {f.sku} · {fmtMoney(f.price)} / {f.unit}
                         </div>
@@ -130,7 +138,7 @@ function MovementDrawer({ productId, onClose }: { productId: string; onClose: ()
         // The stock-after is the one the server committed (stock.ts), not this window's preview.
         () =>
           committedStockAfter(client, m.moveId).then((left) =>
-            toast({ tone: 'success', kind: 'stock-recorded', title: `${what} recorded`, body: left === null ? 'Applied by the server.' : `${left} ${f.unit}${left === 1 ? '' : 's'} in stock after it, as the server committed it.` }, 4500),
+            toast({ tone: 'success', kind: 'stock-recorded', title: `${what} recorded`, body: left === null ? 'Applied by the server.' : `${countOf(left, f.unit)} in stock after it, as the server committed it.` }, 4500),
           ),
         (err) => {
           const k = refusalKind(err);
