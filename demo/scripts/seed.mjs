@@ -186,6 +186,35 @@ export function buildDataset(now = Date.now()) {
       });
     }
   });
+
+  // Leads (issue 15), appended after everything else so the mids of the data above stay put.
+  // Fixed values (no rng draws), a pipeline per branch: new -> contacted -> quoted -> won / lost.
+  // lead-seed-1 (north, new) and lead-seed-4 (north, quoted, asks for the Main Hall tomorrow
+  // evening, which Ana holds) are the ones the e2e tests move and convert.
+  const LEADS = [
+    // [branch, stage, name, company, interest, value EUR, hall, extra]
+    ['north', 'new', 'Grace Kim', 'Kim & Co', 'Team offsite for 30', 1800, 'north-loft'],
+    ['north', 'new', 'Hugo Silva', 'Silva Design', 'Product launch, 80 guests', 4200, 'north-main'],
+    ['north', 'contacted', 'Iris Novak', 'Novak Legal', 'Quarterly board meeting', 950, 'north-loft'],
+    ['north', 'quoted', 'Jonas Berg', 'Berg Foods', 'Tasting evening for 60', 3600, 'north-main'],
+    ['north', 'won', 'Ana Lima', 'Lima Catering', 'Tasting night (repeat)', 2900, 'north-main',
+      { customer_id: 'cust-ana', booking_id: `bk-seed-north-main-${isoDay(t0 + DAY)}-2` }],
+    ['harbour', 'new', 'Kofi Mensah', 'Mensah Media', 'Podcast recording day', 700, 'harbour-studio'],
+    ['harbour', 'contacted', 'Lea Roth', 'Roth Architects', 'Summer party on the deck', 5200, 'harbour-deck'],
+    ['harbour', 'quoted', 'Marco Rossi', 'Rossi Wines', 'Wine pairing dinner', 3100, 'harbour-deck'],
+    ['harbour', 'lost', 'Nina Ivanova', 'Ivanova PR', 'Press breakfast', 1200, 'harbour-studio', { lost_reason: 'Over budget' }],
+    ['oldtown', 'new', 'Omar Farouk', 'Farouk Books', 'Book signing, 50 guests', 1500, 'oldtown-vault'],
+    ['oldtown', 'quoted', 'Paula Costa', 'Costa Yoga', 'Weekly yoga class (8 weeks)', 2400, 'oldtown-vault'],
+    ['oldtown', 'lost', 'Quentin Blake', 'Blake Events', 'Wedding reception', 9800, 'oldtown-vault', { lost_reason: 'Date not available' }],
+    ['oldtown', 'contacted', 'Dev Patel', 'Patel Studio', 'Studio open day', 1300, 'oldtown-vault', { customer_id: 'cust-dev' }],
+  ];
+  LEADS.forEach(([branch, stage, name, company, interest, value, hall, extra = {}], i) => {
+    const created = t0 - (LEADS.length - i) * 3 * 3600000;
+    ins('leads', `lead-seed-${i + 1}`, {
+      name, company, contact: `${name.split(' ')[0].toLowerCase()}@${company.split(' ')[0].toLowerCase()}.example`, branch, stage,
+      interest, value: value * 100, hall, created_at: created, updated_at: created + (stage === 'new' ? 0 : 2 * 3600000), ...extra,
+    });
+  });
   return out;
 }
 

@@ -115,6 +115,8 @@ export interface Booking {
   customer_id: string;
   customer_name: string;
   title: string;
+  /** The lead this booking was converted from. */
+  lead_id?: string;
   created_at: number;
 }
 
@@ -126,6 +128,36 @@ export interface Order {
   stage: OrderStage;
   total: number;
   summary: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A sales lead for a hall booking, per branch: new → contacted → quoted → won / lost. */
+export const LEAD_STAGES = ['new', 'contacted', 'quoted', 'won', 'lost'] as const;
+export type LeadStage = (typeof LEAD_STAGES)[number];
+export const LEAD_STAGE_LABEL: Record<LeadStage, string> = { new: 'New', contacted: 'Contacted', quoted: 'Quoted', won: 'Won', lost: 'Lost' };
+export const LOST_REASONS = ['Chose another venue', 'Over budget', 'Date not available', 'No reply', 'Event cancelled'] as const;
+
+export interface Lead {
+  name: string;
+  company?: string;
+  contact: string;
+  branch: string;
+  stage: LeadStage;
+  /** What they asked for, e.g. "Wedding tasting for 60". */
+  interest: string;
+  /** Estimated value in cents. */
+  value: number;
+  /** The hall they asked about, if any (a convert suggestion). */
+  hall?: string;
+  /** An existing customer this lead belongs to, if any. */
+  customer_id?: string;
+  lost_reason?: string;
+  /** The booking a won lead converted into. */
+  booking_id?: string;
+  /** Who made the last move, and from which tab (other tabs announce it). */
+  moved_by?: string;
+  moved_tab?: string;
   created_at: number;
   updated_at: number;
 }
@@ -171,6 +203,7 @@ export function relTime(ms: number, now = Date.now()): string {
 
 export const billNumber = () => `INV-${String(Date.now()).slice(-6)}${Math.floor(Math.random() * 10)}`;
 export const orderNumber = () => `ORD-${String(Date.now()).slice(-5)}${Math.floor(Math.random() * 10)}`;
+
 /** The plural of a unit name: box → boxes, bottle → bottles, battery → batteries. */
 export function plural(word: string): string {
   if (/(s|x|z|ch|sh)$/i.test(word)) return `${word}es`;
@@ -185,4 +218,3 @@ export const countOf = (n: number, unit: string) => `${n} ${n === 1 || n === -1 
 export type StockLevel = 'in' | 'low' | 'out';
 export const stockLevel = (p: Pick<Product, 'stock' | 'threshold'>): StockLevel => (p.stock <= 0 ? 'out' : p.stock < p.threshold ? 'low' : 'in');
 export const STOCK_LEVEL_LABEL: Record<StockLevel, string> = { in: 'In stock', low: 'Low stock', out: 'Out of stock' };
-

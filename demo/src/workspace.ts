@@ -21,5 +21,6 @@ export function useClientStatus(): SyncStatus {
   return useSyncExternalStore(client.statusStore.subscribe, client.statusStore.getSnapshot);
 }
 
-export const ADMIN_COLLECTIONS = ['bills', 'products', 'stock_transactions', 'bookings', 'orders', 'ledger_entries', 'customers'];
-export const CUSTOMER_COLLECTIONS = ['bills', 'orders', 'ledger_entries', 'bookings', 'customers'];
+export const ADMIN_COLLECTIONS = ['bills', 'products', 'stock_transactions', 'bookings', 'orders', 'ledger_entries', 'customers', 'leads'];
+// Customers read every product (server rule): the availability page shows its level, never cost.
+export const CUSTOMER_COLLECTIONS = ['bills', 'orders', 'ledger_entries', 'bookings', 'customers', 'products'];

@@ -13,8 +13,8 @@
 // Nothing is checked on the client first: the server's verdict decides, and explain() says why.
 import { increment, serverTime } from 'syncline';
 import type { PendingTransaction, PendingWrite, SyncClient, Transaction } from 'syncline';
-import type { Bill, Booking, LedgerEntry, LineItem, Order, OrderStage, Product, StockTx } from './model';
-import { billNumber, ORDER_STAGES } from './model';
+import type { Bill, Booking, Lead, LeadStage, LedgerEntry, LineItem, Order, OrderStage, Product, StockTx } from './model';
+import { billNumber, HALLS, LEAD_STAGE_LABEL, ORDER_STAGES, SLOTS } from './model';
 import { TAB_ID } from './session';
 
 const DAY = 86400000;
@@ -146,9 +146,15 @@ export function setOrderStage(client: SyncClient, id: string, to: OrderStage, by
 
 export const nextStage = (s: OrderStage): OrderStage | null => ORDER_STAGES[ORDER_STAGES.indexOf(s) + 1] ?? null;
 
+/** Bookings this tab created or cancelled: the calendar announces only cancellations made
+ * elsewhere (a refused insert of ours also disappears, and is not a cancellation). */
+export const ownBookingWrites = new Set<string>();
+
 /** A booking: the server's unique constraint on (hall, date, slot) is the guard. */
 export function createBooking(client: SyncClient, b: Omit<Booking, 'created_at'>): PendingWrite {
-  return client.collection<Booking>('bookings').insert({ ...b, created_at: serverTime() });
+  const w = client.collection<Booking>('bookings').insert({ ...b, created_at: serverTime() });
+  ownBookingWrites.add(w.id);
+  return w;
 }
 
 /** Cancels a booking (frees its slot for anyone), once. The delete is conditional: on the server's
@@ -158,7 +164,74 @@ export function createBooking(client: SyncClient, b: Omit<Booking, 'created_at'>
 export function cancelBooking(client: SyncClient, id: string): PendingWrite | null {
   const b = client.collection<Booking>('bookings').get(id);
   if (!b) return null;
+  ownBookingWrites.add(id);
   return client.collection<Booking>('bookings').delete(id, { if: `customer_id=eq.${b.fields.customer_id}` });
+}
+
+/** Where a booking is, in words: "Main Hall, Tue 3 Jun, evening". */
+export function bookingLabel(b: Pick<Booking, 'hall' | 'date' | 'slot'>): string {
+  const hall = HALLS.find((h) => h.id === b.hall)?.name ?? b.hall;
+  const day = new Date(b.date + 'T12:00').toLocaleDateString('en-GB', { weekday: 'short', day: 'numeric', month: 'short' });
+  return `${hall}, ${day}, ${(SLOTS[b.slot] ?? `slot ${b.slot}`).toLowerCase()}`;
+}
+
+export type NewLead = Omit<Lead, 'stage' | 'created_at' | 'updated_at'>;
+
+export function createLead(client: SyncClient, lead: NewLead): PendingWrite {
+  const now = Date.now();
+  return client.collection<Lead>('leads').insert({ ...lead, stage: 'new', created_at: now, updated_at: now });
+}
+
+/** Moves a lead to another stage, once: conditional on the stage it leaves (what this window
+ * saw), so of two windows moving the same lead from the same stage the server applies one and
+ * refuses the other with `conflict` (its `current` shows where the lead is now). Lost needs a
+ * reason. The move names who made it and from which tab, so other tabs can announce it. */
+export function moveLead(client: SyncClient, id: string, to: LeadStage, by: string, opts: { reason?: string } = {}): PendingWrite | null {
+  const l = client.collection<Lead>('leads').get(id);
+  if (!l || l.fields.stage === to) return null;
+  if (to === 'lost' && !opts.reason?.trim()) throw new Error('A lost lead needs a reason.');
+  const patch: Partial<Record<keyof Lead, unknown>> = { stage: to, updated_at: serverTime(), moved_by: by, moved_tab: TAB_ID };
+  if (to === 'lost') patch.lost_reason = opts.reason!.trim();
+  else if (l.fields.lost_reason) patch.lost_reason = null;
+  return client.collection<Lead>('leads').update(id, patch as Partial<Lead>, { if: `stage=eq.${l.fields.stage}` });
+}
+
+/** Converts a quoted (or won, not yet booked) lead into a booking, in one transaction: the
+ * booking (the server's unique constraint on hall, date and slot guards it) and the lead's move to
+ * won with the booking's id, conditional on the lead still being where this window saw it and not
+ * booked yet. A taken slot refuses both (the lead stays in its stage); a lead moved meanwhile in
+ * another window refuses both too (no booking without its lead). */
+export function convertLead(
+  client: SyncClient,
+  id: string,
+  at: { hall: string; date: string; slot: number; title: string },
+  by: string,
+): (PendingTransaction & { bookingId: string }) | null {
+  const l = client.collection<Lead>('leads').get(id);
+  const hall = HALLS.find((h) => h.id === at.hall);
+  if (!l || !hall) return null;
+  let bookingId = '';
+  const t = client.transaction((tx) => {
+    bookingId = tx.collection<Booking>('bookings').insert({
+      hall: hall.id,
+      branch: hall.branch,
+      date: at.date,
+      slot: at.slot,
+      // A prospect is not a customer (yet): the booking names the lead, or its customer if known.
+      customer_id: l.fields.customer_id ?? `lead:${id}`,
+      customer_name: l.fields.name,
+      title: at.title || l.fields.interest,
+      lead_id: id,
+      created_at: serverTime(),
+    }).id;
+    tx.collection<Lead>('leads').update(
+      id,
+      { stage: 'won', booking_id: bookingId, hall: hall.id, updated_at: serverTime(), moved_by: by, moved_tab: TAB_ID, lost_reason: null } as unknown as Partial<Lead>,
+      { if: `stage=eq.${l.fields.stage},booking_id=is.null` },
+    );
+  });
+  ownBookingWrites.add(bookingId);
+  return Object.assign(t, { bookingId });
 }
 
 interface RefusalInfo {
@@ -172,12 +245,13 @@ interface RefusalInfo {
 const time = (ms: unknown) => (typeof ms === 'number' ? new Date(ms).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' }) : '');
 
 /** What kind of refusal this is, for toasts (data-kind) and tests. */
-export function refusalKind(e: unknown): 'out-of-stock' | 'already-paid' | 'already-cancelled' | 'slot-taken' | 'conflict' | 'refused' {
+export function refusalKind(e: unknown): 'out-of-stock' | 'already-paid' | 'already-cancelled' | 'already-moved' | 'slot-taken' | 'conflict' | 'refused' {
   const r = (e ?? {}) as RefusalInfo;
   if (r.code === 'constraint' && r.collection === 'products') return 'out-of-stock';
   if (r.code === 'constraint') return 'slot-taken';
   if (r.code === 'conflict' && r.collection === 'bills' && r.current?.fields.status === 'paid') return 'already-paid';
   if (r.code === 'conflict' && r.collection === 'bookings' && r.current === null) return 'already-cancelled';
+  if (r.code === 'conflict' && r.collection === 'leads') return 'already-moved';
   if (r.code === 'conflict') return 'conflict';
   return 'refused';
 }
@@ -202,6 +276,13 @@ export function explain(e: unknown, client?: SyncClient): string {
     }
   }
   if (r.code === 'conflict' && r.collection === 'bookings' && cur === null) return 'This booking was already cancelled; nothing changed.';
+  if (r.code === 'conflict' && r.collection === 'leads') {
+    if (cur === null) return 'This lead no longer exists.';
+    const st = String(cur?.fields.stage ?? '');
+    const label = LEAD_STAGE_LABEL[st as LeadStage] ?? st;
+    if (cur?.fields.booking_id) return `Already moved: this lead is already won and booked (${label}). Your change was rolled back.`;
+    return `Already moved: someone moved this lead first, it is now ${label}${cur?.fields.moved_by ? ` (by ${String(cur.fields.moved_by)})` : ''}. Your change was rolled back.`;
+  }
   if (r.code === 'conflict' && r.collection === 'orders' && cur) return `Someone else moved this order first: it is now ${String(cur.fields.stage)}. Your change was rolled back.`;
   if (r.code === 'conflict') return 'Someone changed this in the meantime. Your change was rolled back.';
   if (r.code === 'closed') return 'The workspace was switched before the server answered; the change is still queued.';
