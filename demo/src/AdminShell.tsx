@@ -16,6 +16,7 @@ import { Bills } from './pages/Bills';
 import { Inventory } from './pages/Inventory';
 import { StockHistory } from './pages/StockHistory';
 import { Bookings } from './pages/Bookings';
+import { Leads } from './pages/Leads';
 import { Orders } from './pages/Orders';
 import { Ledger } from './pages/Ledger';
 import { Realtime } from './pages/Realtime';
@@ -26,6 +27,7 @@ const NAV: { path: string; label: string; icon: string; page: () => ReactNode }[
   { path: '/inventory', label: 'Inventory', icon: '▦', page: () => <Inventory /> },
   { path: '/stock', label: 'Stock history', icon: '⇅', page: () => <StockHistory /> },
   { path: '/bookings', label: 'Bookings', icon: '▣', page: () => <Bookings /> },
+  { path: '/leads', label: 'Leads', icon: '◎', page: () => <Leads /> },
   { path: '/orders', label: 'Orders', icon: '➜', page: () => <Orders /> },
   { path: '/ledger', label: 'Ledger', icon: '≡', page: () => <Ledger /> },
   { path: '/realtime', label: 'Realtime lab', icon: '⚡', page: () => <Realtime /> },

@@ -6,6 +6,7 @@ import { Logo } from './App';
 import type { Bill, LedgerEntry, Order } from './model';
 import { fmtDate, fmtMoney, ORDER_STAGES, relTime } from './model';
 import { navigate, usePath } from './router';
+import { Availability } from './pages/Availability';
 import { BookingCalendar } from './pages/Bookings';
 import { balanceOf, LedgerTable } from './pages/Ledger';
 import { Realtime } from './pages/Realtime';
@@ -18,6 +19,7 @@ import { useWorkspace } from './workspace';
 const TABS = [
   { path: '/', label: 'My account' },
   { path: '/bookings', label: 'Book a hall' },
+  { path: '/products', label: 'Products' },
   { path: '/realtime', label: 'Realtime lab' },
 ];
 
@@ -60,7 +62,7 @@ export function CustomerShell() {
       <UpdateBanner />
       <OfflineBanner />
       <main id="content" tabIndex={-1} className="customer-main">
-        {tab.path === '/' ? <Account /> : tab.path === '/bookings' ? <CustomerBookings /> : <Realtime />}
+        {tab.path === '/' ? <Account /> : tab.path === '/bookings' ? <CustomerBookings /> : tab.path === '/products' ? <Availability /> : <Realtime />}
       </main>
     </div>
   );

@@ -1,16 +1,18 @@
 // Layer: demo/pages. Hall bookings: halls × the next 14 days, three slots a day, colour-coded
 // occupancy. The client never checks for double bookings: the server's unique constraint on
 // (hall, date, slot) refuses the second one, the optimistic booking rolls back, and the panel
-// says why. Admins may cancel a booking (a conditional delete: once). Used by admins (all
-// bookings) and customers (only their own are visible to them).
-import { useMemo, useState } from 'react';
-import { useCollection, useSyncClient } from 'syncline/react';
+// says why. Admins and customers (their own bookings) may cancel a booking, after a confirmation:
+// a conditional delete, so it happens once; every other panel sees the slot free at once (colour
+// and text of the cell). Used by admins (all bookings) and customers (only their own are visible
+// to them). The calendar scrolls inside its card with the hall names kept in view.
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { useCollection, useDocumentListener, useSyncClient } from 'syncline/react';
 import type { Booking, Customer } from '../model';
 import { branchName, HALLS, isoDay, SLOTS, startOfToday } from '../model';
 import { PageHeader } from '../ui/bits';
 import { useToast } from '../ui/Toasts';
 import { useWorkspace } from '../workspace';
-import { cancelBooking, createBooking, explain, refusalKind } from '../writes';
+import { bookingLabel, cancelBooking, createBooking, explain, ownBookingWrites, refusalKind } from '../writes';
 
 const DAY = 86400000;
 
@@ -38,13 +40,14 @@ export function BookingCalendar() {
     return m;
   }, [bookings]);
   const [sel, setSel] = useState<{ hall: string; date: string } | null>(null);
+  const changed = useCellFlash();
   return (
     <div className="booking-layout">
       <div className="card calendar-card">
         <div className="legend" aria-hidden="true">
-          <span className="lg lg-free" /> Free <span className="lg lg-partly" /> Partly booked <span className="lg lg-full" /> Full
+          <span className="lg lg-free" /> Free <span className="lg lg-partly" /> Partly booked (n/3) <span className="lg lg-full" /> Full
         </div>
-        <div className="calendar-scroll">
+        <div className="calendar-scroll" data-scroll-x>
           <table className="calendar" data-testid="calendar">
             <caption className="visually-hidden">Hall occupancy for the next 14 days</caption>
             <thead>
@@ -77,17 +80,21 @@ export function BookingCalendar() {
                     return (
                       <td key={d}>
                         <button
-                          className={`cal-cell occ-${occ}${isSel ? ' selected' : ''}`}
+                          className={`cal-cell occ-${occ}${isSel ? ' selected' : ''}${changed(`${h.id}|${date}`)}`}
                           data-hall={h.id}
                           data-date={date}
                           data-occ={occ}
+                          // Which slots are taken, drawn as three dots under the text (CSS ::after).
+                          style={Object.fromEntries(SLOTS.map((_, s) => [`--d${s}`, list.some((b) => b.fields.slot === s) ? 'rgba(0, 0, 0, 0.65)' : 'rgba(0, 0, 0, 0.15)'])) as React.CSSProperties}
                           aria-pressed={isSel}
                           aria-label={`${h.name}, ${new Date(d).toLocaleDateString('en-GB', { weekday: 'long', day: 'numeric', month: 'long' })}: ${n} of ${SLOTS.length} slots booked${admin ? '' : ' by you'}`}
                           onClick={() => setSel({ hall: h.id, date })}
                         >
-                          {SLOTS.map((_, s) => (
-                            <span key={s} className={list.some((b) => b.fields.slot === s) ? 'dot on' : 'dot'} />
-                          ))}
+                          {/* Text as well as colour: Free, 1/3, 2/3, Full. */}
+                          <span className="cal-text" aria-hidden="true">
+                            {occ === 'free' ? 'Free' : occ === 'full' ? 'Full' : `${n}/${SLOTS.length}`}
+                          </span>
+
                         </button>
                       </td>
                     );
@@ -104,6 +111,41 @@ export function BookingCalendar() {
   );
 }
 
+/** Cells whose bookings changed (a booking made or cancelled here or anywhere else) flash for a
+ * moment; a booking cancelled elsewhere is also announced. */
+function useCellFlash(): (key: string) => string {
+  const toast = useToast();
+  const { session } = useWorkspace();
+  const [keys, setKeys] = useState<Record<string, true>>({});
+  const timers = useRef(new Set<ReturnType<typeof setTimeout>>());
+  useEffect(() => () => timers.current.forEach(clearTimeout), []);
+  useDocumentListener<Booking>(
+    'bookings',
+    (e) => {
+      const b = e.after ?? e.before;
+      if (!b) return;
+      const k = `${b.hall}|${b.date}`;
+      setKeys((m) => ({ ...m, [k]: true }));
+      const t = setTimeout(() => {
+        timers.current.delete(t);
+        setKeys((m) => {
+          const c = { ...m };
+          delete c[k];
+          return c;
+        });
+      }, 2400);
+      timers.current.add(t);
+      // Cancelled elsewhere (another window, another person): this window did not ask for it.
+      if (e.type === 'disappear' && e.before && !e.pending && !ownBookingWrites.has(e.id)) {
+        const mine = session.role !== 'admin';
+        toast({ tone: 'info', kind: 'booking-cancelled-elsewhere', title: mine ? 'Your booking was cancelled' : 'Booking cancelled', body: `${bookingLabel(e.before)}${mine ? '' : ` (${e.before.customer_name})`}: the slot is free again.` }, 6000);
+      }
+    },
+    { types: ['appear', 'disappear'] },
+  );
+  return (key) => (keys[key] ? ' cal-changed' : '');
+}
+
 function SlotPanel({ sel, bookings }: { sel: { hall: string; date: string } | null; bookings: readonly { id: string; pending?: boolean; fields: Booking }[] }) {
   const client = useSyncClient();
   const toast = useToast();
@@ -113,7 +155,9 @@ function SlotPanel({ sel, bookings }: { sel: { hall: string; date: string } | nu
   const [slot, setSlot] = useState<number | null>(null);
   const [title, setTitle] = useState('');
   const [customerId, setCustomerId] = useState(admin ? '' : session.sub);
-  const [result, setResult] = useState<{ ok: boolean; text: string } | null>(null);
+  // 'pending': sent (or queued offline), no verdict yet; never shown as a success.
+  const [result, setResult] = useState<{ tone: 'ok' | 'pending' | 'error'; text: string } | null>(null);
+  const [confirming, setConfirming] = useState<string | null>(null);
   if (!sel)
     return (
       <aside className="card slot-panel" aria-label="Day details">
@@ -135,26 +179,33 @@ function SlotPanel({ sel, bookings }: { sel: { hall: string; date: string } | nu
       customer_name: c?.fields.name ?? session.name,
       title: title || 'Booking',
     });
-    const what = `${hall.name}, ${sel.date}, ${SLOTS[slot].toLowerCase()}`;
-    setResult({ ok: true, text: `Requesting ${what}…` });
+    const what = bookingLabel({ hall: hall.id, date: sel.date, slot });
+    setResult({ tone: 'pending', text: `Waiting for the server to confirm ${what}…${client.status.connection === 'connected' ? '' : ' (offline: it is sent when the connection is back)'}` });
     w.then(
       () => {
-        setResult({ ok: true, text: `Booked: ${what}.` });
-        toast({ tone: 'success', title: 'Booking confirmed', body: what }, 3500);
+        setResult({ tone: 'ok', text: `Booked: ${what}.` });
+        toast({ tone: 'success', kind: 'booking-confirmed', title: 'Booking confirmed', body: what }, 3500);
       },
-      (err) => setResult({ ok: false, text: `${what} could not be booked. ${explain(err)}` }),
+      (err) => setResult({ tone: 'error', text: `${what} could not be booked. ${explain(err)}` }),
     );
     setSlot(null);
     setTitle('');
   };
   // A conditional delete (writes.ts): a second cancel, here or in another window, is refused
   // with `conflict` and changes nothing.
-  const cancel = (id: string, slotName: string) => {
-    const what = `${hall.name}, ${sel.date}, ${slotName.toLowerCase()}`;
-    cancelBooking(client, id)?.then(
-      () => setResult({ ok: true, text: `Cancelled: ${what}. The slot is free again.` }),
+  const cancel = (id: string, s: number) => {
+    const what = bookingLabel({ hall: hall.id, date: sel.date, slot: s });
+    setConfirming(null);
+    const w = cancelBooking(client, id);
+    if (!w) return;
+    setResult({ tone: 'pending', text: `Cancelling ${what}: waiting for the server…` });
+    w.then(
+      () => {
+        setResult({ tone: 'ok', text: `Cancelled: ${what}. The slot is free again.` });
+        toast({ tone: 'success', kind: 'booking-cancelled', title: 'Booking cancelled', body: `${what}: the slot is free again.` }, 4500);
+      },
       (err) => {
-        setResult({ ok: false, text: `${what}: ${explain(err, client)}` });
+        setResult({ tone: 'error', text: `${what}: ${explain(err, client)}` });
         // Also as a toast: the refusal may come long after (offline), on another page.
         toast({ tone: 'warning', kind: refusalKind(err), title: 'Booking not cancelled', body: `${what}: ${explain(err, client)}` }, 9000);
       },
@@ -169,19 +220,34 @@ function SlotPanel({ sel, bookings }: { sel: { hall: string; date: string } | nu
         {SLOTS.map((name, s) => {
           const b = bookings.find((x) => x.fields.slot === s);
           return (
-            <li key={s} className={b ? 'slot taken' : 'slot'}>
+            <li key={s} className={b ? `slot taken${b.pending ? ' slot-pending' : ''}` : 'slot'} data-slot-row={s}>
               <span className="slot-name">{name}</span>
-              {b ? (
+              {b && confirming === b.id ? (
+                // The confirmation: a cancel frees the slot for anyone, so ask first.
+                <span className="slot-confirm" role="group" aria-label={`Cancel the ${name.toLowerCase()} booking?`}>
+                  <span className="small">Cancel “{b.fields.title}”?</span>
+                  <span className="slot-confirm-actions">
+                    <button className="btn btn-sm btn-danger" onClick={() => cancel(b.id, s)} data-confirm-cancel={s}>
+                      Yes, cancel it
+                    </button>
+                    <button className="btn btn-sm btn-ghost" onClick={() => setConfirming(null)} data-keep={s}>
+                      Keep
+                    </button>
+                  </span>
+                </span>
+              ) : b ? (
                 <>
                   <span className="slot-info">
                     <strong>{b.fields.title}</strong>
-                    <span className="muted small">
-                      {b.fields.customer_name}
-                      {b.pending ? ' · confirming…' : ''}
-                    </span>
+                    <span className="muted small">{admin ? b.fields.customer_name : 'Your booking'}</span>
+                    {b.pending && (
+                      <span className="pill pill-warn slot-wait" data-testid="slot-pending">
+                        waiting for server
+                      </span>
+                    )}
                   </span>
-                  {admin && !b.pending && (
-                    <button className="btn btn-sm btn-ghost" onClick={() => cancel(b.id, name)} data-cancel-slot={s} aria-label={`Cancel the ${name.toLowerCase()} booking: ${b.fields.title}`}>
+                  {(admin || b.fields.customer_id === session.sub) && !b.pending && (
+                    <button className="btn btn-sm btn-ghost" onClick={() => setConfirming(b.id)} data-cancel-slot={s} aria-label={`Cancel the ${name.toLowerCase()} booking: ${b.fields.title}`}>
                       Cancel
                     </button>
                   )}
@@ -220,8 +286,12 @@ function SlotPanel({ sel, bookings }: { sel: { hall: string; date: string } | nu
         </form>
       )}
       {result && (
-        <p className={result.ok ? 'form-ok' : 'form-error'} role={result.ok ? 'status' : 'alert'} data-testid={result.ok ? 'booking-ok' : 'booking-error'}>
-          {result.text}
+        <p
+          className={result.tone === 'ok' ? 'form-ok' : result.tone === 'pending' ? 'form-pending' : 'form-error'}
+          role={result.tone === 'error' ? 'alert' : 'status'}
+          data-testid={`booking-${result.tone}`}
+        >
+          {result.tone === 'pending' && <span className="spinner" aria-hidden="true" />} {result.text}
         </p>
       )}
     </aside>
