@@ -343,6 +343,7 @@ test('a booking cancelled in two admin windows (one offline) is cancelled once; 
       await goTo(p, '/bookings');
       await p.click(`[data-testid="calendar"] button[data-hall="north-main"][data-date="${date}"]`);
       await p.click('.slot-panel button[data-cancel-slot="1"]');
+      await p.click('.slot-panel button[data-confirm-cancel="1"]'); // the confirmation
     };
 
     // B cancels while offline (queued), A cancels online (applied).
