@@ -93,6 +93,7 @@ export function buildDataset(now = Date.now()) {
   // items and the matching stock transactions.
   let billNo = 1040;
   const billCustomers = CUSTOMERS;
+  const seededBills = [];
   for (let i = 0; i < 36; i++) {
     const c = i < 4 ? CUSTOMERS[i % 2] : pick(billCustomers);
     const branch = pick(BRANCHES);
@@ -115,11 +116,15 @@ export function buildDataset(now = Date.now()) {
     }
     const total = items.reduce((s, it) => s + it.qty * it.price, 0);
     const paid = age > 16 ? r() < 0.85 : age === 0 ? r() < 0.3 : r() < 0.55;
+    // Paid a few days after it was issued, and never in the future (a bill of today: minutes later).
+    const paidAt = paid ? Math.min(createdAt + int(1, 5) * DAY, createdAt + Math.max(60000, Math.floor((now - createdAt) / 2))) : null;
+    const number = `INV-${billNo++}`;
     ins('bills', `bill-seed-${i}`, {
-      number: `INV-${billNo++}`, customer_id: c.id, customer_name: c.name, branch, items, total,
+      number, customer_id: c.id, customer_name: c.name, branch, items, total,
       status: paid ? 'paid' : 'unpaid', created_at: createdAt, due_at: createdAt + 14 * DAY,
-      ...(paid ? { paid_at: createdAt + int(1, 5) * DAY } : {}),
+      ...(paid ? { paid_at: paidAt } : {}),
     });
+    seededBills.push({ id: `bill-seed-${i}`, number, customer: c, total, createdAt, paidAt });
   }
 
   // Purchases and adjustments for the stock history.
@@ -171,21 +176,17 @@ export function buildDataset(now = Date.now()) {
     });
   }
 
-  // Ledger: opening credit, then debits for invoices and credits for payments.
-  CUSTOMERS.forEach((c, ci) => {
-    let at = t0 - 40 * DAY + ci * 3600000;
-    ins('ledger_entries', `led-seed-${c.id}-0`, {
-      customer_id: c.id, customer_name: c.name, kind: 'credit', amount: int(2, 8) * 10000, memo: 'Opening balance', at,
-    });
-    for (let k = 1; k <= 6; k++) {
-      at += int(2, 6) * DAY;
-      const debit = r() < 0.6;
-      ins('ledger_entries', `led-seed-${c.id}-${k}`, {
-        customer_id: c.id, customer_name: c.name, kind: debit ? 'debit' : 'credit', amount: int(15, 160) * 100,
-        memo: debit ? `Invoice INV-${1000 + ci * 10 + k}` : 'Bank transfer received', at,
-      });
+  // Ledger: it mirrors the bills, so every statement reconciles (balance = payments - bills) and
+  // every line names its bill: each bill's debit when it was issued, and for a paid bill its
+  // payment credit when it was paid, both with the bill's id. Nothing else (no opening balances,
+  // no invoices that are not bills): a customer's outstanding amount is exactly -balance.
+  for (const b of seededBills) {
+    const who = { customer_id: b.customer.id, customer_name: b.customer.name };
+    ins('ledger_entries', `led-seed-${b.id}-debit`, { ...who, kind: 'debit', amount: b.total, memo: `Bill ${b.number}`, bill_id: b.id, at: b.createdAt });
+    if (b.paidAt !== null) {
+      ins('ledger_entries', `led-seed-${b.id}-credit`, { ...who, kind: 'credit', amount: b.total, memo: `Payment for ${b.number}`, bill_id: b.id, at: b.paidAt });
     }
-  });
+  }
 
   // Leads (issue 15), appended after everything else so the mids of the data above stay put.
   // Fixed values (no rng draws), a pipeline per branch: new -> contacted -> quoted -> won / lost.
