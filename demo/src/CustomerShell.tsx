@@ -1,7 +1,7 @@
 // Layer: demo. The customer panel. The server's read rules scope every collection to this
 // customer (`customer_id=eq.{sub}`), so the replica only ever holds their own bills, orders,
 // bookings and ledger; nothing is filtered in the browser.
-import { useCollection, useDocumentListener, useEventListener } from 'syncline/react';
+import { useCollection } from 'syncline/react';
 import { Logo } from './App';
 import type { Bill, LedgerEntry, Order } from './model';
 import { fmtDate, fmtMoney, ORDER_STAGES, relTime } from './model';
@@ -12,7 +12,8 @@ import { balanceOf, LedgerTable } from './pages/Ledger';
 import { Realtime } from './pages/Realtime';
 import { ConnectionPill, InstallButton, OfflineBanner, UpdateBanner, UserChip } from './ui/Chrome';
 import { Empty, PageHeader, Pill, Stat } from './ui/bits';
-import { useFlash } from './ui/useFlash';
+import { useFlash, useLeaving } from './ui/useFlash';
+import { useLiveDocumentListener, useLiveEventListener } from './ui/useLiveOnly';
 import { useToast } from './ui/Toasts';
 import { useWorkspace } from './workspace';
 
@@ -68,23 +69,31 @@ export function CustomerShell() {
   );
 }
 
+/** Toasts for what changes while the customer watches: bills issued, edited, cancelled and paid,
+ * and order stage changes. Only live changes (useLiveOnly): the bills that are already there at
+ * sign-in, or that the client catches up on when it starts, never toast. */
 function CustomerWatchers() {
   const toast = useToast();
-  useDocumentListener<Bill>(
-    'bills',
-    (e) => {
-      const a = e.after;
-      if (!a) return;
-      // Only bills issued just now: the initial sync also makes bills "appear".
-      if (e.type === 'appear' && a.created_at > Date.now() - 120_000) {
-        toast({ tone: 'info', kind: 'new-bill', title: `New bill ${a.number}`, body: `${fmtMoney(a.total)} · due ${fmtDate(a.due_at)}` }, 8000);
-      } else if (e.type === 'update' && e.before?.status !== 'paid' && a.status === 'paid') {
+  useLiveDocumentListener<Bill>('bills', (e) => {
+    const a = e.after;
+    const b = e.before;
+    if (e.type === 'appear' && a) {
+      toast({ tone: 'info', kind: 'new-bill', title: `New bill ${a.number}`, body: `${fmtMoney(a.total)} · due ${fmtDate(a.due_at)}` }, 8000);
+    } else if (e.type === 'disappear' && b) {
+      toast({ tone: 'warning', kind: 'bill-deleted', title: `Bill ${b.number} was cancelled`, body: `${fmtMoney(b.total)} is no longer due; it is off your statement.` }, 8000);
+    } else if (e.type === 'update' && a && b) {
+      if (b.status !== 'paid' && a.status === 'paid') {
         toast({ tone: 'success', kind: 'bill-paid', title: `Payment received for ${a.number}`, body: fmtMoney(a.total) });
+      } else if (a.total !== b.total || a.due_at !== b.due_at || JSON.stringify(a.items) !== JSON.stringify(b.items)) {
+        const what = [
+          a.total !== b.total ? `total ${fmtMoney(a.total)} (was ${fmtMoney(b.total)})` : '',
+          a.due_at !== b.due_at ? `due ${fmtDate(a.due_at)} (was ${fmtDate(b.due_at)})` : '',
+        ].filter(Boolean);
+        toast({ tone: 'info', kind: 'bill-updated', title: `Bill ${a.number} was updated`, body: what.length ? `Now ${what.join(', ')}.` : 'Its line items changed.' }, 8000);
       }
-    },
-    { includePending: false },
-  );
-  useEventListener('order:stage_change', (e) => {
+    }
+  });
+  useLiveEventListener('order:stage_change', (e) => {
     const d = e.data as { number?: string; to?: string };
     toast({ tone: 'info', kind: 'order-stage', title: `Your order ${d.number} is ${d.to}`, body: 'Updated just now' });
   });
@@ -97,6 +106,7 @@ function Account() {
   const { data: orders } = useCollection<Order>('orders', { orderBy: 'updated_at.desc' });
   const { data: ledger } = useCollection<LedgerEntry>('ledger_entries', { orderBy: 'at' });
   const flash = useFlash(bills);
+  const billRows = useLeaving('bills', bills);
   const oflash = useFlash(orders);
   const paid = bills.filter((b) => b.fields.status === 'paid');
   const open = bills.filter((b) => b.fields.status !== 'paid');
@@ -109,14 +119,14 @@ function Account() {
         <Stat label="Outstanding" value={sum(open)} format={fmtMoney} hint={`${open.length} open · ${overdue.length} overdue`} tone={overdue.length ? 'bad' : 'warn'} testId="cust-outstanding" />
         <Stat label="Paid" value={sum(paid)} format={fmtMoney} hint={`${paid.length} bills`} tone="good" testId="cust-paid" />
         <Stat label="Total spend" value={sum(bills)} format={fmtMoney} hint={`${bills.length} bills`} tone="brand" testId="cust-total" />
-        <Stat label="Account balance" value={balanceOf(ledger)} format={fmtMoney} hint="credits − debits" testId="cust-balance" />
+        <Stat label="Account balance" value={balanceOf(ledger)} format={fmtMoney} hint="payments − bills" testId="cust-balance" />
       </section>
       <div className="grid-2 grid-2-wide">
         <section className="card table-card" aria-labelledby="mybills-h">
           <div className="card-head">
             <h2 id="mybills-h">My bills</h2>
           </div>
-          {bills.length === 0 ? (
+          {billRows.length === 0 ? (
             <Empty>No bills yet.</Empty>
           ) : (
             <div className="table-wrap">
@@ -135,8 +145,8 @@ function Account() {
                   </tr>
                 </thead>
                 <tbody>
-                  {bills.map((b) => (
-                    <tr key={b.id} data-id={b.id} data-number={b.fields.number} className={flash(b.id)}>
+                  {billRows.map(({ doc: b, leaving }) => (
+                    <tr key={b.id} data-id={b.id} data-number={b.fields.number} className={leaving ? 'row-leaving' : flash(b.id)} aria-hidden={leaving || undefined}>
                       <td className="mono">{b.fields.number}</td>
                       <td>{fmtDate(b.fields.created_at)}</td>
                       <td className="hide-sm">{fmtDate(b.fields.due_at)}</td>
