@@ -88,14 +88,16 @@ export function createBill(client: SyncClient, bill: NewBill, by: string): Pendi
 }
 
 /** Marks a bill paid and credits the customer, once: the bill's update is conditional on it
- * still being unpaid when the server commits, and the credit is in the same transaction, so a
- * second *Mark paid* (another window, now or after reconnecting) is refused whole with
- * `conflict` (its `current` shows the bill as paid) and credits nothing. */
+ * still being unpaid, with the total this window credits, when the server commits; the credit is
+ * in the same transaction. A second *Mark paid* (another window, now or after reconnecting) is
+ * refused whole with `conflict` (its `current` shows the bill as paid) and credits nothing; so is
+ * a payment racing an edit that changed the total (the credit would not match the bill) or a
+ * delete (`current` is null). */
 export function markPaid(client: SyncClient, id: string): PendingTransaction | null {
   const b = client.collection<Bill>('bills').get(id);
   if (!b || b.fields.status === 'paid') return null;
   return client.transaction((tx) => {
-    tx.collection<Bill>('bills').update(id, { status: 'paid', paid_at: serverTime() }, { if: 'status=eq.unpaid' });
+    tx.collection<Bill>('bills').update(id, { status: 'paid', paid_at: serverTime() }, { if: `status=eq.unpaid,total=eq.${b.fields.total}` });
     tx.collection<LedgerEntry>('ledger_entries').insert({
       customer_id: b.fields.customer_id,
       customer_name: b.fields.customer_name,
@@ -105,6 +107,94 @@ export function markPaid(client: SyncClient, id: string): PendingTransaction | n
       bill_id: id,
       at: serverTime(),
     });
+  });
+}
+
+/** A bill as the edit and delete flows read it: `rev` counts the edits the server applied. */
+type RevisedBill = Bill & { rev?: number };
+
+/** The condition an edit or a delete carries: the bill is still unpaid, and still the revision
+ * this window computed its stock and ledger changes from. Another window's edit committed first
+ * (or a payment) refuses it whole with `conflict`; edits queued in one window offline apply in
+ * order, each on the revision the previous one wrote. */
+function unchanged(b: RevisedBill): string {
+  return `status=eq.unpaid,${typeof b.rev === 'number' ? `rev=eq.${b.rev}` : 'rev=is.null'}`;
+}
+
+/** Quantity per product of a bill's items. */
+function qtyByProduct(items: readonly LineItem[]): Map<string, LineItem & { qty: number }> {
+  const m = new Map<string, LineItem & { qty: number }>();
+  for (const it of items) {
+    const had = m.get(it.product_id);
+    m.set(it.product_id, { ...it, qty: (had?.qty ?? 0) + it.qty });
+  }
+  return m;
+}
+
+export interface BillEdit {
+  items: LineItem[];
+  due_at: number;
+}
+
+/**
+ * Edits an unpaid bill (its line items, hence its total, and its due date) in one transaction:
+ * the bill (if still unpaid and unedited since this window read it), a stock movement per product
+ * whose quantity changed (`increment(±difference, { min: 0 })` with its record, so taking more
+ * than the stock holds refuses the whole edit), and the customer's ledger debit for the bill set
+ * to the new total. All of it or none of it.
+ */
+export function editBill(client: SyncClient, id: string, edit: BillEdit, by: string): PendingTransaction | null {
+  const b = client.collection<RevisedBill>('bills').get(id);
+  if (!b || b.fields.status === 'paid') return null;
+  const bill = b.fields;
+  const total = edit.items.reduce((s, it) => s + it.qty * it.price, 0);
+  const before = qtyByProduct(bill.items ?? []);
+  const after = qtyByProduct(edit.items);
+  const products = client.collection<Product>('products');
+  const debits = client.collection<LedgerEntry>('ledger_entries').all().filter((e) => e.fields.bill_id === id && e.fields.kind === 'debit');
+  return client.transaction((tx) => {
+    tx.collection<RevisedBill>('bills').update(id, { items: edit.items, total, due_at: edit.due_at, rev: (bill.rev ?? 0) + 1 }, { if: unchanged(bill) });
+    for (const pid of new Set([...before.keys(), ...after.keys()])) {
+      const delta = (before.get(pid)?.qty ?? 0) - (after.get(pid)?.qty ?? 0); // + returns stock, − takes it
+      if (delta === 0) continue;
+      const it = (after.get(pid) ?? before.get(pid))!;
+      const p = products.get(pid);
+      moveStock(tx, { id: pid, name: it.name, branch: p?.fields.branch ?? bill.branch }, 'sale', delta, by, {
+        bill_id: id,
+        note: `${bill.number} edited: ${delta > 0 ? `${delta} returned` : `${-delta} more`}`,
+      });
+    }
+    // The bill's debit follows its total. A bill recorded without one (older data) gets it now.
+    if (debits.length) {
+      if (total !== bill.total) tx.collection<LedgerEntry>('ledger_entries').update(debits[0].id, { amount: total });
+    } else {
+      tx.collection<LedgerEntry>('ledger_entries').insert({
+        customer_id: bill.customer_id, customer_name: bill.customer_name, kind: 'debit', amount: total, memo: `Bill ${bill.number}`, bill_id: id, at: bill.created_at,
+      });
+    }
+  });
+}
+
+/**
+ * Deletes an unpaid bill in one transaction: the bill (if still unpaid and unedited since this
+ * window read it), its stock returned (a movement per product with its record) and its ledger
+ * debit removed, so the customer's statement no longer lists it. A paid bill cannot be deleted:
+ * its payment is on the customer's statement. A delete racing *Mark paid* resolves to one of them:
+ * whichever the server commits first, the other is refused whole.
+ */
+export function deleteBill(client: SyncClient, id: string, by: string): PendingTransaction | null {
+  const b = client.collection<RevisedBill>('bills').get(id);
+  if (!b || b.fields.status === 'paid') return null;
+  const bill = b.fields;
+  const products = client.collection<Product>('products');
+  const debits = client.collection<LedgerEntry>('ledger_entries').all().filter((e) => e.fields.bill_id === id && e.fields.kind === 'debit');
+  return client.transaction((tx) => {
+    tx.collection<RevisedBill>('bills').delete(id, { if: unchanged(bill) });
+    for (const [pid, it] of qtyByProduct(bill.items ?? [])) {
+      const p = products.get(pid);
+      moveStock(tx, { id: pid, name: it.name, branch: p?.fields.branch ?? bill.branch }, 'sale', it.qty, by, { bill_id: id, note: `${bill.number} deleted: ${it.qty} returned` });
+    }
+    for (const d of debits) tx.collection<LedgerEntry>('ledger_entries').delete(d.id);
   });
 }
 
@@ -245,19 +335,24 @@ interface RefusalInfo {
 const time = (ms: unknown) => (typeof ms === 'number' ? new Date(ms).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit' }) : '');
 
 /** What kind of refusal this is, for toasts (data-kind) and tests. */
-export function refusalKind(e: unknown): 'out-of-stock' | 'already-paid' | 'already-cancelled' | 'already-moved' | 'slot-taken' | 'conflict' | 'refused' {
+export function refusalKind(e: unknown): 'out-of-stock' | 'already-paid' | 'bill-gone' | 'bill-changed' | 'already-cancelled' | 'already-moved' | 'slot-taken' | 'conflict' | 'refused' {
   const r = (e ?? {}) as RefusalInfo;
   if (r.code === 'constraint' && r.collection === 'products') return 'out-of-stock';
   if (r.code === 'constraint') return 'slot-taken';
   if (r.code === 'conflict' && r.collection === 'bills' && r.current?.fields.status === 'paid') return 'already-paid';
+  if (r.code === 'conflict' && r.collection === 'bills' && r.current === null) return 'bill-gone';
+  if (r.code === 'conflict' && r.collection === 'bills' && r.current) return 'bill-changed';
   if (r.code === 'conflict' && r.collection === 'bookings' && r.current === null) return 'already-cancelled';
   if (r.code === 'conflict' && r.collection === 'leads') return 'already-moved';
   if (r.code === 'conflict') return 'conflict';
   return 'refused';
 }
 
+/** What the refused write was meant to do to a bill, for explain(). */
+export type BillAction = 'pay' | 'edit' | 'delete';
+
 /** Human text for a refused write or transaction (SyncError names the failed member). */
-export function explain(e: unknown, client?: SyncClient): string {
+export function explain(e: unknown, client?: SyncClient, action: BillAction = 'pay'): string {
   const r = (e ?? {}) as RefusalInfo;
   const cur = r.current;
   if (r.code === 'constraint' && r.collection === 'products') {
@@ -269,10 +364,17 @@ export function explain(e: unknown, client?: SyncClient): string {
   if (r.code === 'constraint') return 'Someone else already holds this slot: the server enforces one booking per hall, date and slot.';
   if (r.code === 'forbidden') return 'Your role may not make this change (server rule).';
   if (r.code === 'conflict' && r.collection === 'bills') {
-    if (cur === null) return 'This bill no longer exists.';
+    const nothing = action === 'pay' ? 'No payment was recorded' : action === 'edit' ? 'Your changes were not saved (stock and ledger untouched)' : 'Nothing was deleted';
+    if (cur === null) return `This bill was deleted in the meantime. ${nothing}.`;
     if (cur?.fields.status === 'paid') {
       const at = time(cur.fields.paid_at);
-      return `This bill was already paid${at ? ` (recorded at ${at})` : ''}, in another window or by someone else. Your payment was not recorded, so the customer is credited once.`;
+      const when = `This bill was already paid${at ? ` (recorded at ${at})` : ''}, in another window or by someone else.`;
+      if (action === 'pay') return `${when} Your payment was not recorded, so the customer is credited once.`;
+      return `${when} A paid bill can no longer be ${action === 'edit' ? 'edited' : 'deleted'}. ${nothing}.`;
+    }
+    if (cur) {
+      const total = typeof cur.fields.total === 'number' ? ` (its total is now ${new Intl.NumberFormat('en-GB', { style: 'currency', currency: 'EUR' }).format(cur.fields.total / 100)})` : '';
+      return `This bill was changed in another window${total}. ${nothing}; check it and try again.`;
     }
   }
   if (r.code === 'conflict' && r.collection === 'bookings' && cur === null) return 'This booking was already cancelled; nothing changed.';

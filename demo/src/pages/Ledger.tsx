@@ -1,12 +1,14 @@
 // Layer: demo/pages. Customer ledgers: credits and debits with a running balance that updates
-// live as bills are created and paid anywhere.
+// live as bills are created, edited, deleted and paid anywhere. The ledger mirrors the bills: each
+// bill has one debit (its total, kept in step by edits, removed with the bill) and a paid bill one
+// payment credit; both name the bill (`bill_id`). Entries added here by hand have no bill.
 import { useMemo, useState } from 'react';
 import type { SyncDocument } from 'syncline';
 import { useCollection, useSyncClient } from 'syncline/react';
-import type { Customer, LedgerEntry } from '../model';
+import type { Bill, Customer, LedgerEntry } from '../model';
 import { fmtDateTime, fmtMoney } from '../model';
 import { PageHeader, Stat } from '../ui/bits';
-import { useFlash } from '../ui/useFlash';
+import { useFlash, useLeaving } from '../ui/useFlash';
 import { useToast } from '../ui/Toasts';
 import { explain } from '../writes';
 
@@ -14,18 +16,36 @@ export function balanceOf(entries: readonly { fields: LedgerEntry }[]): number {
   return entries.reduce((s, e) => s + (e.fields.kind === 'credit' ? e.fields.amount : -e.fields.amount), 0);
 }
 
+/** Where a ledger line comes from: the bill it belongs to (its number; a bill this replica does
+ * not hold, e.g. outside the selected branch, is named by the memo), or a manual entry. */
+function billLabel(e: LedgerEntry, numbers: Map<string, string>): string | null {
+  if (!e.bill_id) return null;
+  return numbers.get(e.bill_id) ?? /INV-\d+/.exec(e.memo)?.[0] ?? e.bill_id;
+}
+
+/**
+ * A customer's statement, oldest at the bottom, with the running balance (credits − debits). Each
+ * line names its bill: a bill's debit and its payment credit carry `bill_id`. New and changed
+ * lines flash, a line whose bill was deleted fades out, and a line the server has not confirmed
+ * yet says "saving…" (not only paler).
+ */
 export function LedgerTable({ entries }: { entries: readonly SyncDocument<LedgerEntry>[] }) {
+  const { data: bills } = useCollection<Bill>('bills');
+  const numbers = useMemo(() => new Map(bills.map((b) => [b.id, b.fields.number])), [bills]);
   const flash = useFlash(entries);
-  const rows = useMemo(() => {
+  const { newestFirst, runs } = useMemo(() => {
     let run = 0;
-    return entries.map((e) => {
+    const runs = new Map<string, number>();
+    for (const e of entries) {
       run += e.fields.kind === 'credit' ? e.fields.amount : -e.fields.amount;
-      return { e, run };
-    }).reverse();
+      runs.set(e.id, run);
+    }
+    return { newestFirst: [...entries].reverse(), runs };
   }, [entries]);
+  const rows = useLeaving('ledger_entries', newestFirst);
   return (
     <div className="table-wrap">
-      <table className="table" data-testid="ledger-table">
+      <table className="table ledger-table" data-testid="ledger-table">
         <thead>
           <tr>
             <th scope="col">When</th>
@@ -42,15 +62,30 @@ export function LedgerTable({ entries }: { entries: readonly SyncDocument<Ledger
           </tr>
         </thead>
         <tbody>
-          {rows.map(({ e, run }) => (
-            <tr key={e.id} className={`${flash(e.id)}${e.pending ? ' pending' : ''}`}>
-              <td className="muted">{fmtDateTime(e.fields.at)}</td>
-              <td>{e.fields.memo}</td>
-              <td className="num-col text-bad">{e.fields.kind === 'debit' ? fmtMoney(e.fields.amount) : ''}</td>
-              <td className="num-col text-good">{e.fields.kind === 'credit' ? fmtMoney(e.fields.amount) : ''}</td>
-              <td className={`num-col strong ${run < 0 ? 'text-bad' : ''}`}>{fmtMoney(run)}</td>
-            </tr>
-          ))}
+          {rows.map(({ doc: e, leaving }) => {
+            const run = runs.get(e.id);
+            const bill = billLabel(e.fields, numbers);
+            return (
+              <tr
+                key={e.id}
+                data-id={e.id}
+                data-bill-id={e.fields.bill_id}
+                data-kind={e.fields.kind}
+                className={`${leaving ? 'row-leaving' : flash(e.id)}${e.pending ? ' pending' : ''}`}
+                aria-hidden={leaving || undefined}
+              >
+                <td className="muted nowrap">{fmtDateTime(e.fields.at)}</td>
+                <td>
+                  {e.fields.memo}
+                  {bill && !e.fields.memo.includes(bill) && <span className="ledger-bill mono"> · {bill}</span>}
+                  {e.pending && <span className="saving">saving…</span>}
+                </td>
+                <td className="num-col text-bad">{e.fields.kind === 'debit' ? fmtMoney(e.fields.amount) : ''}</td>
+                <td className="num-col text-good">{e.fields.kind === 'credit' ? fmtMoney(e.fields.amount) : ''}</td>
+                <td className={`num-col strong ${run !== undefined && run < 0 ? 'text-bad' : ''}`}>{run === undefined ? '' : fmtMoney(run)}</td>
+              </tr>
+            );
+          })}
         </tbody>
       </table>
     </div>
