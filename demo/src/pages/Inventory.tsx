@@ -49,7 +49,7 @@ export function Inventory() {
           <Empty>No products match.</Empty>
         ) : (
           <div className="table-wrap">
-            <table className="table" data-testid="inventory-table">
+            <table className="table inventory-table" data-testid="inventory-table">
               <thead>
                 <tr>
                   <th scope="col">Product</th>
