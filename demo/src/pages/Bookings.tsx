@@ -40,7 +40,11 @@ export function BookingCalendar() {
     return m;
   }, [bookings]);
   const [sel, setSel] = useState<{ hall: string; date: string } | null>(null);
-  const changed = useCellFlash();
+  // Bookings the server has confirmed, as this window saw them: only those can be "cancelled" (an
+  // optimistic insert that the server refused also disappears, in every tab that showed it).
+  const confirmed = useRef(new Set<string>());
+  for (const b of bookings) if (!b.pending) confirmed.current.add(b.id);
+  const changed = useCellFlash(confirmed.current);
   return (
     <div className="booking-layout">
       <div className="card calendar-card">
@@ -113,7 +117,7 @@ export function BookingCalendar() {
 
 /** Cells whose bookings changed (a booking made or cancelled here or anywhere else) flash for a
  * moment; a booking cancelled elsewhere is also announced. */
-function useCellFlash(): (key: string) => string {
+function useCellFlash(confirmed: ReadonlySet<string>): (key: string) => string {
   const toast = useToast();
   const { session } = useWorkspace();
   const [keys, setKeys] = useState<Record<string, true>>({});
@@ -136,7 +140,7 @@ function useCellFlash(): (key: string) => string {
       }, 2400);
       timers.current.add(t);
       // Cancelled elsewhere (another window, another person): this window did not ask for it.
-      if (e.type === 'disappear' && e.before && !e.pending && !ownBookingWrites.has(e.id)) {
+      if (e.type === 'disappear' && e.before && !e.pending && confirmed.has(e.id) && !ownBookingWrites.has(e.id)) {
         const mine = session.role !== 'admin';
         toast({ tone: 'info', kind: 'booking-cancelled-elsewhere', title: mine ? 'Your booking was cancelled' : 'Booking cancelled', body: `${bookingLabel(e.before)}${mine ? '' : ` (${e.before.customer_name})`}: the slot is free again.` }, 6000);
       }
