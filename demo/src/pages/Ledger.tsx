@@ -74,7 +74,7 @@ export function LedgerTable({ entries }: { entries: readonly SyncDocument<Ledger
                 className={`${leaving ? 'row-leaving' : flash(e.id)}${e.pending ? ' pending' : ''}`}
                 aria-hidden={leaving || undefined}
               >
-                <td className="muted nowrap">{fmtDateTime(e.fields.at)}</td>
+                <td className="muted">{fmtDateTime(e.fields.at)}</td>
                 <td>
                   {e.fields.memo}
                   {bill && !e.fields.memo.includes(bill) && <span className="ledger-bill mono"> · {bill}</span>}
