@@ -4,7 +4,8 @@
 // - a customer cancels her own booking (after a confirmation, with a toast); an admin window sees
 //   the slot free at once (the cell's colour and text) and another customer then books it;
 // - a lead moved in one admin window shows up moved in the other; two windows moving the same
-//   lead from the same stage: one applies, the other says it was already moved;
+//   lead from the same stage: one applies, the other says it was already moved; the branch
+//   selector narrows the board;
 // - converting a lead into a booking on a taken slot is refused whole (no booking, the lead stays
 //   quoted); on a free slot both happen, and the other window sees the lead won and booked;
 // - the customer's product availability changes level live as an admin sells stock, and the page
@@ -146,6 +147,12 @@ test('leads: a move in one admin window shows in the other; two windows moving t
     const lead = (await snapshot(server, adminToken, 'leads')).find((l) => l.id === 'lead-seed-2');
     assert.equal(lead.fields.stage, 'contacted');
     assert.equal(lead.fields.lost_reason, undefined);
+
+    // The branch selector narrows the board like every page: Harbour's leads only.
+    await b.selectOption('[data-testid="branch-select"]', 'harbour');
+    await b.waitForSelector('[data-testid="lead-board"] li[data-id="lead-seed-6"]', { timeout: 15000 });
+    const branches = await b.$$eval('[data-testid="lead-board"] li.lead-card', (lis) => [...new Set(lis.map((li) => li.textContent.match(/Northside|Harbour|Old Town/)?.[0]))]);
+    assert.deepEqual(branches, ['Harbour']);
     for (const p of [a, b]) assert.deepEqual(p.errors.map(String), []);
   });
 });
