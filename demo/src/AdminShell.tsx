@@ -42,7 +42,7 @@ export function AdminShell() {
         Skip to content
       </a>
       <AdminWatchers />
-      <aside className="sidebar">
+      <aside className="sidebar" data-scroll-x>
         <div className="brand">
           <Logo /> <span>syncline</span>
           <span className="brand-tag">demo</span>
