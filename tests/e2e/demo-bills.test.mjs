@@ -8,23 +8,16 @@
 // ledger line says "saving…".
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, waitUntil } from './helpers.mjs';
-import { startDemo, openAs, demoToken, snapshot, sleep, recordToasts, toasts, goTo, api } from './demo-helpers.mjs';
+import { waitUntil } from './helpers.mjs';
+import { openAs, demoToken, snapshot, sleep, recordToasts, toasts, goTo, api, openDemo, closeDemo } from './demo-helpers.mjs';
 
 const DESKTOP = { width: 1440, height: 900 };
 let server;
 let chrome;
 let adminToken;
 
-before(async () => {
-  server = await startDemo();
-  chrome = await launchBrowser();
-  adminToken = await demoToken(server, 'admin-maya', 'admin');
-});
-after(async () => {
-  await chrome?.close();
-  await server?.cleanup();
-});
+before(async () => ({ server, chrome, adminToken } = await openDemo()));
+after(() => closeDemo({ server, chrome }));
 
 const eur = (cents) => new Intl.NumberFormat('en-GB', { style: 'currency', currency: 'EUR' }).format(cents / 100);
 const byId = (docs) => new Map(docs.map((d) => [d.id, d]));

@@ -14,8 +14,8 @@
 //   the server applied it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, waitUntil } from './helpers.mjs';
-import { startDemo, openAs, demoToken, snapshot, recordToasts, toasts, goTo, fillMovement, waitStock } from './demo-helpers.mjs';
+import { waitUntil } from './helpers.mjs';
+import { openAs, demoToken, snapshot, recordToasts, toasts, goTo, fillMovement, waitStock, openDemo, closeDemo, isoDay } from './demo-helpers.mjs';
 
 const DESKTOP = { width: 1360, height: 900 };
 const DAY = 86400000;
@@ -23,20 +23,9 @@ let server;
 let chrome;
 let adminToken;
 
-before(async () => {
-  server = await startDemo();
-  chrome = await launchBrowser();
-  adminToken = await demoToken(server, 'admin-maya', 'admin');
-});
-after(async () => {
-  await chrome?.close();
-  await server?.cleanup();
-});
+before(async () => ({ server, chrome, adminToken } = await openDemo()));
+after(() => closeDemo({ server, chrome }));
 
-function isoDay(ms) {
-  const d = new Date(ms);
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
-}
 
 /** Opens contexts (toasts recorded), runs fn, closes them. */
 async function withContexts(n, fn) {

@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer, api, sleep } from '../server/helpers.mjs';
 import { seed } from '../../demo/scripts/seed.mjs';
+import { launchBrowser } from './helpers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const ROOT = resolve(here, '..', '..');
@@ -46,6 +47,29 @@ export async function startDemo({ dir, port, seedData = true } = {}) {
     if (ownDir) rmSync(dir, { recursive: true, force: true });
   };
   return server;
+}
+
+/** What every demo suite starts with: a seeded demo server, chromium, and the admin's token.
+ * Close it with closeDemo (also when this fails half-way: nothing is left running). */
+export async function openDemo() {
+  const server = await startDemo();
+  try {
+    const chrome = await launchBrowser();
+    return { server, chrome, adminToken: await demoToken(server, 'admin-maya', 'admin') };
+  } catch (e) {
+    await server.cleanup();
+    throw e;
+  }
+}
+
+export async function closeDemo({ server, chrome } = {}) {
+  await chrome?.close();
+  await server?.cleanup();
+}
+
+export function isoDay(ms) {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
 }
 
 export async function demoToken(server, sub, role) {

@@ -6,8 +6,7 @@
 // [-phone].png for every page, so the screenshots in the docs show the current app.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser } from './helpers.mjs';
-import { startDemo, openAs, shot } from './demo-helpers.mjs';
+import { openAs, shot, openDemo, closeDemo } from './demo-helpers.mjs';
 
 const WIDTHS = [
   { name: 'phone', width: 390, height: 844 },
@@ -18,14 +17,8 @@ const SHOTS = process.env.SYNCLINE_SHOTS === '1';
 let server;
 let chrome;
 
-before(async () => {
-  server = await startDemo();
-  chrome = await launchBrowser();
-});
-after(async () => {
-  await chrome?.close();
-  await server?.cleanup();
-});
+before(async () => ({ server, chrome } = await openDemo()));
+after(() => closeDemo({ server, chrome }));
 
 /** What does not fit on the page as shown, described for the assertion message. Runs in the page. */
 function layoutProblems() {

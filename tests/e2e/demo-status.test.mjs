@@ -3,20 +3,13 @@
 // write still counts it while it is on its way).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser } from './helpers.mjs';
-import { startDemo, openAs, goTo, fillMovement, snapshot, demoToken } from './demo-helpers.mjs';
+import { openAs, goTo, fillMovement, snapshot, demoToken, openDemo, closeDemo } from './demo-helpers.mjs';
 
 let server;
 let chrome;
 
-before(async () => {
-  server = await startDemo();
-  chrome = await launchBrowser();
-});
-after(async () => {
-  await chrome?.close();
-  await server?.cleanup();
-});
+before(async () => ({ server, chrome } = await openDemo()));
+after(() => closeDemo({ server, chrome }));
 
 const text = (page, id) => page.textContent(`[data-testid="${id}"]`);
 

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { launchBrowser, waitUntil } from './helpers.mjs';
-import { startDemo, openAs, shot, demoToken, snapshot, metricValue, sleep, recordToasts, toasts, goTo, fillMovement, waitStock } from './demo-helpers.mjs';
+import { waitUntil } from './helpers.mjs';
+import { openAs, shot, demoToken, snapshot, metricValue, sleep, recordToasts, toasts, goTo, fillMovement, waitStock, startDemo, openDemo, closeDemo, isoDay } from './demo-helpers.mjs';
 
 const DESKTOP = { width: 1440, height: 900 };
 const PHONE = { width: 390, height: 844 };
@@ -18,20 +18,9 @@ let server;
 let chrome;
 let adminToken;
 
-before(async () => {
-  server = await startDemo();
-  chrome = await launchBrowser();
-  adminToken = await demoToken(server, 'admin-maya', 'admin');
-});
-after(async () => {
-  await chrome?.close();
-  await server?.cleanup();
-});
+before(async () => ({ server, chrome, adminToken } = await openDemo()));
+after(() => closeDemo({ server, chrome }));
 
-function isoDay(ms) {
-  const d = new Date(ms);
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
-}
 
 test('admin creates a bill: its customer sees it live, the other customer never does', async () => {
   const adminCtx = await chrome.browser.newContext({ viewport: DESKTOP });
