@@ -112,7 +112,13 @@ export function Realtime() {
               </dd>
             </div>
             <div>
-              <dt>Pending writes</dt>
+              <dt>Round trip</dt>
+              <dd className="mono" data-testid="round-trip" title="Smoothed; the last sample in brackets">
+                {health.latencyMs == null ? '—' : `${health.latencyMs} ms (${health.lastLatencyMs ?? '—'})`}
+              </dd>
+            </div>
+            <div>
+              <dt>Pending writes (this browser)</dt>
               <dd className="mono" data-testid="pending">
                 {s.pendingOperations}
               </dd>
