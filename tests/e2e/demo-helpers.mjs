@@ -95,7 +95,10 @@ export async function openAs(context, server, user, path = '/') {
   return page;
 }
 
+/** Writes docs/screenshots/<name>.png, only when asked (SYNCLINE_SHOTS=1, `npm run screenshots`):
+ * a test run leaves the docs as they are. */
 export async function shot(page, name) {
+  if (process.env.SYNCLINE_SHOTS !== '1') return;
   mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
 }

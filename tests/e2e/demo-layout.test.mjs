@@ -13,7 +13,6 @@ const WIDTHS = [
   { name: 'laptop', width: 1024, height: 768 },
   { name: 'desktop', width: 1440, height: 900 },
 ];
-const SHOTS = process.env.SYNCLINE_SHOTS === '1';
 let server;
 let chrome;
 
@@ -100,7 +99,7 @@ async function checkPanel(user, panel) {
         await page.waitForTimeout(500);
         const problems = await page.evaluate(layoutProblems);
         if (problems.length) found[`${path} at ${size.width}px`] = problems;
-        if (SHOTS && size.name !== 'laptop') {
+        if (size.name !== 'laptop') {
           const slug = path === '/' ? (panel === 'admin' ? 'dashboard' : 'account') : path.slice(1);
           await shot(page, `${panel}-${slug}${size.name === 'phone' ? '-phone' : ''}`);
         }

@@ -3,7 +3,7 @@
 // booking refused by the server's unique constraint, two admin windows racing for the last unit
 // and paying the same bill (issue 14: increments bounded at 0, conditional groups), and the PWA
 // working with the server down.
-// Writes docs/screenshots/*.png along the way.
+// Writes docs/screenshots/*.png along the way when SYNCLINE_SHOTS=1 (npm run screenshots).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync, mkdtempSync } from 'node:fs';
