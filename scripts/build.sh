@@ -20,12 +20,11 @@ if [ ! -f build-wasm/build.ninja ]; then
 fi
 cmake --build build-wasm -j "$JOBS"
 
-mkdir -p js-wrapper/wasm
-cp build-wasm/web/syncline.mjs build-wasm/web/syncline.wasm js-wrapper/wasm/
-raw=$(stat -c %s js-wrapper/wasm/syncline.wasm)
-gz=$(gzip -9 -c js-wrapper/wasm/syncline.wasm | wc -c)
-jsraw=$(stat -c %s js-wrapper/wasm/syncline.mjs)
-jsgz=$(gzip -9 -c js-wrapper/wasm/syncline.mjs | wc -c)
+# js-wrapper's build (copy-wasm.mjs) copies the loader and .wasm from build-wasm/web into dist/.
+raw=$(stat -c %s build-wasm/web/syncline.wasm)
+gz=$(gzip -9 -c build-wasm/web/syncline.wasm | wc -c)
+jsraw=$(stat -c %s build-wasm/web/syncline.mjs)
+jsgz=$(gzip -9 -c build-wasm/web/syncline.mjs | wc -c)
 echo "[build] syncline.wasm: ${raw} bytes raw, ${gz} bytes gzip; loader syncline.mjs: ${jsraw} raw, ${jsgz} gzip"
 
 if [ -f js-wrapper/tsconfig.json ]; then

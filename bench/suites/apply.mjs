@@ -5,7 +5,7 @@
 // a plain-JS baseline that refilters/re-sorts/re-aggregates on every change (what hand-written
 // realtime hooks do), and JSON.parse alone as the floor.
 // Results are read once per batch (= one render per batch of 1,000 messages).
-import { loadSyncline, SyncEngine } from 'syncline';
+import { loadSyncline, SyncEngine } from '../../js-wrapper/dist/internal.js';
 import { createStore, createQueries } from 'tinybase';
 import { createRxDatabase } from 'rxdb';
 import { getRxStorageMemory } from 'rxdb/plugins/storage-memory';

@@ -4,7 +4,7 @@
 //  - decode: module._jsonDecodeCount(text) (copy into the wasm heap + the receive path's JsonReader building the whole value)
 //    vs JSON.parse(text) on the same bytes; the copy alone is measured by passing the same
 //    text behind one invalid leading byte, so the parser rejects it at once.
-import { loadSyncline, SyncEngine } from 'syncline';
+import { loadSyncline, SyncEngine } from '../../js-wrapper/dist/internal.js';
 import { fmt, gc, now, ratio, target } from '../lib/common.mjs';
 import { makeChangeFrames } from '../lib/data.mjs';
 

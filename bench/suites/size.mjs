@@ -9,7 +9,7 @@
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { SyncEngine } from 'syncline';
+import { SyncEngine } from '../../js-wrapper/dist/internal.js';
 import { fmt, REPO_ROOT, target } from '../lib/common.mjs';
 import { makeDocs } from '../lib/data.mjs';
 

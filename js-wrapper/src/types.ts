@@ -191,7 +191,9 @@ export interface PendingTransaction extends Promise<TransactionResult> {
   readonly local: Promise<void>;
 }
 
-export interface DocumentEvent<T = Record<string, unknown>> {
+/** A visible change of one document (local or remote, rollbacks included): what
+ * `onDocumentChange` and `useDocumentListener` deliver. */
+export interface DocumentChange<T = Record<string, unknown>> {
   type: 'appear' | 'update' | 'disappear';
   collection: string;
   id: string;
@@ -200,7 +202,9 @@ export interface DocumentEvent<T = Record<string, unknown>> {
   pending: boolean;
 }
 
-export interface CustomEvent {
+/** An application event published through the server (`client.publish`, or the server's
+ * `POST /v1/events`): what `onEvent` and `useEventListener` deliver. Not a document change. */
+export interface PublishedEvent {
   seq: number;
   name: string;
   collection?: string;
@@ -225,9 +229,9 @@ export interface SyncClient {
   readonly statusStore: Observable<SyncStatus>;
   readonly events: Observable<EventsSnapshot>;
   /** Called for every visible document change (local or remote). */
-  onDocumentChange(listener: (e: DocumentEvent) => void): () => void;
+  onDocumentChange(listener: (e: DocumentChange) => void): () => void;
   /** Called for every custom event from the server. */
-  onEvent(listener: (e: CustomEvent) => void): () => void;
+  onEvent(listener: (e: PublishedEvent) => void): () => void;
   publish(name: string, data?: Record<string, unknown>, target?: { collection?: string; id?: string }): Promise<{ seq: number }>;
   /** Reconnect now and send pending writes (the "retry" button). */
   forceSync(): void;
@@ -236,3 +240,10 @@ export interface SyncClient {
   goOnline(): void;
   close(): Promise<void>;
 }
+
+// The names these types had before 0.1.0 shadowed the DOM's `CustomEvent` and `DocumentEvent`.
+// Kept for the runtime's own modules only: the package index does not export them.
+/** @deprecated use DocumentChange */
+export type DocumentEvent<T = Record<string, unknown>> = DocumentChange<T>;
+/** @deprecated use PublishedEvent */
+export type CustomEvent = PublishedEvent;

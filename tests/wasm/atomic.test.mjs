@@ -4,7 +4,7 @@
 // for a conflict, the server's document (current).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadSyncline, SyncEngine, SyncError } from 'syncline';
+import { loadSyncline, SyncEngine, SyncError } from '../../js-wrapper/dist/internal.js';
 
 const mod = await loadSyncline();
 

@@ -1,7 +1,7 @@
 // Drives the built syncline.wasm from JS through the package's typed wrapper (node:test).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadSyncline, SyncEngine, SyncError } from 'syncline';
+import { loadSyncline, SyncEngine, SyncError } from '../../js-wrapper/dist/internal.js';
 
 const mod = await loadSyncline();
 

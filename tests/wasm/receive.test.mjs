@@ -2,7 +2,7 @@
 // (SyncEngine.receiveFrames -> inputBuffer/receiveInput), decoded without a DOM of the batch.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadSyncline, SyncEngine, SyncError } from 'syncline';
+import { loadSyncline, SyncEngine, SyncError } from '../../js-wrapper/dist/internal.js';
 
 const mod = await loadSyncline();
 

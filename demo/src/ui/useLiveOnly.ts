@@ -16,7 +16,7 @@
 // after the page loaded does toast. Changes missed while the connection was down later in the
 // session (a network blip, *Work offline*) arrive after the head and do toast: the user was here.
 import { useEffect, useRef } from 'react';
-import type { CustomEvent, DocumentEvent, SyncClient } from 'syncline';
+import type { PublishedEvent, DocumentChange, SyncClient } from 'syncline';
 import { useDocumentListener, useEventListener, useSyncClient } from 'syncline/react';
 
 type Waiting = { seq: number; fire: () => void };
@@ -77,7 +77,7 @@ export function sessionHead(client: SyncClient): number | null {
 
 /** The seq of the change behind a document event: the document's version, or for a delete the
  * history entry the engine recorded for it (read once the change has been handled). */
-function seqOf(client: SyncClient, e: DocumentEvent, then: (seq: number) => void): void {
+function seqOf(client: SyncClient, e: DocumentChange, then: (seq: number) => void): void {
   const doc = e.type === 'disappear' ? null : client.collection(e.collection).get(e.id);
   if (doc && doc.version > 0) return then(doc.version);
   queueMicrotask(() => {
@@ -92,7 +92,7 @@ function seqOf(client: SyncClient, e: DocumentEvent, then: (seq: number) => void
 
 /** useDocumentListener for notifications: only changes that other clients (or the server)
  * made while this session watches; the initial load and catch-up never reach `handler`. */
-export function useLiveDocumentListener<T>(collection: string, handler: (e: DocumentEvent<T>) => void, options: { types?: DocumentEvent['type'][] } = {}): void {
+export function useLiveDocumentListener<T>(collection: string, handler: (e: DocumentChange<T>) => void, options: { types?: DocumentChange['type'][] } = {}): void {
   const client = useSyncClient();
   const latest = useRef(handler);
   latest.current = handler;
@@ -101,14 +101,14 @@ export function useLiveDocumentListener<T>(collection: string, handler: (e: Docu
     collection,
     (e) => {
       const gate = gateOf(client);
-      seqOf(client, e as DocumentEvent, (seq) => gate.decide(seq, () => latest.current(e)));
+      seqOf(client, e as DocumentChange, (seq) => gate.decide(seq, () => latest.current(e)));
     },
     { ...options, includePending: false },
   );
 }
 
 /** useEventListener for notifications: only custom events published while this session watches. */
-export function useLiveEventListener(name: string | string[], handler: (e: CustomEvent) => void): void {
+export function useLiveEventListener(name: string | string[], handler: (e: PublishedEvent) => void): void {
   const client = useSyncClient();
   const latest = useRef(handler);
   latest.current = handler;

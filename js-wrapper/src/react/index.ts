@@ -12,7 +12,7 @@
 //   <SyncProvider options={{ url: 'http://localhost:8080', collections: ['todos'] }}><Todos /></SyncProvider>
 export { SyncProvider } from './SyncProvider.js';
 export type { SyncProviderProps, SyncProviderWithClientProps, SyncProviderWithOptionsProps } from './SyncProvider.js';
-export { useSyncClient, SyncClientContext } from './useSyncClient.js';
+export { useSyncClient } from './useSyncClient.js';
 export { useCollection } from './useCollection.js';
 export type { UseCollectionOptions, UseCollectionResult } from './useCollection.js';
 export { useDocument } from './useDocument.js';
@@ -20,7 +20,7 @@ export { useAggregate } from './useAggregate.js';
 export type { UseAggregateOptions, UseAggregateResult } from './useAggregate.js';
 export { useSyncStatus } from './useSyncStatus.js';
 export type { UseSyncStatusResult } from './useSyncStatus.js';
-export { useConnectionHealth, healthOf } from './useConnectionHealth.js';
+export { useConnectionHealth } from './useConnectionHealth.js';
 export type { HealthStatus, UseConnectionHealthResult } from './useConnectionHealth.js';
 export { useEvents } from './useEvents.js';
 export type { UseEventsOptions } from './useEvents.js';

@@ -2,12 +2,12 @@
 // disappear) instead of rendering them: toasts, sounds, analytics. Depends only on the client
 // API (types.ts); subscribes in an effect, so nothing runs during server rendering.
 import { useEffect } from 'react';
-import type { DocumentEvent } from '../types.js';
+import type { DocumentChange } from '../types.js';
 import { keyToList, listKey } from './shared.js';
 import { useLatest } from './useLatest.js';
 import { useSyncClient } from './useSyncClient.js';
 
-export type DocumentTransition = DocumentEvent['type'];
+export type DocumentTransition = DocumentChange['type'];
 
 export interface UseDocumentListenerOptions {
   /** Only this document. */
@@ -33,7 +33,7 @@ export interface UseDocumentListenerOptions {
  */
 export function useDocumentListener<T = Record<string, unknown>>(
   collection: string,
-  handler: (event: DocumentEvent<T>) => void,
+  handler: (event: DocumentChange<T>) => void,
   options: UseDocumentListenerOptions = {},
 ): void {
   const client = useSyncClient();
@@ -49,7 +49,7 @@ export function useDocumentListener<T = Record<string, unknown>>(
       if (id !== undefined && e.id !== id) return;
       if (types !== undefined && !types.includes(e.type)) return;
       if (!includePending && e.pending) return;
-      latest.current(e as DocumentEvent<T>);
+      latest.current(e as DocumentChange<T>);
     });
   }, [client, collection, id, typesKey, includePending, latest]);
 }

@@ -1,7 +1,7 @@
 // Layer: js-wrapper/react. Calls a handler for custom events published with client.publish or
 // POST /v1/events. Depends only on the client API (types.ts); subscribes in an effect.
 import { useEffect } from 'react';
-import type { CustomEvent } from '../types.js';
+import type { PublishedEvent } from '../types.js';
 import { keyToList, listKey } from './shared.js';
 import { useLatest } from './useLatest.js';
 import { useSyncClient } from './useSyncClient.js';
@@ -29,7 +29,7 @@ export interface UseEventListenerOptions {
  */
 export function useEventListener(
   name: string | readonly string[],
-  handler: (event: CustomEvent) => void,
+  handler: (event: PublishedEvent) => void,
   options: UseEventListenerOptions = {},
 ): void {
   const client = useSyncClient();
