@@ -1,6 +1,7 @@
 // Layer: js-wrapper. The request/response side of the protocol (design §4): snapshots,
 // mutation batches, custom events. Server errors become SyncError with the server's code.
 import type { SyncDocument } from './engine.js';
+import { corsError, corsProbeFor } from './cors.js';
 import { SyncError } from './errors.js';
 
 export interface HttpContext {
@@ -30,12 +31,14 @@ async function request(ctx: HttpContext, method: string, path: string, body?: st
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res: Response;
+  const signal = timeoutSignal(REQUEST_TIMEOUT_MS, ctx.signal);
   try {
-    const init: RequestInit = { method, headers, cache: 'no-store' };
+    const init: RequestInit = { method, headers, cache: 'no-store', signal };
     if (body !== undefined) init.body = body;
-    init.signal = timeoutSignal(REQUEST_TIMEOUT_MS, ctx.signal);
     res = await fetch(ctx.baseUrl.replace(/\/$/, '') + path, init);
   } catch (e) {
+    // No HTTP answer the page may see: the server is down, or it refused this origin (CORS).
+    if (e instanceof TypeError && !signal.aborted && (await corsProbeFor(ctx.baseUrl).refused())) throw corsError(ctx.baseUrl, e);
     throw new SyncError('network', `${method} ${path} failed: ${(e as Error)?.message ?? e}`, { cause: e });
   }
   const text = await res.text().catch(() => '');

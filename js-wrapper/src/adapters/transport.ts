@@ -2,6 +2,7 @@
 // collection. Transports only move bytes: reconnect timing belongs to the core's
 // ConnectionMachine, message handling to the engine. Frames are handed on in batches (all the
 // messages that arrived before the next task runs) so the engine is called once per burst.
+import { corsProbeFor, corsError, CORS_REASON_PREFIX } from '../cors.js';
 import { sseToFrame } from '../frames.js';
 import type { Transport } from '../types.js';
 
@@ -107,7 +108,8 @@ export class SseTransport implements StreamTransport {
       es.close();
       this.source = null;
       this.generation++;
-      this.h.onFailure(opened ? 'stream_closed' : 'connect_failed', false);
+      if (opened) this.h.onFailure('stream_closed', false);
+      else reportConnectFailure(this.h, p.baseUrl, 'connect_failed', () => this.generation === gen + 1);
     });
   }
 
@@ -123,6 +125,20 @@ export class SseTransport implements StreamTransport {
   send(): boolean {
     return false;
   }
+}
+
+/** A stream that failed before it opened: reports `cors: ...` when the server is up but
+ * refuses this page's origin (see cors.ts), else `reason`. `current` is false once the
+ * transport was closed or reopened meanwhile: then nothing is reported. */
+function reportConnectFailure(h: StreamHandlers, baseUrl: string, reason: string, current: () => boolean): void {
+  corsProbeFor(baseUrl)
+    .refused()
+    .then(
+      (refused) => {
+        if (current()) h.onFailure(refused ? `${CORS_REASON_PREFIX}${corsError(baseUrl).message}` : reason, false);
+      },
+      () => current() && h.onFailure(reason, false),
+    );
 }
 
 // Close codes the server uses for refusals that a retry will not fix.
@@ -145,7 +161,12 @@ export class WebSocketTransport implements StreamTransport {
     const ws = new WebSocket(`${base}/v1/ws?${streamQuery(p)}`);
     this.ws = ws;
     const live = () => gen === this.generation;
-    ws.onopen = () => live() && this.h.onOpen();
+    let opened = false;
+    ws.onopen = () => {
+      if (!live()) return;
+      opened = true;
+      this.h.onOpen();
+    };
     ws.onmessage = (ev: MessageEvent) => {
       if (!live() || typeof ev.data !== 'string') return;
       this.h.onActivity();
@@ -157,7 +178,10 @@ export class WebSocketTransport implements StreamTransport {
       if (!live()) return;
       this.ws = null;
       this.generation++;
-      this.h.onFailure(ev.reason || `closed (${ev.code})`, FATAL_CLOSE_CODES.has(ev.code));
+      const reason = ev.reason || `closed (${ev.code})`;
+      // 1006 before the upgrade: no answer the page may see (down, or the Origin refused).
+      if (!opened && ev.code === 1006) reportConnectFailure(this.h, p.baseUrl, reason, () => this.generation === gen + 1);
+      else this.h.onFailure(reason, FATAL_CLOSE_CODES.has(ev.code));
     };
     ws.onerror = () => {
       /* onclose follows and reports */
