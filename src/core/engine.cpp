@@ -12,7 +12,51 @@ bool EngineOutput::empty() const {
          !need_snapshot;
 }
 
-Engine::Engine(EngineOptions options) : options_(std::move(options)), history_(options_.history_limit) {}
+Engine::Engine(EngineOptions options) : options_(std::move(options)), history_(options_.history_limit) {
+  if (auto f = Filter::parse(options_.where)) where_ = std::move(*f);
+  std::vector<std::string> colls = options_.collections;
+  std::sort(colls.begin(), colls.end());
+  colls.erase(std::unique(colls.begin(), colls.end()), colls.end());
+  subscription_ = Json{{"collections", std::move(colls)}, {"where", where_.to_string()}};
+  now_ms_ = options_.now_ms;
+}
+
+std::optional<Json> Engine::canonical_subscription(const Json& sub) {
+  if (!sub.is_object()) return std::nullopt;
+  auto c = sub.find("collections");
+  auto w = sub.find("where");
+  if (c == sub.end() || !c->is_array()) return std::nullopt;
+  std::vector<std::string> colls;
+  for (const auto& name : *c) {
+    if (!name.is_string()) return std::nullopt;
+    colls.push_back(name.get<std::string>());
+  }
+  std::sort(colls.begin(), colls.end());
+  colls.erase(std::unique(colls.begin(), colls.end()), colls.end());
+  std::string where;
+  if (w != sub.end() && !w->is_null()) {
+    if (!w->is_string()) return std::nullopt;
+    auto f = Filter::parse(w->get<std::string>());
+    if (!f) return std::nullopt;
+    where = f->to_string();
+  }
+  return Json{{"collections", std::move(colls)}, {"where", std::move(where)}};
+}
+
+void Engine::follow_subscription(const std::optional<Json>& upstream, std::int64_t now_ms) {
+  clock(now_ms);
+  std::optional<Json> canon = upstream ? canonical_subscription(*upstream) : std::nullopt;
+  const bool matches = canon && *canon == subscription_;
+  if (matches == upstream_matches_) return;
+  upstream_matches_ = matches;
+  if (matches) return;  // still needs its snapshot: what it followed meanwhile left gaps
+  need_snapshot_ = true;
+  rewrite_on_snapshot_ = true;
+  out_.meta_dirty = true;
+  history_.push(HistoryEntry{now_ms, "subscription_mismatch", 0, {}, {},
+                             Json{{"own", subscription_}, {"upstream", canon ? *canon : Json(nullptr)}}});
+  out_.history_dirty = true;
+}
 
 bool Engine::subscribed(const std::string& collection) const {
   if (options_.collections.empty()) return true;
@@ -391,9 +435,25 @@ void Engine::handle_change(ChangeMsg c, std::int64_t now_ms) {
   if (c.origin && c.origin->client == options_.client_id) {
     if (OutboxEntry* e = outbox_.find(c.origin->mid); e && !e->applied_seq) settle_applied(*e, c.seq);
   }
+  // A change outside this subscription: only a stream of another subscription (another tab's,
+  // see follow_subscription) carries one. It is not applied, except that a document it moves
+  // out of the `where` leaves the base, as the server's `delete` for a document leaving a
+  // reader's scope would make it. (The server never sends one on this engine's own stream.)
+  bool skip = false;
+  if (!subscribed(c.collection)) {
+    skip = true;
+  } else if (c.op != ChangeOp::Delete && !where_.empty() && !where_.matches(c.id, c.fields)) {
+    const Document* had = base_.find(c.collection, c.id);
+    if (!had || had->deleted) {
+      skip = true;
+    } else {
+      c.op = ChangeOp::Delete;
+      c.fields = Json::object();
+    }
+  }
   // A change at or below the cursor was seen already (a duplicated delivery, or frames another
   // tab replays to catch this one up): applying it again is harmless, logging it twice is not.
-  if (c.seq > cursor_) {
+  if (c.seq > cursor_ && !skip) {
     history_.push(HistoryEntry{now_ms, to_string(c.op), c.seq, c.collection, c.id, Json::object()});
     out_.history_dirty = true;
   }
@@ -412,7 +472,7 @@ void Engine::handle_change(ChangeMsg c, std::int64_t now_ms) {
     key_touched = foreign_touched.erase(key) > 0;
   }
   const std::int64_t seq = c.seq;
-  const bool applied = base_.apply(std::move(c), overlaid ? nullptr : &before);
+  const bool applied = !skip && base_.apply(std::move(c), overlaid ? nullptr : &before);
   if (seq > cursor_) {
     cursor_ = seq;
     out_.meta_dirty = true;
@@ -442,6 +502,12 @@ Result<bool> Engine::receive(const ServerMessage& message, std::int64_t now_ms) 
     handle_change(*c, now_ms);
   } else if (const auto* e = std::get_if<EventMsg>(&message)) {
     if (e->seq <= cursor_) return true;  // seen already: the app hears an event once
+    if (!e->collection.empty() && !subscribed(e->collection)) {  // from another tab's stream
+      cursor_ = e->seq;
+      out_.meta_dirty = true;
+      confirm_seen();
+      return true;
+    }
     history_.push(HistoryEntry{now_ms, e->name, e->seq, e->collection, e->id, e->data});
     out_.history_dirty = true;
     out_.events.push_back(*e);
@@ -455,6 +521,7 @@ Result<bool> Engine::receive(const ServerMessage& message, std::int64_t now_ms) 
   } else if (const auto* r = std::get_if<ResetMsg>(&message)) {
     need_snapshot_ = true;
     out_.need_snapshot = true;
+    out_.meta_dirty = true;
     history_.push(HistoryEntry{now_ms, "reset", r->seq, {}, {}, Json{{"reason", r->reason}}});
     out_.history_dirty = true;
   } else if (const auto* res = std::get_if<MutationResults>(&message)) {
@@ -508,7 +575,14 @@ void Engine::apply_snapshot(const std::vector<std::string>& collections, std::ve
   // (a server restored from backup), so the stream resumes from there.
   cursor_ = seq;
   out_.meta_dirty = true;
-  need_snapshot_ = false;
+  // Taken while following a stream of another subscription, the replica stays incomplete (see
+  // follow_subscription). Once it matches again, the store (written meanwhile by a leader of
+  // that other subscription) gets every document again.
+  need_snapshot_ = !upstream_matches_;
+  if (upstream_matches_ && rewrite_on_snapshot_) {
+    rewrite_on_snapshot_ = false;
+    base_.for_each([&](const Document& d) { out_.dirty_docs.insert(d.key()); });
+  }
   history_.push(HistoryEntry{now_ms, "snapshot", seq, {}, {}, Json{{"docs", incoming.size()}}});
   out_.history_dirty = true;
   confirm_seen();
@@ -590,6 +664,7 @@ std::string Engine::snapshot_bytes() const {
                 {"client", options_.client_id},
                 {"cursor", cursor_},
                 {"need_snapshot", need_snapshot_},
+                {"subscription", subscription_},
                 {"docs", std::move(docs)},
                 {"outbox", outbox_.to_json()},
                 {"history", history_.to_json()}};
@@ -659,6 +734,7 @@ Result<std::unique_ptr<Engine>> Engine::restore_json(const Json& state, EngineOp
   if (auto ns = state.find("need_snapshot"); ns != state.end() && ns->is_boolean()) {
     engine->need_snapshot_ = ns->get<bool>();
   }
+  std::set<DocKey> dropped;
   for (std::size_t i = 0; i < docs->size(); ++i) {
     const Json& dj = (*docs)[i];
     std::string at = "docs[" + std::to_string(i) + "]";
@@ -673,6 +749,13 @@ Result<std::unique_ptr<Engine>> Engine::restore_json(const Json& state, EngineOp
     }
     Document d{c->get<std::string>(), id->get<std::string>(), ver->get<std::int64_t>(), *fields, false};
     if (auto del = dj.find("deleted"); del != dj.end() && del->is_boolean()) d.deleted = del->get<bool>();
+    // Outside the subscription: the replica no longer holds it (deleted from storage below).
+    // A tombstone outside the where stays: it keeps a replayed older change from reviving it.
+    if (!engine->subscribed(d.collection) ||
+        (!d.deleted && !engine->where_.empty() && !engine->where_.matches(d.id, d.fields))) {
+      dropped.insert(d.key());
+      continue;
+    }
     engine->base_.put(std::move(d));
   }
   engine->outbox_ = std::move(*ob);
@@ -683,6 +766,24 @@ Result<std::unique_ptr<Engine>> Engine::restore_json(const Json& state, EngineOp
   for (const auto& e : engine->outbox_.entries()) keys.insert(e.mutation.key());
   for (const auto& k : keys) engine->rebase(k);
   engine->out_ = EngineOutput{};
+  // The subscription the stored replica was built for. Absent: saved before subscriptions were
+  // stored, unknown (only a state that holds nothing needs no re-base).
+  std::optional<Json> stored;
+  if (auto s = state.find("subscription"); s != state.end()) stored = canonical_subscription(*s);
+  const bool holds_data = engine->cursor_ != 0 || !docs->empty();
+  const bool changed = stored ? *stored != engine->subscription_ : holds_data;
+  engine->out_.dirty_docs = std::move(dropped);
+  if (changed) {
+    engine->need_snapshot_ = true;
+    engine->out_.meta_dirty = true;
+    engine->history_.push(HistoryEntry{options.now_ms, "subscription_changed", 0, {}, {},
+                                       Json{{"from", stored ? *stored : Json(nullptr)},
+                                            {"to", engine->subscription_},
+                                            {"dropped", engine->out_.dirty_docs.size()}}});
+    engine->out_.history_dirty = true;
+  } else if (!engine->out_.dirty_docs.empty()) {
+    engine->out_.meta_dirty = true;
+  }
   return engine;
 }
 

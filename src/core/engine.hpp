@@ -26,6 +26,7 @@
 
 #include "core/error.hpp"
 #include "core/event_history.hpp"
+#include "core/filter.hpp"
 #include "core/foreign_pending.hpp"
 #include "core/json.hpp"
 #include "core/live_query.hpp"
@@ -38,6 +39,13 @@ namespace syncline {
 struct EngineOptions {
   std::string client_id;
   std::vector<std::string> collections;  // subscribed collections; empty = all
+  // The subscription's server-side filter (`where` grammar, the same for every collection);
+  // empty = none. Must parse (Filter::parse): the adapter validates it; an invalid one counts
+  // as none. Together with `collections` it is the subscription the replica is built for.
+  std::string where;
+  // The clock when the engine is created or restored: the time of the history entries a
+  // restore writes (subscription_changed).
+  std::int64_t now_ms = 0;
   std::size_t history_limit = EventHistory::kDefaultCapacity;
   std::size_t max_batch = 500;
   std::int64_t request_timeout_ms = 30'000;
@@ -137,6 +145,17 @@ class Engine {
   void add_foreign(const std::string& client, std::vector<Mutation> mutations, std::int64_t now_ms);
   void drop_foreign(const std::string& client, const std::vector<std::int64_t>& mids);
   const ForeignPending& foreign() const { return foreign_; }
+  // The frames this engine receives from now on come from a stream opened for `upstream`
+  // (canonical or not; nullopt = unknown): another tab's stream it follows, or its own (pass
+  // subscription()). While that is not this engine's own subscription the replica is not known
+  // to be complete as of its cursor (collections or documents this subscription has and the
+  // upstream's lacks get no changes), so it needs a snapshot of its own, and keeps needing one
+  // after each snapshot until it follows a stream of its own subscription again; changes of
+  // collections or documents outside this subscription are not applied. The first snapshot
+  // taken once it matches again marks every document to be persisted again (the shared store
+  // was written for the other subscription meanwhile). Records `subscription_mismatch` when it
+  // starts to differ.
+  void follow_subscription(const std::optional<Json>& upstream, std::int64_t now_ms);
 
   // ---- outputs ----
   EngineOutput take_output();
@@ -170,11 +189,27 @@ class Engine {
   bool in_flight() const { return in_flight_.has_value(); }
   const EngineOptions& options() const { return options_; }
   bool subscribed(const std::string& collection) const;
+  // The subscription in canonical form: {"collections":[sorted, unique], "where":"canonical
+  // filter text" or ""}. Persisted with the cursor (meta): a replica belongs to a subscription.
+  const Json& subscription() const { return subscription_; }
+  // The canonical form of a stored or announced subscription, or nullopt when malformed.
+  static std::optional<Json> canonical_subscription(const Json& subscription);
+  // Whether the stream this engine follows is of its own subscription (follow_subscription).
+  bool upstream_matches() const { return upstream_matches_; }
 
   // ---- persistence ----
   // The whole client state (docs, outbox, cursor, history) as CBOR bytes.
   std::string snapshot_bytes() const;
   // Restores a state saved by snapshot_bytes(); options.client_id is replaced by the saved one.
+  // The state's "subscription" is the one its documents and cursor were built for. When it
+  // differs from the options' (the app now subscribes to other collections or another `where`),
+  // or is absent from a state that holds data (saved before subscriptions were stored), the
+  // replica is re-based: the outbox is kept and sent as usual, documents outside the new
+  // subscription leave the base (to be deleted from storage), needs_snapshot() becomes true so
+  // the adapter fetches a snapshot before it resumes the stream, and `subscription_changed`
+  // ({from, to, dropped}) is recorded. The re-base's storage work is in the next output.
+  // Documents outside the subscription are dropped on every restore (a leader of another
+  // subscription may have written them to a shared store).
   static Result<std::unique_ptr<Engine>> restore(std::string_view bytes, EngineOptions options);
   // Same, from the decoded state object ({"v":1,"client","cursor","docs","outbox","history"});
   // lets a browser adapter assemble the state from separately stored parts.
@@ -209,6 +244,10 @@ class Engine {
   void rebase_all(const std::set<DocKey>& keys);
 
   EngineOptions options_;
+  Json subscription_;
+  Filter where_;
+  bool upstream_matches_ = true;
+  bool rewrite_on_snapshot_ = false;
   Store base_;
   Outbox outbox_;
   ForeignPending foreign_;
