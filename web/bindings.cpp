@@ -59,6 +59,13 @@ Result<EngineOptions> decode_options(const std::string& text) {
       o.collections.push_back(name.get<std::string>());
     }
   }
+  if (auto w = j.find("where"); w != j.end() && !w->is_null()) {
+    if (!w->is_string()) return make_error(codes::kInvalidRequest, "where must be a filter string", "where");
+    auto f = Filter::parse(w->get<std::string>());
+    if (!f) return f.error();
+    o.where = w->get<std::string>();
+  }
+  if (auto n = j.find("nowMs"); n != j.end() && n->is_number()) o.now_ms = static_cast<std::int64_t>(n->get<double>());
   if (auto h = j.find("historyLimit"); h != j.end()) {
     if (!h->is_number_integer() || h->get<std::int64_t>() < 0 || h->get<std::int64_t>() > 100000) {
       return make_error(codes::kInvalidRequest, "historyLimit must be an integer in [0, 100000]", "historyLimit");
@@ -221,6 +228,21 @@ class WasmEngine {
       }
       return output().dump();
     });
+  }
+  // The stream whose frames this engine receives is of this subscription ({"collections",
+  // "where"}; null or malformed: unknown): see Engine::follow_subscription.
+  std::string follow_subscription(const std::string& text, double now) {
+    return guarded([&] {
+      Json j = parse_json_fast(text);
+      std::optional<Json> upstream;
+      if (!j.is_discarded() && !j.is_null()) upstream = std::move(j);
+      engine_->follow_subscription(upstream, static_cast<std::int64_t>(now));
+      return output().dump();
+    });
+  }
+  // This engine's subscription in canonical form (what the leader announces to its followers).
+  std::string subscription() const {
+    return guarded([&] { return engine_->subscription().dump(); });
   }
   std::string record(const std::string& type, const std::string& data_text, double now) {
     return guarded([&] {
@@ -516,6 +538,8 @@ EMSCRIPTEN_BINDINGS(syncline) {
       .function("tick", &WasmEngine::tick)
       .function("foreign", &WasmEngine::foreign)
       .function("record", &WasmEngine::record)
+      .function("followSubscription", &WasmEngine::follow_subscription)
+      .function("subscription", &WasmEngine::subscription)
       .function("get", &WasmEngine::get)
       .function("documents", &WasmEngine::documents)
       .function("addQuery", &WasmEngine::add_query)

@@ -71,7 +71,14 @@ Json persistence_to_json(const Engine& engine, const PendingPersistence& p) {
   j["putDocs"] = std::move(put);
   j["deleteDocs"] = std::move(del);
   if (p.outbox) j["outbox"] = engine.outbox().to_json();
-  if (p.meta) j["meta"] = {{"cursor", engine.cursor()}, {"clientId", engine.client_id()}};
+  // The subscription the replica is built for, and whether it still needs a snapshot for it,
+  // travel with the cursor: a replica belongs to a subscription (see Engine::restore_json).
+  if (p.meta) {
+    j["meta"] = {{"cursor", engine.cursor()},
+                 {"clientId", engine.client_id()},
+                 {"subscription", engine.subscription()},
+                 {"needSnapshot", engine.needs_snapshot()}};
+  }
   if (p.history) j["history"] = engine.history().to_json();
   return j;
 }

@@ -7,7 +7,7 @@
 //   await client.collection('bills').insert({ total: 42, status: 'unpaid' });
 // The write path (writes, transactions, their promises) is writes.ts.
 import { SyncEngine } from './engine.js';
-import type { EngineOutput, ForeignOp, HistoryState, PersistenceBatch, SyncDocument } from './engine.js';
+import type { EngineOutput, ForeignOp, HistoryState, PersistenceBatch, Subscription, SyncDocument } from './engine.js';
 import { SyncError } from './errors.js';
 import { fetchSnapshot, pingServer, postEvent, postMutations } from './http.js';
 import type { HttpContext } from './http.js';
@@ -76,6 +76,9 @@ function validateOptions(o: ClientOptions): void {
       throw new SyncError('invalid_options', `collection name "${c}" is not valid`, { field: `collections[${i}]` });
     }
   });
+  if (o.where !== undefined && o.where !== null && typeof o.where !== 'string') {
+    throw new SyncError('invalid_options', 'where must be a filter string', { field: 'where' });
+  }
   if (o.transport && o.transport !== 'sse' && o.transport !== 'websocket') {
     throw new SyncError('invalid_options', 'transport must be "sse" or "websocket"', { field: 'transport' });
   }
@@ -181,6 +184,10 @@ class Client implements SyncClient {
   /** The frames this tab applied lately: a leader catches followers up from them. */
   private readonly recent = new RecentFrames();
   private catchingUp: Promise<void> | null = null;
+  // This engine's subscription (canonical), announced with the frames this tab forwards, and the
+  // key of the one the frames it applies come from (its own while it leads).
+  private ownSub: Subscription | null = null;
+  private upstreamKey = '';
   private catchUpWantsSnapshot = false;
   private catchUpSeq = 0;
   private readonly catchUpWaiters = new Map<number, (frames: string[] | null) => void>();
@@ -304,6 +311,8 @@ class Client implements SyncClient {
     const engineOptions = {
       clientId: this.clientId,
       collections: [...this.options.collections],
+      ...(this.options.where ? { where: this.options.where } : {}),
+      nowMs: Date.now(),
       historyLimit,
       // Same bound as an HTTP request: a batch unanswered this long is sent again.
       requestTimeoutMs: 15000,
@@ -315,6 +324,10 @@ class Client implements SyncClient {
         docs: loaded.docs,
         outbox: slot?.outbox ?? { next_mid: 1, entries: [] },
         history: loaded.history ?? EMPTY_HISTORY(historyLimit),
+        // The core compares it with this subscription: another one (collections, where) re-bases
+        // the replica (keeps the outbox, drops what is outside, needs a snapshot).
+        ...(loaded.subscription ? { subscription: loaded.subscription } : {}),
+        need_snapshot: loaded.needSnapshot,
       }, engineOptions);
     } else {
       this.engine = SyncEngine.create(this.mod, engineOptions);
@@ -327,6 +340,12 @@ class Client implements SyncClient {
     await this.persistence.writeOutbox(this.clientId, slot?.outbox ?? { next_mid: this.engine.state().nextMid, entries: [] });
     this.durableNextMid = this.engine.state().nextMid;
     this.writes.restore(unsettledOf(slot?.outbox.entries ?? []));
+    this.ownSub = this.engine.subscription();
+    this.upstreamKey = JSON.stringify(this.ownSub);
+    // A re-base on restore (subscription_changed) left storage work: documents outside the new
+    // subscription to delete, the new subscription to store (the leader's write; a follower keeps
+    // it for when it leads).
+    this.handleOutput(this.engine.tick(Date.now()), false);
     // Other tabs' stored pending writes (alive or gone): shown here at once, even offline.
     if (multiTab) {
       const ops: ForeignOp[] = loaded.outboxes
@@ -442,6 +461,9 @@ class Client implements SyncClient {
     }
     this.role = 'leader';
     this.followerBuffer = null;
+    // Its own stream from now on: a replica that followed a leader of another subscription
+    // takes a snapshot first (openStream) and writes every document again.
+    this.followUpstream(this.ownSub ?? undefined);
     this.storedCursor = 0;
     if (this.followerShared.size) this.scheduleFlush();
     this.channel?.post({ t: 'leader', from: this.clientId });
@@ -531,16 +553,20 @@ class Client implements SyncClient {
     }
     if (m.t === 'frames') {
       if (this.ownsConnection()) return;
+      this.followUpstream(m.sub);
       if (this.followerBuffer) this.followerBuffer.push(m.frames);
       else this.applyLeaderFrames(m.frames);
       this.lastSync = Date.now();
       this.updateStatus();
     } else if (m.t === 'catchUp') {
       if (this.ownsConnection()) {
-        this.channel?.post({ t: 'caughtUp', from: this.clientId, to: m.from, id: m.id, frames: this.recent.since(m.cursor) });
+        this.channel?.post({ t: 'caughtUp', from: this.clientId, to: m.from, id: m.id, frames: this.recent.since(m.cursor), ...(this.ownSub ? { sub: this.ownSub } : {}) });
       }
     } else if (m.t === 'caughtUp') {
-      if (m.to === this.clientId) this.catchUpWaiters.get(m.id)?.(m.frames);
+      if (m.to === this.clientId && this.catchUpWaiters.has(m.id)) {
+        this.followUpstream(m.sub);
+        this.catchUpWaiters.get(m.id)?.(m.frames);
+      }
     } else if (m.t === 'status') {
       if (!this.ownsConnection()) {
         this.leaderStatus = m.status as Partial<SyncStatus>;
@@ -570,7 +596,9 @@ class Client implements SyncClient {
     try {
       // A reset heard while this ran needs one more round, now by snapshot.
       for (let round = 0; round < 3; round++) {
-        const wantSnapshot = this.catchUpWantsSnapshot;
+        // needSnapshot: the replica was re-based for a new subscription, or follows a leader of
+        // another one (followUpstream): the leader's frames cannot fill what it lacks.
+        const wantSnapshot = this.catchUpWantsSnapshot || this.engine.state().needSnapshot;
         this.catchUpWantsSnapshot = false;
         const frames = wantSnapshot ? null : await this.askLeaderForFrames();
         // A tab that leads now resumes its own stream from its cursor.
@@ -591,6 +619,26 @@ class Client implements SyncClient {
       this.followerBuffer = null;
       for (const frames of buffered) this.applyLeaderFrames(frames);
       this.updateStatus();
+    }
+  }
+
+  /** The frames this tab applies come from a stream of `sub` (the leader's; undefined: a leader
+   * that does not say). The core decides: another subscription than this tab's means the
+   * replica needs a snapshot of its own and ignores what is outside its subscription, until this
+   * tab follows a stream of its own subscription again (its own, when it leads) and has taken a
+   * snapshot since. The stored replica stays the leader's. */
+  private followUpstream(sub: Subscription | undefined): void {
+    const key = sub ? JSON.stringify(sub) : 'unknown';
+    if (key === this.upstreamKey || !this.engine || this.disposed) return;
+    this.upstreamKey = key;
+    this.eventsDirty = true;
+    this.handleOutput(this.engine.followSubscription(sub ?? null), false);
+    if (!this.ownsConnection() && this.engine.state().needSnapshot) {
+      // After the catch-up running now (if any) has finished: a flag set during its last
+      // steps would not start another round.
+      setTimeout(() => {
+        if (!this.closed && !this.ownsConnection()) this.background(this.followerCatchUp(true));
+      }, 0);
     }
   }
 
@@ -835,7 +883,7 @@ class Client implements SyncClient {
     const shared = frames.filter((f) => !isOwnReply(f));
     const out = this.receiveRecorded(frames, shared);
     this.lastSync = Date.now();
-    if (shared.length) this.channel?.post({ t: 'frames', frames: shared, from: this.clientId });
+    if (shared.length) this.channel?.post({ t: 'frames', frames: shared, from: this.clientId, ...(this.ownSub ? { sub: this.ownSub } : {}) });
     this.handleOutput(out, true);
     if (out.needSnapshot) {
       // The cursor is older than the server's log: take a fresh snapshot, then resume.

@@ -96,6 +96,10 @@ export interface EngineOutput {
 export interface EngineOptions {
   clientId: string;
   collections?: string[];
+  /** The subscription's filter (the `where` grammar); part of the subscription with collections. */
+  where?: string;
+  /** The clock at creation/restore: the time of history entries a restore writes. */
+  nowMs?: number;
   historyLimit?: number;
   maxBatch?: number;
   requestTimeoutMs?: number;
@@ -153,10 +157,18 @@ export interface PersistenceBatch {
   putDocs: SyncDocument[];
   deleteDocs: { collection: string; id: string }[];
   outbox?: { next_mid: number; entries: unknown[] };
-  meta?: { cursor: number; clientId: string };
+  /** The cursor, with the subscription the replica is built for and whether it still needs a
+   * snapshot for it (a replica belongs to a subscription). */
+  meta?: { cursor: number; clientId: string; subscription?: Subscription; needSnapshot?: boolean };
   history?: HistoryState;
   /** The history changed but was left for a later batch. */
   historyHeld?: boolean;
+}
+
+/** A subscription in the core's canonical form: collections sorted, `where` canonical ('' = none). */
+export interface Subscription {
+  collections: string[];
+  where: string;
 }
 
 /** What an adapter stores, in parts: shared documents + cursor, one outbox per tab slot, history. */
@@ -167,6 +179,8 @@ export interface PersistedState {
   outbox: { next_mid: number; entries: unknown[] };
   history: HistoryState;
   need_snapshot?: boolean;
+  /** The subscription the stored documents and cursor were built for (absent: unknown). */
+  subscription?: Subscription;
 }
 
 // One encoder for every engine: encodeInto writes UTF-8 straight into the wasm heap.
@@ -279,6 +293,18 @@ export class SyncEngine {
    * of it, 'drop' removes mids its tab settled. */
   foreign(ops: ForeignOp[], now = Date.now()): EngineOutput {
     return unwrap(this.e.foreign(JSON.stringify(ops), now));
+  }
+
+  /** The frames this engine receives from now on come from a stream of `upstream` (another
+   * tab's it follows, or its own; null: unknown). While it is not this engine's subscription,
+   * the replica needs snapshots of its own (state().needSnapshot) and ignores what is outside. */
+  followSubscription(upstream: Subscription | null, now = Date.now()): EngineOutput {
+    return unwrap(this.e.followSubscription(JSON.stringify(upstream), now));
+  }
+
+  /** This engine's subscription, canonical. */
+  subscription(): Subscription {
+    return unwrap(this.e.subscription());
   }
 
   record(type: string, data: Record<string, unknown> = {}, now = Date.now()): EngineOutput {

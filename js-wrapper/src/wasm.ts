@@ -20,6 +20,8 @@ export interface RawEngine {
   tick(now: number): string;
   foreign(ops: string, now: number): string;
   record(type: string, data: string, now: number): string;
+  followSubscription(subscription: string, now: number): string;
+  subscription(): string;
   get(collection: string, id: string): string;
   documents(collection: string): string;
   addQuery(spec: string): string;

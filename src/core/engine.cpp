@@ -435,14 +435,14 @@ void Engine::handle_change(ChangeMsg c, std::int64_t now_ms) {
   if (c.origin && c.origin->client == options_.client_id) {
     if (OutboxEntry* e = outbox_.find(c.origin->mid); e && !e->applied_seq) settle_applied(*e, c.seq);
   }
-  // A change outside this subscription: only a stream of another subscription (another tab's,
-  // see follow_subscription) carries one. It is not applied, except that a document it moves
-  // out of the `where` leaves the base, as the server's `delete` for a document leaving a
-  // reader's scope would make it. (The server never sends one on this engine's own stream.)
+  // A change outside this subscription on a stream of another subscription (another tab's, see
+  // follow_subscription): not applied, except that a document it moves out of the `where`
+  // leaves the base, as the server's `delete` for a document leaving a reader's scope would make
+  // it. On its own stream the server decides what this subscription receives.
   bool skip = false;
-  if (!subscribed(c.collection)) {
+  if (!upstream_matches_ && !subscribed(c.collection)) {
     skip = true;
-  } else if (c.op != ChangeOp::Delete && !where_.empty() && !where_.matches(c.id, c.fields)) {
+  } else if (!upstream_matches_ && c.op != ChangeOp::Delete && !where_.empty() && !where_.matches(c.id, c.fields)) {
     const Document* had = base_.find(c.collection, c.id);
     if (!had || had->deleted) {
       skip = true;
@@ -502,7 +502,7 @@ Result<bool> Engine::receive(const ServerMessage& message, std::int64_t now_ms) 
     handle_change(*c, now_ms);
   } else if (const auto* e = std::get_if<EventMsg>(&message)) {
     if (e->seq <= cursor_) return true;  // seen already: the app hears an event once
-    if (!e->collection.empty() && !subscribed(e->collection)) {  // from another tab's stream
+    if (!upstream_matches_ && !e->collection.empty() && !subscribed(e->collection)) {  // another tab's stream
       cursor_ = e->seq;
       out_.meta_dirty = true;
       confirm_seen();

@@ -1,7 +1,7 @@
 // The replica belongs to a subscription: a restore with other collections or another `where`
 // re-bases (keeps the outbox, drops what is outside, needs a snapshot, records
 // subscription_changed), and an engine following another subscription's stream (another tab's)
-// never trusts it for completeness.
+// never trusts it for completeness, nor applies what lies outside its own subscription.
 #include <gtest/gtest.h>
 
 #include "core/change_helpers.hpp"
@@ -169,6 +169,7 @@ TEST(EngineSubscription, ChangesOutsideTheSubscriptionAreNotApplied) {
   e.receive(change(1, "a", "x", ChangeOp::Insert, {{"branch", "north"}}), 0);
   ASSERT_NE(e.get("a", "x"), nullptr);
   // From a leader tab with a wider subscription: another collection, a non-matching document.
+  e.follow_subscription(Json{{"collections", {"a", "c"}}, {"where", ""}}, 0);
   e.receive(change(2, "c", "z", ChangeOp::Insert, {{"branch", "north"}}), 0);
   e.receive(change(3, "a", "s", ChangeOp::Insert, {{"branch", "south"}}), 0);
   EXPECT_EQ(e.get("c", "z"), nullptr);

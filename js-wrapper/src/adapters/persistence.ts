@@ -1,10 +1,11 @@
 // Layer: js-wrapper adapters (browser I/O). The core decides what to persist; these adapters
 // only store it. Layout (any backend):
 //   docs     shared replica documents (tombstones too), written by the tab that owns the stream
-//   meta     cursor and schema version (shared)
+//   meta     cursor, the subscription the replica is built for and whether it still needs a
+//            snapshot for it (shared: the leader's), schema version
 //   outboxes one outbox per tab slot (client id), each written only by the tab holding the slot
 //   history  the bounded event history (shared, last writer wins)
-import type { HistoryState, PersistenceBatch, SyncDocument } from '../engine.js';
+import type { HistoryState, PersistenceBatch, Subscription, SyncDocument } from '../engine.js';
 import { markerSeen, setMarker } from './store-marker.js';
 import { SyncError } from '../errors.js';
 
@@ -17,6 +18,11 @@ export interface StoredOutbox {
 export interface LoadedState {
   docs: SyncDocument[];
   cursor: number;
+  /** The subscription the documents and cursor were built for; null: not stored (an older
+   * version wrote them, or nothing was written yet). The engine decides what follows. */
+  subscription: Subscription | null;
+  /** The replica was waiting for a snapshot (a reset, or a re-base for a new subscription). */
+  needSnapshot: boolean;
   history: HistoryState | null;
   outboxes: StoredOutbox[];
 }
@@ -76,7 +82,12 @@ function putShared(tx: IDBTransaction, batch: PersistenceBatch): void {
   const docs = tx.objectStore('docs');
   for (const d of batch.putDocs) docs.put(d);
   for (const k of batch.deleteDocs) docs.delete([k.collection, k.id]);
-  if (batch.meta) tx.objectStore('meta').put(batch.meta.cursor, 'cursor');
+  if (batch.meta) {
+    const meta = tx.objectStore('meta');
+    meta.put(batch.meta.cursor, 'cursor');
+    if (batch.meta.subscription) meta.put(batch.meta.subscription, 'subscription');
+    meta.put(!!batch.meta.needSnapshot, 'needSnapshot');
+  }
   if (batch.history) tx.objectStore('meta').put(batch.history, 'history');
 }
 
@@ -161,13 +172,15 @@ export class IndexedDbPersistence implements Persistence {
     try {
       const db = await this.database();
       const tx = db.transaction(['docs', 'meta', 'outboxes'], 'readonly');
-      const [docs, cursor, history, outboxes] = await Promise.all([
+      const [docs, cursor, history, outboxes, subscription, needSnapshot] = await Promise.all([
         req(tx.objectStore('docs').getAll()) as Promise<SyncDocument[]>,
         req(tx.objectStore('meta').get('cursor')) as Promise<number | undefined>,
         req(tx.objectStore('meta').get('history')) as Promise<HistoryState | undefined>,
         req(tx.objectStore('outboxes').getAll()) as Promise<StoredOutbox[]>,
+        req(tx.objectStore('meta').get('subscription')) as Promise<Subscription | undefined>,
+        req(tx.objectStore('meta').get('needSnapshot')) as Promise<boolean | undefined>,
       ]);
-      return { docs, cursor: cursor ?? 0, history: history ?? null, outboxes };
+      return { docs, cursor: cursor ?? 0, history: history ?? null, outboxes, subscription: subscription ?? null, needSnapshot: needSnapshot === true };
     } catch (e) {
       throw e instanceof SyncError ? e : storageError(e, 'loading from IndexedDB');
     }
@@ -298,6 +311,8 @@ export class LocalStoragePersistence implements Persistence {
       cursor: this.get<number>('cursor') ?? 0,
       history: this.get<HistoryState>('history'),
       outboxes: Object.values(outboxes),
+      subscription: this.get<Subscription>('subscription'),
+      needSnapshot: this.get<boolean>('needSnapshot') === true,
     };
   }
 
@@ -308,7 +323,11 @@ export class LocalStoragePersistence implements Persistence {
       for (const k of batch.deleteDocs) delete docs[`${k.collection}/${k.id}`];
       this.set('docs', docs);
     }
-    if (batch.meta) this.set('cursor', batch.meta.cursor);
+    if (batch.meta) {
+      this.set('cursor', batch.meta.cursor);
+      if (batch.meta.subscription) this.set('subscription', batch.meta.subscription);
+      this.set('needSnapshot', !!batch.meta.needSnapshot);
+    }
     if (batch.history) this.set('history', batch.history);
   }
 
@@ -342,17 +361,26 @@ export class MemoryPersistence implements Persistence {
   readonly kind = 'memory' as const;
   private docs = new Map<string, SyncDocument>();
   private cursor = 0;
+  private subscription: Subscription | null = null;
+  private needSnapshot = false;
   private history: HistoryState | null = null;
   private outboxes = new Map<string, StoredOutbox>();
 
   async open(): Promise<void> {}
   async load(): Promise<LoadedState> {
-    return { docs: [...this.docs.values()], cursor: this.cursor, history: this.history, outboxes: [...this.outboxes.values()] };
+    return {
+      docs: [...this.docs.values()], cursor: this.cursor, history: this.history, outboxes: [...this.outboxes.values()],
+      subscription: this.subscription, needSnapshot: this.needSnapshot,
+    };
   }
   async writeShared(batch: PersistenceBatch): Promise<void> {
     for (const d of batch.putDocs) this.docs.set(`${d.collection}/${d.id}`, d);
     for (const k of batch.deleteDocs) this.docs.delete(`${k.collection}/${k.id}`);
-    if (batch.meta) this.cursor = batch.meta.cursor;
+    if (batch.meta) {
+      this.cursor = batch.meta.cursor;
+      if (batch.meta.subscription) this.subscription = batch.meta.subscription;
+      this.needSnapshot = !!batch.meta.needSnapshot;
+    }
     if (batch.history) this.history = batch.history;
   }
   async writeOutbox(clientId: string, outbox: StoredOutbox['outbox']): Promise<void> {

@@ -4,15 +4,18 @@
 // Each tab also holds the lock of its own outbox slot, so a slot whose lock is free belongs
 // to a tab that is gone: a reload reclaims it, or the leader drains it.
 
-import type { WireMutation } from '../engine.js';
+import type { Subscription, WireMutation } from '../engine.js';
 
+// `sub` on frames: the subscription of the stream they come from (the leader's). A follower of
+// another subscription (an older or newer version of the app in another tab) must not take them
+// as its complete stream (absent: a leader that does not say, treated as unknown).
 export type TabMessage =
-  | { t: 'frames'; frames: string[]; from: string }
+  | { t: 'frames'; frames: string[]; from: string; sub?: Subscription }
   | { t: 'status'; status: Record<string, unknown>; from: string }
   | { t: 'resnapshot'; from: string }
   // A follower asks the leader for the frames after its cursor; frames null: not kept that far back.
   | { t: 'catchUp'; from: string; id: number; cursor: number }
-  | { t: 'caughtUp'; from: string; to: string; id: number; frames: string[] | null }
+  | { t: 'caughtUp'; from: string; to: string; id: number; frames: string[] | null; sub?: Subscription }
   | { t: 'hello'; from: string }
   | { t: 'leader'; from: string }
   // stored: the cursor of the leader's last completed write of documents and cursor.
