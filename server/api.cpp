@@ -17,18 +17,8 @@ namespace {
 // 1.2 added the client's round-trip probe (GET /v1/ping, WebSocket ping/pong frames).
 constexpr const char* kProtocolRevision = "1.2";
 
-ApiError api_error(int status, const char* code, std::string message, std::string field = {}) {
-  return ApiError{status, make_error(code, std::move(message), std::move(field)), 0};
-}
-
-// Core decoders use finer codes (invalid_message, invalid_mutation, invalid_filter); on the HTTP
-// surface every malformed request is `invalid_request` (400), keeping the core's message/field.
-ApiError from_core(const Error& e) {
-  if (e.code == codes::kInvalidJson) return ApiError{400, e, 0};
-  if (e.code == codes::kPayloadTooLarge) return ApiError{413, e, 0};
-  Error out = e;
-  out.code = codes::kInvalidRequest;
-  return ApiError{400, out, 0};
+ApiError api_error(RegisteredCode code, std::string message, std::string field = {}) {
+  return ApiError{make_error(code, std::move(message), std::move(field)), 0};
 }
 
 bool parse_int64(const std::string& s, std::int64_t& out) {
@@ -53,23 +43,23 @@ HttpResponse json_response(int status, const Json& body) {
 
 std::variant<Json, ApiError> parse_client_json(std::string_view text, const Limits& limits, const std::string& field) {
   if (text.size() > limits.max_body_bytes) {
-    return ApiError{413, make_error(codes::kPayloadTooLarge, field + " exceeds " + std::to_string(limits.max_body_bytes) +
+    return ApiError{make_error(codes::kPayloadTooLarge, field + " exceeds " + std::to_string(limits.max_body_bytes) +
                                                                 " bytes (limits.max_body_bytes)", field), 0};
   }
   JsonParseError err = JsonParseError::None;
   Json j = parse_json_bounded(text, static_cast<std::size_t>(limits.max_json_depth), &err);
   if (err == JsonParseError::TooDeep) {
-    return ApiError{400, make_error(codes::kInvalidJson, field + " nests deeper than " + std::to_string(limits.max_json_depth) +
+    return ApiError{make_error(codes::kInvalidJson, field + " nests deeper than " + std::to_string(limits.max_json_depth) +
                                                             " levels (limits.max_json_depth)", field), 0};
   }
-  if (j.is_discarded()) return ApiError{400, make_error(codes::kInvalidJson, field + " is not valid JSON", field), 0};
+  if (j.is_discarded()) return ApiError{make_error(codes::kInvalidJson, field + " is not valid JSON", field), 0};
   return j;
 }
 
 HttpResponse error_response(const ApiError& e) {
   Json err = {{"code", e.error.code}, {"message", e.error.message}};
   if (!e.error.field.empty()) err["field"] = e.error.field;
-  HttpResponse r = json_response(e.status, Json{{"error", err}});
+  HttpResponse r = json_response(e.status(), Json{{"error", err}});
   if (e.retry_after_s > 0) r.headers.emplace_back("Retry-After", std::to_string(e.retry_after_s));
   return r;
 }
@@ -123,8 +113,8 @@ void App::set_stores(std::unique_ptr<Store> writer_store, std::vector<std::uniqu
 
 ApiError App::writer_unavailable() {
   metrics_.writes_refused++;
-  ApiError e = shutting_down_ ? api_error(503, "unavailable", "server is shutting down")
-                              : api_error(503, "unavailable", "too many writes queued");
+  ApiError e = shutting_down_ ? api_error(codes::kUnavailable, "server is shutting down")
+                              : api_error(codes::kUnavailable, "too many writes queued");
   e.retry_after_s = 1;
   return e;
 }
@@ -154,16 +144,16 @@ std::variant<Claims, ApiError> App::authenticate(const HttpRequest& req) {
     if (auth.size() < 7 || !std::equal(auth.begin(), auth.begin() + 7, "Bearer ", [](char a, char b) {
           return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
         })) {
-      return api_error(401, codes::kUnauthorized, "Authorization must be 'Bearer <token>'");
+      return api_error(codes::kUnauthorized, "Authorization must be 'Bearer <token>'");
     }
     token = auth.substr(7);
     while (!token.empty() && token.front() == ' ') token.erase(token.begin());
   } else if (const std::string* t = req.param("access_token")) {
     token = *t;
   }
-  if (token.empty()) return auth_failed(req, api_error(401, codes::kUnauthorized, "missing token"));
+  if (token.empty()) return auth_failed(req, api_error(codes::kUnauthorized, "missing token"));
   auto claims = verify_jwt(token, config_.jwt_secret, now_unix_ms() / 1000);
-  if (!claims) return auth_failed(req, ApiError{401, claims.error(), 0});
+  if (!claims) return auth_failed(req, ApiError{claims.error(), 0});
   return std::move(*claims);
 }
 
@@ -174,7 +164,7 @@ ApiError App::auth_failed(const HttpRequest& req, ApiError e) {
   int wait = auth_failures_.take("ip:" + req.remote_addr, now_mono_ms());
   if (wait == 0) return e;
   metrics_.rate_limited++;
-  ApiError limited = api_error(429, codes::kRateLimited,
+  ApiError limited = api_error(codes::kRateLimited,
                                "too many requests without a valid token; retry after " + std::to_string(wait) + " s");
   limited.retry_after_s = wait;
   return limited;
@@ -184,7 +174,7 @@ std::optional<ApiError> App::rate_limit(const std::string& key) {
   int wait = limiter_.take(key, now_mono_ms());
   if (wait == 0) return std::nullopt;
   metrics_.rate_limited++;
-  ApiError e = api_error(429, codes::kRateLimited, "too many requests; retry after " + std::to_string(wait) + " s");
+  ApiError e = api_error(codes::kRateLimited, "too many requests; retry after " + std::to_string(wait) + " s");
   e.retry_after_s = wait;
   return e;
 }
@@ -222,7 +212,7 @@ void App::route(const HttpRequest& req, const Reply& reply) {
   const bool get = req.method == "GET" || req.method == "HEAD";
   const bool post = req.method == "POST";
   auto not_allowed = [&](const char* allow) {
-    HttpResponse r = error_response(api_error(405, "method_not_allowed", req.method + " is not allowed on " + p));
+    HttpResponse r = error_response(api_error(codes::kMethodNotAllowed, req.method + " is not allowed on " + p));
     r.headers.emplace_back("Allow", allow);
     return r;
   };
@@ -247,20 +237,20 @@ void App::route(const HttpRequest& req, const Reply& reply) {
     return replies_itself();
   }
   if (p == "/v1/demo/token") {
-    if (!config_.demo_tokens) return error_response(api_error(404, codes::kNotFound, "no such route"));
+    if (!config_.demo_tokens) return error_response(api_error(codes::kNotFound, "no such route"));
     return post ? demo_token(req) : not_allowed("POST");
   }
   if (p == "/v1/ws") {
-    return error_response(api_error(400, codes::kInvalidRequest, "WebSocket upgrade required"));
+    return error_response(api_error(codes::kInvalidRequest, "WebSocket upgrade required"));
   }
   if (p.rfind("/v1/", 0) == 0 || p == "/v1") {
-    return error_response(api_error(404, codes::kNotFound, "no such route"));
+    return error_response(api_error(codes::kNotFound, "no such route"));
   }
   if (auto r = serve_static(options_.static_dir, req)) return std::move(*r);
   if (p == "/" && options_.static_dir.empty()) {
     return json_response(200, {{"name", "syncline-server"}, {"protocol", "v1"}, {"revision", kProtocolRevision}, {"seq", head_seq()}});
   }
-  return error_response(api_error(404, codes::kNotFound, "no such route"));
+  return error_response(api_error(codes::kNotFound, "no such route"));
   }();
   if (res.status != 0) reply(std::move(res));
 }
@@ -319,17 +309,17 @@ std::variant<std::vector<std::string>, ApiError> App::parse_collections(const st
   while (std::getline(ss, name, ',')) {
     if (name.empty()) continue;
     if (!is_valid_collection(name)) {
-      return api_error(400, codes::kInvalidRequest, "invalid collection name '" + name + "'", "collections");
+      return api_error(codes::kInvalidRequest, "invalid collection name '" + name + "'", "collections");
     }
     if (!config_.collection(name)) {
-      return api_error(404, codes::kNotFound, "unknown collection '" + name + "'", "collections");
+      return api_error(codes::kNotFound, "unknown collection '" + name + "'", "collections");
     }
     if (!config_.read_access(name, claims).allows_any()) {
-      return api_error(403, codes::kForbidden, "role '" + claims.role + "' may not read " + name, "collections");
+      return api_error(codes::kForbidden, "role '" + claims.role + "' may not read " + name, "collections");
     }
     if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
   }
-  if (out.empty()) return api_error(400, codes::kInvalidRequest, "collections is empty", "collections");
+  if (out.empty()) return api_error(codes::kInvalidRequest, "collections is empty", "collections");
   return out;
 }
 
@@ -340,14 +330,14 @@ std::variant<Filter, ApiError> App::parse_where(const HttpRequest& req) const {
   if (!f) {
     Error e = f.error();
     e.field = "where";
-    return from_core(e);
+    return ApiError{e};
   }
   // Every condition is evaluated for every row a stream or snapshot looks at: bounded.
   constexpr std::size_t kMaxInItems = 256;
   std::size_t items = 0;
   for (const auto& c : f->conditions()) items += c.values.size();
   if (f->conditions().size() > config_.limits.max_where_conditions || items > kMaxInItems) {
-    return api_error(400, codes::kInvalidRequest,
+    return api_error(codes::kInvalidRequest,
                      "where holds more than " + std::to_string(config_.limits.max_where_conditions) +
                          " conditions (limits.max_where_conditions) or more than " + std::to_string(kMaxInItems) +
                          " values",
@@ -357,11 +347,11 @@ std::variant<Filter, ApiError> App::parse_where(const HttpRequest& req) const {
 }
 
 std::variant<StreamRequest, ApiError> App::open_stream(const HttpRequest& req, Transport t) {
-  if (shutting_down_) return api_error(503, "unavailable", "server is shutting down");
+  if (shutting_down_) return api_error(codes::kUnavailable, "server is shutting down");
   if (t == Transport::Ws) {
     std::string origin = req.header("origin");
     if (!origin.empty() && !config_.origin_allowed(origin)) {
-      return api_error(403, codes::kForbidden, "origin '" + origin + "' is not allowed", "origin");
+      return api_error(codes::kForbidden, "origin '" + origin + "' is not allowed", "origin");
     }
   }
   auto auth = authenticate(req);
@@ -369,13 +359,13 @@ std::variant<StreamRequest, ApiError> App::open_stream(const HttpRequest& req, T
   Claims claims = std::get<Claims>(std::move(auth));
   if (auto e = rate_limit("sub:" + claims.sub)) return *e;
   if (hub_.size() >= config_.limits.max_connections) {
-    ApiError e = api_error(503, "unavailable", "too many stream connections");
+    ApiError e = api_error(codes::kUnavailable, "too many stream connections");
     e.retry_after_s = 5;
     return e;
   }
   if (hub_.streams_of(claims.sub) >= config_.limits.max_streams_per_user) {
     metrics_.rate_limited++;
-    ApiError e = api_error(429, codes::kRateLimited,
+    ApiError e = api_error(codes::kRateLimited,
                            "this token's subject already has " + std::to_string(hub_.streams_of(claims.sub)) +
                                " open streams (limits.max_streams_per_user)",
                            "sub");
@@ -386,7 +376,7 @@ std::variant<StreamRequest, ApiError> App::open_stream(const HttpRequest& req, T
   if (auto* e = std::get_if<ApiError>(&cols)) return *e;
   auto& list = std::get<std::vector<std::string>>(cols);
   if (list.empty() && !config_.open_mode) {
-    return api_error(403, codes::kForbidden, "role '" + claims.role + "' may not read any collection", "collections");
+    return api_error(codes::kForbidden, "role '" + claims.role + "' may not read any collection", "collections");
   }
   auto parsed_where = parse_where(req);
   if (auto* e = std::get_if<ApiError>(&parsed_where)) return *e;
@@ -398,7 +388,7 @@ std::variant<StreamRequest, ApiError> App::open_stream(const HttpRequest& req, T
   if (source) {
     std::int64_t v = 0;
     if (!parse_int64(*source, v)) {
-      return api_error(400, codes::kInvalidRequest, "cursor must be a non-negative integer seq",
+      return api_error(codes::kInvalidRequest, "cursor must be a non-negative integer seq",
                        !last_id.empty() ? "Last-Event-ID" : "cursor");
     }
     cursor = v;
@@ -406,7 +396,7 @@ std::variant<StreamRequest, ApiError> App::open_stream(const HttpRequest& req, T
   bool heartbeat_event = false;
   if (const std::string* hb = req.param("heartbeat"); hb && !hb->empty()) {
     if (*hb != "event" && *hb != "comment") {
-      return api_error(400, codes::kInvalidRequest, "heartbeat must be \"comment\" or \"event\"", "heartbeat");
+      return api_error(codes::kInvalidRequest, "heartbeat must be \"comment\" or \"event\"", "heartbeat");
     }
     heartbeat_event = *hb == "event";
   }
@@ -430,10 +420,10 @@ std::optional<HttpResponse> App::snapshot_request(const HttpRequest& req, const 
   auto list = std::get<std::vector<std::string>>(std::move(cols));
   if (list.empty()) {
     if (config_.open_mode) {
-      return error_response(api_error(400, codes::kInvalidRequest, "collections is required", "collections"));
+      return error_response(api_error(codes::kInvalidRequest, "collections is required", "collections"));
     }
     return error_response(
-        api_error(403, codes::kForbidden, "role '" + claims.role + "' may not read any collection", "collections"));
+        api_error(codes::kForbidden, "role '" + claims.role + "' may not read any collection", "collections"));
   }
   std::sort(list.begin(), list.end());
   auto parsed_where = parse_where(req);
@@ -443,7 +433,7 @@ std::optional<HttpResponse> App::snapshot_request(const HttpRequest& req, const 
   if (const std::string* l = req.param("limit"); l && !l->empty()) {
     std::int64_t v = 0;
     if (!parse_int64(*l, v) || v < 1) {
-      return error_response(api_error(400, codes::kInvalidRequest, "limit must be a positive integer", "limit"));
+      return error_response(api_error(codes::kInvalidRequest, "limit must be a positive integer", "limit"));
     }
     limit = std::min<std::size_t>(static_cast<std::size_t>(v), config_.limits.snapshot_max_limit);
   }
@@ -459,7 +449,7 @@ std::optional<HttpResponse> App::snapshot_request(const HttpRequest& req, const 
     }
     if (!j.is_object() || !j.contains("c") || !j["c"].is_string() || !j.contains("i") || !j["i"].is_string() ||
         !j.contains("s") || !j["s"].is_number_integer()) {
-      return error_response(api_error(400, codes::kInvalidRequest, "after is not a cursor returned by this server", "after"));
+      return error_response(api_error(codes::kInvalidRequest, "after is not a cursor returned by this server", "after"));
     }
     after = std::make_pair(j["c"].get<std::string>(), j["i"].get<std::string>());
     first_seq = j["s"].get<std::int64_t>();
@@ -491,7 +481,7 @@ std::optional<HttpResponse> App::snapshot_request(const HttpRequest& req, const 
         &metrics_.snapshot_rows_read, config_.limits.snapshot_max_bytes);
     HttpResponse res;
     if (!page) {
-      res = error_response(api_error(500, kInternal, page.error().message));
+      res = error_response(api_error(codes::kInternal, page.error().message));
     } else {
       Json docs = Json::array();
       for (const auto& d : page->docs) docs.push_back(document_to_json(d));
@@ -505,7 +495,7 @@ std::optional<HttpResponse> App::snapshot_request(const HttpRequest& req, const 
     reads_->post([reply, res = std::move(res)]() mutable { reply(std::move(res)); });
   };
   if (!reads_->submit(std::move(job))) {
-    ApiError e = api_error(503, "unavailable", "too many reads queued; retry later");
+    ApiError e = api_error(codes::kUnavailable, "too many reads queued; retry later");
     e.retry_after_s = 1;
     return error_response(e);
   }
@@ -517,11 +507,11 @@ bool App::mutate(const Claims& claims, const Json& body, MutateDone done) {
     done(std::move(e));
     return false;
   };
-  if (!body.is_object()) return refuse(api_error(400, codes::kInvalidRequest, "body must be a JSON object"));
+  if (!body.is_object()) return refuse(api_error(codes::kInvalidRequest, "body must be a JSON object"));
   if (body.contains("mutations") && body["mutations"].is_array() &&
       body["mutations"].size() > config_.limits.max_batch) {
     metrics_.batches_refused++;
-    return refuse(api_error(413, codes::kPayloadTooLarge,
+    return refuse(api_error(codes::kPayloadTooLarge,
                           "a batch holds at most " + std::to_string(config_.limits.max_batch) + " mutations",
                           "mutations"));
   }
@@ -530,11 +520,11 @@ bool App::mutate(const Claims& claims, const Json& body, MutateDone done) {
   auto batch = decode_mutation_batch(body, dl);
   if (!batch) {
     metrics_.batches_refused++;
-    return refuse(from_core(batch.error()));
+    return refuse(ApiError{batch.error()});
   }
   if (!is_valid_id(batch->client)) {
     metrics_.batches_refused++;
-    return refuse(api_error(400, codes::kInvalidRequest, "client must match ^[A-Za-z0-9_.:-]{1,128}$", "client"));
+    return refuse(api_error(codes::kInvalidRequest, "client must match ^[A-Za-z0-9_.:-]{1,128}$", "client"));
   }
   std::int64_t prev = 0;
   for (std::size_t i = 0; i < batch->mutations.size(); ++i) {
@@ -542,24 +532,24 @@ bool App::mutate(const Claims& claims, const Json& body, MutateDone done) {
     std::string f = "mutations[" + std::to_string(i) + "]";
     if (m.mid <= 0 || m.mid <= prev) {
       metrics_.batches_refused++;
-      return refuse(api_error(400, codes::kInvalidRequest,
+      return refuse(api_error(codes::kInvalidRequest,
                             "mids must be positive and strictly increasing within a batch", f + ".mid"));
     }
     prev = m.mid;
     if (m.condition && m.condition->conditions().size() > config_.limits.max_where_conditions) {
       metrics_.batches_refused++;
-      return refuse(api_error(400, codes::kInvalidRequest,
+      return refuse(api_error(codes::kInvalidRequest,
                               "if holds more than " + std::to_string(config_.limits.max_where_conditions) +
                                   " conditions (limits.max_where_conditions)",
                               f + ".if"));
     }
     if (!config_.collection(m.collection)) {
       metrics_.batches_refused++;
-      return refuse(api_error(404, codes::kNotFound, "unknown collection '" + m.collection + "'", f + ".collection"));
+      return refuse(api_error(codes::kNotFound, "unknown collection '" + m.collection + "'", f + ".collection"));
     }
     if (!config_.write_access(m.collection, m.op, claims).allows_any()) {
       metrics_.batches_refused++;
-      return refuse(api_error(403, codes::kForbidden,
+      return refuse(api_error(codes::kForbidden,
                             "role '" + claims.role + "' may not " + to_string(m.op) + " " + m.collection,
                             f + ".collection"));
     }
@@ -592,9 +582,9 @@ bool App::mutate(const Claims& claims, const Json& body, MutateDone done) {
   bool queued = writer_->submit(std::move(wr), [this, done](WriteOutcome o) {
     if (o.error) {
       metrics_.batches_refused++;
-      if (o.error->code == codes::kForbidden) return done(ApiError{403, *o.error, 0});
+      if (o.error->code == codes::kForbidden) return done(ApiError{*o.error, 0});
       log_error("mutation batch failed", {{"error", o.error->message}});
-      return done(api_error(500, kInternal, "internal error while committing the batch"));
+      return done(api_error(codes::kInternal, "internal error while committing the batch"));
     }
     for (const auto& r : o.batch.results.results) {
       if (r.status == ResultStatus::Applied) metrics_.mutations_applied++;
@@ -633,37 +623,37 @@ bool App::publish(const Claims& claims, const Json& body, PublishDone done) {
     return false;
   };
   auto req = decode_publish(body);
-  if (!req) return refuse(from_core(req.error()));
+  if (!req) return refuse(ApiError{req.error()});
   PublishCheck check;
   if (req->collection.empty() && !config_.events.may_publish(claims.role)) {
-    return refuse(api_error(403, codes::kForbidden,
+    return refuse(api_error(codes::kForbidden,
                             "role '" + claims.role + "' may not publish events without a collection (config: events.publish)",
                             "collection"));
   }
   if (!req->collection.empty()) {
     if (!is_valid_collection(req->collection)) {
-      return refuse(api_error(400, codes::kInvalidRequest, "invalid collection name", "collection"));
+      return refuse(api_error(codes::kInvalidRequest, "invalid collection name", "collection"));
     }
     if (!config_.collection(req->collection)) {
-      return refuse(api_error(404, codes::kNotFound, "unknown collection '" + req->collection + "'", "collection"));
+      return refuse(api_error(codes::kNotFound, "unknown collection '" + req->collection + "'", "collection"));
     }
     Access a = config_.read_access(req->collection, claims);
     if (!a.allows_any()) {
       return refuse(
-          api_error(403, codes::kForbidden, "role '" + claims.role + "' may not read " + req->collection, "collection"));
+          api_error(codes::kForbidden, "role '" + claims.role + "' may not read " + req->collection, "collection"));
     }
     if (a.kind == Access::Kind::Where) {
       // A scoped caller may only publish about a document it can read. Decided by the writer,
       // on the document as it is when the event gets its seq. An invalid id names no document.
       std::string refusal = "events on " + req->collection + " need a document this token may read";
-      if (req->id.empty() || !is_valid_id(req->id)) return refuse(api_error(403, codes::kForbidden, refusal, "id"));
+      if (req->id.empty() || !is_valid_id(req->id)) return refuse(api_error(codes::kForbidden, refusal, "id"));
       check = [a, id = req->id, refusal](const std::optional<Document>& doc) -> std::optional<Error> {
         if (!doc || !a.matches(id, doc->fields)) return make_error(codes::kForbidden, refusal, "id");
         return std::nullopt;
       };
     }
   }
-  if (!req->id.empty() && !is_valid_id(req->id)) return refuse(api_error(400, codes::kInvalidRequest, "invalid id", "id"));
+  if (!req->id.empty() && !is_valid_id(req->id)) return refuse(api_error(codes::kInvalidRequest, "invalid id", "id"));
   if (shutting_down_) return refuse(writer_unavailable());
   WriteRequest wr;
   wr.kind = WriteRequest::Kind::Publish;
@@ -671,9 +661,9 @@ bool App::publish(const Claims& claims, const Json& body, PublishDone done) {
   wr.event_check = std::move(check);
   bool queued = writer_->submit(std::move(wr), [this, done](WriteOutcome o) {
     if (o.error) {
-      if (o.error->code == codes::kForbidden) return done(ApiError{403, *o.error, 0});
+      if (o.error->code == codes::kForbidden) return done(ApiError{*o.error, 0});
       log_error("publish failed", {{"error", o.error->message}});
-      return done(api_error(500, kInternal, "internal error while publishing"));
+      return done(api_error(codes::kInternal, "internal error while publishing"));
     }
     std::int64_t seq = o.event->seq;
     std::vector<LogRow> rows;
@@ -718,11 +708,11 @@ HttpResponse App::demo_token(const HttpRequest& req) {
   auto parsed = parse_client_json(req.body, config_.limits, "body");
   if (auto* e = std::get_if<ApiError>(&parsed)) return error_response(*e);
   const Json& body = std::get<Json>(parsed);
-  if (!body.is_object()) return error_response(api_error(400, codes::kInvalidRequest, "body must be an object"));
+  if (!body.is_object()) return error_response(api_error(codes::kInvalidRequest, "body must be an object"));
   for (const char* k : {"sub", "role"}) {
     if (!body.contains(k) || !body[k].is_string() || !is_valid_id(body[k].get<std::string>())) {
       return error_response(
-          api_error(400, codes::kInvalidRequest, std::string(k) + " must match ^[A-Za-z0-9_.:-]{1,128}$", k));
+          api_error(codes::kInvalidRequest, std::string(k) + " must match ^[A-Za-z0-9_.:-]{1,128}$", k));
     }
   }
   long long now = now_unix_ms() / 1000;

@@ -58,11 +58,17 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-// An error answered with the design's {"error":{...}} body.
+// An error answered with the {"error":{...}} body (docs/protocol.md). The HTTP status is the
+// code's, from the registry (src/core/error_codes.def); a code that is never an HTTP answer
+// reaching here is a server bug, answered 500.
 struct ApiError {
-  int status = 400;
   Error error;
   int retry_after_s = 0;  // 429
+
+  int status() const {
+    int s = http_status(error.code);
+    return s != 0 ? s : 500;
+  }
 };
 
 HttpResponse error_response(const ApiError& e);

@@ -86,14 +86,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     if (ec == http::error::body_limit) {
       HttpRequest partial;
       if (parser_->is_header_done()) partial = to_http_request(parser_->get(), remote_, remote_addr_);
-      ApiError e{413, make_error(codes::kPayloadTooLarge,
+      ApiError e{make_error(codes::kPayloadTooLarge,
                                  "body exceeds " + std::to_string(app_.config().limits.max_body_bytes) + " bytes"),
                  0};
       return reply(partial, error_response(e), false, true);
     }
     if (ec) {
       if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
-        ApiError e{400, make_error(codes::kInvalidRequest, "malformed HTTP request: " + ec.message()), 0};
+        ApiError e{make_error(codes::kInvalidRequest, "malformed HTTP request: " + ec.message()), 0};
         return reply(HttpRequest{}, error_response(e), false, true);
       }
       return close();
@@ -109,7 +109,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
         // refusals complete the upgrade so the browser can see the reason in the close frame.
         if (e->error.field == "origin") return reply(req, with_cors(req, error_response(*e)), false, false);
         with_cors(req, HttpResponse{});
-        log_request(req, e->status);
+        log_request(req, e->status());
         stream_.expires_never();
         return refuse_ws(app_, std::move(stream_), parser_->release(), *e, std::move(connection_));
       }

@@ -344,7 +344,7 @@ void StreamSession::overflow() {
   queue_.clear();
   queued_bytes_ = 0;
   closing_ = true;
-  close_reason_ = "slow_consumer";
+  close_reason_ = codes::kSlowConsumer;
   catching_up_ = false;
   if (!writing_) {
     closed_ = true;
@@ -409,7 +409,7 @@ void StreamSession::on_write_done(bool ok) {
   }
   sent_ += static_cast<std::int64_t>(in_flight_);
   in_flight_ = 0;
-  if (closing_ && (close_reason_ == "slow_consumer" || queue_.empty())) {
+  if (closing_ && (close_reason_ == codes::kSlowConsumer || queue_.empty())) {
     closed_ = true;
     app_.hub().remove(this);
     close_transport(close_reason_);

@@ -60,8 +60,8 @@ class SseSession : public StreamSession {
   void close_transport(const std::string& reason) override {
     heartbeat_.cancel();
     Bytes last;
-    if (reason == "slow_consumer") {
-      last = serialize_error(make_error("slow_consumer", "the connection could not keep up and was closed; reconnect "
+    if (reason == codes::kSlowConsumer) {
+      last = serialize_error(make_error(codes::kSlowConsumer, "the connection could not keep up and was closed; reconnect "
                                                          "with Last-Event-ID to resume"),
                              Transport::Sse);
     } else if (!reason.empty()) {

@@ -122,13 +122,13 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& spec, StoreOptions
   std::error_code ec;
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec) return make_error(kInternal, "cannot create " + parent.string() + ": " + ec.message(), "--db");
+  if (ec) return make_error(codes::kInternal, "cannot create " + parent.string() + ": " + ec.message(), "--db");
   // The server caches the head seq: two servers writing one database would hand out the same
   // seq twice. An advisory lock (released by the kernel even after kill -9) prevents that.
   int lock_fd = ::open((path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     if (lock_fd >= 0) ::close(lock_fd);
-    return make_error(kInternal, "database " + path + " is in use by another syncline-server", "--db");
+    return make_error(codes::kInternal, "database " + path + " is in use by another syncline-server", "--db");
   }
   auto db = open_db(path);
   if (!db) {
@@ -141,7 +141,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& spec, StoreOptions
   if (!s->exec("PRAGMA journal_mode=WAL", &err) || !s->exec("PRAGMA synchronous=FULL", &err) ||
       !s->exec("PRAGMA foreign_keys=OFF", &err) || !s->exec("PRAGMA busy_timeout=5000", &err) ||
       !s->exec(kSchema, &err)) {
-    return make_error(kInternal, "cannot initialise database: " + err, "--db");
+    return make_error(codes::kInternal, "cannot initialise database: " + err, "--db");
   }
   // Scoped reads (a customer's own bookings) go through an index on the rule's field, so their
   // cost follows what the caller may see, not the size of the collection.
@@ -150,7 +150,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& spec, StoreOptions
     for (const auto& part : path) name += (name.empty() ? "" : ".") + part;
     std::string sql = "CREATE INDEX IF NOT EXISTS \"documents_scope:" + name + "\" ON documents(collection, " +
                       scope_field_sql(path) + ", id) WHERE deleted = 0";
-    if (!s->exec(sql.c_str(), &err)) return make_error(kInternal, "cannot create index on " + name + ": " + err, "--db");
+    if (!s->exec(sql.c_str(), &err)) return make_error(codes::kInternal, "cannot create index on " + name + ": " + err, "--db");
   }
   // Replaces the automatic checkpoint (see maintenance()).
   sqlite3_wal_hook(*db, &Store::on_wal_commit, s.get());
@@ -176,7 +176,7 @@ Result<std::unique_ptr<Store>> Store::open_reader(const std::string& spec, Store
   // query_only: this connection can never write, so only the writer thread changes the data.
   // The busy timeout covers the short moments a WAL reader can be told to retry.
   if (!s->exec("PRAGMA query_only=1", &err) || !s->exec("PRAGMA busy_timeout=5000", &err)) {
-    return make_error(kInternal, "cannot initialise reader: " + err, "--db");
+    return make_error(codes::kInternal, "cannot initialise reader: " + err, "--db");
   }
   return s;
 }
@@ -254,7 +254,7 @@ bool Store::write_unique(const std::string& collection, const std::string& id, c
 
 std::optional<Error> Store::begin_group() {
   std::string err;
-  if (!exec("BEGIN IMMEDIATE", &err)) return make_error(kInternal, "begin: " + err);
+  if (!exec("BEGIN IMMEDIATE", &err)) return make_error(codes::kInternal, "begin: " + err);
   in_group_ = true;
   group_head_ = head_;
   return std::nullopt;
@@ -278,7 +278,7 @@ std::optional<Error> Store::commit_group() {
   }
   if (!exec("COMMIT", &err)) {
     rollback_group();
-    return make_error(kInternal, "commit: " + err);
+    return make_error(codes::kInternal, "commit: " + err);
   }
   in_group_ = false;
   head_ = group_head_;
@@ -325,15 +325,15 @@ void Store::rollback_savepoint() {
 Result<BatchResult> Store::apply_batch(const std::string& client, const std::string& subject,
                                       const std::vector<Mutation>& mutations, const WriteCheck& check,
                                       const ReadCheck& readable) {
-  if (!in_group_) return make_error(kInternal, "apply_batch outside a group");
+  if (!in_group_) return make_error(codes::kInternal, "apply_batch outside a group");
   std::string err;
-  if (!savepoint(&err)) return make_error(kInternal, "savepoint: " + err);
-  Result<BatchResult> res = make_error(kInternal, "not applied");
+  if (!savepoint(&err)) return make_error(codes::kInternal, "savepoint: " + err);
+  Result<BatchResult> res = make_error(codes::kInternal, "not applied");
   try {
     res = apply_batch_in_savepoint(client, subject, mutations, check, readable);
   } catch (const std::exception& e) {
     // E.g. JSON that cannot be serialised: this request only, never a half-written savepoint.
-    res = make_error(kInternal, std::string("apply: ") + e.what());
+    res = make_error(codes::kInternal, std::string("apply: ") + e.what());
   }
   if (res) {
     release();
@@ -522,7 +522,7 @@ Result<Store::Applied> Store::apply_one(const Mutation& m, const std::string& cl
     }
   }
   if (rejection) {
-    if (rejection->code == kInternal) return *rejection;
+    if (rejection->code == codes::kInternal) return *rejection;
     res.status = ResultStatus::Rejected;
     res.code = rejection->code;
     res.message = rejection->message;
@@ -583,14 +583,14 @@ Result<Store::Applied> Store::apply_one(const Mutation& m, const std::string& cl
 }
 
 Result<LogRow> Store::publish(const PublishRequest& req, const PublishCheck& check) {
-  if (!in_group_) return make_error(kInternal, "publish outside a group");
+  if (!in_group_) return make_error(codes::kInternal, "publish outside a group");
   std::string err;
-  if (!savepoint(&err)) return make_error(kInternal, "savepoint: " + err);
-  Result<LogRow> res = make_error(kInternal, "not published");
+  if (!savepoint(&err)) return make_error(codes::kInternal, "savepoint: " + err);
+  Result<LogRow> res = make_error(codes::kInternal, "not published");
   try {
     res = publish_in_savepoint(req, check);
   } catch (const std::exception& e) {
-    res = make_error(kInternal, std::string("publish: ") + e.what());
+    res = make_error(codes::kInternal, std::string("publish: ") + e.what());
   }
   if (res) {
     release();

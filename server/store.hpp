@@ -32,7 +32,6 @@ struct sqlite3_stmt;
 
 namespace syncline::server {
 
-inline constexpr const char* kInternal = "internal";
 
 // One row of the log, as needed to build wire messages and to decide visibility.
 struct LogRow {

@@ -112,7 +112,7 @@ Result<SnapshotPage> Store::snapshot(const std::vector<std::string>& collections
   if (collections.empty()) return page;
   // One read transaction: the documents and the seq belong to the same state.
   std::string err;
-  if (!exec("BEGIN", &err)) return make_error(kInternal, "begin: " + err);
+  if (!exec("BEGIN", &err)) return make_error(codes::kInternal, "begin: " + err);
   std::vector<Document> docs;
   std::int64_t read = 0;
   std::size_t bytes = 0;

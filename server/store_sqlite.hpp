@@ -68,7 +68,7 @@ inline std::string scope_field_sql(const std::vector<std::string>& path) {
 }
 
 inline Error internal(const std::string& what, sqlite3* db) {
-  return make_error(kInternal, what + ": " + (db ? sqlite3_errmsg(db) : "sqlite error"));
+  return make_error(codes::kInternal, what + ": " + (db ? sqlite3_errmsg(db) : "sqlite error"));
 }
 
 }  // namespace syncline::server::sqlite_util

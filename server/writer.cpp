@@ -124,7 +124,7 @@ GroupStats Writer::commit_group(std::vector<Job>& group, std::vector<WriteOutcom
       for (std::size_t i = 0; i < group.size() && !redo; ++i) {
         if (settled[i]) continue;
         out[i] = apply(group[i].req);
-        if (out[i].error && out[i].error->code == kInternal) {
+        if (out[i].error && out[i].error->code == codes::kInternal) {
           log_error("write request failed", {{"error", out[i].error->message}});
         }
         if (out[i].error && store_->transaction_lost()) {
@@ -136,7 +136,7 @@ GroupStats Writer::commit_group(std::vector<Job>& group, std::vector<WriteOutcom
       // Not expected (Store catches per request); never commit a group in an unknown state.
       log_error("group commit: unexpected exception", {{"error", e.what()}});
       store_->rollback_group();
-      fail_unsettled(make_error(kInternal, e.what()));
+      fail_unsettled(make_error(codes::kInternal, e.what()));
       break;
     }
     if (redo) {

@@ -11,7 +11,7 @@ namespace websocket = boost::beast::websocket;
 namespace {
 
 websocket::close_code close_code_for(const std::string& reason) {
-  if (reason == "slow_consumer") return static_cast<websocket::close_code>(4008);
+  if (reason == codes::kSlowConsumer) return static_cast<websocket::close_code>(4008);
   if (reason == "server_shutdown") return websocket::close_code::going_away;
   if (reason == "too_many_invalid_frames") return websocket::close_code::policy_error;
   if (reason == "payload_too_large") return websocket::close_code::too_big;
@@ -137,7 +137,7 @@ class WsSession : public StreamSession {
     if (type == "mutate") {
       bool queued = app_.mutate(claims, j, [self](std::variant<MutationResults, ApiError> out) {
         if (auto* e = std::get_if<ApiError>(&out)) {
-          if (e->status == 400 || e->status == 413) return self->fail(e->error);
+          if (e->status() == 400 || e->status() == 413) return self->fail(e->error);
           self->send_private(serialize_error(e->error, Transport::Ws));
           return;
         }
@@ -148,7 +148,7 @@ class WsSession : public StreamSession {
     } else if (type == "publish") {
       bool queued = app_.publish(claims, j, [self](std::variant<std::int64_t, ApiError> out) {
         if (auto* e = std::get_if<ApiError>(&out)) {
-          if (e->status == 400 || e->status == 413) return self->fail(e->error);
+          if (e->status() == 400 || e->status() == 413) return self->fail(e->error);
           self->send_private(serialize_error(e->error, Transport::Ws));
         }
       });
@@ -215,8 +215,8 @@ class WsRefusal : public std::enable_shared_from_this<WsRefusal> {
       self->ws_.text(true);
       self->ws_.async_write(asio::buffer(*frame), [self, frame](beast::error_code wec, std::size_t) {
         if (wec) return;
-        int code = self->error_.status == 503 ? 1013
-                   : (self->error_.status >= 400 && self->error_.status < 500) ? 4000 + self->error_.status
+        int code = self->error_.status() == 503 ? 1013
+                   : (self->error_.status() >= 400 && self->error_.status() < 500) ? 4000 + self->error_.status()
                                                                                : 1011;
         std::string reason = self->error_.error.code.substr(0, 120);
         self->ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(code), reason),

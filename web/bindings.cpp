@@ -26,7 +26,7 @@ using syncline::web::error_json;
 namespace {
 
 std::string err(const Error& e) { return Json{{"error", error_json(e)}}.dump(); }
-std::string err(const char* code, const std::string& message, const std::string& field = {}) {
+std::string err(RegisteredCode code, const std::string& message, const std::string& field = {}) {
   return err(make_error(code, message, field));
 }
 
@@ -35,9 +35,9 @@ std::string guarded(F&& f) {
   try {
     return f();
   } catch (const std::exception& ex) {
-    return err("internal", ex.what());
+    return err(codes::kInternal, ex.what());
   } catch (...) {
-    return err("internal", "unknown failure");
+    return err(codes::kInternal, "unknown failure");
   }
 }
 
@@ -487,6 +487,17 @@ int json_decode_count(const std::string& text) {
   return j.is_array() ? static_cast<int>(j.size()) : 1;
 }
 
+// The registry of error codes as this module was compiled with it: [{"code","status"}], status
+// null when never an HTTP answer. tests/js-wrapper/error-codes.test.mjs checks it against the .def.
+std::string error_codes() {
+  Json out = Json::array();
+  for (ErrorCode c : all_error_codes()) {
+    int status = http_status(c);
+    out.push_back({{"code", std::string(to_string(c))}, {"status", status ? Json(status) : Json(nullptr)}});
+  }
+  return out.dump();
+}
+
 class WasmConnection {
  public:
   WasmConnection(double base_ms, double cap_ms, double heartbeat_ms, double seed)
@@ -561,6 +572,7 @@ EMSCRIPTEN_BINDINGS(syncline) {
   function("_lastError", &last_error);
   function("_parseFilter", &parse_filter);
   function("_jsonDecodeCount", &json_decode_count);
+  function("_errorCodes", &error_codes);
   class_<WasmConnection>("Connection")
       .constructor<double, double, double, double>()
       .function("start", &WasmConnection::start)

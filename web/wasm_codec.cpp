@@ -150,7 +150,7 @@ Result<std::vector<MutationRequest>> decode_requests(const Json& j) {
   return out;
 }
 
-static Result<Filter> decode_where(const Json& j, const std::string& code) {
+static Result<Filter> decode_where(const Json& j, RegisteredCode code) {
   auto w = j.find("where");
   if (w == j.end() || w->is_null()) return Filter{};
   if (!w->is_string()) return make_error(code, "where must be a filter string", "where");

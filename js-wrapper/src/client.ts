@@ -8,7 +8,7 @@
 // The write path (writes, transactions, their promises) is writes.ts.
 import { SyncEngine } from './engine.js';
 import type { EngineOutput, ForeignOp, HistoryState, PersistenceBatch, Subscription, SyncDocument } from './engine.js';
-import { SyncError } from './errors.js';
+import { SyncError, type ErrorCode } from './errors.js';
 import { fetchSnapshot, pingServer, postEvent, postMutations } from './http.js';
 import type { HttpContext } from './http.js';
 import { newId, randomSeed } from './ids.js';
@@ -222,7 +222,7 @@ class Client implements SyncClient {
   private connState: { state: ConnectionStatus; attempt: number; lastError: string } = { state: 'disconnected', attempt: 0, lastError: '' };
   private connectedSince: number | null = null;
   private lastSync: number | null = null;
-  private storageError: { code: string; message: string } | null = null;
+  private storageError: { code: ErrorCode; message: string } | null = null;
   private lastError: { code: string; message: string } | null = null;
   private removeWindowListeners: (() => void) | null = null;
   // The measured round trip of this tab's stream (leader or single tab; followers show the

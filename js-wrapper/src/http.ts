@@ -2,7 +2,8 @@
 // mutation batches, custom events. Server errors become SyncError with the server's code.
 import type { SyncDocument } from './engine.js';
 import { corsError, corsProbeFor } from './cors.js';
-import { SyncError } from './errors.js';
+import { ERROR_CODE_HTTP_STATUS, ERROR_CODES, type ErrorCode } from './error-codes.js';
+import { fromWire, SyncError } from './errors.js';
 
 export interface HttpContext {
   baseUrl: string;
@@ -52,9 +53,19 @@ async function request(ctx: HttpContext, method: string, path: string, body?: st
     const err = (json as { error?: { code?: string; message?: string; field?: string } } | null)?.error;
     const opts: { status: number; field?: string } = { status: res.status };
     if (err?.field) opts.field = err.field;
-    throw new SyncError(err?.code ?? (res.status >= 500 ? 'server' : 'http'), err?.message ?? `${method} ${path}: HTTP ${res.status}`, opts);
+    const message = err?.message ?? `${method} ${path}: HTTP ${res.status}`;
+    throw err?.code ? fromWire(err.code, message, opts) : new SyncError(codeForStatus(res.status), message, opts);
   }
   return json;
+}
+
+/** The code of an error answer without a body (a proxy's, say): the one registered code with
+ * that status, else `invalid_request` for a 4xx, `unavailable` for a gateway's 502/504, `internal`. */
+function codeForStatus(status: number): ErrorCode {
+  const only = ERROR_CODES.filter((c) => ERROR_CODE_HTTP_STATUS[c] === status);
+  if (only.length === 1) return only[0]!;
+  if (status < 500) return 'invalid_request';
+  return status === 502 || status === 504 ? 'unavailable' : 'internal';
 }
 
 export interface SnapshotResult {

@@ -2,8 +2,8 @@
 // so it is safe during server-side rendering; the wasm loads on the first awaited call.
 // Only the public API is exported here; the engine's own face (SyncEngine, loadSyncline and
 // the wire types) is in internal.ts, for this repository's tests and benchmarks.
-export { SyncError } from './errors.js';
-export type { CurrentDocument, SyncErrorOptions } from './errors.js';
+export { ERROR_CODES, isErrorCode, SyncError } from './errors.js';
+export type { CurrentDocument, ErrorCode, SyncErrorOptions } from './errors.js';
 export { increment, serverTime } from './field-ops.js';
 export type { FieldOperation, Increment, IncrementBounds, ServerTime } from './field-ops.js';
 export type { AggregateResult, HistoryEntry, SyncDocument } from './engine.js';

@@ -12,7 +12,7 @@
 //     tx.collection('ledger_entries').insert({ kind: 'credit', amount: 4200 });
 //   });
 import type { EngineOutput, MutationInput, Settled, SyncEngine, WireMutation } from './engine.js';
-import { SyncError } from './errors.js';
+import { fromWire, SyncError } from './errors.js';
 import { assertNoFieldOps, splitFieldOps } from './field-ops.js';
 import { newId } from './ids.js';
 import type {
@@ -146,7 +146,7 @@ function withProps<T>(promise: Promise<T>, props: Record<string, unknown>): Prom
 }
 
 function rejection(s: Settled, extra: { failedMid?: number; failedIndex?: number } = {}): SyncError {
-  return new SyncError(s.code ?? 'rejected', s.message ?? 'rejected by the server', {
+  return fromWire(s.code, s.message ?? 'rejected by the server', {
     collection: s.collection,
     id: s.id,
     ...extra,

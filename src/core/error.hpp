@@ -1,35 +1,19 @@
 // Layer: src/core (pure C++20). Must not depend on I/O, Emscripten or the server.
 // Status values instead of exceptions: the wasm build must never abort on bad input, so every
-// fallible core operation returns Result<T> carrying an Error with a stable code.
+// fallible core operation returns Result<T> carrying an Error with a stable code, one of
+// error_codes.def.
 #pragma once
 #include <optional>
 #include <string>
 #include <utility>
 #include <variant>
 
+#include "error_codes.hpp"
+
 namespace syncline {
 
-// Stable error codes shared by the core, the server (HTTP bodies) and JS (SyncError.code).
-namespace codes {
-inline constexpr const char* kInvalidJson = "invalid_json";
-inline constexpr const char* kInvalidRequest = "invalid_request";
-inline constexpr const char* kInvalidMessage = "invalid_message";
-inline constexpr const char* kInvalidFilter = "invalid_filter";
-inline constexpr const char* kInvalidQuery = "invalid_query";
-inline constexpr const char* kInvalidMutation = "invalid_mutation";
-inline constexpr const char* kInvalidSnapshot = "invalid_snapshot";
-inline constexpr const char* kUnauthorized = "unauthorized";
-inline constexpr const char* kForbidden = "forbidden";
-inline constexpr const char* kNotFound = "not_found";
-inline constexpr const char* kConflict = "conflict";
-inline constexpr const char* kConstraint = "constraint";
-inline constexpr const char* kPayloadTooLarge = "payload_too_large";
-inline constexpr const char* kRateLimited = "rate_limited";
-inline constexpr const char* kUnknownQuery = "unknown_query";
-}  // namespace codes
-
 struct Error {
-  std::string code;
+  std::string code;  // a registered code (error_codes.def); one decoded from the wire may be any string
   std::string message;
   std::string field;  // JSON path of the offending input, e.g. "mutations[3].id"; may be empty
 
@@ -56,8 +40,9 @@ class Result {
   std::variant<T, Error> v_;
 };
 
-inline Error make_error(std::string code, std::string message, std::string field = {}) {
-  return Error{std::move(code), std::move(message), std::move(field)};
+// The code is checked against the registry at compile time (RegisteredCode).
+inline Error make_error(RegisteredCode code, std::string message, std::string field = {}) {
+  return Error{std::string(code.wire()), std::move(message), std::move(field)};
 }
 
 }  // namespace syncline

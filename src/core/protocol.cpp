@@ -161,7 +161,7 @@ class FrameMembers {
 template <typename Members>
 class ObjectReader {
  public:
-  ObjectReader(Members obj, const char* code, std::string prefix)
+  ObjectReader(Members obj, RegisteredCode code, std::string prefix)
       : obj_(std::move(obj)), code_(code), prefix_(std::move(prefix)) {
     if (!obj_.is_object()) {
       fail(prefix_, (prefix_.empty() ? std::string("body") : prefix_) + " must be a JSON object");
@@ -281,7 +281,7 @@ class ObjectReader {
   void missing(const char* key) { fail(path(key), path(key) + " is required"); }
 
   Members obj_;
-  const char* code_;
+  RegisteredCode code_;
   std::string prefix_;
   std::optional<Error> error_;
 };
@@ -300,7 +300,7 @@ std::optional<ResultStatus> result_status_from_string(std::string_view s) {
   return std::nullopt;
 }
 
-ObjectReader<JsonMembers> json_reader(const Json& j, const char* code, std::string prefix) {
+ObjectReader<JsonMembers> json_reader(const Json& j, RegisteredCode code, std::string prefix) {
   return ObjectReader<JsonMembers>(JsonMembers(j), code, std::move(prefix));
 }
 

@@ -224,13 +224,13 @@ TEST(ProtocolEncode, WsTypes) {
   EXPECT_EQ(parse(encode_ws(ServerMessage{sample_event()})).at("type"), "event");
   EXPECT_EQ(parse(encode_ws(ServerMessage{ResetMsg{"cursor_expired", 1}})).at("type"), "reset");
   EXPECT_EQ(parse(encode_ws(ServerMessage{sample_results()})).at("type"), "results");
-  EXPECT_EQ(parse(encode_ws(ServerMessage{ErrorMsg{make_error("x", "y")}})).at("type"), "error");
+  EXPECT_EQ(parse(encode_ws(ServerMessage{ErrorMsg{Error{"x", "y", ""}}})).at("type"), "error");
   EXPECT_EQ(parse(encode_ws(ClientMessage{sample_batch()})).at("type"), "mutate");
   EXPECT_EQ(parse(encode_ws(ClientMessage{sample_publish()})).at("type"), "publish");
 }
 
 TEST(ProtocolEncode, InvalidUtf8DoesNotThrow) {
-  ErrorMsg e{make_error("x", std::string("bad \xff\xfe utf8"))};
+  ErrorMsg e{Error{"x", std::string("bad \xff\xfe utf8"), ""}};
   std::string out;
   EXPECT_NO_THROW(out = encode_ws(ServerMessage{e}));
   EXPECT_TRUE(decode_server_ws(out).ok());

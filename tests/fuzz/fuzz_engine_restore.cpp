@@ -25,7 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   o.history_limit = 1 + (selector >> 1) % 16;
   o.max_batch = 3;
 
-  Result<std::unique_ptr<Engine>> r = make_error("unset", "unset");
+  Result<std::unique_ptr<Engine>> r = Error{"unset", "unset", ""};
   if (selector % 2 == 0) {
     r = Engine::restore(body, o);
   } else {

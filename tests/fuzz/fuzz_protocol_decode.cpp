@@ -29,8 +29,8 @@ const char* const kServerTypes[] = {"hello", "change", "event", "reset", "result
 
 void check_error(const Error& e) {
   // invalid_mutation: a well-formed mutation whose members do not go together (an insert with
-  // a condition, a delete with ops, a field in both fields and ops); the server answers it as
-  // invalid_request like every other core decode error.
+  // a condition, a delete with ops, a field in both fields and ops); the server answers it with
+  // the same code and the registry's status (400), over HTTP as over WebSocket.
   static const std::set<std::string> kCodes = {codes::kInvalidJson, codes::kInvalidMessage, codes::kInvalidRequest,
                                                codes::kInvalidMutation, codes::kPayloadTooLarge};
   FUZZ_CHECK(kCodes.count(e.code) == 1, "unexpected error code: " + e.code + " (" + e.message + ")");

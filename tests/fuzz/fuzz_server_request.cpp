@@ -283,6 +283,10 @@ void check_reply(const std::string& method, const std::string& path, const HttpR
       const Json& e = j["error"];
       FUZZ_CHECK(e.contains("code") && e["code"].is_string() && !e["code"].get<std::string>().empty(),
                  "an error reply has no string code: " + where + "\n  " + r.body.substr(0, 300));
+      // One registry (src/core/error_codes.def) names every code and its status.
+      const std::string code = e["code"].get<std::string>();
+      FUZZ_CHECK(parse_error_code(code).has_value(), "an error reply's code is not registered: " + where + "\n  " + code);
+      FUZZ_CHECK(http_status(code) == r.status, "not the registry's status for " + code + ": " + where);
       FUZZ_CHECK(e.contains("message") && e["message"].is_string(),
                  "an error reply has no string message: " + where + "\n  " + r.body.substr(0, 300));
     }
@@ -294,7 +298,7 @@ void check_reply(const std::string& method, const std::string& path, const HttpR
 }
 
 void check_api_error(const std::string& method, const std::string& path, const ApiError& e) {
-  FUZZ_CHECK(e.status >= 400 && e.status <= 599, "an ApiError with status " + std::to_string(e.status));
+  FUZZ_CHECK(e.status() >= 400 && e.status() <= 599, "an ApiError with status " + std::to_string(e.status()));
   check_reply(method, path, error_response(e));
   // What a WebSocket client is sent instead (refused stream, refused frame).
   Bytes frame = serialize_error(e.error, Transport::Ws);

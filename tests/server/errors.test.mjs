@@ -61,7 +61,7 @@ describe('bad input', () => {
     assertError(await mutate(server, admin, 'c-pat', [m({ collection: 'nosuch' })]), 404, 'not_found', 'mutations[0].collection');
     assertError(await api(server, 'GET', '/v1/snapshot?collections=Bad!', { token: admin }), 400, 'invalid_request', 'collections');
     assertError(await api(server, 'GET', '/v1/snapshot?collections=nosuch', { token: admin }), 404, 'not_found', 'collections');
-    assertError(await api(server, 'GET', '/v1/snapshot?collections=bills&where=amount=zz.1', { token: admin }), 400, 'invalid_request', 'where');
+    assertError(await api(server, 'GET', '/v1/snapshot?collections=bills&where=amount=zz.1', { token: admin }), 400, 'invalid_filter', 'where');
     assertError(await api(server, 'GET', '/v1/snapshot?collections=bills&limit=-1', { token: admin }), 400, 'invalid_request', 'limit');
     assertError(await api(server, 'GET', '/v1/snapshot?collections=bills&after=garbage', { token: admin }), 400, 'invalid_request', 'after');
     assertError(await api(server, 'GET', '/v1/events?cursor=abc', { token: admin }), 400, 'invalid_request', 'cursor');
@@ -114,6 +114,21 @@ describe('bad input', () => {
     await ok.opened;
     await ok.waitFor((c) => c.of('hello').length > 0);
     ok.close();
+  });
+
+  test("a core decoder's code reaches the client as it is, HTTP or WebSocket, with the registry's status", async () => {
+    // src/core/error_codes.def: invalid_mutation and invalid_filter are 400, as invalid_request.
+    const del = { mid: 1, op: 'delete', collection: 'products', id: 'p-del', ops: { n: { increment: 1 } } };
+    assertError(await mutate(server, admin, 'c-core', [del]), 400, 'invalid_mutation', 'mutations[0].ops');
+    assertError(await api(server, 'GET', '/v1/events?collections=bills&where=amount=zz.1', { token: admin }), 400, 'invalid_filter', 'where');
+    const c = new WsClient(server, { token: admin, collections: 'products' });
+    await c.opened;
+    c.send({ type: 'mutate', client: 'c-core', mutations: [del] });
+    await c.waitFor((x) => x.of('error').length >= 1);
+    const e = c.of('error')[0].error;
+    assert.equal(e.code, 'invalid_mutation');
+    assert.equal(e.field, 'mutations[0].ops');
+    c.close();
   });
 
   test('invalid WebSocket frames get an error frame and the socket stays open', async () => {

@@ -84,7 +84,7 @@ TEST(ClientJson, NestingIsBoundedWhileParsing) {
   EXPECT_TRUE(std::holds_alternative<Json>(parse_client_json(nested(8), limits, "body")));
   auto deep = parse_client_json(nested(9), limits, "body");
   ASSERT_TRUE(std::holds_alternative<ApiError>(deep));
-  EXPECT_EQ(std::get<ApiError>(deep).status, 400);
+  EXPECT_EQ(std::get<ApiError>(deep).status(), 400);
   EXPECT_EQ(std::get<ApiError>(deep).error.code, "invalid_json");
   EXPECT_EQ(std::get<ApiError>(deep).error.field, "body");
   EXPECT_NE(std::get<ApiError>(deep).error.message.find("limits.max_json_depth"), std::string::npos);
@@ -94,7 +94,7 @@ TEST(ClientJson, NestingIsBoundedWhileParsing) {
   ASSERT_TRUE(std::holds_alternative<ApiError>(broken));
   EXPECT_EQ(std::get<ApiError>(broken).error.field, "frame");
   limits.max_body_bytes = 4;
-  EXPECT_EQ(std::get<ApiError>(parse_client_json("[1,2,3]", limits, "body")).status, 413);
+  EXPECT_EQ(std::get<ApiError>(parse_client_json("[1,2,3]", limits, "body")).status(), 413);
 }
 
 TEST(CatchupBudgetTest, TotalAndPerUserSharesBound) {

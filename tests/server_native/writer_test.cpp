@@ -79,7 +79,7 @@ TEST_F(GroupCommit, FailedRequestRollsBackAloneAndGivesItsSeqsBack) {
     ASSERT_TRUE(w->submit(insert("a", {{1, "a1"}}), [&](WriteOutcome o) { out[0] = std::move(o); }));
     // b writes b1, then fails on its second mutation: its savepoint must take b1 back.
     auto fail_second = [](const Mutation& m, const Document*, const Json*) -> std::optional<Error> {
-      if (m.mid == 2) return make_error(kInternal, "injected failure");
+      if (m.mid == 2) return make_error(codes::kInternal, "injected failure");
       return std::nullopt;
     };
     ASSERT_TRUE(w->submit(insert("b", {{1, "b1"}, {2, "b2"}}, fail_second), [&](WriteOutcome o) { out[1] = std::move(o); }));
@@ -95,7 +95,7 @@ TEST_F(GroupCommit, FailedRequestRollsBackAloneAndGivesItsSeqsBack) {
   EXPECT_EQ(out[0].batch.results.results.at(0).status, ResultStatus::Applied);
   EXPECT_EQ(out[0].batch.results.results.at(0).seq, 1);
   ASSERT_TRUE(out[1].error);
-  EXPECT_EQ(out[1].error->code, kInternal);
+  EXPECT_EQ(out[1].error->code, codes::kInternal);
   EXPECT_TRUE(out[1].batch.rows.empty());
   ASSERT_FALSE(out[2].error);
   EXPECT_EQ(out[2].batch.results.results.at(0).seq, 2) << "the failed request's seq is handed out again";
