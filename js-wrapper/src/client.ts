@@ -8,7 +8,7 @@
 // The write path (writes, transactions, their promises) is writes.ts.
 import { SyncEngine } from './engine.js';
 import type { EngineOutput, ForeignOp, HistoryState, PersistenceBatch, Subscription, SyncDocument } from './engine.js';
-import { SyncError, type ErrorCode } from './errors.js';
+import { fromWire, SyncError, type ErrorCode } from './errors.js';
 import { fetchSnapshot, pingServer, postEvent, postMutations } from './http.js';
 import type { HttpContext } from './http.js';
 import { newId, randomSeed } from './ids.js';
@@ -223,7 +223,7 @@ class Client implements SyncClient {
   private connectedSince: number | null = null;
   private lastSync: number | null = null;
   private storageError: { code: ErrorCode; message: string } | null = null;
-  private lastError: { code: string; message: string } | null = null;
+  private lastError: { code: ErrorCode; message: string } | null = null;
   private removeWindowListeners: (() => void) | null = null;
   // The measured round trip of this tab's stream (leader or single tab; followers show the
   // leader's figures from its status messages).
@@ -1152,7 +1152,7 @@ class Client implements SyncClient {
     }
     for (const e of out.events) for (const l of [...this.eventListeners]) l(deepFreeze(e as CustomEvent));
     if (out.errors?.length) {
-      const e = out.errors[0]!;
+      const e = fromWire(out.errors[0]!.code, out.errors[0]!.message);
       this.lastError = { code: e.code, message: e.message };
     }
     if (out.changes.length || out.events.length || out.settled.length || fromStream || out.errors?.length) this.eventsDirty = true;

@@ -13,7 +13,7 @@
 //   const cors = new CorsProbe('https://sync.example.com');
 //   if (await cors.refused()) status.lastError = corsError('https://sync.example.com');
 
-import { SyncError } from './errors.js';
+import { SyncError, type ErrorCode } from './errors.js';
 
 /** The error code of a refused origin (status.lastError.code, SyncError.code). */
 export const CORS_CODE = 'cors';
@@ -102,7 +102,7 @@ export const CORS_REASON_PREFIX = 'cors: ';
 
 /** The status.lastError code of a stream failure: `unauthorized` for a fatal refusal, `cors`
  * for a refused origin, else `network`. */
-export function streamFailureCode(reason: string, fatal: boolean): string {
+export function streamFailureCode(reason: string, fatal: boolean): ErrorCode {
   if (fatal) return 'unauthorized';
   return reason.startsWith(CORS_REASON_PREFIX) ? CORS_CODE : 'network';
 }

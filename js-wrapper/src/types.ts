@@ -2,6 +2,7 @@
 // the app is immutable: snapshots are frozen and replaced (never mutated) when they change, so
 // React's useSyncExternalStore can compare them by identity.
 import type { AggregateResult, HistoryEntry, SyncDocument } from './engine.js';
+import type { ErrorCode } from './error-codes.js';
 import type { FieldOperation } from './field-ops.js';
 
 export type Transport = 'sse' | 'websocket';
@@ -60,8 +61,8 @@ export interface SyncStatus {
   readonly cursor: number;
   readonly clientId: string;
   readonly attempt: number;
-  readonly lastError: { code: string; message: string } | null;
-  readonly storageError: { code: string; message: string } | null;
+  readonly lastError: { code: ErrorCode; message: string } | null;
+  readonly storageError: { code: ErrorCode; message: string } | null;
 }
 
 export interface EventsSnapshot {

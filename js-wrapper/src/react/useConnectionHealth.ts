@@ -2,6 +2,7 @@
 // event counters. Depends only on the client API (types.ts); timers start only in effects, so
 // importing and server rendering touch no browser API.
 import { useCallback, useEffect, useMemo, useState } from 'react';
+import type { ErrorCode } from '../error-codes.js';
 import type { EventsSnapshot, SyncStatus } from '../types.js';
 import { sameErrorInfo, shallowEqualRecords } from './shared.js';
 import { useSyncClient } from './useSyncClient.js';
@@ -24,7 +25,7 @@ export interface UseConnectionHealthResult {
   /** The same, per event type ("insert", "update", "delete", "reset", custom names, ...). */
   readonly eventCounts: Readonly<Record<string, number>>;
   /** The error behind `status: 'error'`, if any (storage errors first). */
-  readonly error: { code: string; message: string } | null;
+  readonly error: { code: ErrorCode; message: string } | null;
   /** Measured round trip to the server in whole ms, smoothed (SyncStatus.latencyMs): probed
    * when the stream opens and every 15 s; null until measured and while not connected. */
   readonly latencyMs: number | null;
@@ -35,7 +36,7 @@ export interface UseConnectionHealthResult {
 interface SelectedStatus {
   readonly health: HealthStatus;
   readonly connectedSince: number | null;
-  readonly error: { code: string; message: string } | null;
+  readonly error: { code: ErrorCode; message: string } | null;
   readonly latencyMs: number | null;
   readonly lastLatencyMs: number | null;
 }

@@ -2,6 +2,7 @@
 // so unrelated status changes (cursor, attempt counter, ...) do not re-render.
 // Depends only on the client API (types.ts); no browser globals.
 import { useCallback, useMemo } from 'react';
+import type { ErrorCode } from '../error-codes.js';
 import type { ConnectionStatus, SyncStatus } from '../types.js';
 import { sameErrorInfo } from './shared.js';
 import { useSyncClient } from './useSyncClient.js';
@@ -20,9 +21,9 @@ export interface UseSyncStatusResult {
   /** The connection state machine's state. */
   readonly status: ConnectionStatus;
   /** The last connection or server error, cleared when the connection recovers. */
-  readonly lastError: { code: string; message: string } | null;
+  readonly lastError: { code: ErrorCode; message: string } | null;
   /** A persistence failure (quota, blocked database): writes are then kept in memory only. */
-  readonly storageError: { code: string; message: string } | null;
+  readonly storageError: { code: ErrorCode; message: string } | null;
   /** Reconnect now and send pending writes (a "retry" button). Stable across renders. */
   readonly forceSync: () => void;
 }
