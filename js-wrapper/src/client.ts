@@ -9,6 +9,7 @@
 import { SyncEngine } from './engine.js';
 import type { EngineOutput, ForeignOp, HistoryState, PersistenceBatch, Subscription, SyncDocument } from './engine.js';
 import { fromWire, SyncError, type ErrorCode } from './errors.js';
+import { streamFailureCode } from './cors.js';
 import { fetchSnapshot, pingServer, postEvent, postMutations } from './http.js';
 import type { HttpContext } from './http.js';
 import { newId, randomSeed } from './ids.js';
@@ -30,8 +31,8 @@ import type {
   ClientOptions,
   CollectionHandle,
   ConnectionStatus,
-  CustomEvent,
-  DocumentEvent,
+  DocumentChange,
+  PublishedEvent,
   EventsSnapshot,
   LiveAggregate,
   LiveQuery,
@@ -213,8 +214,8 @@ class Client implements SyncClient {
   private queries = new Map<number, { collection: string; touch(id: string): void; refresh(): void }>();
   private aggregates = new Map<number, { refresh(): void }>();
   private docSubjects = new Map<string, Subject<SyncDocument | null>>();
-  private docListeners = new Set<(e: DocumentEvent) => void>();
-  private eventListeners = new Set<(e: CustomEvent) => void>();
+  private docListeners = new Set<(e: DocumentChange) => void>();
+  private eventListeners = new Set<(e: PublishedEvent) => void>();
   private readonly statusSubject: Subject<SyncStatus>;
   private readonly eventsSubject: LazySubject<EventsSnapshot>;
   private eventsDirty = false;
@@ -822,7 +823,7 @@ class Client implements SyncClient {
     } catch (e) {
       const err = e as SyncError;
       const fatal = err.status === 401 || err.status === 403;
-      this.onStreamFailure(`snapshot: ${err.message}`, fatal);
+      this.onStreamFailure(`snapshot: ${err.message}`, fatal, err.code);
       return;
     }
     if (this.closed || !this.transport || this.connState.state !== 'connecting') return;
@@ -893,7 +894,7 @@ class Client implements SyncClient {
         () => {
           if (this.conn && this.connState.state === 'connected') this.background(this.reopenAfterSnapshot());
         },
-        (e: Error) => this.onStreamFailure(`snapshot: ${e.message}`, false),
+        (e: SyncError) => this.onStreamFailure(`snapshot: ${e.message}`, false, e.code),
       );
     }
   }
@@ -903,13 +904,15 @@ class Client implements SyncClient {
     this.transport.open(await this.streamParams());
   }
 
-  private onStreamFailure(reason: string, fatal: boolean): void {
+  /** `code` when the failure already has one (a snapshot request's SyncError); else derived from
+   * the transport's reason. */
+  private onStreamFailure(reason: string, fatal: boolean, code?: ErrorCode): void {
     if (this.closed || !this.conn) return;
     this.abortRequests();
     this.engine.setTransportReady(false);
     this.connectedSince = null;
     this.latency.stop();
-    this.lastError = { code: fatal ? 'unauthorized' : 'network', message: reason };
+    this.lastError = { code: code ?? streamFailureCode(reason, fatal), message: reason };
     this.applyAction(this.conn.onFailure(Date.now(), reason, fatal));
     this.updateStatus();
   }
@@ -1138,7 +1141,7 @@ class Client implements SyncClient {
       // without before/after (see syncChangeDetail).
       if (this.docListeners.size && c.before !== undefined && c.after !== undefined) {
         const type = c.before === null ? 'appear' : c.after === null ? 'disappear' : 'update';
-        const ev: DocumentEvent = deepFreeze({ type, collection: c.collection, id: c.id, before: c.before, after: c.after, pending: c.pending ?? false });
+        const ev: DocumentChange = deepFreeze({ type, collection: c.collection, id: c.id, before: c.before, after: c.after, pending: c.pending ?? false });
         for (const l of [...this.docListeners]) l(ev);
       }
     }
@@ -1150,7 +1153,7 @@ class Client implements SyncClient {
       if (rejected.length) post(rejected);
       if (applied.length) setTimeout(() => post(applied), SETTLED_DROP_DELAY_MS);
     }
-    for (const e of out.events) for (const l of [...this.eventListeners]) l(deepFreeze(e as CustomEvent));
+    for (const e of out.events) for (const l of [...this.eventListeners]) l(deepFreeze(e as PublishedEvent));
     if (out.errors?.length) {
       const e = fromWire(out.errors[0]!.code, out.errors[0]!.message);
       this.lastError = { code: e.code, message: e.message };
@@ -1361,7 +1364,7 @@ class Client implements SyncClient {
     };
   }
 
-  onDocumentChange(listener: (e: DocumentEvent) => void): () => void {
+  onDocumentChange(listener: (e: DocumentChange) => void): () => void {
     this.docListeners.add(listener);
     this.syncChangeDetail();
     return () => {
@@ -1377,7 +1380,7 @@ class Client implements SyncClient {
     if (this.engine && !this.disposed) this.engine.setChangeDetail(this.docListeners.size > 0);
   }
 
-  onEvent(listener: (e: CustomEvent) => void): () => void {
+  onEvent(listener: (e: PublishedEvent) => void): () => void {
     this.eventListeners.add(listener);
     return () => this.eventListeners.delete(listener);
   }

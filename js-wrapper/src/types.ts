@@ -241,10 +241,3 @@ export interface SyncClient {
   goOnline(): void;
   close(): Promise<void>;
 }
-
-// The names these types had before 0.1.0 shadowed the DOM's `CustomEvent` and `DocumentEvent`.
-// Kept for the runtime's own modules only: the package index does not export them.
-/** @deprecated use DocumentChange */
-export type DocumentEvent<T = Record<string, unknown>> = DocumentChange<T>;
-/** @deprecated use PublishedEvent */
-export type CustomEvent = PublishedEvent;
