@@ -1,5 +1,5 @@
 // Layer: src/core (pure C++20). Must not depend on I/O, Emscripten or the server.
-// Documents and the naming rules of design §3.
+// Documents and their naming rules (docs/protocol.md, Data model).
 #pragma once
 #include <cstdint>
 #include <string>

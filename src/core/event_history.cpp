@@ -1,5 +1,5 @@
 // Layer: src/core (pure C++20). Must not depend on I/O, Emscripten or the server.
-// Event history ring (design §5). Snapshot format, as persisted by the adapters:
+// Event history ring (docs/api.md, Events). Snapshot format, as persisted by the adapters:
 //   {"version":1,"capacity":100,"total":250,"counts":{"change":240,"event":10},
 //    "entries":[{"at_ms":..,"type":"change","seq":..,"collection":"..","id":"..","data":{..}}...]}
 // entries are oldest first. from_json() checks types and consistency (entries fit the

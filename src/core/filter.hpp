@@ -1,6 +1,6 @@
 // Layer: src/core (pure C++20). Must not depend on I/O, Emscripten or the server.
-// The `where` grammar of design §4 (PostgREST operators), one implementation for the client's
-// live queries and the server's rules and subscriptions.
+// The `where` grammar (PostgREST operators; docs/protocol.md, Common query parameters), one
+// implementation for the client's live queries and the server's rules and subscriptions.
 //
 //   filter     := condition ("," condition)*          -- comma means AND
 //   condition  := field "=" op "." value

@@ -1,7 +1,7 @@
 // Layer: src/core (pure C++20). Must not depend on I/O, Emscripten or the server.
-// Wire protocol v1 codec (design §4). Nothing here throws on bad input: every nlohmann access
-// is type-checked first (find() instead of at(), is_*() before get<>()), texts are parsed with
-// parse_json_nothrow, and dumps replace invalid UTF-8 instead of throwing.
+// Wire protocol v1 codec (docs/protocol.md). Nothing here throws on bad input: every nlohmann
+// access is type-checked first (find() instead of at(), is_*() before get<>()), texts are parsed
+// with parse_json_nothrow, and dumps replace invalid UTF-8 instead of throwing.
 //
 // Decoding rules, shared by every message:
 // - the body must be a JSON object; unknown members are ignored, a known member of the wrong

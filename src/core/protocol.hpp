@@ -1,5 +1,6 @@
 // Layer: src/core (pure C++20). Must not depend on I/O, Emscripten or the server.
-// Wire protocol v1 (design §4): typed messages, their JSON encodings and validating decoders.
+// Wire protocol v1 (docs/protocol.md): typed messages, their JSON encodings and validating
+// decoders.
 // Decoders never throw: malformed input yields Error{code, message, field} naming the problem.
 //
 // Over SSE the message type is the SSE `event:` name and the data is the JSON body below.

@@ -1,8 +1,8 @@
 // Layer: src/core (pure C++20). Must not depend on I/O, Emscripten or the server.
 // The replica's base state: what the server has told us, per collection, including
-// tombstones. Applying a change is idempotent by version (design §3): a change whose seq is
-// not newer than the stored version of that document is ignored, so replays, duplicates and
-// out-of-order deliveries of older changes are always safe.
+// tombstones. Applying a change is idempotent by version (docs/protocol.md, Data model): a
+// change whose seq is not newer than the stored version of that document is ignored, so replays,
+// duplicates and out-of-order deliveries of older changes are always safe.
 #pragma once
 #include <cstdint>
 #include <functional>

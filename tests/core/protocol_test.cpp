@@ -176,9 +176,9 @@ Json parse(const std::string& s) {
   return j;
 }
 
-// --- encoding matches the design exactly ---
+// --- encoding matches docs/protocol.md exactly ---
 
-TEST(ProtocolEncode, ChangeMatchesDesign) {
+TEST(ProtocolEncode, ChangeMatchesProtocolDoc) {
   EXPECT_EQ(encode(sample_change()),
             parse(R"({"seq":124,"collection":"bills","id":"01HZX-bill.1","op":"update","version":124,
                       "fields":{"status":"paid","amount":42,"items":[1,2]},
@@ -188,7 +188,7 @@ TEST(ProtocolEncode, ChangeMatchesDesign) {
   EXPECT_TRUE(encode(c).at("origin").is_null());
 }
 
-TEST(ProtocolEncode, MutationBatchMatchesDesign) {
+TEST(ProtocolEncode, MutationBatchMatchesProtocolDoc) {
   EXPECT_EQ(encode(sample_batch()),
             parse(R"({"client":"client-a","mutations":[
               {"mid":17,"op":"insert","collection":"bills","id":"b1","fields":{"amount":10}},
@@ -197,7 +197,7 @@ TEST(ProtocolEncode, MutationBatchMatchesDesign) {
               {"mid":19,"op":"delete","collection":"bills","id":"b2"}]})"));
 }
 
-TEST(ProtocolEncode, MutationResultsMatchDesign) {
+TEST(ProtocolEncode, MutationResultsMatchProtocolDoc) {
   EXPECT_EQ(encode(sample_results()),
             parse(R"({"seq":130,"results":[
               {"mid":17,"status":"applied","seq":124},
