@@ -1,4 +1,4 @@
-// syncline-server: the reference sync server (design §4). One io thread runs every request,
+// syncline-server: the reference sync server (docs/protocol.md). One io thread runs every request,
 // stream and fan-out in order; one writer thread commits the writes in groups (server/writer.hpp)
 // so the fsync never stalls the streams, and hands the results back to the io thread in seq order.
 //

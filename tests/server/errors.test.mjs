@@ -1,5 +1,5 @@
-// Bad input: every malformed or unauthorised request gets the design's JSON error with the right
-// status, and nothing already committed is lost.
+// Bad input: every malformed or unauthorised request gets the JSON error of docs/protocol.md
+// (Errors) with the right status, and nothing already committed is lost.
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';

@@ -17,7 +17,7 @@ describe('mutations', () => {
     await server?.cleanup();
   });
 
-  test('batch results follow design §4: applied, rejected conflict, duplicate', async () => {
+  test('batch results follow docs/protocol.md: applied, rejected conflict, duplicate', async () => {
     const r = await mutate(server, admin, 'admin-client-a', [
       { mid: 17, op: 'insert', collection: 'bills', id: 'bill-1', fields: { customer_id: 'alice', amount: 10, status: 'open' } },
       { mid: 18, op: 'update', collection: 'bills', id: 'bill-1', fields: { status: 'paid' }, base_version: 123 },

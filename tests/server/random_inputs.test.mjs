@@ -1,6 +1,7 @@
 // Randomised bad input: valid requests mutated at random (seeded; rerun a failure with
-// SYNCLINE_SEED=<seed>). Every answer must be 200 or a 4xx with exactly the design's error body,
-// never a 5xx or a dead server, and WebSocket frames must get `results` or `error` frames.
+// SYNCLINE_SEED=<seed>). Every answer must be 200 or a 4xx with exactly the error body of
+// docs/protocol.md, never a 5xx or a dead server, and WebSocket frames must get `results` or
+// `error` frames.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { api, makeToken, startServer, testConfig, WsClient } from './helpers.mjs';
