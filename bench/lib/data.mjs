@@ -1,5 +1,6 @@
 // Deterministic workload: documents of a "bills" collection and the change stream over them,
-// as JSON text frames exactly as the server sends them over WebSocket (design §4).
+// as JSON text frames exactly as the server sends them over WebSocket (docs/protocol.md,
+// Stream messages).
 import { rng } from './common.mjs';
 
 const STATUSES = ['unpaid', 'paid', 'void'];

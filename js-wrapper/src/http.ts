@@ -1,4 +1,4 @@
-// Layer: js-wrapper. The request/response side of the protocol (design §4): snapshots,
+// Layer: js-wrapper. The request/response side of the protocol (docs/protocol.md): snapshots,
 // mutation batches, custom events. Server errors become SyncError with the server's code.
 import type { SyncDocument } from './engine.js';
 import { corsError, corsProbeFor } from './cors.js';

@@ -1,5 +1,6 @@
 // Layer: js-wrapper. Sortable ids (UUIDv7 layout: 48-bit millisecond time, then randomness),
-// created on the client so there is never a temporary-id swap (design §3).
+// created on the client so there is never a temporary-id swap (clients create ids:
+// docs/protocol.md, Data model).
 
 function randomBytes(n: number): Uint8Array {
   const out = new Uint8Array(n);

@@ -1,4 +1,4 @@
-// Layer: js-wrapper. The public types of the client API (design §6). Everything returned to
+// Layer: js-wrapper. The public types of the client API (docs/api.md). Everything returned to
 // the app is immutable: snapshots are frozen and replaced (never mutated) when they change, so
 // React's useSyncExternalStore can compare them by identity.
 import type { AggregateResult, HistoryEntry, SyncDocument } from './engine.js';
@@ -18,7 +18,7 @@ export interface ClientOptions {
   transport?: Transport;
   /** Collections this client replicates; one stream carries all of them. */
   collections: string[];
-  /** Optional server-side filter applied to the subscription (design §4 grammar). */
+  /** Optional server-side filter on the subscription (`where` grammar: docs/protocol.md). */
   where?: string;
   persistence?: PersistenceKind;
   /** Capacity of the bounded event history (default 100). */
