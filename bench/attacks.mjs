@@ -1,6 +1,7 @@
-// Issue 13: the resource attacks of the hardening list at full scale, against one server binary,
-// with what they cost the server: resident memory before / at peak, /v1/health latency while
-// the attack runs, and the attack's own figures.
+// The resource attacks of the server's hardening list (docs/reliability-security.md, Server
+// hardening) at full scale, against one server binary, with what they cost the server: resident
+// memory before / at peak, /v1/health latency while the attack runs, and the attack's own
+// figures.
 //
 //   SYNCLINE_SERVER_BIN=/path/to/syncline-server node bench/attacks.mjs [--only=3,4,5]
 //

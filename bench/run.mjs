@@ -1,4 +1,4 @@
-// `npm run bench`: every benchmark of issue 6, each against its peers in the same run.
+// `npm run bench`: every benchmark (bench/README.md), each against its peers in the same run.
 //   node bench/run.mjs            full run, writes docs/benchmarks.md
 //   node bench/run.mjs --quick    small sizes (< 2 min), prints only (add --write to write)
 //   node bench/run.mjs --only=apply,size   a subset (prints only unless --write)

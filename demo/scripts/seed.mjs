@@ -188,7 +188,7 @@ export function buildDataset(now = Date.now()) {
     }
   }
 
-  // Leads (issue 15), appended after everything else so the mids of the data above stay put.
+  // Leads, appended after everything else so the mids of the data above stay put.
   // Fixed values (no rng draws), a pipeline per branch: new -> contacted -> quoted -> won / lost.
   // lead-seed-1 (north, new) and lead-seed-4 (north, quoted, asks for the Main Hall tomorrow
   // evening, which Ana holds) are the ones the e2e tests move and convert.
