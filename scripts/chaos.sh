@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Long chaos convergence run (issue 7, suite 1): `npm run chaos`.
+# Long chaos convergence run (tests/chaos/harness.mjs, docs/reliability-chaos.md): `npm run chaos`.
 # Parameters (environment): CHAOS_SECONDS (default 300), CHAOS_CLIENTS (20), CHAOS_PAGES (2),
 # CHAOS_CUSTOMERS (5), CHAOS_SEED (default: time), CHAOS_RUNS (1: runs with seeds SEED, SEED+1, ...),
 # CHAOS_LOG_RETENTION (0), CHAOS_SERVER_KILL_EVERY ("10,20" s), CHAOS_CLIENT_KILL_EVERY ("2,5" s),

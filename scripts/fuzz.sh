@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reliability suite 4 (issue 7): libFuzzer targets over src/core and the server's request path
-# (server_request), under ASan + UBSan (clang-14).
+# Fuzzing (docs/reliability.md, tests/fuzz/README.md): libFuzzer targets over src/core and the
+# server's request path (server_request), under ASan + UBSan (clang-14).
 #
 #   scripts/fuzz.sh --ci          build, replay corpora + crashers, then fuzz each target for
 #                                 FUZZ_CI_SECONDS (default 20) seconds; exit 1 on any crash

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reliability suite 5 (issue 7): the native core tests under AddressSanitizer + UBSan.
+# Sanitizers (docs/reliability.md): the native core tests under AddressSanitizer + UBSan.
 #
 #   scripts/sanitize.sh --ci   bounded run for CI: SYNCLINE_SIM_SEEDS=40 simulation seeds
 #   scripts/sanitize.sh        full run (the simulation's default seed count)
