@@ -852,7 +852,8 @@ class Client implements SyncClient {
           // Fetched as a follower, to fill its gap; meanwhile this tab took the connection and its
           // own stream, resumed from the replica's cursor, moved the replica on. That gap is
           // filled, and this older state would take back what the stream delivered since (which
-          // the stream does not send again): a confirmed write would vanish from the view.
+          // the stream does not send again): a confirmed write would vanish from the view
+          // (docs/decisions/0002-a-late-snapshot-never-rolls-back-the-stream.md).
           this.note('snapshot_skipped', { seq: snap.seq, cursor: this.engine.cursor() });
           return;
         }
@@ -880,7 +881,8 @@ class Client implements SyncClient {
   private onStreamFrames(frames: string[]): void {
     if (this.closed) return;
     // Mutation results answer this tab's own client id: other tabs must never see them, or a
-    // follower would take the leader's verdict on mid N for its own mid N.
+    // follower would take the leader's verdict on mid N for its own mid N
+    // (docs/decisions/0004-mutation-results-are-never-shared.md).
     const shared = frames.filter((f) => !isOwnReply(f));
     const out = this.receiveRecorded(frames, shared);
     this.lastSync = Date.now();
@@ -953,7 +955,8 @@ class Client implements SyncClient {
         // Frees a batch whose answer never came (lost WebSocket frame, dropped response).
         this.handleOutputQuiet(this.engine.tick(Date.now()));
         // A write made while that flush was in progress is in the engine's outbox but not yet on
-        // disk: it waits for the next flush (its own), the durable prefix goes now.
+        // disk: it waits for the next flush (its own), the durable prefix goes now
+        // (docs/decisions/0001-send-only-the-durable-outbox-prefix.md).
         const body = this.engine.takeBatch(Date.now(), this.durableNextMid);
         if (!body) {
           if (this.engine.state().inFlight) this.schedulePump(1000);

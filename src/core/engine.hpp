@@ -127,7 +127,7 @@ class Engine {
   // those whose outbox record the adapter has made durable (a mutation sent before that and
   // lost in a crash would have its mid reused by the next owner of the outbox, and the server
   // would answer the new mutation `duplicate`). The default suits adapters that persist
-  // synchronously.
+  // synchronously. Why: docs/decisions/0001-send-only-the-durable-outbox-prefix.md.
   std::optional<MutationBatch> take_batch(std::int64_t now_ms, std::int64_t durable_next_mid = INT64_MAX);
   void on_batch_failed();
   void set_transport_ready(bool ready);

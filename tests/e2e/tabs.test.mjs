@@ -216,6 +216,7 @@ for (const transport of ['sse', 'websocket']) {
       }
     });
 
+    // docs/decisions/0002-a-late-snapshot-never-rolls-back-the-stream.md
     test('a snapshot a tab fetched as a follower, landing after it took over and streamed newer writes, takes none of them back', async () => {
       const ctx = await chrome.browser.newContext();
       try {

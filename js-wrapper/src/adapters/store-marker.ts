@@ -4,7 +4,8 @@
 //
 // Two places, either is enough: localStorage, which chromium writes to disk seconds after a
 // change (a marker set just before a kill is lost with it), and a file in the origin private
-// file system, which is on disk once its creation resolved.
+// file system, which is on disk once its creation resolved. The story:
+// docs/decisions/0003-a-discarded-database-is-reported.md.
 
 const MARKER_TIMEOUT_MS = 2000;
 
