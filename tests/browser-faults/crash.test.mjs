@@ -1,7 +1,7 @@
-// Suite 2 (issue 7): crash during persistence. The whole chromium process group is SIGKILLed at
-// a random moment while the page keeps writing (so the outbox is being written to IndexedDB,
-// sent, acknowledged and pruned), then chromium is relaunched on the same profile. Every write
-// whose `local` promise resolved before the kill must reach the server, exactly once.
+// Crash during persistence. The whole chromium process group is SIGKILLed at a random moment while
+// the page keeps writing (so the outbox is being written to IndexedDB, sent, acknowledged and
+// pruned), then chromium is relaunched on the same profile. Every write whose `local` promise
+// resolved before the kill must reach the server, exactly once.
 // Bounded: 5 kill rounds; BROWSER_FAULTS_LONG=1: 100 rounds.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

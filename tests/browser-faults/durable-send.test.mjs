@@ -1,4 +1,4 @@
-// Issue 7, crash during persistence, shown deterministically: a mutation must never leave the
+// Crash during persistence, shown deterministically: a mutation must never leave the
 // tab before its outbox record is durable, or a crash at that moment makes the next owner of
 // the slot reuse its mid (the server answers `duplicate` and the write is lost). The race: the
 // send path flushes, and a write made while that flush is in progress is already in the
@@ -6,6 +6,7 @@
 // for 250 ms) while the page writes every 40 ms, so that window is hit on every round; every
 // mutation that goes out (fetch body or WebSocket frame) is checked against the moment its
 // outbox transaction that covered it completed (an outbox record with next_mid above it).
+// Background: docs/decisions/0001-send-only-the-durable-outbox-prefix.md.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {

@@ -1,4 +1,4 @@
-// Browser fault-injection helpers (suites 2, 8, 9 of issue 7). Reuses the e2e harness page
+// Browser fault-injection helpers (crash, storage and leader tests). Reuses the e2e harness page
 // (tests/e2e/app/dist) and the e2e helpers. Every process started here is stopped by the test
 // that started it, by its own pid / process group.
 import { spawn } from 'node:child_process';

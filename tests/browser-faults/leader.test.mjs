@@ -1,6 +1,6 @@
-// Suite 9 (issue 7): leader failure. N tabs of one browser context share one stream through the
-// leader tab. The leader is killed (page.close, or a renderer crash through CDP Page.crash) or
-// frozen (CDP Page.setWebLifecycleState frozen), repeatedly, while every tab keeps writing.
+// Leader failure. N tabs of one browser context share one stream through the leader tab. The leader
+// is killed (page.close, or a renderer crash through CDP Page.crash) or frozen (CDP
+// Page.setWebLifecycleState frozen), repeatedly, while every tab keeps writing.
 // Checked: at most one stream per client on the server once a hand-over settled (the
 // syncline_connections gauge, polled every 25 ms), a new leader connected within a bound
 // (measured and printed), and every write whose `local` promise resolved on the server once.

@@ -1,8 +1,8 @@
-// Suite 8 (issue 7): storage faults in the browser. Quota errors (injected by patching
-// IDBObjectStore.prototype.put in the page) and a wiped IndexedDB database (deleted from another
-// page of the same context, or cleared over CDP) must be reported to the app
-// (status.storageError, a history entry, a rejected `local` promise), must not drop the pending
-// outbox held in memory, and a wiped store must resync from the server.
+// Storage faults in the browser. Quota errors (injected by patching IDBObjectStore.prototype.put in
+// the page) and a wiped IndexedDB database (deleted from another page of the same context, or
+// cleared over CDP) must be reported to the app (status.storageError, a history entry, a rejected
+// `local` promise), must not drop the pending outbox held in memory, and a wiped store must resync
+// from the server.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -332,7 +332,8 @@ describe('wiped IndexedDB store', () => {
   // What chromium does after a hard kill that damaged its IndexedDB files: at the next start it
   // discards the origin's whole database. The localStorage marker can be gone too (chromium
   // writes localStorage to disk seconds after a change), so this removes both, while no page is
-  // open, and starts the app again: the discard must be reported, and a first start must not be.
+  // open, and starts the app again: the discard must be reported, and a first start must not be
+  // (docs/decisions/0003-a-discarded-database-is-reported.md).
   test('a database discarded while the app was not running, localStorage marker and all: reported at the next start', async () => {
     const name = 'wipe-between-runs';
     const ctx = await chrome.browser.newContext();
