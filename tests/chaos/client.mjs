@@ -7,7 +7,7 @@
 // {idx, seed, incarnation, url, token, sub, role, transport, storageDir, collections, customers,
 // counters, counterShare, opMinMs, opMaxMs}. transport 'sse' uses lib/event-source.mjs (Node 20
 // has no EventSource). It performs seeded random inserts, patches, conditional updates and deletes
-// and, as an admin, counter operations on the `products` documents named in `counters` (issue 14):
+// and, as an admin, counter operations on the `products` documents named in `counters`:
 // increments, decrements bounded at min 0, conditional restocks (`if`), transfers (one
 // client.transaction: A -= x with min 0, B += x, a stock_transactions record) and payments (one
 // client.transaction: a bill marked paid `if` unpaid, a counter increment, a record). Every write
@@ -92,7 +92,7 @@ function issue(kind, collection, id, make) {
   reportVerdicts(w);
 }
 
-// --------------------------------------------------------------- counters and groups (issue 14)
+// ---------------------------------------------------------------------- counters and groups
 const COUNTERS = cfg.counters ?? [];
 const isCounter = (id) => COUNTERS.includes(id);
 

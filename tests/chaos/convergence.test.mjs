@@ -1,6 +1,6 @@
-// Layer: tests/chaos. Bounded CI version of the chaos convergence suite (issue 7, suite 1):
+// Layer: tests/chaos. Bounded CI version of the chaos convergence suite (harness.mjs):
 // 20 Node clients + 2 chromium pages, ~60 s of nemesis, then the checks of harness.mjs, including
-// counters and atomic groups (issue 14): groups all-or-nothing, each counter = its initial value +
+// counters and atomic groups: groups all-or-nothing, each counter = its initial value +
 // the increments the server applied, every replica's counter = the server's, transfers conserve.
 // Long version: `npm run chaos` (scripts/chaos.sh). A failure prints the seed and the rerun
 // command; CHAOS_SEED / CHAOS_CI_SECONDS / CHAOS_CI_CLIENTS / CHAOS_CI_PAGES override the defaults

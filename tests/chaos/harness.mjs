@@ -1,4 +1,4 @@
-// Layer: tests/chaos. Chaos convergence (issue 7, suite 1): a real syncline-server, N Node
+// Layer: tests/chaos. Chaos convergence: a real syncline-server, N Node
 // clients running the real runtime (tests/chaos/client.mjs, one process each), a few chromium
 // pages (tests/e2e harness), all talking through the nemesis proxy (lib/proxy.mjs). The seeded
 // nemesis cuts connections and streams mid-frame, drops mutation responses, duplicates
@@ -14,7 +14,7 @@
 //     duplicate probe after the run);
 //   - outcomes the clients saw equal the outcomes the server recorded;
 //   - every replica equals the server's snapshot for that client's token;
-//   - counters and atomic groups (issue 14): every group all-or-nothing in the log (all members at
+//   - counters and atomic groups: every group all-or-nothing in the log (all members at
 //     consecutive seqs, or none); every counter's final value = its initial value + the sum of
 //     the increments the server applied (the applied set from the log's origins, cross-checked
 //     with the clients' verdicts), each log step of a counter exactly its increment; every
@@ -297,7 +297,7 @@ class PageClient {
     e.local = res.local;
   }
 
-  /** Counter writes (issue 14) from a page whose harness has writeOps/transaction: bounded
+  /** Counter writes from a page whose harness has writeOps/transaction: bounded
    * sales, restocks and transfers, with the same meaning as the Node clients'. The write is
    * issued in one synchronous evaluate (so a reload cannot lose its record here) and marked
    * durable by a second. Returns false when this roll is not a counter write. */

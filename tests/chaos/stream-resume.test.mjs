@@ -1,4 +1,4 @@
-// Layer: tests/chaos. Stream resume (issue 7, suite 3). A real syncline-server (temp DB, --port 0),
+// Layer: tests/chaos. Stream resume. A real syncline-server (temp DB, --port 0),
 // concurrent writers committing over HTTP, and raw stream readers, SSE over http.request and
 // WebSocket over `ws`, whose connections are cut at random byte offsets, usually mid-message:
 //   - by the TCP proxy of tests/chaos/lib/proxy.mjs (closes after a random number of bytes),
