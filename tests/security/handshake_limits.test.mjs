@@ -1,4 +1,4 @@
-// Suite 7 (issue 7): handshake and limits. Bad Origin, missing / expired / tampered tokens on
+// Handshake and limits. Bad Origin, missing / expired / tampered tokens on
 // every route, a token that expires while its stream is open, oversized bodies and frames, and
 // the per-subject rate limit under a flood while a well-behaved client keeps being served.
 // Each test starts its own syncline-server (--port 0, temporary DB) and always stops it.
@@ -83,7 +83,7 @@ function badTokens() {
   };
 }
 
-describe('suite 7: handshake and limits', () => {
+describe('handshake and limits', () => {
   test('missing, expired and tampered tokens are refused on every route with the documented status / close code', async () => {
     await withServer(testConfig({ demo_tokens: false }), async (server) => {
       const admin = makeToken('admin-1', 'admin');
@@ -141,7 +141,7 @@ describe('suite 7: handshake and limits', () => {
       const ok = rawWs(server, { params: { access_token: good, collections: 'bills' } });
       await ok.waitFor((o) => o.messages.some((m) => m.type === 'hello'), 5000, 'hello');
       ok.terminate();
-      console.log(`# suite 7 tokens: ${Object.keys(cases).length} token variants x 2 carriers x 5 routes; refusals checked: ${refusals}`);
+      console.log(`# handshake_limits tokens: ${Object.keys(cases).length} token variants x 2 carriers x 5 routes; refusals checked: ${refusals}`);
     });
   });
 
@@ -183,7 +183,7 @@ describe('suite 7: handshake and limits', () => {
       assert.equal(rBad.headers.get('access-control-allow-origin'), null);
       const rGood = await api(server, 'GET', '/v1/snapshot?collections=bills', { token, headers: { origin: 'https://app.example.com' } });
       assert.equal(rGood.headers.get('access-control-allow-origin'), 'https://app.example.com');
-      console.log(`# suite 7 origin: ${bad.length + 2} foreign-origin handshakes refused with 403`);
+      console.log(`# handshake_limits origin: ${bad.length + 2} foreign-origin handshakes refused with 403`);
     });
   });
 
@@ -231,7 +231,7 @@ describe('suite 7: handshake and limits', () => {
       const sseAfterExpMsgs = sse.events.length;
       const wsAfter = ws.messages.filter((m) => m.type === 'change').length;
       console.log(
-        `# suite 7 token expiry: bound stated ${boundMs} ms after exp; measured SSE end ${
+        `# handshake_limits token expiry: bound stated ${boundMs} ms after exp; measured SSE end ${
           sseEndAt === null ? `never (still open ${Date.now() - expMs} ms after exp, ${sseAfterExpMsgs} messages so far)` : `${afterExp(sseEndAt)} ms`
         }, WebSocket end ${ws.close === null ? `never (still open ${Date.now() - expMs} ms after exp, ${wsAfter} changes)` : `${afterExp(ws.close.at)} ms (code ${ws.close.code})`}, ` +
           `mutate frame after exp ${lateApplied === null ? 'not tried (closed)' : lateApplied ? 'APPLIED' : 'refused'}`,
@@ -331,7 +331,7 @@ describe('suite 7: handshake and limits', () => {
       assert.equal(w4.messages.filter((m) => m.type === 'error').length, 6, 'one error frame per invalid frame up to the limit');
       // Nothing from the oversized WebSocket messages was committed.
       assert.equal((await api(server, 'GET', '/v1/health')).json.seq, headMid + 1);
-      console.log('# suite 7 oversize: 5 HTTP bodies refused 413 (content-length, 4 MiB, unauthenticated, chunked, max_batch); 3 WS messages closed 1009; invalid-frame flood closed 1008');
+      console.log('# handshake_limits oversize: 5 HTTP bodies refused 413 (content-length, 4 MiB, unauthenticated, chunked, max_batch); 3 WS messages closed 1009; invalid-frame flood closed 1008');
     });
   });
 
@@ -437,8 +437,8 @@ describe('suite 7: handshake and limits', () => {
       calmSse.close();
 
       const fmt = (a) => `p50 ${percentile(a, 50).toFixed(1)} ms, p99 ${percentile(a, 99).toFixed(1)} ms (n=${a.length})`;
-      console.log(`# suite 7 rate limit: limit ${perSec}/s burst ${burst}; flood ${elapsedS.toFixed(1)} s: ${counts.flood_requests} HTTP requests, ${counts.flood_429} x 429, ${counts.flood_applied} flood mutations applied, WS frames ${wsMid} sent -> ${wsRes} results (${wsApplied} applied), ${wsErr} rate_limited error frames; stream opens served during the flood ${streamOpensServed}`);
-      console.log(`# suite 7 calm client latency: baseline ${fmt(baseline)}; during flood ${fmt(calmLat)}; outcomes ${JSON.stringify(calmStatus)}`);
+      console.log(`# handshake_limits rate limit: limit ${perSec}/s burst ${burst}; flood ${elapsedS.toFixed(1)} s: ${counts.flood_requests} HTTP requests, ${counts.flood_429} x 429, ${counts.flood_applied} flood mutations applied, WS frames ${wsMid} sent -> ${wsRes} results (${wsApplied} applied), ${wsErr} rate_limited error frames; stream opens served during the flood ${streamOpensServed}`);
+      console.log(`# handshake_limits calm client latency: baseline ${fmt(baseline)}; during flood ${fmt(calmLat)}; outcomes ${JSON.stringify(calmStatus)}`);
 
       assert.ok(counts.flood_429 > 0, 'the flooding token got 429s');
       assert.equal(counts.retry_after_missing, 0, 'every 429 is rate_limited with a Retry-After >= 1');

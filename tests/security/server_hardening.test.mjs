@@ -1,7 +1,8 @@
-// Issue 13: server hardening. One test (or a few) per item of the hardening list: static files
-// stay inside --static, JSON nesting depth, catch-up memory of stalled resumes, fd exhaustion,
-// scoped snapshots read by index, per-address rate limits (demo tokens, bad tokens), claims
-// compared as exact strings, and who may publish / receive dataset-wide events.
+// Server hardening. One test (or a few) per item of the hardening list
+// (docs/reliability-security.md, Server hardening): static files stay inside --static, JSON nesting
+// depth, catch-up memory of stalled resumes, fd exhaustion, scoped snapshots read by index,
+// per-address rate limits (demo tokens, bad tokens), claims compared as exact strings, and who may
+// publish / receive dataset-wide events.
 // Each test starts its own syncline-server (--port 0, temporary DB) on loopback and always stops
 // it; no mocks. Timing thresholds are generous (the figures are printed; bench/attacks.mjs
 // measures them at full scale).
@@ -105,7 +106,7 @@ function assertDepthRefusal(r, what) {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('issue 13: server hardening', () => {
+describe('server hardening', () => {
   // 1. Static route: only files whose canonical path is under canonical(--static DIR).
   test('1. --static serves only files under the static root (absolute paths, %2F, .., symlinks -> 404)', { timeout: 60000 }, async () => {
     const root = mkdtempSync(join(tmpdir(), 'syncline-static-'));

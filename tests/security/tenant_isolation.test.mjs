@@ -1,4 +1,4 @@
-// Suite 6 (issue 7): tenant isolation, as a seeded property test.
+// Tenant isolation, as a seeded property test.
 //
 // Several customers and an admin drive a real syncline-server one operation at a time (so the
 // test's model knows the server's truth after every step; the model is checked against the
@@ -578,7 +578,7 @@ async function runSeed(seed, figures) {
   return violations;
 }
 
-describe('suite 6: tenant isolation (property test)', () => {
+describe('tenant isolation (property test)', () => {
   for (const seed of SEEDS) {
     test(`seed ${seed}: no document, change, delete or ack outside the caller's scope; no foreign mutation accepted`, async () => {
       const figures = [];
@@ -586,7 +586,7 @@ describe('suite 6: tenant isolation (property test)', () => {
       try {
         violations = await runSeed(seed, figures);
       } catch (e) {
-        console.log(`# suite 6 seed ${seed} crashed; rerun: SECURITY_SEED=${seed} node --test tests/security/tenant_isolation.test.mjs`);
+        console.log(`# tenant_isolation seed ${seed} crashed; rerun: SECURITY_SEED=${seed} node --test tests/security/tenant_isolation.test.mjs`);
         throw e;
       }
       const f = figures[0];
@@ -594,11 +594,11 @@ describe('suite 6: tenant isolation (property test)', () => {
       for (const v of violations) byKind[v.kind] = (byKind[v.kind] || 0) + 1;
       const foreign = Object.entries(f.ops).filter(([k]) => k.startsWith('foreign_')).reduce((a, [, n]) => a + n, 0);
       console.log(
-        `# suite 6 seed ${seed}: ${f.steps} operations (head seq ${f.head}; ${foreign} foreign writes, ${f.ops.forgedClientId || 0} forged client ids, ${f.ops.resume || 0} resumes, ${f.ops.snapshot || 0} snapshots), ` +
+        `# tenant_isolation seed ${seed}: ${f.steps} operations (head seq ${f.head}; ${foreign} foreign writes, ${f.ops.forgedClientId || 0} forged client ids, ${f.ops.resume || 0} resumes, ${f.ops.snapshot || 0} snapshots), ` +
           `messages observed per customer ${JSON.stringify(f.observed)}, violations = ${violations.length} ${JSON.stringify(byKind)}`,
       );
       if (violations.length) {
-        console.log(`# suite 6 first violations: ${JSON.stringify(violations.slice(0, 5))}`);
+        console.log(`# tenant_isolation first violations: ${JSON.stringify(violations.slice(0, 5))}`);
         console.log(`# rerun: SECURITY_SEED=${seed} node --test tests/security/tenant_isolation.test.mjs`);
       }
       assert.equal(violations.length, 0, `seed ${seed}: ${violations.length} violations ${JSON.stringify(byKind)}; rerun with SECURITY_SEED=${seed}`);

@@ -1,6 +1,6 @@
-// Issue 14 on the real server: field operations (increment with bounds, serverTime), conditions
-// (`if`) and atomic groups, under concurrency and across kill -9. Each describe starts its own
-// syncline-server on loopback with a temporary database.
+// The real server's field operations (increment with bounds, serverTime), conditions (`if`) and
+// atomic groups, under concurrency and across kill -9. Each describe starts its own syncline-server
+// on loopback with a temporary database.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

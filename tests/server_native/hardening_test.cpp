@@ -1,6 +1,7 @@
-// Issue 13 at the lowest layers that show it: claims compare as exact strings in rules, who may
-// publish dataset-wide events, the one bounded JSON entry point, the catch-up memory budget's
-// arithmetic, scoped snapshots narrowed by an index, and the static route's containment.
+// Server hardening (docs/reliability-security.md) at the lowest layers that show it: claims compare
+// as exact strings in rules, who may publish dataset-wide events, the one bounded JSON entry point,
+// the catch-up memory budget's arithmetic, scoped snapshots narrowed by an index, and the static
+// route's containment.
 #include <gtest/gtest.h>
 
 #include <filesystem>
