@@ -1,5 +1,5 @@
-// Layer: tests/core. The engine and outbox with field operations, conditions and atomic groups
-// (issue 14): increments replay on the newest base, a rejected group leaves in one step, the
+// Layer: tests/core. The engine and outbox with field operations, conditions and atomic groups:
+// increments replay on the newest base, a rejected group leaves in one step, the
 // outbox never splits a group, and the new members survive persistence.
 #include <gtest/gtest.h>
 
@@ -384,7 +384,8 @@ TEST(OutboxGroups, PersistenceKeepsTheNewMembersAndLoadsOldStates) {
   EXPECT_EQ(*back, ob);
   EXPECT_EQ(back->entries()[0].queued_ms, 100);
 
-  // A state saved before issue 14: no ops, if, group or queued_ms.
+  // A state saved by a version without field operations, conditions and groups (before protocol
+  // revision 1.1) still loads: no ops, if, group or queued_ms.
   Json old = Json::parse(R"({"next_mid":3,"entries":[
     {"mid":1,"op":"update","collection":"bills","id":"b1","fields":{"a":1}},
     {"mid":2,"op":"delete","collection":"bills","id":"b2","applied_seq":4}]})");

@@ -29,7 +29,7 @@ TEST(Mutation, APatchRemovesNamedNullsAndKeepsNestedNulls) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Field operations and conditions (issue 14): the one rule the server applies at commit and the
+// Field operations and conditions: the one rule the server applies at commit and the
 // client replays over its newest base.
 
 namespace {

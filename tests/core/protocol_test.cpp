@@ -515,7 +515,7 @@ TEST(ProtocolErrors, DecodeMutationPrefix) {
                "invalid_request", "mutations[7].fields");
 }
 
-// --- field operations, conditions, atomic groups (issue 14) ---
+// --- field operations, conditions, atomic groups (protocol revision 1.1) ---
 
 TEST(ProtocolEncode, AtomicMembersMatchTheDoc) {
   EXPECT_EQ(encode(atomic_batch()),

@@ -1,4 +1,4 @@
-// The write path without a browser or wasm (issue 14): field-operation markers split out of
+// The write path without a browser or wasm: field-operation markers split out of
 // patches into the wire's `ops`, validation errors, and how write and transaction promises settle
 // from the engine's verdicts. The engine is a stand-in that records what it was given.
 import { test } from 'node:test';

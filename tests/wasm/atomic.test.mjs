@@ -1,4 +1,4 @@
-// Field operations, conditions and atomic groups through the built syncline.wasm (issue 14): the
+// Field operations, conditions and atomic groups through the built syncline.wasm: the
 // mutate binding takes "ops" and "if" per mutation and {"mutations", "atomic"} for a group, and a
 // rejected group comes back as settled entries naming the member that failed (failedMid) and,
 // for a conflict, the server's document (current).
