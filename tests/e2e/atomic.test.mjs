@@ -1,8 +1,9 @@
-// Issue 14 in chromium against the real server: two browser contexts (two shop windows) each sell
-// one of the same product with increment(-1, {min: 0}) and each mark the same bill paid in a
-// transaction (conditional update + ledger credit). Offline then reconnected, and online at the
-// same instant: stock drops by exactly 2, exactly one credit exists, and the losing window's
-// transaction promise rejects with conflict naming the bill update and the bill as it is.
+// Field operations and transactions in chromium against the real server: two browser contexts
+// (two shop windows) each sell one of the same product with increment(-1, {min: 0}) and each mark
+// the same bill paid in a transaction (conditional update + ledger credit). Offline then
+// reconnected, and online at the same instant: stock drops by exactly 2, exactly one credit
+// exists, and the losing window's transaction promise rejects with conflict naming the bill
+// update and the bill as it is.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {

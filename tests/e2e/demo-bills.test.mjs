@@ -1,4 +1,4 @@
-// The demo's bills and ledger (issue 15) end to end in chromium against the real server serving
+// The demo's bills and ledger end to end in chromium against the real server serving
 // demo/dist: the seed's statements reconcile for every customer; an admin edits a bill (stock moves
 // by the difference, the ledger debit follows) and deletes one (stock returned, debit removed) while
 // the customer watches the row update or fade out with a toast; a customer gets no "New bill" toast
@@ -27,7 +27,7 @@ async function state() {
   return { bills, ledger, products: byId(products), moves };
 }
 
-/** The reconciliation every statement must satisfy (issue 15): per customer, balance = payments -
+/** The reconciliation every statement must satisfy: per customer, balance = payments -
  * bills; every ledger line that names a bill names one that exists (and its customer's); each bill
  * has exactly one debit of its total; each paid bill exactly one payment credit of its total, and an
  * unpaid one none. */

@@ -1,4 +1,4 @@
-// The demo's bookings, leads and customer product availability (issue 15), end to end in chromium
+// The demo's bookings, leads and customer product availability, end to end in chromium
 // against the real server serving demo/dist, with two or three browser contexts per test (admin
 // and customers, or two admins), asserting what each user sees:
 // - a customer cancels her own booking (after a confirmation, with a toast); an admin window sees

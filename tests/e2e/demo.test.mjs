@@ -1,7 +1,7 @@
-// The realtime demo (issue 5) end to end in chromium against the real server serving demo/dist:
+// The realtime demo end to end in chromium against the real server serving demo/dist:
 // admin and customer panels in separate browser contexts, cross-tab low-stock alerts, a double
 // booking refused by the server's unique constraint, two admin windows racing for the last unit
-// and paying the same bill (issue 14: increments bounded at 0, conditional groups), and the PWA
+// and paying the same bill (increments bounded at 0, conditional groups), and the PWA
 // working with the server down.
 // Writes docs/screenshots/*.png along the way when SYNCLINE_SHOTS=1 (npm run screenshots).
 import { test, before, after } from 'node:test';

@@ -1,5 +1,5 @@
-// React hooks in chromium against the real server (issue 4, item 7): components update on
-// remote changes, and a change re-renders only the components that show it. Issue 14: an
+// React hooks in chromium against the real server: components update on remote changes, and a
+// change re-renders only the components that show it. Field operations and transactions: an
 // increment shows at once on the newest base, and a refused group leaves the view in one render.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

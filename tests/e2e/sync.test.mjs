@@ -1,5 +1,6 @@
 // End-to-end: the real client in Debian's chromium against a real syncline-server on
-// loopback, over both transports (issue 4, items 1-6).
+// loopback, over both transports: cross-context rendering, pending and confirmed writes, tab
+// hand-over, rollback of a rejected write, reconnect after a server kill, offline writes.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {

@@ -1,6 +1,7 @@
 // React hook harness: components count their renders so tests can check that a remote
 // change re-renders the components that show it, and only those. With ?shop=1 a ShopView logs
-// what each of its renders showed (a product's stock, a bill's credits: issue 14).
+// what each of its renders showed (a product's stock, a bill's credits), for the increment and
+// transaction tests.
 import { createRoot } from 'react-dom/client';
 import { createClient, increment, serverTime } from 'syncline';
 import type { SyncClient } from 'syncline';
