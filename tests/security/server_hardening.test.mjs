@@ -267,7 +267,7 @@ describe('server hardening', () => {
 
   // 3. Resume catch-up of streams that never read is bounded by limits.catchup_memory_bytes.
   test('3. 40 stalled SSE resumes from cursor 0 hold bounded memory; /v1/health keeps answering', { timeout: 90000 }, async () => {
-    // Smaller than the 2,000 x 7 KB (bench/attacks.mjs runs that) but the same per-stream
+    // Smaller than the full-scale 2,000 x 7 KB (bench/attacks.mjs runs that) but the same per-stream
     // volume order: 400 bookings of 32 KB = 12.5 MiB of catch-up per stream, 40 streams.
     const ROWS = 400;
     const ROW_BYTES = 32 * 1024;
