@@ -734,6 +734,12 @@ Result<std::unique_ptr<Engine>> Engine::restore_json(const Json& state, EngineOp
   if (auto ns = state.find("need_snapshot"); ns != state.end() && ns->is_boolean()) {
     engine->need_snapshot_ = ns->get<bool>();
   }
+  // The subscription the stored replica was built for. Absent: saved before subscriptions were
+  // stored, unknown (only a state that holds nothing needs no re-base).
+  std::optional<Json> stored;
+  if (auto s = state.find("subscription"); s != state.end()) stored = canonical_subscription(*s);
+  const bool holds_data = engine->cursor_ != 0 || !docs->empty();
+  const bool changed = stored ? *stored != engine->subscription_ : holds_data;
   std::set<DocKey> dropped;
   for (std::size_t i = 0; i < docs->size(); ++i) {
     const Json& dj = (*docs)[i];
@@ -749,10 +755,12 @@ Result<std::unique_ptr<Engine>> Engine::restore_json(const Json& state, EngineOp
     }
     Document d{c->get<std::string>(), id->get<std::string>(), ver->get<std::int64_t>(), *fields, false};
     if (auto del = dj.find("deleted"); del != dj.end() && del->is_boolean()) d.deleted = del->get<bool>();
-    // Outside the subscription: the replica no longer holds it (deleted from storage below).
+    // Re-based: what lies outside the new subscription leaves the replica (and storage, below).
     // A tombstone outside the where stays: it keeps a replayed older change from reviving it.
-    if (!engine->subscribed(d.collection) ||
-        (!d.deleted && !engine->where_.empty() && !engine->where_.matches(d.id, d.fields))) {
+    // Under the same subscription the stored replica is kept as it was (what its own stream
+    // carried is the server's decision), so saving and restoring changes nothing.
+    if (changed && (!engine->subscribed(d.collection) ||
+                    (!d.deleted && !engine->where_.empty() && !engine->where_.matches(d.id, d.fields)))) {
       dropped.insert(d.key());
       continue;
     }
@@ -766,12 +774,6 @@ Result<std::unique_ptr<Engine>> Engine::restore_json(const Json& state, EngineOp
   for (const auto& e : engine->outbox_.entries()) keys.insert(e.mutation.key());
   for (const auto& k : keys) engine->rebase(k);
   engine->out_ = EngineOutput{};
-  // The subscription the stored replica was built for. Absent: saved before subscriptions were
-  // stored, unknown (only a state that holds nothing needs no re-base).
-  std::optional<Json> stored;
-  if (auto s = state.find("subscription"); s != state.end()) stored = canonical_subscription(*s);
-  const bool holds_data = engine->cursor_ != 0 || !docs->empty();
-  const bool changed = stored ? *stored != engine->subscription_ : holds_data;
   engine->out_.dirty_docs = std::move(dropped);
   if (changed) {
     engine->need_snapshot_ = true;
@@ -781,8 +783,6 @@ Result<std::unique_ptr<Engine>> Engine::restore_json(const Json& state, EngineOp
                                             {"to", engine->subscription_},
                                             {"dropped", engine->out_.dirty_docs.size()}}});
     engine->out_.history_dirty = true;
-  } else if (!engine->out_.dirty_docs.empty()) {
-    engine->out_.meta_dirty = true;
   }
   return engine;
 }
