@@ -4,8 +4,8 @@
 // so every request is cross-origin.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { startAppServer, launchBrowser, openHarness, makeToken, waitFor, testConfig, APP_DIST } from './helpers.mjs';
+import { freePort } from '../server/helpers.mjs';
 
 const admin = makeToken('cors-admin', 'admin');
 let chrome;
@@ -17,16 +17,6 @@ after(async () => {
   await chrome?.close();
 });
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
 
 async function withServer(allowed, fn) {
   const port = await freePort();

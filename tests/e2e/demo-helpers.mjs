@@ -2,11 +2,10 @@
 // demo/dist, seeded by demo/scripts/seed.mjs, and small page helpers. Every process started
 // here is stopped by the test that started it.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer, api, sleep } from '../server/helpers.mjs';
+import { startServer, api, sleep, freePort } from '../server/helpers.mjs';
 import { seed } from '../../demo/scripts/seed.mjs';
 import { launchBrowser } from './helpers.mjs';
 
@@ -14,7 +13,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const ROOT = resolve(here, '..', '..');
 export const DEMO_DIST = join(ROOT, 'demo', 'dist');
 export const SHOTS = join(ROOT, 'docs', 'screenshots');
-export { api, sleep };
+export { api, sleep, freePort };
 
 export function demoConfig() {
   const config = JSON.parse(readFileSync(join(ROOT, 'server', 'config', 'demo.json'), 'utf8'));
@@ -22,16 +21,6 @@ export function demoConfig() {
   return config;
 }
 
-export function freePort() {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-    s.on('error', rej);
-  });
-}
 
 /** Starts the demo server on a temp DB (or `dir`), on `port` (or a free one), and seeds it. */
 export async function startDemo({ dir, port, seedData = true } = {}) {

@@ -10,12 +10,11 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { startServer, makeToken, api, sleep, testConfig } from '../server/helpers.mjs';
+import { startServer, makeToken, api, sleep, testConfig, freePort } from '../server/helpers.mjs';
 import { launchBrowser } from '../e2e/helpers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -87,16 +86,6 @@ function swFromDocs() {
   return m[1].replace(/^ {3}/gm, '') + '\n';
 }
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
 
 before(() => {
   assert.ok(existsSync(join(PKG, 'dist', 'index.js')), 'js-wrapper is built (scripts/build.sh)');

@@ -1,6 +1,7 @@
 // Test helpers for the syncline-server suites: start the real binary on a free loopback port
 // with a temporary database, sign tokens, and talk to it over real sockets (fetch, a small SSE
 // reader over http.request, and the `ws` package).
+import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,19 @@ export const SECRET = 'test-secret-0123456789';
 export { WebSocket };
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for a server that must be started on a
+ * known port, e.g. restarted on the same one). */
+export function freePort() {
+  return new Promise((res, rej) => {
+    const s = net.createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
 
 const b64url = (buf) => Buffer.from(buf).toString('base64').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
 
