@@ -8,6 +8,7 @@ import { useCollection } from 'syncline/react';
 import type { Product, StockLevel } from '../model';
 import { BRANCHES, branchName, STOCK_LEVEL_LABEL, stockLevel } from '../model';
 import { Empty, PageHeader } from '../ui/bits';
+import { useTimedMarks } from '../ui/useTimedMarks';
 
 const LEVEL_ICON: Record<StockLevel, string> = { in: '●', low: '◐', out: '○' };
 
@@ -87,7 +88,7 @@ export function Availability() {
 /** Flashes a product whose level changed since the previous render (not on first load). */
 function useLevelFlash(docs: readonly { id: string; fields: Product }[]) {
   const seen = useRef<Map<string, StockLevel> | null>(null);
-  const [marks, setMarks] = useState<Record<string, true>>({});
+  const [marks, mark] = useTimedMarks<true>(2400);
   useEffect(() => {
     const prev = seen.current;
     const now = new Map(docs.map((d) => [d.id, stockLevel(d.fields)]));
@@ -95,10 +96,7 @@ function useLevelFlash(docs: readonly { id: string; fields: Product }[]) {
     if (!prev) return;
     const changed: Record<string, true> = {};
     for (const [id, lv] of now) if (prev.has(id) && prev.get(id) !== lv) changed[id] = true;
-    if (!Object.keys(changed).length) return;
-    setMarks((m) => ({ ...m, ...changed }));
-    // Not cleared on the next change: each burst removes its own marks.
-    setTimeout(() => setMarks((m) => Object.fromEntries(Object.entries(m).filter(([id]) => !changed[id]))), 2400);
-  }, [docs]);
+    mark(changed);
+  }, [docs, mark]);
   return (id: string) => (marks[id] ? 'flash-changed' : '');
 }

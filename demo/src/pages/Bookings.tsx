@@ -5,7 +5,7 @@
 // a conditional delete, so it happens once; every other panel sees the slot free at once (colour
 // and text of the cell). Used by admins (all bookings) and customers (only their own are visible
 // to them). The calendar scrolls inside its card with the hall names kept in view.
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useMemo, useRef, useState } from 'react';
 import { useCollection, useDocumentListener, useSyncClient } from 'syncline/react';
 import type { Booking, Customer } from '../model';
 import { branchName, HALLS, isoDay, SLOTS, startOfToday } from '../model';
@@ -13,6 +13,7 @@ import { PageHeader } from '../ui/bits';
 import { useToast } from '../ui/Toasts';
 import { useWorkspace } from '../workspace';
 import { bookingLabel, cancelBooking, createBooking, explain, ownBookingWrites, refusalKind } from '../writes';
+import { useTimedMarks } from '../ui/useTimedMarks';
 
 const DAY = 86400000;
 
@@ -120,25 +121,13 @@ export function BookingCalendar() {
 function useCellFlash(confirmed: ReadonlySet<string>): (key: string) => string {
   const toast = useToast();
   const { session } = useWorkspace();
-  const [keys, setKeys] = useState<Record<string, true>>({});
-  const timers = useRef(new Set<ReturnType<typeof setTimeout>>());
-  useEffect(() => () => timers.current.forEach(clearTimeout), []);
+  const [keys, mark] = useTimedMarks<true>(2400);
   useDocumentListener<Booking>(
     'bookings',
     (e) => {
       const b = e.after ?? e.before;
       if (!b) return;
-      const k = `${b.hall}|${b.date}`;
-      setKeys((m) => ({ ...m, [k]: true }));
-      const t = setTimeout(() => {
-        timers.current.delete(t);
-        setKeys((m) => {
-          const c = { ...m };
-          delete c[k];
-          return c;
-        });
-      }, 2400);
-      timers.current.add(t);
+      mark({ [`${b.hall}|${b.date}`]: true });
       // Cancelled elsewhere (another window, another person): this window did not ask for it.
       if (e.type === 'disappear' && e.before && !e.pending && confirmed.has(e.id) && !ownBookingWrites.has(e.id)) {
         const mine = session.role !== 'admin';

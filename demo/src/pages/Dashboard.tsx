@@ -1,7 +1,7 @@
 // Layer: demo/pages. Live business overview: bill statistics from live aggregates (maintained
 // incrementally by the engine), inventory value and low stock, recent activity from the
 // client's bounded event history.
-import { useEffect, useMemo, useState } from 'react';
+import { useMemo } from 'react';
 import type { HistoryEntry } from 'syncline';
 import { useAggregate, useCollection, useEvents, useSyncClient } from 'syncline/react';
 import type { Bill, Product } from '../model';
@@ -9,20 +9,12 @@ import { BRANCHES, branchName, fmtMoney, fmtTime, startOfToday } from '../model'
 import { navigate } from '../router';
 import { PageHeader, Stat } from '../ui/bits';
 import { useWorkspace } from '../workspace';
-
-/** A timestamp that moves every minute, so "overdue" and "today" stay true without churn. */
-function useMinute(): number {
-  const [t, setT] = useState(() => Math.floor(Date.now() / 60000) * 60000);
-  useEffect(() => {
-    const i = setInterval(() => setT(Math.floor(Date.now() / 60000) * 60000), 15000);
-    return () => clearInterval(i);
-  }, []);
-  return t;
-}
+import { useClock } from '../ui/useClock';
 
 export function Dashboard() {
   const { branch } = useWorkspace();
-  const now = useMinute();
+  // Moves once a minute, so "overdue" and "today" stay true without churn.
+  const now = useClock(60000, 15000);
   const byStatus = useAggregate('bills', { groupBy: 'status', sum: 'total' });
   const overdue = useAggregate('bills', { where: `status=eq.unpaid,due_at=lt.${now}`, sum: 'total' });
   const today = useAggregate('bills', { where: `created_at=gte.${startOfToday()}`, sum: 'total' });

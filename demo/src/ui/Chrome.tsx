@@ -1,28 +1,18 @@
 // Layer: demo/ui. The frame around every page: connection pill, install button, update banner,
 // user menu. Shared by the admin and customer shells.
-import { useEffect, useState } from 'react';
+import { useClock } from './useClock';
 import { useConnectionHealth } from 'syncline/react';
 import { relTime } from '../model';
 import { applyUpdate, promptInstall, usePwa } from '../pwa';
 import { navigate } from '../router';
 import { useClientStatus, useWorkspace } from '../workspace';
 
-/** Now, moved every `ms`: relative times ("12s ago") stay true without re-rendering on every frame. */
-function useNow(ms: number): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    const i = setInterval(() => setNow(Date.now()), ms);
-    return () => clearInterval(i);
-  }, [ms]);
-  return now;
-}
-
 /** The connection as the user needs it: state and transport, the measured round trip, the
  * writes of this browser (all its tabs) still on their way, and when data last arrived. */
 export function ConnectionPill() {
   const health = useConnectionHealth();
   const s = useClientStatus();
-  const now = useNow(5000);
+  const now = useClock(1000, 5000);
   const label =
     health.status === 'healthy'
       ? 'Live'

@@ -14,12 +14,12 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import type { SyncDocument } from 'syncline';
 import { useSyncClient } from 'syncline/react';
 import { sessionHead } from './useLiveOnly';
+import { useTimedMarks } from './useTimedMarks';
 
 export function useFlash(docs: readonly SyncDocument<unknown>[], ms = 2400): (id: string) => string {
   const client = useSyncClient();
   const seen = useRef<{ versions: Map<string, number>; cursor: number } | null>(null);
-  const [flash, setFlash] = useState<Record<string, 'new' | 'changed'>>({});
-  const timers = useRef(new Set<ReturnType<typeof setTimeout>>());
+  const [flash, mark] = useTimedMarks<'new' | 'changed'>(ms);
   useEffect(() => {
     const prev = seen.current;
     const versions = new Map<string, number>();
@@ -38,21 +38,8 @@ export function useFlash(docs: readonly SyncDocument<unknown>[], ms = 2400): (id
       } else if (old !== v && (v === -1 || (old !== -1 && live(d)))) marks[d.id] = 'changed';
     }
     seen.current = { versions, cursor: client.status.cursor };
-    const ids = Object.keys(marks);
-    if (!ids.length) return;
-    setFlash((f) => ({ ...f, ...marks }));
-    // Each burst clears itself; a later burst must not cancel an earlier one's timer.
-    const t = setTimeout(() => {
-      timers.current.delete(t);
-      setFlash((f) => {
-        const copy = { ...f };
-        for (const id of ids) delete copy[id];
-        return copy;
-      });
-    }, ms);
-    timers.current.add(t);
-  }, [docs, ms, client]);
-  useEffect(() => () => timers.current.forEach(clearTimeout), []);
+    mark(marks);
+  }, [docs, mark, client]);
   return (id) => (flash[id] ? `flash-${flash[id]}` : '');
 }
 
