@@ -157,6 +157,14 @@ std::variant<Claims, ApiError> App::authenticate(const HttpRequest& req) {
   return std::move(*claims);
 }
 
+std::variant<Claims, ApiError> App::admit(const HttpRequest& req) {
+  auto auth = authenticate(req);
+  if (auto* claims = std::get_if<Claims>(&auth)) {
+    if (auto e = rate_limit("sub:" + claims->sub)) return *e;
+  }
+  return auth;
+}
+
 ApiError App::auth_failed(const HttpRequest& req, ApiError e) {
   // Requests without a valid token have no subject to be limited by, so their address pays:
   // once its bucket is empty they get 429 instead of 401 (a valid token from the same address is
@@ -264,9 +272,8 @@ HttpResponse App::health() {
 // are limited per address, see auth_failed) and the probe spends the subject's rate-limit bucket
 // like any request.
 HttpResponse App::ping(const HttpRequest& req) {
-  auto auth = authenticate(req);
+  auto auth = admit(req);
   if (auto* e = std::get_if<ApiError>(&auth)) return error_response(*e);
-  if (auto e = rate_limit("sub:" + std::get<Claims>(auth).sub)) return error_response(*e);
   HttpResponse r = json_response(200, {{"seq", head_seq()}});
   r.headers.emplace_back("Cache-Control", "no-store");
   return r;
@@ -354,10 +361,9 @@ std::variant<StreamRequest, ApiError> App::open_stream(const HttpRequest& req, T
       return api_error(codes::kForbidden, "origin '" + origin + "' is not allowed", "origin");
     }
   }
-  auto auth = authenticate(req);
+  auto auth = admit(req);
   if (auto* e = std::get_if<ApiError>(&auth)) return *e;
   Claims claims = std::get<Claims>(std::move(auth));
-  if (auto e = rate_limit("sub:" + claims.sub)) return *e;
   if (hub_.size() >= config_.limits.max_connections) {
     ApiError e = api_error(codes::kUnavailable, "too many stream connections");
     e.retry_after_s = 5;
@@ -411,10 +417,9 @@ void App::snapshot(const HttpRequest& req, const Reply& reply) {
 
 // Validates on the io thread; reads and serialises on a reader thread (nullopt: it replies).
 std::optional<HttpResponse> App::snapshot_request(const HttpRequest& req, const Reply& reply) {
-  auto auth = authenticate(req);
+  auto auth = admit(req);
   if (auto* e = std::get_if<ApiError>(&auth)) return error_response(*e);
   Claims claims = std::get<Claims>(std::move(auth));
-  if (auto e = rate_limit("sub:" + claims.sub)) return error_response(*e);
   auto cols = parse_collections(req.param("collections"), claims);
   if (auto* e = std::get_if<ApiError>(&cols)) return error_response(*e);
   auto list = std::get<std::vector<std::string>>(std::move(cols));
@@ -676,10 +681,9 @@ bool App::publish(const Claims& claims, const Json& body, PublishDone done) {
 }
 
 void App::post_mutations(const HttpRequest& req, const Reply& reply) {
-  auto auth = authenticate(req);
+  auto auth = admit(req);
   if (auto* e = std::get_if<ApiError>(&auth)) return reply(error_response(*e));
   Claims claims = std::get<Claims>(std::move(auth));
-  if (auto e = rate_limit("sub:" + claims.sub)) return reply(error_response(*e));
   auto parsed = parse_client_json(req.body, config_.limits, "body");
   if (auto* e = std::get_if<ApiError>(&parsed)) return reply(error_response(*e));
   const Json& body = std::get<Json>(parsed);
@@ -690,10 +694,9 @@ void App::post_mutations(const HttpRequest& req, const Reply& reply) {
 }
 
 void App::post_events(const HttpRequest& req, const Reply& reply) {
-  auto auth = authenticate(req);
+  auto auth = admit(req);
   if (auto* e = std::get_if<ApiError>(&auth)) return reply(error_response(*e));
   Claims claims = std::get<Claims>(std::move(auth));
-  if (auto e = rate_limit("sub:" + claims.sub)) return reply(error_response(*e));
   auto parsed = parse_client_json(req.body, config_.limits, "body");
   if (auto* e = std::get_if<ApiError>(&parsed)) return reply(error_response(*e));
   const Json& body = std::get<Json>(parsed);

@@ -140,6 +140,8 @@ class App {
   // Verifies the bearer token (or ?access_token=). A failure is 401, or 429 once the caller's
   // address has failed too often (see auth_failed).
   std::variant<Claims, ApiError> authenticate(const HttpRequest& req);
+  // Every route with a token starts here: the token checked, then its subject's rate limit.
+  std::variant<Claims, ApiError> admit(const HttpRequest& req);
   std::optional<ApiError> rate_limit(const std::string& key);
 
   // CORS headers for a response to `origin`.
