@@ -13,14 +13,13 @@
 // listeners), StatusStore; the tab's role (roles.ts) decides what differs between leader and
 // follower. Writes and their promises are writes.ts.
 import { SyncEngine } from './engine.js';
-import type { EngineOutput, HistoryState, Subscription } from './engine.js';
+import type { EngineOutput, Subscription } from './engine.js';
 import { fromWire, SyncError, type ErrorCode } from './errors.js';
 import { fetchSnapshot, pingServer, postEvent, postMutations } from './http.js';
 import type { HttpContext } from './http.js';
 import { newId, randomSeed } from './ids.js';
 import { unsettledOf, Writes } from './writes.js';
 import { deepFreeze, LazySubject } from './observable.js';
-import { IndexedDbPersistence, LocalStoragePersistence, MemoryPersistence } from './adapters/persistence.js';
 import type { Persistence, StoredOutbox } from './adapters/persistence.js';
 import { HeldLock, heldLockNames, lockHolder, TabChannel, tabsSupported } from './adapters/tabs.js';
 import type { TabMessage } from './adapters/tabs.js';
@@ -31,7 +30,8 @@ import { loadSyncline } from './wasm.js';
 import type { SynclineModule } from './wasm.js';
 import { AuthGate } from './runtime/auth-gate.js';
 import { FollowerSync } from './runtime/follower-sync.js';
-import { Leadership, type LockManager } from './runtime/leadership.js';
+import { Leadership, type Lock, type LockManager } from './runtime/leadership.js';
+import { claimSlot, EMPTY_HISTORY, openPersistence, restoreEngine } from './runtime/startup.js';
 import { LiveViews } from './runtime/live-views.js';
 import { currentToken, isBrowserOnline, tokenSubject, validateOptions } from './runtime/options.js';
 import { drainOrphans, orphanSlots } from './runtime/orphan-drain.js';
@@ -60,9 +60,6 @@ import type {
   Transaction,
 } from './types.js';
 
-const EMPTY_HISTORY = (capacity: number): HistoryState & { version: number } => ({
-  version: 1, capacity, total: 0, counts: {}, entries: [],
-});
 const ORPHAN_DRAIN_EVERY_MS = 5000;
 const STORAGE_WATCH_EVERY_MS = 2000;
 // Same bound as an HTTP request: a batch unanswered this long is sent again.
@@ -109,7 +106,7 @@ class Client implements SyncClient, RoleHost {
   private requests = new AbortController();
   private http: HttpContext;
   clientId = '';
-  private slotLock: HeldLock | null = null;
+  private slotLock: Lock | null = null;
   private channel: TabChannel | null = null;
   private role: Role;
   private leadership: Leadership | null = null;
@@ -218,40 +215,24 @@ class Client implements SyncClient, RoleHost {
   // ------------------------------------------------------------------ start-up
 
   async start(): Promise<void> {
-    this.persistence = this.openPersistence();
+    this.persistence = openPersistence(this.options.persistence, `syncline:${this.scope}`, (e) => this.writer.reportError(e), () => this.onStorageWiped());
     await this.persistence.open();
     if (this.persistence.kind !== 'memory') this.background(this.requestPersistentStorage());
     const loaded = await this.persistence.load();
-    const historyLimit = this.options.historyLimit ?? 100;
     const multiTab = (this.options.multiTab ?? true) && tabsSupported() && this.persistence.kind !== 'memory';
-
-    const slot = multiTab ? await this.claimSlot(loaded.outboxes) : (loaded.outboxes[0] ?? null);
+    const slotLock = (id: string) => HeldLock.tryAcquire(this.lockName(`slot:${id}`));
+    const claimed = multiTab ? await claimSlot(this.persistence, loaded.outboxes, slotLock) : null;
+    const slot = multiTab ? (claimed?.slot ?? null) : (loaded.outboxes[0] ?? null);
     this.clientId = slot?.clientId ?? `c-${newId()}`;
-    if (multiTab && !this.slotLock) this.slotLock = await HeldLock.tryAcquire(this.lockName(`slot:${this.clientId}`));
-
-    const engineOptions = {
+    this.slotLock = claimed?.lock ?? (multiTab ? await slotLock(this.clientId) : null);
+    this.engineRef = restoreEngine(this.mod, loaded, slot, {
       clientId: this.clientId,
       collections: [...this.options.collections],
       ...(this.options.where ? { where: this.options.where } : {}),
       nowMs: Date.now(),
-      historyLimit,
+      historyLimit: this.options.historyLimit ?? 100,
       requestTimeoutMs: REQUEST_TIMEOUT_MS,
-    };
-    if (loaded.docs.length || loaded.cursor || slot || loaded.history) {
-      this.engineRef = SyncEngine.restoreParts(this.mod, {
-        client: this.clientId,
-        cursor: loaded.cursor,
-        docs: loaded.docs,
-        outbox: slot?.outbox ?? { next_mid: 1, entries: [] },
-        history: loaded.history ?? EMPTY_HISTORY(historyLimit),
-        // The core compares it with this subscription: another one (collections, where) re-bases
-        // the replica (keeps the outbox, drops what is outside, needs a snapshot).
-        ...(loaded.subscription ? { subscription: loaded.subscription } : {}),
-        need_snapshot: loaded.needSnapshot,
-      }, engineOptions);
-    } else {
-      this.engineRef = SyncEngine.create(this.mod, engineOptions);
-    }
+    });
     const engine = this.engine();
     this.syncChangeDetail();
     if (this.persistence.discardedBeforeOpen) {
@@ -337,31 +318,6 @@ class Client implements SyncClient, RoleHost {
       this.role = this.ownStream('single');
     }
     this.updateStatus();
-  }
-
-  private openPersistence(): Persistence {
-    const kind = this.options.persistence ?? 'indexeddb';
-    const dbName = `syncline:${this.scope}`;
-    if (kind === 'indexeddb' && typeof indexedDB !== 'undefined') {
-      return new IndexedDbPersistence(dbName, (e) => this.writer.reportError(e), () => this.onStorageWiped());
-    }
-    if (kind === 'localstorage' && typeof localStorage !== 'undefined') return new LocalStoragePersistence(dbName + ':');
-    return new MemoryPersistence();
-  }
-
-  /** An outbox slot whose owner is gone: a reload gets its own pending writes back. */
-  private async claimSlot(outboxes: StoredOutbox[]): Promise<StoredOutbox | null> {
-    const candidates = [...outboxes].sort((a, b) => b.outbox.entries.length - a.outbox.entries.length || b.updatedAt - a.updatedAt);
-    for (const c of candidates) {
-      const lock = await HeldLock.tryAcquire(this.lockName(`slot:${c.clientId}`));
-      if (!lock) continue;
-      this.slotLock = lock;
-      // Read it again now that it is ours: the copy loaded before the lock may be older than
-      // what its last owner (or the leader draining it) wrote since, and restoring a stale
-      // next mid would reuse mids the server has already seen.
-      return (await this.persistence.readOutbox(c.clientId)) ?? c;
-    }
-    return null;
   }
 
   /** Asks the browser not to evict this origin's storage under pressure (best effort). */

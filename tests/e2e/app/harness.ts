@@ -54,8 +54,27 @@ const changeTrace: { turn: number; collection: string; id: string; type: string;
 let turn = 0;
 let turnOpen = false;
 
+let tokenList: string[] = [];
+let tokenCalls = 0;
+
 const harness = {
-  async start(options: ClientOptions) {
+  setTokens(list: string[]) {
+    tokenList = [...list];
+  },
+  tokenCalls() {
+    return tokenCalls;
+  },
+  /** `options.tokens`: the client's token is a function answering from this list (the first
+   * until setTokens replaces it), counting its calls: a token that expires and is refreshed. */
+  async start(options: ClientOptions & { tokens?: string[] }) {
+    if (options.tokens) {
+      tokenList = options.tokens;
+      const { tokens: _, ...rest } = options;
+      options = { ...rest, token: () => {
+        tokenCalls++;
+        return tokenList.length > 1 ? tokenList.shift()! : tokenList[0]!;
+      } };
+    }
     client = await createClient(options);
     const q = client.query(options.collections[0]!, {});
     query = q;
@@ -191,6 +210,9 @@ const harness = {
   },
   swReady() {
     return !!navigator.serviceWorker?.controller;
+  },
+  forceSync() {
+    client!.forceSync();
   },
   goOffline() {
     client!.goOffline();
