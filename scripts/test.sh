@@ -27,8 +27,11 @@ run_suite core ./build/core_tests --gtest_brief=1
 [ -f scripts/sanitize.sh ] && run_suite sanitizers bash scripts/sanitize.sh --ci
 [ -f scripts/fuzz.sh ] && run_suite fuzz bash scripts/fuzz.sh --ci
 for dir in tests/wasm tests/js-wrapper tests/package tests/server tests/e2e tests/security tests/browser-faults tests/chaos tests/bench; do
-  if compgen -G "$dir/*.test.mjs" >/dev/null; then
-    run_suite "$dir" node --test --test-concurrency=1 --test-timeout=600000 "$dir"/*.test.mjs
+  # The dir's test files, then those one level of subdirectories down (e.g. js-wrapper/runtime).
+  files=()
+  for f in "$dir"/*.test.mjs "$dir"/*/*.test.mjs; do [ -f "$f" ] && files+=("$f"); done
+  if [ ${#files[@]} -gt 0 ]; then
+    run_suite "$dir" node --test --test-concurrency=1 --test-timeout=600000 "${files[@]}"
   fi
 done
 

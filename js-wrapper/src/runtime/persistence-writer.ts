@@ -209,6 +209,12 @@ export class PersistenceWriter {
     let batch = this.takeBatch(withHistory);
     if (!batch) return;
     if (this.unsaved) batch = mergeBatches(this.unsaved, batch);
+    if (!this.deps.writesShared() && hasSharedParts(batch)) {
+      // A batch that failed while this tab owned the stream: a follower keeps its shared parts.
+      const { outbox, ...shared } = batch;
+      this.kept.add(shared, this.deps.engine()?.cursor() ?? 0);
+      batch = { putDocs: [], deleteDocs: [], ...(outbox ? { outbox } : {}) };
+    }
     if (!batch.outbox && !hasSharedParts(batch)) return;
     const persistence = this.deps.persistence();
     const clientId = this.deps.clientId();

@@ -109,7 +109,9 @@ export class StreamSession {
     this.transport = d.makeTransport({
       onOpen: () => this.opened(),
       onFrames: (frames) => this.frames(frames),
-      onActivity: () => this.apply(d.machine.onMessage(this.now())),
+      onActivity: () => {
+        if (!this.stopped) this.apply(d.machine.onMessage(this.now()));
+      },
       onFailure: (reason, fatal) => this.failed(reason, fatal),
       intercept: (frame) => this.probe.receive(frame),
     });
@@ -188,6 +190,8 @@ export class StreamSession {
   }
 
   private opened(): void {
+    // A transport that opens after stop() belongs to no one (the machine is disposed).
+    if (this.deps.isClosed() || this.stopped) return;
     this.since = this.now();
     this.deps.auth.accepted();
     this.apply(this.deps.machine.onOpen(this.now()));
@@ -222,7 +226,10 @@ export class StreamSession {
     if (!refused && reason === 'connect_failed' && this.transport?.kind === 'sse') {
       // EventSource does not say why it failed: ask once with the same token.
       this.deps.ping().then(
-        () => this.report(reason, false, code),
+        () => {
+          this.deps.auth.accepted(); // the token went through: the stream failed for another reason
+          this.report(reason, false, code);
+        },
         (e: SyncError) => this.report(reason, e.status === 401 || e.status === 403, code),
       );
       return;
