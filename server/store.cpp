@@ -66,32 +66,196 @@ CREATE TABLE IF NOT EXISTS client_outcomes (
 ) WITHOUT ROWID;
 )SQL";
 
-// The unique key of `fields` for one constraint; nullopt when a field is missing or null
-// (like SQL, a missing value never collides).
-std::optional<std::string> unique_key(const std::vector<std::string>& names, const Json& fields) {
-  Json key = Json::array();
-  for (const auto& n : names) {
-    if (!fields.is_object()) return std::nullopt;
-    auto it = fields.find(n);
-    if (it == fields.end() || it->is_null()) return std::nullopt;
-    key.push_back(*it);
-  }
-  return key.dump();
-}
-
-std::string constraint_name(const std::vector<std::string>& names) {
-  std::string s;
-  for (const auto& n : names) {
-    if (!s.empty()) s += ",";
-    s += n;
-  }
-  return s;
-}
-
 }  // namespace
 
 Store::Store(sqlite3* db, StoreOptions options, const Config& config)
-    : db_(db), options_(options), config_(config) {}
+    : db_(db), options_(options), config_(config),
+      rules_([&config](const std::string& collection) -> const std::vector<std::vector<std::string>>* {
+               const CollectionConfig* cc = config.collection(collection);
+               return cc ? &cc->unique : nullptr;
+             },
+             options.outcome_retention) {}
+
+// The write rules' view of this store: the open group's transaction, one request at a time.
+class Store::Transaction final : public WriteTransaction {
+ public:
+  explicit Transaction(Store& s) : s_(s) {}
+
+  Result<std::optional<ClientBinding>> client(const std::string& client_id) override {
+    sqlite3_stmt* st = s_.prepare("SELECT subject, last_mid FROM clients WHERE client_id=?");
+    if (!st) return failed("clients");
+    Reset r{st};
+    bind_text(st, 1, client_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) return std::optional<ClientBinding>{ClientBinding{col_text(st, 0), sqlite3_column_int64(st, 1)}};
+    if (rc != SQLITE_DONE) return failed("clients");
+    return std::optional<ClientBinding>{};
+  }
+  std::optional<Error> bind_client(const std::string& client_id, const std::string& subject, std::int64_t now_ms) override {
+    sqlite3_stmt* st = s_.prepare("INSERT INTO clients(client_id, subject, last_mid, created_at) VALUES (?,?,0,?)");
+    if (!st) return failed("bind client");
+    Reset r{st};
+    bind_text(st, 1, client_id);
+    bind_text(st, 2, subject);
+    sqlite3_bind_int64(st, 3, now_ms);
+    return done(st, "bind client");
+  }
+  std::optional<Error> set_last_mid(const std::string& client_id, std::int64_t mid) override {
+    sqlite3_stmt* st = s_.prepare("UPDATE clients SET last_mid=? WHERE client_id=?");
+    if (!st) return failed("update client");
+    Reset r{st};
+    sqlite3_bind_int64(st, 1, mid);
+    bind_text(st, 2, client_id);
+    return done(st, "update client");
+  }
+  Result<std::optional<MutationResult>> outcome(const std::string& client_id, std::int64_t mid) override {
+    sqlite3_stmt* st = s_.prepare("SELECT status, seq, code, message FROM client_outcomes WHERE client_id=? AND mid=?");
+    if (!st) return failed("outcome");
+    Reset r{st};
+    bind_text(st, 1, client_id);
+    sqlite3_bind_int64(st, 2, mid);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) return std::optional<MutationResult>{};
+    if (rc != SQLITE_ROW) return failed("outcome");
+    MutationResult res;
+    res.mid = mid;
+    res.status = col_text(st, 0) == "rejected" ? ResultStatus::Rejected : ResultStatus::Applied;
+    res.seq = sqlite3_column_int64(st, 1);
+    if (!col_null(st, 2)) res.code = col_text(st, 2);
+    if (!col_null(st, 3)) res.message = col_text(st, 3);
+    return std::optional<MutationResult>{std::move(res)};
+  }
+  std::optional<Error> record_outcome(const std::string& client_id, const MutationResult& res) override {
+    sqlite3_stmt* st =
+        s_.prepare("INSERT OR REPLACE INTO client_outcomes(client_id, mid, status, seq, code, message) VALUES (?,?,?,?,?,?)");
+    if (!st) return failed("record outcome");
+    Reset r{st};
+    bind_text(st, 1, client_id);
+    sqlite3_bind_int64(st, 2, res.mid);
+    sqlite3_bind_text(st, 3, status_name(res.status), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, res.seq);
+    if (!res.code.empty()) bind_text(st, 5, res.code);
+    if (!res.message.empty()) bind_text(st, 6, res.message);
+    return done(st, "record outcome");
+  }
+  std::optional<Error> keep_newest_outcomes(const std::string& client_id, std::int64_t keep) override {
+    sqlite3_stmt* st = s_.prepare(
+        "DELETE FROM client_outcomes WHERE client_id=?1 AND mid < (SELECT mid FROM client_outcomes "
+        "WHERE client_id=?1 ORDER BY mid DESC LIMIT 1 OFFSET ?2)");
+    if (!st) return failed("prune outcomes");
+    Reset r{st};
+    bind_text(st, 1, client_id);
+    sqlite3_bind_int64(st, 2, keep - 1);
+    return done(st, "prune outcomes");
+  }
+  Result<std::optional<Document>> document(const std::string& collection, const std::string& id) override {
+    return s_.get_document(collection, id);
+  }
+  std::optional<Error> put_document(const Document& doc) override {
+    sqlite3_stmt* st = s_.prepare("INSERT OR REPLACE INTO documents(collection, id, version, fields, deleted) VALUES (?,?,?,?,?)");
+    if (!st) return failed("write document");
+    Reset r{st};
+    bind_text(st, 1, doc.collection);
+    bind_text(st, 2, doc.id);
+    sqlite3_bind_int64(st, 3, doc.version);
+    bind_text(st, 4, doc.fields.dump());
+    sqlite3_bind_int(st, 5, doc.deleted ? 1 : 0);
+    return done(st, "write document");
+  }
+  Result<std::optional<std::string>> unique_owner(const std::string& collection, const UniqueKey& key) override {
+    sqlite3_stmt* st = s_.prepare("SELECT id FROM unique_keys WHERE collection=? AND constraint_name=? AND key=?");
+    if (!st) return failed("unique lookup");
+    Reset r{st};
+    bind_text(st, 1, collection);
+    bind_text(st, 2, key.constraint);
+    bind_text(st, 3, key.key);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) return std::optional<std::string>{col_text(st, 0)};
+    if (rc != SQLITE_DONE) return failed("unique lookup");
+    return std::optional<std::string>{};
+  }
+  std::optional<Error> set_unique_keys(const std::string& collection, const std::string& id,
+                                       const std::vector<UniqueKey>& keys) override {
+    sqlite3_stmt* del = s_.prepare("DELETE FROM unique_keys WHERE collection=? AND id=?");
+    if (!del) return failed("write unique keys");
+    {
+      Reset r{del};
+      bind_text(del, 1, collection);
+      bind_text(del, 2, id);
+      if (auto e = done(del, "write unique keys")) return e;
+    }
+    if (keys.empty()) return std::nullopt;
+    sqlite3_stmt* ins = s_.prepare("INSERT OR REPLACE INTO unique_keys(collection, constraint_name, key, id) VALUES (?,?,?,?)");
+    if (!ins) return failed("write unique keys");
+    for (const auto& k : keys) {
+      Reset r{ins};
+      bind_text(ins, 1, collection);
+      bind_text(ins, 2, k.constraint);
+      bind_text(ins, 3, k.key);
+      bind_text(ins, 4, id);
+      if (auto e = done(ins, "write unique keys")) return e;
+    }
+    return std::nullopt;
+  }
+  std::optional<Error> append(const LogRow& row, std::int64_t now_ms) override {
+    if (row.is_event) {
+      sqlite3_stmt* st = s_.prepare(
+          "INSERT INTO log(seq, kind, collection, id, fields, prior_fields, name, committed_at) "
+          "VALUES (?, 'event', ?, ?, ?, ?, ?, ?)");
+      if (!st) return failed("publish");
+      Reset r{st};
+      sqlite3_bind_int64(st, 1, row.seq);
+      bind_text(st, 2, row.collection);
+      bind_text(st, 3, row.id);
+      bind_text(st, 4, row.data.dump());
+      if (!row.visibility.is_null()) bind_text(st, 5, row.visibility.dump());
+      bind_text(st, 6, row.name);
+      sqlite3_bind_int64(st, 7, now_ms);
+      return done(st, "publish");
+    }
+    sqlite3_stmt* st = s_.prepare(
+        "INSERT INTO log(seq, kind, collection, id, op, version, fields, prior_fields, origin_client, origin_mid, "
+        "committed_at) VALUES (?, 'change', ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!st) return failed("append log");
+    Reset r{st};
+    sqlite3_bind_int64(st, 1, row.seq);
+    bind_text(st, 2, row.collection);
+    bind_text(st, 3, row.id);
+    sqlite3_bind_text(st, 4, op_name(row.op), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, row.version);
+    bind_text(st, 6, row.fields.dump());
+    if (row.op == ChangeOp::Delete) bind_text(st, 7, row.visibility.dump());
+    if (row.op == ChangeOp::Update && !row.prior.is_null()) bind_text(st, 7, row.prior.dump());
+    if (row.origin) {
+      bind_text(st, 8, row.origin->client);
+      sqlite3_bind_int64(st, 9, row.origin->mid);
+    }
+    sqlite3_bind_int64(st, 10, now_ms);
+    return done(st, "append log");
+  }
+  std::optional<Error> begin_scope() override {
+    std::string err;
+    if (!s_.exec("SAVEPOINT atomic_group", &err)) return make_error(codes::kInternal, "group savepoint: " + err);
+    return std::nullopt;
+  }
+  std::optional<Error> release_scope() override {
+    std::string err;
+    if (!s_.exec("RELEASE atomic_group", &err)) return make_error(codes::kInternal, "release group savepoint: " + err);
+    return std::nullopt;
+  }
+  void rollback_scope() override {
+    s_.exec("ROLLBACK TO atomic_group");
+    s_.exec("RELEASE atomic_group");
+  }
+
+ private:
+  Error failed(const char* what) { return internal(what, s_.db_); }
+  std::optional<Error> done(sqlite3_stmt* st, const char* what) {
+    if (sqlite3_step(st) != SQLITE_DONE) return failed(what);
+    return std::nullopt;
+  }
+  Store& s_;
+};
 
 Store::~Store() {
   for (auto& [sql, st] : stmts_) sqlite3_finalize(st);
@@ -204,54 +368,6 @@ sqlite3_stmt* Store::prepare(const char* sql) {
   return st;
 }
 
-std::optional<Error> Store::check_unique(const std::string& collection, const std::string& id, const Json& fields) {
-  const CollectionConfig* cc = config_.collection(collection);
-  if (!cc || cc->unique.empty()) return std::nullopt;
-  sqlite3_stmt* st = prepare("SELECT id FROM unique_keys WHERE collection=? AND constraint_name=? AND key=?");
-  if (!st) return internal("unique lookup", db_);
-  for (const auto& names : cc->unique) {
-    auto key = unique_key(names, fields);
-    if (!key) continue;
-    Reset r{st};
-    bind_text(st, 1, collection);
-    bind_text(st, 2, constraint_name(names));
-    bind_text(st, 3, *key);
-    if (sqlite3_step(st) == SQLITE_ROW && col_text(st, 0) != id) {
-      return make_error(codes::kConstraint,
-                        "unique constraint (" + constraint_name(names) + ") of " + collection + " violated",
-                        "fields");
-    }
-  }
-  return std::nullopt;
-}
-
-bool Store::write_unique(const std::string& collection, const std::string& id, const Json* fields) {
-  const CollectionConfig* cc = config_.collection(collection);
-  if (!cc || cc->unique.empty()) return true;
-  sqlite3_stmt* del = prepare("DELETE FROM unique_keys WHERE collection=? AND id=?");
-  if (!del) return false;
-  {
-    Reset r{del};
-    bind_text(del, 1, collection);
-    bind_text(del, 2, id);
-    if (sqlite3_step(del) != SQLITE_DONE) return false;
-  }
-  if (!fields) return true;
-  sqlite3_stmt* ins = prepare("INSERT OR REPLACE INTO unique_keys(collection, constraint_name, key, id) VALUES (?,?,?,?)");
-  if (!ins) return false;
-  for (const auto& names : cc->unique) {
-    auto key = unique_key(names, *fields);
-    if (!key) continue;
-    Reset r{ins};
-    bind_text(ins, 1, collection);
-    bind_text(ins, 2, constraint_name(names));
-    bind_text(ins, 3, *key);
-    bind_text(ins, 4, id);
-    if (sqlite3_step(ins) != SQLITE_DONE) return false;
-  }
-  return true;
-}
-
 std::optional<Error> Store::begin_group() {
   std::string err;
   if (!exec("BEGIN IMMEDIATE", &err)) return make_error(codes::kInternal, "begin: " + err);
@@ -330,7 +446,9 @@ Result<BatchResult> Store::apply_batch(const std::string& client, const std::str
   if (!savepoint(&err)) return make_error(codes::kInternal, "savepoint: " + err);
   Result<BatchResult> res = make_error(codes::kInternal, "not applied");
   try {
-    res = apply_batch_in_savepoint(client, subject, mutations, check, readable);
+    Transaction txn(*this);
+    std::int64_t head = group_head_;
+    res = rules_.apply_batch(txn, head, client, subject, mutations, check, readable, now_unix_ms());
   } catch (const std::exception& e) {
     // E.g. JSON that cannot be serialised: this request only, never a half-written savepoint.
     res = make_error(codes::kInternal, std::string("apply: ") + e.what());
@@ -344,251 +462,15 @@ Result<BatchResult> Store::apply_batch(const std::string& client, const std::str
   return res;
 }
 
-Result<BatchResult> Store::apply_batch_in_savepoint(const std::string& client, const std::string& subject,
-                                                   const std::vector<Mutation>& mutations,
-                                                   const WriteCheck& check, const ReadCheck& readable) {
-  std::int64_t head = group_head_;
-
-  // Client binding: first use binds the client id to the subject.
-  std::int64_t last_mid = 0;
-  {
-    sqlite3_stmt* st = prepare("SELECT subject, last_mid FROM clients WHERE client_id=?");
-    if (!st) return internal("clients", db_);
-    Reset r{st};
-    bind_text(st, 1, client);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-      if (col_text(st, 0) != subject) {
-        return make_error(codes::kForbidden, "client id is bound to another subject", "client");
-      }
-      last_mid = sqlite3_column_int64(st, 1);
-    } else {
-      sqlite3_stmt* ins = prepare("INSERT INTO clients(client_id, subject, last_mid, created_at) VALUES (?,?,0,?)");
-      Reset r2{ins};
-      bind_text(ins, 1, client);
-      bind_text(ins, 2, subject);
-      sqlite3_bind_int64(ins, 3, now_unix_ms());
-      if (sqlite3_step(ins) != SQLITE_DONE) return internal("bind client", db_);
-    }
-  }
-
-  BatchResult out;
-  sqlite3_stmt* get_outcome = prepare("SELECT status, seq, code, message FROM client_outcomes WHERE client_id=? AND mid=?");
-  sqlite3_stmt* put_outcome =
-      prepare("INSERT OR REPLACE INTO client_outcomes(client_id, mid, status, seq, code, message) VALUES (?,?,?,?,?,?)");
-  if (!get_outcome || !put_outcome) return internal("prepare", db_);
-  // serverTime: one timestamp for the whole request, so a group's members agree.
-  const ApplyContext ctx{now_unix_ms()};
-  auto record = [&](const MutationResult& res) -> bool {
-    Reset r{put_outcome};
-    bind_text(put_outcome, 1, client);
-    sqlite3_bind_int64(put_outcome, 2, res.mid);
-    sqlite3_bind_text(put_outcome, 3, status_name(res.status), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(put_outcome, 4, res.seq);
-    if (!res.code.empty()) bind_text(put_outcome, 5, res.code);
-    if (!res.message.empty()) bind_text(put_outcome, 6, res.message);
-    return sqlite3_step(put_outcome) == SQLITE_DONE;
-  };
-
-  for (std::size_t i = 0; i < mutations.size();) {
-    const Mutation& m = mutations[i];
-    if (m.mid <= last_mid) {
-      // Resent: answered from the recorded outcome. A group was recorded whole (all applied or
-      // all rejected, in one savepoint), so a resent group is a duplicate in every member.
-      MutationResult res;
-      res.mid = m.mid;
-      res.status = ResultStatus::Duplicate;
-      Reset r{get_outcome};
-      bind_text(get_outcome, 1, client);
-      sqlite3_bind_int64(get_outcome, 2, m.mid);
-      if (sqlite3_step(get_outcome) == SQLITE_ROW) {
-        res.seq = sqlite3_column_int64(get_outcome, 1);
-        if (!col_null(get_outcome, 2)) res.code = col_text(get_outcome, 2);
-        if (!col_null(get_outcome, 3)) res.message = col_text(get_outcome, 3);
-      }
-      out.results.results.push_back(std::move(res));
-      ++i;
-      continue;
-    }
-    // A group (validated by the decoder: consecutive members starting at its first mid) is
-    // applied in a savepoint of its own: the first rejected member undoes the others.
-    const std::size_t n = m.group ? static_cast<std::size_t>(std::max<std::int64_t>(1, m.group_size)) : 1;
-    const std::size_t end = std::min(mutations.size(), i + n);
-    const bool grouped = m.group.has_value();
-    const std::int64_t head_before = head;
-    if (grouped && !exec("SAVEPOINT atomic_group")) return internal("group savepoint", db_);
-    std::vector<MutationResult> results;
-    std::vector<LogRow> rows;
-    std::optional<std::size_t> failed;
-    for (std::size_t k = i; k < end; ++k) {
-      auto one = apply_one(mutations[k], client, ctx, check, readable, head);
-      if (!one) {
-        if (grouped) {
-          exec("ROLLBACK TO atomic_group");
-          exec("RELEASE atomic_group");
-        }
-        return one.error();
-      }
-      if (one->row) rows.push_back(std::move(*one->row));
-      const bool rejected = one->result.status == ResultStatus::Rejected;
-      results.push_back(std::move(one->result));
-      if (rejected && grouped) {
-        failed = k;
-        break;
-      }
-    }
-    if (failed) {
-      // None of the group applies: undo its writes, give its seqs back, and answer every member
-      // with the cause, naming the member that failed.
-      exec("ROLLBACK TO atomic_group");
-      head = head_before;
-      rows.clear();
-      const MutationResult cause = results.back();
-      results.clear();
-      for (std::size_t k = i; k < end; ++k) {
-        MutationResult res;
-        res.mid = mutations[k].mid;
-        res.status = ResultStatus::Rejected;
-        res.code = cause.code;
-        res.failed_mid = cause.mid;
-        if (k == *failed) {
-          res.message = cause.message;
-          res.current = cause.current;
-        } else {
-          res.message = "atomic group " + std::to_string(*m.group) + " was not applied: mutation " +
-                        std::to_string(cause.mid) + " was rejected (" + cause.code + ": " + cause.message + ")";
-        }
-        results.push_back(std::move(res));
-      }
-    }
-    for (const auto& res : results) {
-      if (!record(res)) return internal("record outcome", db_);
-    }
-    if (grouped && !exec("RELEASE atomic_group")) return internal("release group savepoint", db_);
-    last_mid = mutations[end - 1].mid;
-    for (auto& row : rows) out.rows.push_back(std::move(row));
-    for (auto& res : results) out.results.results.push_back(std::move(res));
-    i = end;
-  }
-
-  {
-    sqlite3_stmt* st = prepare("UPDATE clients SET last_mid=? WHERE client_id=?");
-    Reset r{st};
-    sqlite3_bind_int64(st, 1, last_mid);
-    bind_text(st, 2, client);
-    if (sqlite3_step(st) != SQLITE_DONE) return internal("update client", db_);
-  }
-  {
-    // Keep the newest `outcome_retention` outcomes of this client.
-    sqlite3_stmt* st = prepare(
-        "DELETE FROM client_outcomes WHERE client_id=?1 AND mid < (SELECT mid FROM client_outcomes "
-        "WHERE client_id=?1 ORDER BY mid DESC LIMIT 1 OFFSET ?2)");
-    Reset r{st};
-    bind_text(st, 1, client);
-    sqlite3_bind_int64(st, 2, options_.outcome_retention - 1);
-    if (sqlite3_step(st) != SQLITE_DONE) return internal("prune outcomes", db_);
-  }
-  // meta.head_seq is written once per group, in commit_group().
-  out.results.seq = head;
-  return out;
-}
-
-Result<Store::Applied> Store::apply_one(const Mutation& m, const std::string& client, const ApplyContext& ctx,
-                                       const WriteCheck& check, const ReadCheck& readable, std::int64_t& head) {
-  sqlite3_stmt* put_doc =
-      prepare("INSERT OR REPLACE INTO documents(collection, id, version, fields, deleted) VALUES (?,?,?,?,?)");
-  sqlite3_stmt* put_log = prepare(
-      "INSERT INTO log(seq, kind, collection, id, op, version, fields, prior_fields, origin_client, origin_mid, "
-      "committed_at) VALUES (?, 'change', ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  if (!put_doc || !put_log) return internal("prepare", db_);
-  Applied out;
-  MutationResult& res = out.result;
-  res.mid = m.mid;
-  std::optional<Document> current = get_document(m.collection, m.id);
-  const Document* live = (current && !current->deleted) ? &*current : nullptr;
-  std::optional<Error> rejection;
-  std::optional<Json> after;
-  // The write rule's "before" half runs first, so a caller learns nothing (not even a
-  // conflict with a version) about a document it may not write. Tombstones count as absent
-  // for the same reason: their version is not the caller's business.
-  rejection = check(m, live, nullptr);
-  if (!rejection) {
-    auto outcome = apply_mutation(live, m, ctx);
-    if (!outcome) {
-      rejection = outcome.error();
-    } else {
-      after = outcome->fields;
-      rejection = check(m, live, after ? &*after : nullptr);
-      if (!rejection && after) rejection = check_unique(m.collection, m.id, *after);
-    }
-  }
-  if (rejection) {
-    if (rejection->code == codes::kInternal) return *rejection;
-    res.status = ResultStatus::Rejected;
-    res.code = rejection->code;
-    res.message = rejection->message;
-    // A failed condition or base_version: the writer gets the document as it is, when it may
-    // read it, so it can show why and retry from the truth.
-    if (rejection->code == codes::kConflict && (rejection->field == "if" || rejection->field == "base_version")) {
-      if (!live) {
-        res.current = Json(nullptr);
-      } else if (readable && readable(m, *live)) {
-        res.current = Json{{"version", live->version}, {"fields", live->fields}};
-      }
-    }
-    return out;
-  }
-  const std::int64_t seq = ++head;
-  ChangeOp op = m.op == MutationOp::Delete ? ChangeOp::Delete
-                : (m.op == MutationOp::Update ? ChangeOp::Update : ChangeOp::Insert);
-  LogRow row;
-  row.seq = seq;
-  row.collection = m.collection;
-  row.id = m.id;
-  row.op = op;
-  row.version = seq;
-  row.fields = after ? *after : Json::object();
-  row.origin = Origin{client, m.mid};
-  row.visibility = after ? *after : (live ? live->fields : Json::object());
-  if (op == ChangeOp::Update && live) row.prior = live->fields;
-  std::string fields_text = row.fields.dump();
-  {
-    Reset r{put_doc};
-    bind_text(put_doc, 1, m.collection);
-    bind_text(put_doc, 2, m.id);
-    sqlite3_bind_int64(put_doc, 3, seq);
-    bind_text(put_doc, 4, fields_text);
-    sqlite3_bind_int(put_doc, 5, after ? 0 : 1);
-    if (sqlite3_step(put_doc) != SQLITE_DONE) return internal("write document", db_);
-  }
-  if (!write_unique(m.collection, m.id, after ? &*after : nullptr)) return internal("write unique keys", db_);
-  {
-    Reset r{put_log};
-    sqlite3_bind_int64(put_log, 1, seq);
-    bind_text(put_log, 2, m.collection);
-    bind_text(put_log, 3, m.id);
-    sqlite3_bind_text(put_log, 4, op_name(op), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(put_log, 5, seq);
-    bind_text(put_log, 6, fields_text);
-    if (op == ChangeOp::Delete) bind_text(put_log, 7, row.visibility.dump());
-    if (op == ChangeOp::Update && !row.prior.is_null()) bind_text(put_log, 7, row.prior.dump());
-    bind_text(put_log, 8, client);
-    sqlite3_bind_int64(put_log, 9, m.mid);
-    sqlite3_bind_int64(put_log, 10, ctx.now_ms);
-    if (sqlite3_step(put_log) != SQLITE_DONE) return internal("append log", db_);
-  }
-  res.status = ResultStatus::Applied;
-  res.seq = seq;
-  out.row = std::move(row);
-  return out;
-}
-
 Result<LogRow> Store::publish(const PublishRequest& req, const PublishCheck& check) {
   if (!in_group_) return make_error(codes::kInternal, "publish outside a group");
   std::string err;
   if (!savepoint(&err)) return make_error(codes::kInternal, "savepoint: " + err);
   Result<LogRow> res = make_error(codes::kInternal, "not published");
   try {
-    res = publish_in_savepoint(req, check);
+    Transaction txn(*this);
+    std::int64_t head = group_head_;
+    res = rules_.publish(txn, head, req, check, now_unix_ms());
   } catch (const std::exception& e) {
     res = make_error(codes::kInternal, std::string("publish: ") + e.what());
   }
@@ -599,42 +481,6 @@ Result<LogRow> Store::publish(const PublishRequest& req, const PublishCheck& che
     rollback_savepoint();
   }
   return res;
-}
-
-Result<LogRow> Store::publish_in_savepoint(const PublishRequest& req, const PublishCheck& check) {
-  LogRow row;
-  row.is_event = true;
-  row.name = req.name;
-  row.collection = req.collection;
-  row.id = req.id;
-  row.data = req.data.is_null() ? Json::object() : req.data;
-  std::optional<Document> doc;
-  if (!req.collection.empty() && !req.id.empty()) {
-    doc = get_document(req.collection, req.id);
-    if (doc && doc->deleted) doc.reset();
-    if (doc) row.visibility = doc->fields;
-  }
-  // Checked here, in the transaction that assigns the seq, so the document the caller was
-  // allowed to publish about is the one subscribers' visibility is decided on.
-  if (check) {
-    if (auto e = check(doc)) return *e;
-  }
-  std::int64_t seq = group_head_ + 1;
-  sqlite3_stmt* st = prepare(
-      "INSERT INTO log(seq, kind, collection, id, fields, prior_fields, name, committed_at) "
-      "VALUES (?, 'event', ?, ?, ?, ?, ?, ?)");
-  if (!st) return internal("publish", db_);
-  Reset r{st};
-  sqlite3_bind_int64(st, 1, seq);
-  bind_text(st, 2, row.collection);
-  bind_text(st, 3, row.id);
-  bind_text(st, 4, row.data.dump());
-  if (!row.visibility.is_null()) bind_text(st, 5, row.visibility.dump());
-  bind_text(st, 6, row.name);
-  sqlite3_bind_int64(st, 7, now_unix_ms());
-  if (sqlite3_step(st) != SQLITE_DONE) return internal("publish", db_);
-  row.seq = seq;
-  return row;
 }
 
 void Store::maybe_prune() {

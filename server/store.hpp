@@ -26,6 +26,7 @@
 #include "core/json.hpp"
 #include "core/mutation.hpp"
 #include "core/protocol.hpp"
+#include "core/write_rules.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -33,44 +34,9 @@ struct sqlite3_stmt;
 namespace syncline::server {
 
 
-// One row of the log, as needed to build wire messages and to decide visibility.
-struct LogRow {
-  std::int64_t seq = 0;
-  bool is_event = false;
-  std::string collection;
-  std::string id;
-  // change
-  ChangeOp op = ChangeOp::Insert;
-  std::int64_t version = 0;
-  Json fields = Json::object();  // document after the change; empty for delete
-  std::optional<Origin> origin;
-  // Fields that decide who may see this row: the document after the change, the document
-  // before it for deletes, the document at publish time for events (null: no document).
-  // Never sent to clients.
-  Json visibility = nullptr;
-  // Updates: the document before the change, so a reader who could see it but cannot see the
-  // result is told the document left its scope. Null otherwise. Never sent.
-  Json prior = nullptr;
-  // event
-  std::string name;
-  Json data = Json::object();
-};
-
 struct StoreOptions {
   std::int64_t log_retention = 100000;  // 0 = keep everything
   std::int64_t outcome_retention = 1000;
-};
-
-// Row-level write check: given the mutation, the document before it (nullptr when absent) and
-// the fields after it (nullptr for delete), return an Error (code "forbidden") to reject it.
-using WriteCheck =
-    std::function<std::optional<Error>(const Mutation&, const Document* before, const Json* after)>;
-// Whether the writer may read a document (a rejected conflict then carries it as `current`).
-using ReadCheck = std::function<bool(const Mutation&, const Document&)>;
-
-struct BatchResult {
-  MutationResults results;
-  std::vector<LogRow> rows;  // committed changes, in seq order
 };
 
 // An equality a scoped read can be narrowed by in SQL: the field at `path` (or the id, for path
@@ -87,10 +53,6 @@ struct SnapshotPage {
   std::vector<Document> docs;
   std::optional<std::pair<std::string, std::string>> next;  // (collection, id) to continue after
 };
-
-// A custom event's access check, run in the writer's transaction with the document the event
-// is about (nullopt when absent or deleted). Return an Error (code "forbidden") to refuse.
-using PublishCheck = std::function<std::optional<Error>(const std::optional<Document>& doc)>;
 
 class Store {
  public:
@@ -180,17 +142,7 @@ class Store {
   bool savepoint(std::string* err);
   void release();
   void rollback_savepoint();
-  Result<BatchResult> apply_batch_in_savepoint(const std::string& client, const std::string& subject,
-                                               const std::vector<Mutation>& mutations, const WriteCheck& check,
-                                               const ReadCheck& readable);
-  // One mutation: checks, applies and writes it (document, unique keys, log), raising `head`.
-  struct Applied {
-    MutationResult result;
-    std::optional<LogRow> row;  // when applied
-  };
-  Result<Applied> apply_one(const Mutation& m, const std::string& client, const ApplyContext& ctx,
-                            const WriteCheck& check, const ReadCheck& readable, std::int64_t& head);
-  Result<LogRow> publish_in_savepoint(const PublishRequest& req, const PublishCheck& check);
+  class Transaction;  // the WriteTransaction the write rules run in (store.cpp)
   void maybe_prune();
   static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
   std::optional<Error> check_unique(const std::string& collection, const std::string& id, const Json& fields);
@@ -201,6 +153,7 @@ class Store {
   StoreOptions options_;
   const Config& config_;
   std::map<std::string, sqlite3_stmt*> stmts_;
+  WriteRules rules_;
   std::int64_t head_ = 0;        // committed
   std::int64_t group_head_ = 0;  // inside an open group: head including its requests so far
   bool in_group_ = false;

@@ -17,6 +17,8 @@
 
 #include "core/engine.hpp"
 #include "core/random.hpp"
+#include "core/write_rules.hpp"
+#include "core/memory_write_store.hpp"
 
 namespace syncline {
 namespace {
@@ -36,52 +38,81 @@ std::map<std::string, std::int64_t> counter_deltas(const Mutation& m) {
   return out;
 }
 
-// The server model follows the reference server's rules: per-client last mid, recorded
-// outcomes, apply_mutation from the core, one global seq, and atomic groups applied all or none
-// (every member answered, a failed group with the failing member's code and failed_mid).
+// The server model runs the reference server's own write rules (core/write_rules.hpp) on an
+// in-memory store, with one global seq; it adds the bookkeeping the checks below need.
 class SimServer {
  public:
   SimServer() {
+    store_.begin_scope();
     for (std::size_t i = 0; i < kCounters; ++i) {
+      Document d;
+      d.collection = "counters";
+      d.id = counter_id(i);
+      d.version = ++seq_;
+      d.fields = Json{{"v", kCounterStart}};
+      store_.put_document(d);
       ChangeMsg c;
-      c.seq = ++seq_;
-      c.collection = "counters";
-      c.id = counter_id(i);
+      c.seq = d.version;
+      c.collection = d.collection;
+      c.id = d.id;
       c.op = ChangeOp::Insert;
       c.version = c.seq;
-      c.fields = Json{{"v", kCounterStart}};
+      c.fields = d.fields;
       docs_.apply(c);
       log_.push_back(c);
     }
+    store_.release_scope();
   }
 
   MutationResults apply(const MutationBatch& batch, std::int64_t now) {
-    MutationResults out;
-    auto& client = clients_[batch.client];
+    // A group's members are consecutive in the batch (the decoder refuses anything else).
     for (std::size_t i = 0; i < batch.mutations.size();) {
       const Mutation& m = batch.mutations[i];
-      if (m.mid <= client.last_mid) {
-        MutationResult r = client.outcomes.count(m.mid) ? client.outcomes[m.mid]
-                                                        : MutationResult{m.mid, ResultStatus::Duplicate, 0, "", ""};
-        r.status = ResultStatus::Duplicate;
-        r.current.reset();
-        out.results.push_back(r);
-        ++i;
-        continue;
-      }
-      // A group's members are consecutive in the batch (the decoder refuses anything else).
       std::size_t end = i + 1;
       if (m.group) {
         EXPECT_EQ(m.mid, *m.group) << "a batch must start a group at its first member";
         while (end < batch.mutations.size() && batch.mutations[end].group == m.group) ++end;
         EXPECT_EQ(static_cast<std::int64_t>(end - i), m.group_size) << "a group arrived split";
       }
-      commit(batch.client, client, std::vector<Mutation>(batch.mutations.begin() + i, batch.mutations.begin() + end),
-             now, out);
       i = end;
     }
-    out.seq = seq_;
-    return out;
+    store_.begin_scope();
+    std::int64_t head = seq_;
+    auto res = rules_.apply_batch(store_, head, batch.client, "sim-user", batch.mutations, nullptr,
+                                  [](const Mutation&, const Document&) { return true; }, now);
+    if (!res) {
+      store_.rollback_scope();
+      ADD_FAILURE() << "the request failed whole: " << res.error().message;
+      return MutationResults{seq_, {}};
+    }
+    store_.release_scope();
+    seq_ = head;
+    for (const auto& row : res->rows) {
+      ChangeMsg c;
+      c.seq = row.seq;
+      c.collection = row.collection;
+      c.id = row.id;
+      c.op = row.op;
+      c.version = row.version;
+      c.fields = row.fields;
+      c.origin = row.origin;
+      docs_.apply(c);
+      log_.push_back(c);
+    }
+    std::map<std::int64_t, const Mutation*> by_mid;
+    for (const auto& m : batch.mutations) by_mid[m.mid] = &m;
+    std::set<std::int64_t> groups_seen;
+    for (const auto& r : res->results.results) {
+      const Mutation& m = *by_mid.at(r.mid);
+      if (r.status == ResultStatus::Applied) {
+        applied_count_[{batch.client, r.mid}]++;
+        for (const auto& [id, by] : counter_deltas(m)) applied_increments_[id] += by;
+      }
+      if (m.group && r.status != ResultStatus::Duplicate && groups_seen.insert(*m.group).second) {
+        (r.status == ResultStatus::Applied ? groups_applied_ : groups_rejected_)++;
+      }
+    }
+    return res->results;
   }
   // Changes after a cursor (the whole log is retained in the model).
   std::vector<ChangeMsg> after(std::int64_t cursor) const {
@@ -100,74 +131,11 @@ class SimServer {
   std::size_t groups_rejected() const { return groups_rejected_; }
 
  private:
-  struct ClientState {
-    std::int64_t last_mid = 0;
-    std::map<std::int64_t, MutationResult> outcomes;
-  };
-
-  // One mutation, or the members of one group, applied together: staged first, committed only
-  // when every member applies.
-  void commit(const std::string& client_id, ClientState& client, const std::vector<Mutation>& ms, std::int64_t now,
-              MutationResults& out) {
-    std::map<DocKey, Document> staged;
-    std::vector<std::pair<ChangeMsg, Document>> changes;
-    std::optional<MutationResult> failure;
-    for (std::size_t k = 0; k < ms.size() && !failure; ++k) {
-      const Mutation& m = ms[k];
-      auto st = staged.find(m.key());
-      const Document* cur = st != staged.end() ? &st->second : docs_.find(m.key());
-      auto r = apply_mutation(cur, m, ApplyContext{now});
-      if (!r) {
-        MutationResult f{m.mid, ResultStatus::Rejected, 0, r.error().code, r.error().message};
-        if (m.group) f.failed_mid = m.mid;
-        if (r.error().code == codes::kConflict) {
-          f.current = cur && !cur->deleted ? Json{{"version", cur->version}, {"fields", cur->fields}} : Json(nullptr);
-        }
-        failure = f;
-        break;
-      }
-      ChangeMsg c;
-      c.seq = seq_ + 1 + static_cast<std::int64_t>(k);
-      c.collection = m.collection;
-      c.id = m.id;
-      c.op = m.op == MutationOp::Insert ? ChangeOp::Insert : (r->fields ? ChangeOp::Update : ChangeOp::Delete);
-      c.version = c.seq;
-      c.fields = r->fields ? *r->fields : Json::object();
-      c.origin = Origin{client_id, m.mid};
-      Document d = change_to_document(c);
-      staged[m.key()] = d;
-      changes.emplace_back(std::move(c), std::move(d));
-    }
-    client.last_mid = ms.back().mid;
-    if (ms.front().group) (failure ? groups_rejected_ : groups_applied_)++;
-    for (std::size_t k = 0; k < ms.size(); ++k) {
-      MutationResult res;
-      res.mid = ms[k].mid;
-      if (failure) {
-        res = *failure;
-        res.mid = ms[k].mid;
-        if (res.mid != failure->mid) res.current.reset();
-      } else {
-        ChangeMsg& c = changes[k].first;
-        seq_ = c.seq;
-        docs_.apply(c);
-        log_.push_back(c);
-        res.status = ResultStatus::Applied;
-        res.seq = c.seq;
-        applied_count_[{client_id, ms[k].mid}]++;
-        for (const auto& [id, by] : counter_deltas(ms[k])) applied_increments_[id] += by;
-      }
-      MutationResult kept = res;
-      kept.current.reset();  // not kept for duplicates
-      client.outcomes[res.mid] = kept;
-      out.results.push_back(res);
-    }
-  }
-
+  testing::MemoryWriteStore store_;
+  WriteRules rules_{nullptr, 1000};
   Store docs_;
   std::vector<ChangeMsg> log_;
   std::int64_t seq_ = 0;
-  std::map<std::string, ClientState> clients_;
   std::map<std::pair<std::string, std::int64_t>, int> applied_count_;
   std::map<std::string, std::int64_t> applied_increments_;
   std::size_t groups_applied_ = 0;
