@@ -7,7 +7,7 @@
 //   await client.collection('bills').insert({ total: 42, status: 'unpaid' });
 // The write path (writes, transactions, their promises) is writes.ts.
 import { SyncEngine } from './engine.js';
-import type { EngineOutput, ForeignOp, HistoryState, PersistenceBatch, Subscription, SyncDocument } from './engine.js';
+import type { EngineOutput, ForeignOp, HistoryState, OutboxRecord, PersistenceBatch, Subscription, SyncDocument } from './engine.js';
 import { fromWire, SyncError, type ErrorCode } from './errors.js';
 import { streamFailureCode } from './cors.js';
 import { fetchSnapshot, pingServer, postEvent, postMutations } from './http.js';
@@ -289,7 +289,7 @@ class Client implements SyncClient {
     const multiTab = (this.options.multiTab ?? true) && tabsSupported() && this.persistence.kind !== 'memory';
 
     // Claim an outbox slot whose owner is gone (a reload gets its own pending writes back).
-    let slot: { clientId: string; outbox: { next_mid: number; entries: unknown[] } } | null = null;
+    let slot: { clientId: string; outbox: OutboxRecord } | null = null;
     if (multiTab) {
       const candidates = [...loaded.outboxes].sort((a, b) => b.outbox.entries.length - a.outbox.entries.length || b.updatedAt - a.updatedAt);
       for (const c of candidates) {
@@ -323,12 +323,12 @@ class Client implements SyncClient {
         client: this.clientId,
         cursor: loaded.cursor,
         docs: loaded.docs,
-        outbox: slot?.outbox ?? { next_mid: 1, entries: [] },
+        outbox: slot?.outbox ?? { nextMid: 1, entries: [] },
         history: loaded.history ?? EMPTY_HISTORY(historyLimit),
         // The core compares it with this subscription: another one (collections, where) re-bases
         // the replica (keeps the outbox, drops what is outside, needs a snapshot).
         ...(loaded.subscription ? { subscription: loaded.subscription } : {}),
-        need_snapshot: loaded.needSnapshot,
+        needSnapshot: loaded.needSnapshot,
       }, engineOptions);
     } else {
       this.engine = SyncEngine.create(this.mod, engineOptions);
@@ -338,7 +338,7 @@ class Client implements SyncClient {
       this.reportStorageError(new SyncError('storage_wiped', 'the local database of an earlier run is gone (discarded by the browser or cleared): writes it still held are lost'));
     }
     // Make the slot durable at once so its mids never restart.
-    await this.persistence.writeOutbox(this.clientId, slot?.outbox ?? { next_mid: this.engine.state().nextMid, entries: [] });
+    await this.persistence.writeOutbox(this.clientId, slot?.outbox ?? { nextMid: this.engine.state().nextMid, entries: [] });
     this.durableNextMid = this.engine.state().nextMid;
     this.writes.restore(unsettledOf(slot?.outbox.entries ?? []));
     this.ownSub = this.engine.subscription();
@@ -1057,11 +1057,11 @@ class Client implements SyncClient {
           together = await this.persistence.writeTogether(this.clientId, batch.outbox, batch).then(() => true, () => false);
         }
         if (together) {
-          this.durableNextMid = Math.max(this.durableNextMid, batch.outbox!.next_mid);
+          this.durableNextMid = Math.max(this.durableNextMid, batch.outbox!.nextMid);
         } else {
           if (batch.outbox) {
             await this.persistence.writeOutbox(this.clientId, batch.outbox);
-            this.durableNextMid = Math.max(this.durableNextMid, batch.outbox.next_mid);
+            this.durableNextMid = Math.max(this.durableNextMid, batch.outbox.nextMid);
           }
           if (shared) await this.persistence.writeShared(batch);
         }
