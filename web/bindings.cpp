@@ -14,6 +14,7 @@
 #include <memory>
 #include <string_view>
 
+#include "core/backoff.hpp"
 #include "core/connection.hpp"
 #include "core/engine.hpp"
 #include "core/json_reader.hpp"
@@ -564,25 +565,36 @@ std::string error_codes() {
   return out.dump();
 }
 
+// A policy from JS numbers: connection-machine.ts and retry-backoff.ts refuse non-finite or
+// negative values first; here they are clamped so nothing undefined can happen either way.
+BackoffPolicy policy_of(double base_ms, double cap_ms, double heartbeat_ms) {
+  BackoffPolicy p;
+  p.base_ms = std::max<std::int64_t>(0, to_int(base_ms));
+  p.cap_ms = std::max<std::int64_t>(0, to_int(cap_ms));
+  p.heartbeat_timeout_ms = to_int(heartbeat_ms);
+  return p;
+}
+std::uint64_t seed_of(double seed) { return static_cast<std::uint64_t>(std::max<std::int64_t>(0, to_int(seed))); }
+
+// The connection machine (src/core/connection.hpp). Every input answers one JSON object:
+// {"action":"open"|"close"|"none","state","attempt","online","lastError","backoffMs","deadline"}
+// (deadline: when tick() is due, null: no timer); connection-machine.ts decodes it.
 class WasmConnection {
  public:
   WasmConnection(double base_ms, double cap_ms, double heartbeat_ms, double seed)
-      : m_(BackoffPolicy{static_cast<std::int64_t>(base_ms), static_cast<std::int64_t>(cap_ms),
-                         static_cast<std::int64_t>(heartbeat_ms), 15'000},
-           static_cast<std::uint64_t>(seed)) {}
-  std::string start(double now) { return act(m_.start(ms(now))); }
-  std::string stop(double now) { return act(m_.stop(ms(now))); }
-  std::string on_open(double now) { return act(m_.on_open(ms(now))); }
-  std::string on_message(double now) { return act(m_.on_message(ms(now))); }
+      : m_(policy_of(base_ms, cap_ms, heartbeat_ms), seed_of(seed)) {}
+  std::string start(double now) { return act(m_.start(to_int(now))); }
+  std::string stop(double now) { return act(m_.stop(to_int(now))); }
+  std::string on_open(double now) { return act(m_.on_open(to_int(now))); }
+  std::string on_message(double now) { return act(m_.on_message(to_int(now))); }
   std::string on_failure(double now, const std::string& reason, bool fatal) {
-    return act(m_.on_failure(ms(now), reason, fatal));
+    return act(m_.on_failure(to_int(now), reason, fatal));
   }
-  std::string set_online(bool online, double now) { return act(m_.set_online(online, ms(now))); }
-  std::string retry_now(double now) { return act(m_.retry_now(ms(now))); }
-  std::string tick(double now) { return act(m_.tick(ms(now))); }
+  std::string set_online(bool online, double now) { return act(m_.set_online(online, to_int(now))); }
+  std::string retry_now(double now) { return act(m_.retry_now(to_int(now))); }
+  std::string tick(double now) { return act(m_.tick(to_int(now))); }
 
  private:
-  static std::int64_t ms(double now) { return static_cast<std::int64_t>(now); }
   std::string act(ConnectionAction a) {
     const char* action = a == ConnectionAction::Open ? "open" : a == ConnectionAction::Close ? "close" : "none";
     Json j = {{"action", action},
@@ -596,6 +608,19 @@ class WasmConnection {
     return j.dump();
   }
   ConnectionMachine m_;
+};
+
+// The retry delays of any other loop (src/core/backoff.hpp): the same full jitter as the
+// connection machine. Plain numbers in and out, no JSON: nothing to decode.
+class WasmRetryBackoff {
+ public:
+  WasmRetryBackoff(double base_ms, double cap_ms, double seed) : b_(policy_of(base_ms, cap_ms, 0), seed_of(seed)) {}
+  double next_delay_ms() { return static_cast<double>(b_.next_delay_ms()); }
+  void reset() { b_.reset(); }
+  int failures() const { return b_.failures(); }
+
+ private:
+  RetryBackoff b_;
 };
 
 }  // namespace
@@ -649,4 +674,9 @@ EMSCRIPTEN_BINDINGS(syncline) {
       .function("setOnline", &WasmConnection::set_online)
       .function("retryNow", &WasmConnection::retry_now)
       .function("tick", &WasmConnection::tick);
+  class_<WasmRetryBackoff>("RetryBackoff")
+      .constructor<double, double, double>()
+      .function("nextDelayMs", &WasmRetryBackoff::next_delay_ms)
+      .function("reset", &WasmRetryBackoff::reset)
+      .function("failures", &WasmRetryBackoff::failures);
 }
