@@ -14,6 +14,7 @@
 #include <memory>
 #include <string_view>
 
+#include "core/backoff.hpp"
 #include "core/connection.hpp"
 #include "core/engine.hpp"
 #include "core/json_reader.hpp"
@@ -41,44 +42,85 @@ std::string guarded(F&& f) {
   }
 }
 
+// A JS number that must be a whole number of milliseconds (or a count) in [min, max]: the range
+// check comes first because casting a double outside int64 is undefined.
+bool whole_in(const Json& v, double min, double max, std::int64_t& out) {
+  if (!v.is_number()) return false;
+  const double d = v.get<double>();
+  if (!(d >= min && d <= max) || d != static_cast<double>(static_cast<std::int64_t>(d))) return false;
+  out = static_cast<std::int64_t>(d);
+  return true;
+}
+
+// Beyond this a double no longer holds every integer: the bound of every number JS passes in.
+constexpr double kMaxSafe = 9007199254740991.0;
+
+// Engine options, as engine.ts builds them (EngineOptions there). See web::unknown_member for
+// the decoding rules: unknown members are refused, null counts as absent.
 Result<EngineOptions> decode_options(const std::string& text) {
   Json j = parse_json_fast(text);
   if (j.is_discarded() || !j.is_object()) return make_error(codes::kInvalidJson, "options must be a JSON object");
+  if (auto e = web::unknown_member(j, {"clientId", "collections", "where", "nowMs", "historyLimit", "maxBatch",
+                                       "requestTimeoutMs"},
+                                   codes::kInvalidRequest)) {
+    return *e;
+  }
+  auto given = [&](const char* name) {
+    auto it = j.find(name);
+    return it != j.end() && !it->is_null() ? &*it : nullptr;
+  };
   EngineOptions o;
-  auto c = j.find("clientId");
-  if (c == j.end() || !c->is_string() || !is_valid_id(c->get<std::string>())) {
+  const Json* c = given("clientId");
+  if (!c || !c->is_string() || !is_valid_id(c->get<std::string>())) {
     return make_error(codes::kInvalidRequest, "clientId must be a valid id", "clientId");
   }
   o.client_id = c->get<std::string>();
-  if (auto cs = j.find("collections"); cs != j.end()) {
+  if (const Json* cs = given("collections")) {
     if (!cs->is_array()) return make_error(codes::kInvalidRequest, "collections must be an array", "collections");
-    for (const auto& name : *cs) {
+    for (std::size_t i = 0; i < cs->size(); ++i) {
+      const Json& name = (*cs)[i];
       if (!name.is_string() || !is_valid_collection(name.get<std::string>())) {
-        return make_error(codes::kInvalidRequest, "invalid collection name", "collections");
+        return make_error(codes::kInvalidRequest, "invalid collection name", "collections[" + std::to_string(i) + "]");
       }
       o.collections.push_back(name.get<std::string>());
     }
   }
-  if (auto w = j.find("where"); w != j.end() && !w->is_null()) {
+  if (const Json* w = given("where")) {
     if (!w->is_string()) return make_error(codes::kInvalidRequest, "where must be a filter string", "where");
     auto f = Filter::parse(w->get<std::string>());
     if (!f) return f.error();
     o.where = w->get<std::string>();
   }
-  if (auto n = j.find("nowMs"); n != j.end() && n->is_number()) o.now_ms = static_cast<std::int64_t>(n->get<double>());
-  if (auto h = j.find("historyLimit"); h != j.end()) {
-    if (!h->is_number_integer() || h->get<std::int64_t>() < 0 || h->get<std::int64_t>() > 100000) {
+  std::int64_t n = 0;
+  if (const Json* t = given("nowMs")) {
+    if (!whole_in(*t, -kMaxSafe, kMaxSafe, n)) return make_error(codes::kInvalidRequest, "nowMs must be a whole number of ms", "nowMs");
+    o.now_ms = n;
+  }
+  if (const Json* h = given("historyLimit")) {
+    if (!whole_in(*h, 0, 100000, n)) {
       return make_error(codes::kInvalidRequest, "historyLimit must be an integer in [0, 100000]", "historyLimit");
     }
-    o.history_limit = h->get<std::size_t>();
+    o.history_limit = static_cast<std::size_t>(n);
   }
-  if (auto b = j.find("maxBatch"); b != j.end() && b->is_number_integer() && b->get<std::int64_t>() > 0) {
-    o.max_batch = b->get<std::size_t>();
+  if (const Json* b = given("maxBatch")) {
+    if (!whole_in(*b, 1, kMaxSafe, n)) return make_error(codes::kInvalidRequest, "maxBatch must be a positive integer", "maxBatch");
+    o.max_batch = static_cast<std::size_t>(n);
   }
-  if (auto t = j.find("requestTimeoutMs"); t != j.end() && t->is_number_integer() && t->get<std::int64_t>() > 0) {
-    o.request_timeout_ms = t->get<std::int64_t>();
+  if (const Json* t = given("requestTimeoutMs")) {
+    if (!whole_in(*t, 1, kMaxSafe, n)) {
+      return make_error(codes::kInvalidRequest, "requestTimeoutMs must be a positive integer", "requestTimeoutMs");
+    }
+    o.request_timeout_ms = n;
   }
   return o;
+}
+
+// A time or count passed from JS as a plain number (not JSON): NaN, infinities and values beyond
+// the safe range cannot come from Date.now() or a counter; they are clamped instead of cast
+// (casting them is undefined behaviour), and the JS facades refuse them before they get here.
+std::int64_t to_int(double v) {
+  if (!(v == v)) return 0;
+  return static_cast<std::int64_t>(std::clamp(v, -kMaxSafe, kMaxSafe));
 }
 
 class WasmEngine {
@@ -105,7 +147,7 @@ class WasmEngine {
       }
       auto reqs = web::decode_requests(j);
       if (!reqs) return err(reqs.error());
-      auto mids = engine_->mutate(*reqs, static_cast<std::int64_t>(now), atomic);
+      auto mids = engine_->mutate(*reqs, to_int(now), atomic);
       if (!mids) return err(mids.error());
       Json out = output();
       out["mids"] = *mids;
@@ -140,12 +182,20 @@ class WasmEngine {
       if (j.is_discarded() || !j.is_object()) return err(codes::kInvalidJson, "snapshot must be a JSON object");
       auto seq = j.find("seq");
       auto docs = j.find("docs");
-      if (seq == j.end() || !seq->is_number_integer()) return err(codes::kInvalidMessage, "seq must be an integer", "seq");
+      std::int64_t at_seq = 0;
+      if (seq == j.end() || !json_as_int64(*seq, at_seq) || at_seq < 0) {
+        return err(codes::kInvalidMessage, "seq must be an integer >= 0", "seq");
+      }
       if (docs == j.end() || !docs->is_array()) return err(codes::kInvalidMessage, "docs must be an array", "docs");
       std::vector<std::string> colls;
-      if (auto c = j.find("collections"); c != j.end() && c->is_array()) {
-        for (const auto& n : *c) {
-          if (n.is_string()) colls.push_back(n.get<std::string>());
+      if (auto c = j.find("collections"); c != j.end() && !c->is_null()) {
+        if (!c->is_array()) return err(codes::kInvalidMessage, "collections must be an array", "collections");
+        for (std::size_t i = 0; i < c->size(); ++i) {
+          const Json& n = (*c)[i];
+          if (!n.is_string() || !is_valid_collection(n.get<std::string>())) {
+            return err(codes::kInvalidMessage, "invalid collection name", "collections[" + std::to_string(i) + "]");
+          }
+          colls.push_back(n.get<std::string>());
         }
       }
       std::vector<Document> list;
@@ -155,7 +205,7 @@ class WasmEngine {
         if (!d) return err(d.error());
         list.push_back(std::move(*d));
       }
-      engine_->apply_snapshot(colls, std::move(list), seq->get<std::int64_t>(), static_cast<std::int64_t>(now));
+      engine_->apply_snapshot(colls, std::move(list), at_seq, to_int(now));
       return output().dump();
     });
   }
@@ -164,7 +214,7 @@ class WasmEngine {
   // Only mids below durable_next_mid are taken (see Engine::take_batch).
   std::string take_batch(double now, double durable_next_mid) {
     return guarded([&]() -> std::string {
-      auto b = engine_->take_batch(static_cast<std::int64_t>(now), static_cast<std::int64_t>(durable_next_mid));
+      auto b = engine_->take_batch(to_int(now), to_int(durable_next_mid));
       return b ? encode(*b).dump() : std::string();
     });
   }
@@ -181,7 +231,7 @@ class WasmEngine {
   void set_change_detail(bool detail) { change_detail_ = detail; }
   std::string tick(double now) {
     return guarded([&] {
-      engine_->tick(static_cast<std::int64_t>(now));
+      engine_->tick(to_int(now));
       return output().dump();
     });
   }
@@ -193,23 +243,30 @@ class WasmEngine {
     return guarded([&] {
       Json ops = parse_json_fast(text);
       if (ops.is_discarded() || !ops.is_array()) return err(codes::kInvalidJson, "foreign operations must be a JSON array");
-      const auto t = static_cast<std::int64_t>(now);
+      const auto t = to_int(now);
       for (std::size_t i = 0; i < ops.size(); ++i) {
         const Json& o = ops[i];
         const std::string at = "[" + std::to_string(i) + "]";
+        if (!o.is_object()) return err(codes::kInvalidRequest, "each operation must be an object", at);
         auto op = o.find("op");
         auto client = o.find("client");
-        if (!o.is_object() || op == o.end() || !op->is_string() || client == o.end() || !client->is_string() ||
-            !is_valid_id(client->get<std::string>())) {
-          return err(codes::kInvalidRequest, "each operation needs op and a valid client", at);
+        if (op == o.end() || !op->is_string() || (*op != "add" && *op != "replace" && *op != "drop")) {
+          return err(codes::kInvalidRequest, "op must be add, replace or drop", at + ".op");
+        }
+        if (client == o.end() || !client->is_string() || !is_valid_id(client->get<std::string>())) {
+          return err(codes::kInvalidRequest, "client must be a valid client id", at + ".client");
         }
         const std::string& name = client->get_ref<const std::string&>();
         if (*op == "drop") {
+          auto m = o.find("mids");
+          if (m == o.end() || !m->is_array()) return err(codes::kInvalidRequest, "mids must be an array", at + ".mids");
           std::vector<std::int64_t> mids;
-          if (auto m = o.find("mids"); m != o.end() && m->is_array()) {
-            for (const auto& mid : *m) {
-              if (mid.is_number_integer()) mids.push_back(mid.get<std::int64_t>());
+          for (std::size_t k = 0; k < m->size(); ++k) {
+            std::int64_t mid = 0;
+            if (!json_as_int64((*m)[k], mid) || mid < 1) {
+              return err(codes::kInvalidRequest, "mids must be integers >= 1", at + ".mids[" + std::to_string(k) + "]");
             }
+            mids.push_back(mid);
           }
           engine_->drop_foreign(name, mids);
           continue;
@@ -230,13 +287,20 @@ class WasmEngine {
     });
   }
   // The stream whose frames this engine receives is of this subscription ({"collections",
-  // "where"}; null or malformed: unknown): see Engine::follow_subscription.
+  // "where"}; null: unknown): see Engine::follow_subscription. A subscription of the wrong shape
+  // is an error; a well-formed one whose `where` this version does not parse (announced by a tab
+  // running another version) counts as unknown, which is always safe (the replica then fetches
+  // snapshots of its own).
   std::string follow_subscription(const std::string& text, double now) {
     return guarded([&] {
       Json j = parse_json_fast(text);
+      if (j.is_discarded()) return err(codes::kInvalidJson, "subscription is not valid JSON", "subscription");
       std::optional<Json> upstream;
-      if (!j.is_discarded() && !j.is_null()) upstream = std::move(j);
-      engine_->follow_subscription(upstream, static_cast<std::int64_t>(now));
+      if (!j.is_null()) {
+        if (auto bad = subscription_shape_error(j, codes::kInvalidRequest)) return err(*bad);
+        upstream = std::move(j);
+      }
+      engine_->follow_subscription(upstream, to_int(now));
       return output().dump();
     });
   }
@@ -246,9 +310,12 @@ class WasmEngine {
   }
   std::string record(const std::string& type, const std::string& data_text, double now) {
     return guarded([&] {
+      if (type.empty()) return err(codes::kInvalidRequest, "a history entry needs a type", "type");
       Json data = parse_json_fast(data_text);
-      if (data.is_discarded()) data = Json::object();
-      engine_->record(HistoryEntry{static_cast<std::int64_t>(now), type, 0, {}, {}, std::move(data)});
+      if (data.is_discarded() || !data.is_object()) {
+        return err(codes::kInvalidRequest, "history entry data must be a JSON object", "data");
+      }
+      engine_->record(HistoryEntry{to_int(now), type, 0, {}, {}, std::move(data)});
       return output().dump();
     });
   }
@@ -407,7 +474,7 @@ class WasmEngine {
           errors.push_back(std::move(e));
           continue;
         }
-        engine_->receive(std::move(*m), static_cast<std::int64_t>(now));
+        engine_->receive(std::move(*m), to_int(now));
       }
       Json out = output();
       out["errors"] = std::move(errors);
@@ -498,25 +565,36 @@ std::string error_codes() {
   return out.dump();
 }
 
+// A policy from JS numbers: connection-machine.ts and retry-backoff.ts refuse non-finite or
+// negative values first; here they are clamped so nothing undefined can happen either way.
+BackoffPolicy policy_of(double base_ms, double cap_ms, double heartbeat_ms) {
+  BackoffPolicy p;
+  p.base_ms = std::max<std::int64_t>(0, to_int(base_ms));
+  p.cap_ms = std::max<std::int64_t>(0, to_int(cap_ms));
+  p.heartbeat_timeout_ms = to_int(heartbeat_ms);
+  return p;
+}
+std::uint64_t seed_of(double seed) { return static_cast<std::uint64_t>(std::max<std::int64_t>(0, to_int(seed))); }
+
+// The connection machine (src/core/connection.hpp). Every input answers one JSON object:
+// {"action":"open"|"close"|"none","state","attempt","online","lastError","backoffMs","deadline"}
+// (deadline: when tick() is due, null: no timer); connection-machine.ts decodes it.
 class WasmConnection {
  public:
   WasmConnection(double base_ms, double cap_ms, double heartbeat_ms, double seed)
-      : m_(BackoffPolicy{static_cast<std::int64_t>(base_ms), static_cast<std::int64_t>(cap_ms),
-                         static_cast<std::int64_t>(heartbeat_ms), 15'000},
-           static_cast<std::uint64_t>(seed)) {}
-  std::string start(double now) { return act(m_.start(ms(now))); }
-  std::string stop(double now) { return act(m_.stop(ms(now))); }
-  std::string on_open(double now) { return act(m_.on_open(ms(now))); }
-  std::string on_message(double now) { return act(m_.on_message(ms(now))); }
+      : m_(policy_of(base_ms, cap_ms, heartbeat_ms), seed_of(seed)) {}
+  std::string start(double now) { return act(m_.start(to_int(now))); }
+  std::string stop(double now) { return act(m_.stop(to_int(now))); }
+  std::string on_open(double now) { return act(m_.on_open(to_int(now))); }
+  std::string on_message(double now) { return act(m_.on_message(to_int(now))); }
   std::string on_failure(double now, const std::string& reason, bool fatal) {
-    return act(m_.on_failure(ms(now), reason, fatal));
+    return act(m_.on_failure(to_int(now), reason, fatal));
   }
-  std::string set_online(bool online, double now) { return act(m_.set_online(online, ms(now))); }
-  std::string retry_now(double now) { return act(m_.retry_now(ms(now))); }
-  std::string tick(double now) { return act(m_.tick(ms(now))); }
+  std::string set_online(bool online, double now) { return act(m_.set_online(online, to_int(now))); }
+  std::string retry_now(double now) { return act(m_.retry_now(to_int(now))); }
+  std::string tick(double now) { return act(m_.tick(to_int(now))); }
 
  private:
-  static std::int64_t ms(double now) { return static_cast<std::int64_t>(now); }
   std::string act(ConnectionAction a) {
     const char* action = a == ConnectionAction::Open ? "open" : a == ConnectionAction::Close ? "close" : "none";
     Json j = {{"action", action},
@@ -530,6 +608,19 @@ class WasmConnection {
     return j.dump();
   }
   ConnectionMachine m_;
+};
+
+// The retry delays of any other loop (src/core/backoff.hpp): the same full jitter as the
+// connection machine. Plain numbers in and out, no JSON: nothing to decode.
+class WasmRetryBackoff {
+ public:
+  WasmRetryBackoff(double base_ms, double cap_ms, double seed) : b_(policy_of(base_ms, cap_ms, 0), seed_of(seed)) {}
+  double next_delay_ms() { return static_cast<double>(b_.next_delay_ms()); }
+  void reset() { b_.reset(); }
+  int failures() const { return b_.failures(); }
+
+ private:
+  RetryBackoff b_;
 };
 
 }  // namespace
@@ -583,4 +674,9 @@ EMSCRIPTEN_BINDINGS(syncline) {
       .function("setOnline", &WasmConnection::set_online)
       .function("retryNow", &WasmConnection::retry_now)
       .function("tick", &WasmConnection::tick);
+  class_<WasmRetryBackoff>("RetryBackoff")
+      .constructor<double, double, double>()
+      .function("nextDelayMs", &WasmRetryBackoff::next_delay_ms)
+      .function("reset", &WasmRetryBackoff::reset)
+      .function("failures", &WasmRetryBackoff::failures);
 }

@@ -1,11 +1,23 @@
 #include "wasm_codec.hpp"
 
+#include <algorithm>
+
 namespace syncline::web {
 
 Json error_json(const Error& e) {
   Json j = {{"code", e.code}, {"message", e.message}};
   if (!e.field.empty()) j["field"] = e.field;
   return j;
+}
+
+std::optional<Error> unknown_member(const Json& j, std::initializer_list<std::string_view> known, RegisteredCode code,
+                                    const std::string& at) {
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (std::find(known.begin(), known.end(), it.key()) == known.end()) {
+      return make_error(code, "unknown member \"" + it.key() + "\"", at.empty() ? it.key() : at + "." + it.key());
+    }
+  }
+  return std::nullopt;
 }
 
 static Json opt_json(const std::optional<Json>& v) { return v ? *v : Json(nullptr); }
@@ -159,6 +171,7 @@ static Result<Filter> decode_where(const Json& j, RegisteredCode code) {
 
 Result<QuerySpec> decode_query(const Json& j) {
   if (!j.is_object()) return make_error(codes::kInvalidQuery, "query must be an object");
+  if (auto e = unknown_member(j, {"collection", "where", "orderBy", "limit"}, codes::kInvalidQuery)) return *e;
   QuerySpec spec;
   auto c = j.find("collection");
   if (c == j.end() || !c->is_string() || !is_valid_collection(c->get<std::string>())) {
@@ -185,6 +198,7 @@ Result<QuerySpec> decode_query(const Json& j) {
 
 Result<AggregateSpec> decode_aggregate(const Json& j) {
   if (!j.is_object()) return make_error(codes::kInvalidQuery, "aggregate must be an object");
+  if (auto e = unknown_member(j, {"collection", "where", "groupBy", "sum"}, codes::kInvalidQuery)) return *e;
   AggregateSpec spec;
   auto c = j.find("collection");
   if (c == j.end() || !c->is_string() || !is_valid_collection(c->get<std::string>())) {
@@ -226,7 +240,10 @@ Result<Document> decode_document(const Json& dj, const std::string& at) {
     return make_error(codes::kInvalidMessage, "fields must be an object", at + ".fields");
   }
   Document d{c->get<std::string>(), id->get<std::string>(), ver->get<std::int64_t>(), *fields, false};
-  if (auto del = dj.find("deleted"); del != dj.end() && del->is_boolean()) d.deleted = del->get<bool>();
+  if (auto del = dj.find("deleted"); del != dj.end() && !del->is_null()) {
+    if (!del->is_boolean()) return make_error(codes::kInvalidMessage, "deleted must be a boolean", at + ".deleted");
+    d.deleted = del->get<bool>();
+  }
   return d;
 }
 

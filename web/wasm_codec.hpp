@@ -2,8 +2,11 @@
 // batch codec can also be compiled natively if needed.
 // Turns engine outputs into the JSON batches that cross the wasm boundary.
 #pragma once
+#include <initializer_list>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "core/engine.hpp"
 
@@ -18,6 +21,16 @@ Result<std::vector<MutationRequest>> decode_requests(const Json& j);
 Result<QuerySpec> decode_query(const Json& j);
 Result<AggregateSpec> decode_aggregate(const Json& j);
 Result<Document> decode_document(const Json& j, const std::string& field);
+
+// Decoding what JS hands the engine follows the protocol's rules (src/core/protocol.cpp): a
+// member of the wrong type is an error naming it, never skipped or defaulted; an optional member
+// that is null counts as absent (JSON.stringify writes undefined members as nothing, but a
+// caller may pass null). Objects this package builds itself (engine options, query and aggregate
+// specs) also refuse members they do not know: a misspelt option is an error, not ignored.
+// Anything that carries server data (documents, wire mutations) ignores unknown members, as
+// the protocol does, so a newer server's additions pass through.
+std::optional<Error> unknown_member(const Json& j, std::initializer_list<std::string_view> known, RegisteredCode code,
+                                    const std::string& at = {});
 
 // Storage work accumulated across calls until the adapter takes it.
 struct PendingPersistence {

@@ -17,7 +17,7 @@ import type { EngineOutput, Subscription } from './engine.js';
 import { fromWire, SyncError, type ErrorCode } from './errors.js';
 import { fetchSnapshot, pingServer, postEvent, postMutations } from './http.js';
 import type { HttpContext } from './http.js';
-import { newId, randomSeed } from './ids.js';
+import { newId } from './ids.js';
 import { unsettledOf, Writes } from './writes.js';
 import { deepFreeze, LazySubject } from './observable.js';
 import type { Persistence, StoredOutbox } from './adapters/persistence.js';
@@ -42,7 +42,8 @@ import { SendLoop } from './runtime/send-loop.js';
 import { SnapshotLoader } from './runtime/snapshot-loader.js';
 import { buildStatus, connectionViewOf, StatusStore } from './runtime/status.js';
 import { StreamSession } from './runtime/stream-session.js';
-import { interimBackoff, machineOf } from './runtime/interim.js';
+import { ConnectionMachine } from './connection-machine.js';
+import { RetryBackoff } from './retry-backoff.js';
 import type {
   AggregateOptions,
   ClientOptions,
@@ -115,6 +116,8 @@ class Client implements SyncClient, RoleHost {
   follower!: FollowerSync;
   private readonly writes: Writes;
   private readonly sender: SendLoop;
+  // The send loop's retry delays: the core's full-jitter backoff, as the stream's.
+  private readonly sendBackoff: RetryBackoff;
   private readonly snapshots: SnapshotLoader;
   private readonly views: LiveViews;
   private readonly statusState: StatusStore;
@@ -151,6 +154,7 @@ class Client implements SyncClient, RoleHost {
       }),
       send: () => this.sender.schedule(0),
     });
+    this.sendBackoff = new RetryBackoff(mod, { baseMs: options.backoff?.baseMs ?? 500, capMs: options.backoff?.capMs ?? 30000 });
     this.sender = new SendLoop({
       engine: () => this.engine(),
       isClosed: () => this.closed,
@@ -163,7 +167,7 @@ class Client implements SyncClient, RoleHost {
       handle: (out) => this.handleOutput(out, false),
       handleQuiet: (out) => this.handleOutputQuiet(out),
       onError: (e) => this.setLastError(e),
-      backoff: interimBackoff(),
+      backoff: this.sendBackoff,
       auth: this.auth,
       streamAnswerMs: options.backoff?.baseMs ?? 500,
     });
@@ -239,7 +243,7 @@ class Client implements SyncClient, RoleHost {
       this.writer.reportError(new SyncError('storage_wiped', 'the local database of an earlier run is gone (discarded by the browser or cleared): writes it still held are lost'));
     }
     // Make the slot durable at once so its mids never restart.
-    await this.writer.writeOutboxNow(slot?.outbox ?? { next_mid: engine.state().nextMid, entries: [] });
+    await this.writer.writeOutboxNow(slot?.outbox ?? { nextMid: engine.state().nextMid, entries: [] });
     this.writes.restore(unsettledOf(slot?.outbox.entries ?? []));
     this.ownSub = engine.subscription();
     this.follower = new FollowerSync({
@@ -380,9 +384,13 @@ class Client implements SyncClient, RoleHost {
   /** This tab takes the stream (a single tab, or the leader). */
   private ownStream(kind: 'single' | 'leader'): StreamOwner {
     const h = this.options.backoff ?? {};
-    const raw = new this.mod.Connection(h.baseMs ?? 500, h.capMs ?? 30000, h.heartbeatTimeoutMs ?? 45000, randomSeed());
+    const machine = new ConnectionMachine(this.mod, {
+      ...(h.baseMs !== undefined ? { baseMs: h.baseMs } : {}),
+      ...(h.capMs !== undefined ? { capMs: h.capMs } : {}),
+      ...(h.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: h.heartbeatTimeoutMs } : {}),
+    });
     const stream = new StreamSession({
-      machine: machineOf(raw),
+      machine,
       makeTransport: (handlers) => ((this.options.transport ?? 'sse') === 'websocket' ? new WebSocketTransport(handlers) : new SseTransport(handlers)),
       params: () => this.streamParams(),
       needsSnapshot: () => {
@@ -741,6 +749,7 @@ class Client implements SyncClient, RoleHost {
     this.closed = true;
     this.role.dispose();
     this.sender.dispose();
+    this.sendBackoff.dispose();
     this.writer.dispose();
     this.leadership?.dispose();
     this.gossip?.dispose();

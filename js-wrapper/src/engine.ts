@@ -1,6 +1,12 @@
 // Layer: js-wrapper. A typed face for the wasm engine: every call crosses the boundary once
 // with a JSON batch, and `{"error": ...}` replies become SyncError. No I/O happens here; the
 // runtime (client.ts) feeds it server messages and acts on its outputs.
+//
+// Casing at the boundary: every object the engine builds for JS, or takes from it (outputs,
+// state(), history, persistence batches and their outbox record and meta, restore parts,
+// options, query specs) is camelCase. Payloads that are the wire protocol keep the protocol's
+// spelling (docs/protocol.md): mutations (`base_version`, `group_size`, also inside outbox
+// entries and foreign ops), server frames and events, snapshot documents.
 import { SyncError, unwrap } from './errors.js';
 import type { CurrentDocument } from './errors.js';
 import type { WireFieldOp } from './field-ops.js';
@@ -11,7 +17,7 @@ export type ForeignOp =
   | { op: 'add' | 'replace'; client: string; mutations: WireMutation[] }
   | { op: 'drop'; client: string; mids: number[] };
 
-/** A mutation in the wire form (also how outbox entries are stored). */
+/** A mutation in the wire form (the core of every outbox entry). */
 export interface WireMutation {
   mid: number;
   op: 'insert' | 'update' | 'delete';
@@ -26,6 +32,21 @@ export interface WireMutation {
   /** Member of an atomic group: the mid of its first member, and how many members it has. */
   group?: number;
   group_size?: number;
+}
+
+/** An outbox entry as the engine stores it: the mutation in its wire form plus what the core
+ * keeps beside it. */
+export interface OutboxEntry extends WireMutation {
+  /** The seq the server applied it at: confirmed, kept until the replica has seen that seq. */
+  appliedSeq?: number;
+  /** The local clock when it was queued (absent: unknown, an entry saved before it was kept). */
+  queuedMs?: number;
+}
+
+/** One tab slot's outbox as stored: mids below `nextMid` were handed out (never reused). */
+export interface OutboxRecord {
+  nextMid: number;
+  entries: OutboxEntry[];
 }
 
 export interface SyncDocument<T = Record<string, unknown>> {
@@ -125,7 +146,8 @@ export interface AggregateResult {
 }
 
 export interface HistoryEntry {
-  at_ms: number;
+  /** When it was recorded (ms since the epoch). */
+  atMs: number;
   type: string;
   seq: number;
   collection: string;
@@ -134,6 +156,8 @@ export interface HistoryEntry {
 }
 
 export interface HistoryState {
+  /** The format of the saved history (1); written by the engine, optional when handed back. */
+  version?: number;
   capacity: number;
   entries: HistoryEntry[];
   counts: Record<string, number>;
@@ -156,7 +180,7 @@ export interface EngineState {
 export interface PersistenceBatch {
   putDocs: SyncDocument[];
   deleteDocs: { collection: string; id: string }[];
-  outbox?: { next_mid: number; entries: unknown[] };
+  outbox?: OutboxRecord;
   /** The cursor, with the subscription the replica is built for and whether it still needs a
    * snapshot for it (a replica belongs to a subscription). */
   meta?: { cursor: number; clientId: string; subscription?: Subscription; needSnapshot?: boolean };
@@ -176,9 +200,10 @@ export interface PersistedState {
   client: string;
   cursor: number;
   docs: SyncDocument[];
-  outbox: { next_mid: number; entries: unknown[] };
+  outbox: OutboxRecord;
   history: HistoryState;
-  need_snapshot?: boolean;
+  /** The replica was waiting for a snapshot when it was stored. */
+  needSnapshot?: boolean;
   /** The subscription the stored documents and cursor were built for (absent: unknown). */
   subscription?: Subscription;
 }
@@ -208,7 +233,10 @@ export class SyncEngine {
     return new SyncEngine(module, raw);
   }
 
-  /** Restores from separately stored parts (see PersistedState). */
+  /** Restores from separately stored parts (see PersistedState). Parts written by the previous
+   * version (snake_case `next_mid`, `applied_seq`, `queued_ms`, `at_ms`, `need_snapshot`) load
+   * too: the core reads both spellings. A malformed part throws SyncError('invalid_snapshot')
+   * with `field` naming it. */
   static restoreParts(module: SynclineModule, state: PersistedState, options: EngineOptions): SyncEngine {
     const raw = module._restoreEngineJson(JSON.stringify({ v: 1, ...state }), JSON.stringify(options));
     if (!raw) throw errorFrom(module._lastError());

@@ -9,6 +9,11 @@ export * from './index.js';
 export { loadSyncline } from './wasm.js';
 export type { LoadOptions, SynclineModule } from './wasm.js';
 export { SyncEngine } from './engine.js';
+export { ConnectionMachine, decodeConnectionStep } from './connection-machine.js';
+export type { ConnectionAction, ConnectionPolicy, ConnectionStep } from './connection-machine.js';
+export { RetryBackoff } from './retry-backoff.js';
+export type { BackoffOptions } from './retry-backoff.js';
+export { outboxFromStored, historyFromStored } from './adapters/stored-format.js';
 export type {
   AggregateSpec,
   DocChange,
@@ -18,6 +23,9 @@ export type {
   HistoryState,
   MutationInput,
   MutationOp,
+  OutboxEntry,
+  OutboxRecord,
+  PersistedState,
   PersistenceBatch,
   QuerySpec,
   ServerEvent,

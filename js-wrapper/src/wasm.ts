@@ -40,6 +40,9 @@ export interface RawEngine {
   delete(): void;
 }
 
+/** Every method answers one JSON object: {"action":"open"|"close"|"none","state","attempt",
+ * "online","lastError","backoffMs","deadline"} (deadline: ms, null: no timer). Decoded by
+ * ConnectionMachine (connection-machine.ts). */
 export interface RawConnection {
   start(now: number): string;
   stop(now: number): string;
@@ -49,6 +52,13 @@ export interface RawConnection {
   setOnline(online: boolean, now: number): string;
   retryNow(now: number): string;
   tick(now: number): string;
+  delete(): void;
+}
+
+export interface RawRetryBackoff {
+  nextDelayMs(): number;
+  reset(): void;
+  failures(): number;
   delete(): void;
 }
 
@@ -62,6 +72,7 @@ export interface SynclineModule {
   /** The wasm memory as bytes; replaced by a new view whenever the memory grows. */
   HEAPU8: Uint8Array;
   Connection: new (baseMs: number, capMs: number, heartbeatMs: number, seed: number) => RawConnection;
+  RetryBackoff: new (baseMs: number, capMs: number, seed: number) => RawRetryBackoff;
 }
 
 export interface LoadOptions {

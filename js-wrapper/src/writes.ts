@@ -11,7 +11,7 @@
 //     tx.collection('bills').update(billId, { status: 'paid' }, { if: 'status=eq.unpaid' });
 //     tx.collection('ledger_entries').insert({ kind: 'credit', amount: 4200 });
 //   });
-import type { EngineOutput, MutationInput, Settled, SyncEngine, WireMutation } from './engine.js';
+import type { EngineOutput, MutationInput, OutboxEntry, Settled, SyncEngine, WireMutation } from './engine.js';
 import { fromWire, SyncError } from './errors.js';
 import { assertNoFieldOps, splitFieldOps } from './field-ops.js';
 import { newId } from './ids.js';
@@ -46,8 +46,8 @@ export function wireOf(e: WireMutation): WireMutation {
 }
 
 /** The stored outbox entries the server has not applied yet, in the wire form. */
-export function unsettledOf(entries: unknown[]): WireMutation[] {
-  return (entries as (WireMutation & { applied_seq?: number })[]).filter((e) => e.applied_seq === undefined).map(wireOf);
+export function unsettledOf(entries: readonly OutboxEntry[]): WireMutation[] {
+  return entries.filter((e) => e.appliedSeq === undefined).map(wireOf);
 }
 
 /** What the write path needs from the client it belongs to. */

@@ -30,17 +30,6 @@ std::int64_t saturating_add(std::int64_t a, std::int64_t b) {
   return a + b;
 }
 
-// min(cap, base * 2^attempt) without overflowing.
-std::int64_t backoff_ceiling(const BackoffPolicy& p, int attempt) {
-  const std::int64_t cap = std::max<std::int64_t>(p.cap_ms, 0);
-  const std::int64_t base = std::max<std::int64_t>(p.base_ms, 0);
-  if (base == 0) return 0;
-  if (attempt >= 62) return cap;
-  const std::int64_t limit = std::numeric_limits<std::int64_t>::max() >> attempt;
-  if (base > limit) return cap;
-  return std::min(cap, base << attempt);
-}
-
 // now - since >= timeout, without overflow (timeout > 0).
 bool elapsed(std::int64_t now, std::int64_t since, std::int64_t timeout) {
   return now >= saturating_add(since, timeout);
@@ -70,12 +59,7 @@ ConnectionAction ConnectionMachine::begin_connecting(std::int64_t now_ms) {
 }
 
 void ConnectionMachine::enter_backoff(std::int64_t now_ms) {
-  const std::int64_t ceiling = backoff_ceiling(policy_, attempt_);
-  // Full jitter over the closed range [0, ceiling].
-  // (Compared as doubles first: casting a double >= 2^63 to int64 is undefined.)
-  const double scaled = rng_.uniform() * (static_cast<double>(ceiling) + 1.0);
-  const std::int64_t delay =
-      scaled >= static_cast<double>(ceiling) ? ceiling : std::max<std::int64_t>(0, static_cast<std::int64_t>(scaled));
+  const std::int64_t delay = full_jitter_delay_ms(policy_, attempt_, rng_);
   if (attempt_ < std::numeric_limits<int>::max()) ++attempt_;
   state_ = ConnectionState::BackingOff;
   backoff_delay_ = delay;

@@ -5,7 +5,8 @@
 //
 // States: disconnected (not started or stopped), connecting, connected, backing_off (waiting
 // before the next attempt), error (a fatal failure such as 401/403: no retry until start()).
-// Backoff: "full jitter" — the delay before attempt n is uniform in [0, min(cap, base * 2^n)].
+// Backoff: "full jitter" — the delay before attempt n is uniform in [0, min(cap, base * 2^n)]
+// (core/backoff.hpp, shared with RetryBackoff).
 // A connected stream that receives nothing (not even a heartbeat) for heartbeat_timeout is
 // declared dead. Going online while backing off retries at once.
 #pragma once
@@ -13,19 +14,13 @@
 #include <optional>
 #include <string>
 
+#include "core/backoff.hpp"
 #include "core/random.hpp"
 
 namespace syncline {
 
 enum class ConnectionState { Disconnected, Connecting, Connected, BackingOff, Error };
 const char* to_string(ConnectionState s);
-
-struct BackoffPolicy {
-  std::int64_t base_ms = 500;
-  std::int64_t cap_ms = 30'000;
-  std::int64_t heartbeat_timeout_ms = 45'000;  // 3 missed 15 s heartbeats
-  std::int64_t connect_timeout_ms = 15'000;
-};
 
 enum class ConnectionAction { None, Open, Close };
 

@@ -43,6 +43,23 @@ std::optional<Json> Engine::canonical_subscription(const Json& sub) {
   return Json{{"collections", std::move(colls)}, {"where", std::move(where)}};
 }
 
+std::optional<Error> subscription_shape_error(const Json& sub, RegisteredCode code) {
+  if (!sub.is_object()) return make_error(code, "subscription must be an object", "subscription");
+  auto c = sub.find("collections");
+  if (c == sub.end() || !c->is_array()) {
+    return make_error(code, "subscription collections must be an array", "subscription.collections");
+  }
+  for (const auto& name : *c) {
+    if (!name.is_string()) {
+      return make_error(code, "subscription collections must be strings", "subscription.collections");
+    }
+  }
+  if (auto w = sub.find("where"); w != sub.end() && !w->is_null() && !w->is_string()) {
+    return make_error(code, "subscription where must be a string", "subscription.where");
+  }
+  return std::nullopt;
+}
+
 void Engine::follow_subscription(const std::optional<Json>& upstream, std::int64_t now_ms) {
   clock(now_ms);
   std::optional<Json> canon = upstream ? canonical_subscription(*upstream) : std::nullopt;
@@ -663,7 +680,7 @@ std::string Engine::snapshot_bytes() const {
   Json state = {{"v", 1},
                 {"client", options_.client_id},
                 {"cursor", cursor_},
-                {"need_snapshot", need_snapshot_},
+                {"needSnapshot", need_snapshot_},
                 {"subscription", subscription_},
                 {"docs", std::move(docs)},
                 {"outbox", outbox_.to_json()},
@@ -731,13 +748,19 @@ Result<std::unique_ptr<Engine>> Engine::restore_json(const Json& state, EngineOp
   if (!hist) return hist.error();
   auto engine = std::make_unique<Engine>(options);
   engine->cursor_ = cursor->get<std::int64_t>();
-  if (auto ns = state.find("need_snapshot"); ns != state.end() && ns->is_boolean()) {
+  if (auto ns = find_renamed(state, "needSnapshot", "need_snapshot"); ns != state.end() && !ns->is_null()) {
+    if (!ns->is_boolean()) return make_error(codes::kInvalidSnapshot, "needSnapshot must be a boolean", "needSnapshot");
     engine->need_snapshot_ = ns->get<bool>();
   }
-  // The subscription the stored replica was built for. Absent: saved before subscriptions were
-  // stored, unknown (only a state that holds nothing needs no re-base).
+  // The subscription the stored replica was built for. Absent (or null): saved before
+  // subscriptions were stored, unknown (only a state that holds nothing needs no re-base).
   std::optional<Json> stored;
-  if (auto s = state.find("subscription"); s != state.end()) stored = canonical_subscription(*s);
+  if (auto s = state.find("subscription"); s != state.end() && !s->is_null()) {
+    if (auto bad = subscription_shape_error(*s, codes::kInvalidSnapshot)) return *bad;
+    // A well-formed one whose `where` this version does not parse (a grammar of another
+    // version) counts as unknown: the replica is re-based, which is always safe.
+    stored = canonical_subscription(*s);
+  }
   const bool holds_data = engine->cursor_ != 0 || !docs->empty();
   const bool changed = stored ? *stored != engine->subscription_ : holds_data;
   std::set<DocKey> dropped;
@@ -754,7 +777,10 @@ Result<std::unique_ptr<Engine>> Engine::restore_json(const Json& state, EngineOp
       return make_error(codes::kInvalidSnapshot, "document is malformed", at);
     }
     Document d{c->get<std::string>(), id->get<std::string>(), ver->get<std::int64_t>(), *fields, false};
-    if (auto del = dj.find("deleted"); del != dj.end() && del->is_boolean()) d.deleted = del->get<bool>();
+    if (auto del = dj.find("deleted"); del != dj.end() && !del->is_null()) {
+      if (!del->is_boolean()) return make_error(codes::kInvalidSnapshot, "deleted must be a boolean", at + ".deleted");
+      d.deleted = del->get<bool>();
+    }
     // Re-based: what lies outside the new subscription leaves the replica (and storage, below).
     // A tombstone outside the where stays: it keeps a replayed older change from reviving it.
     // Under the same subscription the stored replica is kept as it was (what its own stream

@@ -273,4 +273,9 @@ class Engine {
   EngineOutput out_;
 };
 
+// Why `sub` is not shaped like a subscription ({"collections":[string...], "where": string, null
+// or absent}), as an error with `code` and the member in `field`; nullopt when it is. A `where`
+// that does not parse is not a shape error (canonical_subscription then answers nullopt).
+std::optional<Error> subscription_shape_error(const Json& sub, RegisteredCode code);
+
 }  // namespace syncline

@@ -1,7 +1,8 @@
 // Layer: src/core (pure C++20). Must not depend on I/O, Emscripten or the server.
 // Event history ring (docs/api.md, Events). Snapshot format, as persisted by the adapters:
 //   {"version":1,"capacity":100,"total":250,"counts":{"change":240,"event":10},
-//    "entries":[{"at_ms":..,"type":"change","seq":..,"collection":"..","id":"..","data":{..}}...]}
+//    "entries":[{"atMs":..,"type":"change","seq":..,"collection":"..","id":"..","data":{..}}...]}
+// (snapshots saved by earlier versions spell atMs "at_ms": both are read, see find_renamed).
 // entries are oldest first. from_json() checks types and consistency (entries fit the
 // capacity, counts are non-negative and add up to total, every entry's type is counted) and
 // answers "invalid_snapshot" otherwise; it never throws.
@@ -23,10 +24,11 @@ Error bad(std::string message, std::string field) {
   return make_error(codes::kInvalidSnapshot, std::move(message), std::move(field));
 }
 
-// Reads a member that must be an int64 >= min; absent/wrong type is an error.
+// Reads a member that must be an int64 >= min; absent/wrong type is an error. old_key: the
+// spelling of states saved before the member was renamed (nullptr: never renamed).
 std::optional<Error> read_int(const Json& obj, const char* key, const std::string& path, std::int64_t min,
-                              std::int64_t& out) {
-  auto it = obj.find(key);
+                              std::int64_t& out, const char* old_key = nullptr) {
+  auto it = old_key ? find_renamed(obj, key, old_key) : obj.find(key);
   if (it == obj.end()) return bad(path + " is required", path);
   if (!json_as_int64(*it, out) || out < min) return bad(path + " must be an integer >= " + std::to_string(min), path);
   return std::nullopt;
@@ -44,7 +46,7 @@ std::optional<Error> read_string(const Json& obj, const char* key, const std::st
 Result<HistoryEntry> entry_from_json(const Json& j, const std::string& path) {
   if (!j.is_object()) return bad(path + " must be an object", path);
   HistoryEntry e;
-  if (auto err = read_int(j, "at_ms", path + ".at_ms", std::numeric_limits<std::int64_t>::min(), e.at_ms)) {
+  if (auto err = read_int(j, "atMs", path + ".atMs", std::numeric_limits<std::int64_t>::min(), e.at_ms, "at_ms")) {
     return *err;
   }
   auto type = j.find("type");
@@ -107,7 +109,7 @@ Json EventHistory::to_json() const {
   for (const auto& [type, n] : counts_) counts[type] = n;
   Json entries_json = Json::array();
   for (const HistoryEntry& e : entries()) {
-    entries_json.push_back(Json{{"at_ms", e.at_ms},
+    entries_json.push_back(Json{{"atMs", e.at_ms},
                                 {"type", e.type},
                                 {"seq", e.seq},
                                 {"collection", e.collection},

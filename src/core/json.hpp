@@ -26,6 +26,15 @@ inline bool json_as_int64(const Json& v, std::int64_t& out) {
   return false;
 }
 
+// A member of saved state that was renamed: states written before the engine used one casing
+// for what it hands to JS spell some members in snake_case (next_mid, applied_seq, queued_ms,
+// at_ms, need_snapshot). They are still on users' disks, so both spellings are read; the
+// current one wins when an object has both. Returns the member, or j.end().
+inline Json::const_iterator find_renamed(const Json& j, const char* name, const char* old_name) {
+  auto it = j.find(name);
+  return it != j.end() ? it : j.find(old_name);
+}
+
 // Parses without throwing; returns a discarded value on malformed input.
 inline Json parse_json_nothrow(std::string_view text) {
   return Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);

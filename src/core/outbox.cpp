@@ -85,43 +85,58 @@ std::vector<const OutboxEntry*> Outbox::for_key(const DocKey& key) const {
   return out;
 }
 
+// The record as the runtime stores it (docs/architecture.md, Persistence): each entry is the
+// mutation in its wire form (protocol spelling: base_version, group_size) plus the state the core
+// keeps for it, spelled like every other object the engine hands to JS (camelCase).
 Json Outbox::to_json() const {
   Json list = Json::array();
   for (const auto& e : entries_) {
     Json j = encode(e.mutation);
-    if (e.applied_seq) j["applied_seq"] = *e.applied_seq;
-    if (e.queued_ms != 0) j["queued_ms"] = e.queued_ms;
+    if (e.applied_seq) j["appliedSeq"] = *e.applied_seq;
+    if (e.queued_ms != 0) j["queuedMs"] = e.queued_ms;
     list.push_back(std::move(j));
   }
-  return Json{{"next_mid", next_mid_}, {"entries", std::move(list)}};
+  return Json{{"nextMid", next_mid_}, {"entries", std::move(list)}};
 }
 
 Result<Outbox> Outbox::from_json(const Json& j) {
   if (!j.is_object()) return make_error(codes::kInvalidSnapshot, "outbox must be an object", "outbox");
-  auto nm = j.find("next_mid");
+  auto nm = find_renamed(j, "nextMid", "next_mid");
   auto en = j.find("entries");
-  if (nm == j.end() || !nm->is_number_integer() || en == j.end() || !en->is_array()) {
-    return make_error(codes::kInvalidSnapshot, "outbox needs next_mid and entries", "outbox");
-  }
   Outbox out;
-  out.next_mid_ = nm->get<std::int64_t>();
+  if (nm == j.end() || !json_as_int64(*nm, out.next_mid_)) {
+    return make_error(codes::kInvalidSnapshot, "outbox needs an integer nextMid", "outbox.nextMid");
+  }
+  if (en == j.end() || !en->is_array()) {
+    return make_error(codes::kInvalidSnapshot, "outbox entries must be an array", "outbox.entries");
+  }
   if (out.next_mid_ < 1 || out.next_mid_ == std::numeric_limits<std::int64_t>::max()) {
-    return make_error(codes::kInvalidSnapshot, "outbox next_mid out of range", "outbox.next_mid");
+    return make_error(codes::kInvalidSnapshot, "outbox nextMid out of range", "outbox.nextMid");
   }
   std::int64_t last = 0;
   for (std::size_t i = 0; i < en->size(); ++i) {
     const Json& ej = (*en)[i];
-    auto m = decode_mutation(ej, "outbox.entries[" + std::to_string(i) + "]");
+    const std::string at = "outbox.entries[" + std::to_string(i) + "]";
+    auto m = decode_mutation(ej, at);
     if (!m) return make_error(codes::kInvalidSnapshot, m.error().message, m.error().field);
     if (m->mid <= last || m->mid >= out.next_mid_) {
       return make_error(codes::kInvalidSnapshot, "outbox mids out of order", "outbox.entries");
     }
     last = m->mid;
     OutboxEntry e{std::move(*m), std::nullopt, 0};
-    auto as = ej.find("applied_seq");
-    if (as != ej.end() && as->is_number_integer()) e.applied_seq = as->get<std::int64_t>();
+    if (auto as = find_renamed(ej, "appliedSeq", "applied_seq"); as != ej.end() && !as->is_null()) {
+      std::int64_t seq = 0;
+      if (!json_as_int64(*as, seq) || seq < 0) {
+        return make_error(codes::kInvalidSnapshot, "appliedSeq must be an integer >= 0", at + ".appliedSeq");
+      }
+      e.applied_seq = seq;
+    }
     // Absent in states saved before serverTime existed.
-    if (auto q = ej.find("queued_ms"); q != ej.end() && q->is_number_integer()) e.queued_ms = q->get<std::int64_t>();
+    if (auto q = find_renamed(ej, "queuedMs", "queued_ms"); q != ej.end() && !q->is_null()) {
+      if (!json_as_int64(*q, e.queued_ms)) {
+        return make_error(codes::kInvalidSnapshot, "queuedMs must be an integer", at + ".queuedMs");
+      }
+    }
     out.entries_.push_back(std::move(e));
   }
   // A group still waiting for a verdict is sent whole: every member must be here, in mid order.

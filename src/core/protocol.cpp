@@ -5,7 +5,9 @@
 //
 // Decoding rules, shared by every message:
 // - the body must be a JSON object; unknown members are ignored, a known member of the wrong
-//   type is an error; an optional member that is null counts as absent;
+//   type is an error; an optional member that is null counts as absent. Ignoring unknown
+//   members is the protocol's compatibility rule (docs/protocol.md): a peer of a later revision
+//   may add members, and one that predates them must still read the rest;
 // - integers (seq, version, mid, base_version) are int64, never negative, mid >= 1;
 //   1.0 is not an integer;
 // - errors carry the JSON path of the problem in `field` ("mutations[3].id", "error.code", ...):

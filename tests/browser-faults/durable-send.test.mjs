@@ -5,7 +5,7 @@
 // engine's outbox when the flush returns. Outbox transactions are slowed down here (kept open
 // for 250 ms) while the page writes every 40 ms, so that window is hit on every round; every
 // mutation that goes out (fetch body or WebSocket frame) is checked against the moment its
-// outbox transaction that covered it completed (an outbox record with next_mid above it).
+// outbox transaction that covered it completed (an outbox record with nextMid above it).
 // Background: docs/decisions/0001-send-only-the-durable-outbox-prefix.md.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -41,7 +41,7 @@ function instrument(ctx) {
       const rec = args[0];
       if (this.name === 'outboxes' && rec?.outbox) {
         const tx = this.transaction;
-        tx.addEventListener('complete', () => durable.push({ at: performance.now(), client: rec.clientId, nextMid: rec.outbox.next_mid }));
+        tx.addEventListener('complete', () => durable.push({ at: performance.now(), client: rec.clientId, nextMid: rec.outbox.nextMid }));
       }
       if (slow.ms > 0 && this.name === 'outboxes') {
         const until = performance.now() + slow.ms;

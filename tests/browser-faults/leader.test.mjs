@@ -416,7 +416,7 @@ test('leader hung (main thread blocked): a follower steals the lock within a bou
       // How the woken tab filled what it missed: from the new leader's recent frames, not a
       // snapshot (a 30k-document snapshot kept a follower blind for seconds).
       const caughtUp = await hung.evaluate((wake) => window.harness.events().entries
-        .filter((e) => e.type === 'caught_up' && e.at_ms >= wake - 100).map((e) => e.data.from), wake).catch(() => null);
+        .filter((e) => e.type === 'caught_up' && e.atMs >= wake - 100).map((e) => e.data.from), wake).catch(() => null);
       rounds.push({
         takeoverMs, followerSawChange: seen, stepDownMs, caughtUp,
         leadersAfterWake: roles.filter((x) => x?.role === 'leader').length,
@@ -425,7 +425,7 @@ test('leader hung (main thread blocked): a follower steals the lock within a bou
         // Each tab's leadership history (leader / leader_lost / leader_stolen), ms since the hang.
         tabs: await Promise.all(tabs.map((p) => p.evaluate((t0) => window.harness.events().entries
           .filter((e) => /leader/.test(e.type ?? ''))
-          .map((e) => `${e.type}@${e.at_ms - t0}`), t0).catch(() => null))),
+          .map((e) => `${e.type}@${e.atMs - t0}`), t0).catch(() => null))),
       });
     }
     const v = await verify(ctx, tabs, opts, acked, before, 'hang');

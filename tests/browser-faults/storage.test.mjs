@@ -121,7 +121,7 @@ describe('quota exceeded', () => {
         const r = indexedDB.open('syncline:quota-2');
         r.onsuccess = () => {
           const all = r.result.transaction('outboxes').objectStore('outboxes').getAll();
-          all.onsuccess = () => { res(all.result.map((o) => ({ next_mid: o.outbox.next_mid, entries: o.outbox.entries.length }))); r.result.close(); };
+          all.onsuccess = () => { res(all.result.map((o) => ({ nextMid: o.outbox.nextMid, entries: o.outbox.entries.length }))); r.result.close(); };
           all.onerror = () => rej(all.error);
         };
       }));
@@ -134,7 +134,7 @@ describe('quota exceeded', () => {
       const onServer = (await serverDocs(server, admin, 'bills')).some((d) => d.id === 'q2-c');
       const afterC = await appliedCounts(server);
       console.log(`[storage quota] mids used before reload ${JSON.stringify(mids)}; stored outbox after the 2 s retry ${JSON.stringify(stored)}; after reload c got ${outcome.key} -> ${outcome.state}; on server: ${onServer}; applied ${afterC.applied - before.applied} (expected 3)`);
-      assert.ok(onServer, `write c was told "${outcome.state}" but is not on the server: its mid was reused (stored next_mid rolled back)`);
+      assert.ok(onServer, `write c was told "${outcome.state}" but is not on the server: its mid was reused (stored nextMid rolled back)`);
       assert.equal(afterC.applied - before.applied, 3);
     } finally {
       await ctx.close();

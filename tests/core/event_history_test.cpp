@@ -171,8 +171,8 @@ TEST(EventHistory, BadJsonIsRejected) {
   bad_entry["entries"][2].erase("type");
   expect_invalid(bad_entry, "entries[2].type");
   bad_entry = good;
-  bad_entry["entries"][0]["at_ms"] = 1.5;
-  expect_invalid(bad_entry, "entries[0].at_ms");
+  bad_entry["entries"][0]["atMs"] = 1.5;
+  expect_invalid(bad_entry, "entries[0].atMs");
   bad_entry = good;
   bad_entry["entries"][0]["collection"] = 5;
   expect_invalid(bad_entry, "entries[0].collection");

@@ -179,7 +179,7 @@ for (const transport of ['sse', 'websocket']) {
         });
         const role = (p) => p.evaluate(() => window.harness.status().role);
         const caughtUp = (p, since = 0) => p.evaluate((since) => window.harness.events().entries
-          .filter((e) => e.type === 'caught_up' && e.at_ms >= since).map((e) => e.data.from), since);
+          .filter((e) => e.type === 'caught_up' && e.atMs >= since).map((e) => e.data.from), since);
         const serverWrites = insertsByAnotherClient(server, `tabs-catch-${transport}`);
         const shows = (p, ids, what) => waitFor(p, (ids) => ids.every((id) => !!window.harness.get('bills', id)), ids, { what, timeout: 10000 });
 
@@ -205,7 +205,7 @@ for (const transport of ['sse', 'websocket']) {
         await hang;
         await waitFor(a, () => window.harness.status().role === 'follower', null, { what: 'a follows', timeout: 5000 });
         await shows(a, whileHung, 'a has the writes made while it hung');
-        await waitFor(a, (t0) => window.harness.events().entries.some((e) => e.type === 'caught_up' && e.at_ms >= t0), t0, { what: 'a caught up', timeout: 5000 });
+        await waitFor(a, (t0) => window.harness.events().entries.some((e) => e.type === 'caught_up' && e.atMs >= t0), t0, { what: 'a caught up', timeout: 5000 });
         assert.deepEqual(await caughtUp(a, t0), ['leader'], 'a caught up from the new leader');
         assert.equal(snapshots.get(a), aSnapshots, 'a fetched no snapshot');
         await shows(a, await serverWrites('after', 3), 'a follows the live writes');

@@ -77,7 +77,7 @@ test('update/insert send ops; if and baseVersion ride along; the wire form keeps
   assert.equal(h.announced[0].if, 'active=is.true');
   assert.deepEqual(h.writes.ownPending().map((m) => m.mid), [1, 2, 3]);
   // A stored outbox entry keeps its operation, condition and group in the wire form.
-  const stored = { mid: 9, op: 'update', collection: 'b', id: 'x', fields: {}, ops: { n: { increment: 1 } }, if: 'a=eq.1', group: 9, group_size: 2, queued_ms: 5 };
+  const stored = { mid: 9, op: 'update', collection: 'b', id: 'x', fields: {}, ops: { n: { increment: 1 } }, if: 'a=eq.1', group: 9, group_size: 2, queuedMs: 5 };
   assert.deepEqual(wireOf(stored), { mid: 9, op: 'update', collection: 'b', id: 'x', fields: {}, ops: { n: { increment: 1 } }, if: 'a=eq.1', group: 9, group_size: 2 });
 });
 

@@ -159,12 +159,12 @@ function Activity() {
       ) : (
         <ol className="activity" data-testid="activity">
           {entries.map((e) => (
-            <li key={`${e.at_ms}:${e.seq}:${e.type}:${e.id}`} className="fade-in">
+            <li key={`${e.atMs}:${e.seq}:${e.type}:${e.id}`} className="fade-in">
               <span className={`act-badge act-${e.type.replace(':', '-')}`}>{e.type === 'order:stage_change' ? 'stage' : e.type === 'snapshot' ? 'sync' : e.type}</span>
               <span className="act-text" title={activityText(e)}>
                 {activityText(e)}
               </span>
-              <time className="muted">{fmtTime(e.at_ms)}</time>
+              <time className="muted">{fmtTime(e.atMs)}</time>
             </li>
           ))}
         </ol>

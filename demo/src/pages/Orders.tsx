@@ -90,12 +90,12 @@ export function Orders() {
         ) : (
           <ol className="activity">
             {feed.map((e) => (
-              <li key={`${e.seq}:${e.at_ms}`}>
+              <li key={`${e.seq}:${e.atMs}`}>
                 <span className="act-badge act-order-stage_change">event</span>
                 <span className="act-text">
                   {String(e.data.number)}: {String(e.data.from)} → {String(e.data.to)} <span className="muted">by {String(e.data.by)}</span>
                 </span>
-                <time className="muted">{fmtTime(e.at_ms)}</time>
+                <time className="muted">{fmtTime(e.atMs)}</time>
               </li>
             ))}
           </ol>

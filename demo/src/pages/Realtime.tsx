@@ -209,8 +209,8 @@ export function Realtime() {
         </div>
         <ol className="log" data-testid="event-log">
           {entries.map((e) => (
-            <li key={`${e.at_ms}:${e.seq}:${e.type}:${e.id}`}>
-              <time className="mono muted">{fmtTime(e.at_ms)}</time>
+            <li key={`${e.atMs}:${e.seq}:${e.type}:${e.id}`}>
+              <time className="mono muted">{fmtTime(e.atMs)}</time>
               <span className={`act-badge act-${BUILTIN.includes(e.type) ? e.type : 'custom'}`}>{e.type}</span>
               <span className="mono small log-seq">{e.seq ? `#${e.seq}` : ''}</span>
               <span className="log-text" title={logLine(e)}>

@@ -5,13 +5,14 @@
 //            snapshot for it (shared: the leader's), schema version
 //   outboxes one outbox per tab slot (client id), each written only by the tab holding the slot
 //   history  the bounded event history (shared, last writer wins)
-import type { HistoryState, PersistenceBatch, Subscription, SyncDocument } from '../engine.js';
+import type { HistoryState, OutboxRecord, PersistenceBatch, Subscription, SyncDocument } from '../engine.js';
 import { markerSeen, setMarker } from './store-marker.js';
+import { historyFromStored, slotFromStored } from './stored-format.js';
 import { SyncError } from '../errors.js';
 
 export interface StoredOutbox {
   clientId: string;
-  outbox: { next_mid: number; entries: unknown[] };
+  outbox: OutboxRecord;
   updatedAt: number;
 }
 
@@ -180,7 +181,10 @@ export class IndexedDbPersistence implements Persistence {
         req(tx.objectStore('meta').get('subscription')) as Promise<Subscription | undefined>,
         req(tx.objectStore('meta').get('needSnapshot')) as Promise<boolean | undefined>,
       ]);
-      return { docs, cursor: cursor ?? 0, history: history ?? null, outboxes, subscription: subscription ?? null, needSnapshot: needSnapshot === true };
+      return {
+        docs, cursor: cursor ?? 0, history: historyFromStored(history ?? null), outboxes: outboxes.map(slotFromStored),
+        subscription: subscription ?? null, needSnapshot: needSnapshot === true,
+      };
     } catch (e) {
       throw e instanceof SyncError ? e : storageError(e, 'loading from IndexedDB');
     }
@@ -257,7 +261,8 @@ export class IndexedDbPersistence implements Persistence {
   async readOutbox(clientId: string): Promise<StoredOutbox | null> {
     const db = await this.database();
     const tx = db.transaction('outboxes', 'readonly');
-    return ((await req(tx.objectStore('outboxes').get(clientId))) as StoredOutbox | undefined) ?? null;
+    const slot = (await req(tx.objectStore('outboxes').get(clientId))) as StoredOutbox | undefined;
+    return slot ? slotFromStored(slot) : null;
   }
 
   async deleteOutbox(clientId: string): Promise<void> {
@@ -270,7 +275,7 @@ export class IndexedDbPersistence implements Persistence {
   async listOutboxes(): Promise<StoredOutbox[]> {
     const db = await this.database();
     const tx = db.transaction('outboxes', 'readonly');
-    return (await req(tx.objectStore('outboxes').getAll())) as StoredOutbox[];
+    return ((await req(tx.objectStore('outboxes').getAll())) as StoredOutbox[]).map(slotFromStored);
   }
 
   close(): void {
@@ -309,8 +314,8 @@ export class LocalStoragePersistence implements Persistence {
     return {
       docs,
       cursor: this.get<number>('cursor') ?? 0,
-      history: this.get<HistoryState>('history'),
-      outboxes: Object.values(outboxes),
+      history: historyFromStored(this.get<HistoryState>('history')),
+      outboxes: Object.values(outboxes).map(slotFromStored),
       subscription: this.get<Subscription>('subscription'),
       needSnapshot: this.get<boolean>('needSnapshot') === true,
     };
@@ -338,7 +343,8 @@ export class LocalStoragePersistence implements Persistence {
   }
 
   async readOutbox(clientId: string): Promise<StoredOutbox | null> {
-    return (this.get<Record<string, StoredOutbox>>('outboxes') ?? {})[clientId] ?? null;
+    const slot = (this.get<Record<string, StoredOutbox>>('outboxes') ?? {})[clientId];
+    return slot ? slotFromStored(slot) : null;
   }
 
   async deleteOutbox(clientId: string): Promise<void> {
@@ -348,7 +354,7 @@ export class LocalStoragePersistence implements Persistence {
   }
 
   async listOutboxes(): Promise<StoredOutbox[]> {
-    return Object.values(this.get<Record<string, StoredOutbox>>('outboxes') ?? {});
+    return Object.values(this.get<Record<string, StoredOutbox>>('outboxes') ?? {}).map(slotFromStored);
   }
 
   close(): void {}

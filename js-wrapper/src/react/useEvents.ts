@@ -26,7 +26,7 @@ const EMPTY: readonly HistoryEntry[] = Object.freeze([]);
 function sameEntry(a: HistoryEntry, b: HistoryEntry): boolean {
   return (
     a === b ||
-    (a.at_ms === b.at_ms && a.seq === b.seq && a.type === b.type && a.collection === b.collection && a.id === b.id)
+    (a.atMs === b.atMs && a.seq === b.seq && a.type === b.type && a.collection === b.collection && a.id === b.id)
   );
 }
 
@@ -48,7 +48,7 @@ function sameEntries(a: readonly HistoryEntry[], b: readonly HistoryEntry[]): bo
  *   return (
  *     <ol>
  *       {entries.map((e) => (
- *         <li key={`${e.at_ms}:${e.seq}:${e.type}`}>{new Date(e.at_ms).toLocaleTimeString()} {e.type}</li>
+ *         <li key={`${e.atMs}:${e.seq}:${e.type}`}>{new Date(e.atMs).toLocaleTimeString()} {e.type}</li>
  *       ))}
  *     </ol>
  *   );

@@ -65,7 +65,7 @@ export function mergeBatches(older: PersistenceBatch, newer: PersistenceBatch): 
 
 /** The next mid an outbox record promises (every mid below it was handed out). */
 export function recordNextMid(outbox: OutboxRecord): number {
-  return outbox.next_mid;
+  return outbox.nextMid;
 }
 
 export class PersistenceWriter {

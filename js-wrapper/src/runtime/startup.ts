@@ -50,9 +50,9 @@ export function restoreEngine(mod: SynclineModule, loaded: LoadedState, slot: St
     client: options.clientId,
     cursor: loaded.cursor,
     docs: loaded.docs,
-    outbox: slot?.outbox ?? { next_mid: 1, entries: [] },
+    outbox: slot?.outbox ?? { nextMid: 1, entries: [] },
     history: loaded.history ?? EMPTY_HISTORY(options.historyLimit),
     ...(loaded.subscription ? { subscription: loaded.subscription } : {}),
-    need_snapshot: loaded.needSnapshot,
+    needSnapshot: loaded.needSnapshot,
   }, options);
 }

@@ -7,6 +7,7 @@
 //  - a refused token is retried with a fresh token() until the AuthGate calls it final; only
 //    then does the machine stop retrying (state `error`, lastError `unauthorized`).
 import type { ConnectionStatus } from '../types.js';
+import type { ConnectionStep } from '../connection-machine.js';
 import type { ErrorCode } from '../errors.js';
 import type { SyncError } from '../errors.js';
 import { streamFailureCode } from '../cors.js';
@@ -14,22 +15,13 @@ import { FrameProbe, httpProbe, LatencyMeter, streamProbe, type LatencyFigures }
 import type { StreamHandlers, StreamParams, StreamTransport } from '../adapters/transport.js';
 import type { AuthGate } from './auth-gate.js';
 
-/** One decision of the connection machine. */
-export interface ConnectionStep {
-  action: 'open' | 'close' | 'none';
-  state: ConnectionStatus;
-  attempt: number;
-  lastError: string;
-  deadlineMs: number | null;
-}
-
-/** The core's connection machine, as this session drives it. */
+/** The core's connection machine (connection-machine.ts), as this session drives it. */
 export interface StreamMachine {
   start(now: number): ConnectionStep;
   stop(now: number): ConnectionStep;
   onOpen(now: number): ConnectionStep;
   onMessage(now: number): ConnectionStep;
-  onFailure(now: number, reason: string, fatal: boolean): ConnectionStep;
+  onFailure(reason: string, fatal: boolean, now: number): ConnectionStep;
   setOnline(online: boolean, now: number): ConnectionStep;
   retryNow(now: number): ConnectionStep;
   tick(now: number): ConnectionStep;
@@ -66,7 +58,7 @@ export interface StreamSessionDeps {
 export class StreamSession {
   private transport: StreamTransport | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
-  private step: ConnectionStep = { action: 'none', state: 'disconnected', attempt: 0, lastError: '', deadlineMs: null };
+  private step: ConnectionStep = { action: 'none', state: 'disconnected', attempt: 0, lastError: '', deadlineMs: null, online: true, backoffMs: 0 };
   private since: number | null = null;
   private readonly probe = new FrameProbe((f) => this.transport?.send(f) ?? false);
   private readonly latency: LatencyMeter;
@@ -244,6 +236,6 @@ export class StreamSession {
     const final = refused && this.deps.auth.refused();
     const errorCode: ErrorCode = refused ? 'unauthorized' : (code ?? streamFailureCode(reason, false));
     this.deps.onFailure({ code: errorCode, message: refused ? `the server refused the token (${reason})` : reason });
-    this.apply(this.deps.machine.onFailure(this.now(), reason, final));
+    this.apply(this.deps.machine.onFailure(reason, final, this.now()));
   }
 }

@@ -9,7 +9,7 @@ const { drainOrphans, orphanSlots } = await import(dist('runtime/orphan-drain.js
 const { MemoryPersistence } = await import(dist('adapters/persistence.js'));
 
 const m = (mid) => ({ mid, op: 'insert', collection: 'bills', id: `d${mid}`, fields: {} });
-const ob = (mids) => ({ next_mid: Math.max(0, ...mids) + 1, entries: mids.map(m) });
+const ob = (mids) => ({ nextMid: Math.max(0, ...mids) + 1, entries: mids.map(m) });
 
 /** Takes up to 2 entries a batch; an answer removes them. */
 function drainEngine(slot, log) {
@@ -31,7 +31,7 @@ function drainEngine(slot, log) {
       entries = entries.filter((x) => !done.has(x.mid));
       inFlight = null;
     },
-    takePersistence: () => ({ outbox: { next_mid: slot.outbox.next_mid, entries } }),
+    takePersistence: () => ({ outbox: { nextMid: slot.outbox.nextMid, entries } }),
     dispose() {
       e.disposed = true;
     },
@@ -115,7 +115,7 @@ test('the slot is read again once its lock is held: the fresh copy is drained, n
   const tryAcquire = t.deps.tryAcquire;
   t.deps.tryAcquire = async (name) => {
     // The tab came back and sent mid 1 meanwhile.
-    await t.mem.writeOutbox('gone-a', { next_mid: 4, entries: [m(2), m(3)] });
+    await t.mem.writeOutbox('gone-a', { nextMid: 4, entries: [m(2), m(3)] });
     return tryAcquire(name);
   };
   await drainOrphans(t.deps);

@@ -108,9 +108,9 @@ test('verdicts: rejected posted at once, applied only after SETTLED_DROP_DELAY_M
 
 test('refresh as owner re-sends the orphan slots\' unsettled writes and shows them here; then ticks', async () => {
   const slots = [
-    { clientId: 'gone-a', updatedAt: 0, outbox: { next_mid: 4, entries: [{ ...m(1), applied_seq: 9 }, m(2), m(3)] } },
-    { clientId: 'gone-b', updatedAt: 0, outbox: { next_mid: 2, entries: [{ ...m(1), applied_seq: 4 }] } },
-    { clientId: 'gone-c', updatedAt: 0, outbox: { next_mid: 6, entries: [m(5)] } },
+    { clientId: 'gone-a', updatedAt: 0, outbox: { nextMid: 4, entries: [{ ...m(1), appliedSeq: 9 }, m(2), m(3)] } },
+    { clientId: 'gone-b', updatedAt: 0, outbox: { nextMid: 2, entries: [{ ...m(1), appliedSeq: 4 }] } },
+    { clientId: 'gone-c', updatedAt: 0, outbox: { nextMid: 6, entries: [m(5)] } },
   ];
   const t = gossip({ owns: true, slots, pending: [m(8)] });
   await t.g.refresh();
@@ -129,7 +129,7 @@ test('refresh as owner re-sends the orphan slots\' unsettled writes and shows th
 });
 
 test('refresh as a follower sends only its own set and ticks; closed: nothing', async () => {
-  const slots = [{ clientId: 'gone-a', updatedAt: 0, outbox: { next_mid: 3, entries: [m(2)] } }];
+  const slots = [{ clientId: 'gone-a', updatedAt: 0, outbox: { nextMid: 3, entries: [m(2)] } }];
   const t = gossip({ owns: false, slots, pending: [m(8)] });
   await t.g.refresh();
   assert.deepEqual(t.posts.map((p) => p.client), ['tab-1']);
@@ -144,9 +144,9 @@ test('refresh as a follower sends only its own set and ticks; closed: nothing', 
 
 test('opsForSlots: the unsettled writes of every slot but this tab\'s, empty ones left out', () => {
   const slots = [
-    { clientId: 'tab-1', updatedAt: 0, outbox: { next_mid: 2, entries: [m(1)] } },
-    { clientId: 'tab-2', updatedAt: 0, outbox: { next_mid: 3, entries: [{ ...m(1), applied_seq: 1 }, m(2)] } },
-    { clientId: 'tab-3', updatedAt: 0, outbox: { next_mid: 2, entries: [{ ...m(1), applied_seq: 1 }] } },
+    { clientId: 'tab-1', updatedAt: 0, outbox: { nextMid: 2, entries: [m(1)] } },
+    { clientId: 'tab-2', updatedAt: 0, outbox: { nextMid: 3, entries: [{ ...m(1), appliedSeq: 1 }, m(2)] } },
+    { clientId: 'tab-3', updatedAt: 0, outbox: { nextMid: 2, entries: [{ ...m(1), appliedSeq: 1 }] } },
   ];
   assert.deepEqual(PendingGossip.opsForSlots(slots, 'tab-1'), [{ op: 'replace', client: 'tab-2', mutations: [m(2)] }]);
 });

@@ -10,7 +10,7 @@ const { MemoryPersistence } = await import(dist('adapters/persistence.js'));
 const { SyncError } = await import(dist('errors.js'));
 
 const doc = (id, version) => ({ collection: 'bills', id, version, data: { v: version } });
-const outbox = (next_mid, entries = []) => ({ next_mid, entries });
+const outbox = (nextMid, entries = []) => ({ nextMid, entries });
 const empty = () => ({ putDocs: [], deleteDocs: [] });
 
 /** An engine whose dirty batches the test queues; takePersistence hands out the oldest. */
@@ -49,16 +49,16 @@ function wrapped(mem = new MemoryPersistence()) {
     open: () => mem.open(),
     load: () => mem.load(),
     async writeOutbox(id, ob) {
-      log.push(['outbox:start', ob.next_mid]);
+      log.push(['outbox:start', ob.nextMid]);
       const g = gates.outbox.shift();
       if (g) await g.promise;
       if (fail.outbox > 0) {
         fail.outbox--;
-        log.push(['outbox:failed', ob.next_mid]);
+        log.push(['outbox:failed', ob.nextMid]);
         throw fail.error();
       }
       await mem.writeOutbox(id, ob);
-      log.push(['outbox:done', ob.next_mid]);
+      log.push(['outbox:done', ob.nextMid]);
     },
     async writeShared(batch) {
       log.push(['shared:start', batch.putDocs.map((d) => d.id)]);
@@ -109,9 +109,9 @@ test('durableNextMid rises only once the outbox record holding it is written', a
   gate.resolve();
   await done;
   assert.equal(t.w.durableNextMid, 5);
-  assert.equal((await t.persistence.mem.readOutbox('tab-1')).outbox.next_mid, 5);
+  assert.equal((await t.persistence.mem.readOutbox('tab-1')).outbox.nextMid, 5);
 
-  // It never goes back: an older record (lower next_mid) written later keeps 5.
+  // It never goes back: an older record (lower nextMid) written later keeps 5.
   t.engine.push({ outbox: outbox(3) });
   await t.w.flush();
   assert.equal(t.w.durableNextMid, 5);
@@ -192,7 +192,7 @@ test('writes run one after another: a newer outbox is never overwritten by an ol
   await second;
   await first;
   assert.deepEqual(t.persistence.log, [['outbox:start', 2], ['outbox:done', 2], ['outbox:start', 3], ['outbox:done', 3]]);
-  assert.equal((await t.persistence.mem.readOutbox('tab-1')).outbox.next_mid, 3);
+  assert.equal((await t.persistence.mem.readOutbox('tab-1')).outbox.nextMid, 3);
   t.w.dispose();
 });
 
@@ -365,7 +365,7 @@ test('mergeBatches: newer wins per document (a delete replaces a put and back), 
   const m = mergeBatches(older, newer);
   assert.deepEqual(m.putDocs, [doc('b', 1), doc('c', 3)]);
   assert.deepEqual(m.deleteDocs, [{ collection: 'bills', id: 'a' }]);
-  assert.equal(m.outbox.next_mid, 5);
+  assert.equal(m.outbox.nextMid, 5);
   assert.equal(m.meta.cursor, 1, 'kept from the older when the newer has none');
   assert.deepEqual(m.history, { entries: [], limit: 1 });
   // Same id in another collection is another document.

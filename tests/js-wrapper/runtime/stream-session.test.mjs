@@ -28,7 +28,7 @@ function fakeMachine(log) {
     stop: () => (log.push('machine.stop'), answer('stop', step('close', 'disconnected'))),
     onOpen: () => (log.push('machine.onOpen'), answer('onOpen', step('none', 'connected'))),
     onMessage: () => (log.push('machine.onMessage'), answer('onMessage', step('none', 'connected'))),
-    onFailure(now, reason, fatal) {
+    onFailure(reason, fatal, now) {
       log.push('machine.onFailure');
       this.failures.push({ reason, fatal });
       return answer('onFailure', fatal ? step('close', 'error', { lastError: 'unauthorized' }) : step('close', 'backing_off', { attempt: this.failures.length }));
