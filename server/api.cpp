@@ -111,6 +111,17 @@ void App::set_stores(std::unique_ptr<Store> writer_store, std::vector<std::uniqu
   writer_->start();
 }
 
+StreamContext App::stream_context() {
+  StreamContext c;
+  c.limits = &config_.limits;
+  c.metrics = &metrics_;
+  c.reads = reads_.get();
+  c.catchup = &catchup_budget_;
+  c.head_seq = [this] { return head_seq(); };
+  c.pruned_through = [this] { return pruned_through(); };
+  return c;
+}
+
 ApiError App::writer_unavailable() {
   metrics_.writes_refused++;
   ApiError e = shutting_down_ ? api_error(codes::kUnavailable, "server is shutting down")

@@ -155,6 +155,8 @@ class App {
   // Reads off the io thread (catch-up, snapshots, counts).
   ReadPool& reads() { return *reads_; }
   CatchupBudget& catchup_budget() { return catchup_budget_; }
+  // What a stream session may use of the App (after set_stores).
+  StreamContext stream_context();
   Writer& writer() { return *writer_; }
   Hub& hub() { return hub_; }
   Metrics& metrics() { return metrics_; }
