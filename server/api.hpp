@@ -1,100 +1,44 @@
 // Layer: server. The application: shared state (config, stores, writer, hub, metrics, rate
-// limiter) and every HTTP route that is not a long-lived stream, as a function of a parsed
+// limiters) and every HTTP route that is not a long-lived stream, as a function of a parsed
 // request. Beast-free so it compiles quickly; the transport files (http_session, sse_session,
 // ws_session) convert Beast requests into HttpRequest and call in here.
 //
+// One request pipeline for every route (api.cpp): route table (path, then method) -> admit (the
+// token, then its subject's rate limit; or the caller's address's limit) -> typed body (the JSON
+// body through the bounded parser, decoded into the route's request type) -> handler. A step
+// that refuses answers with its 4xx JSON error and the later steps never run, so a handler only
+// holds its own logic. The handlers live by concern: api_writes.cpp (mutations, events),
+// api_reads.cpp (snapshot, stream validation), api_service.cpp (health, metrics, ping, the demo
+// token issuer).
+//
 // Threads: everything here runs on the io thread except the Writer's thread, which owns the
-// writer connection and commits writes in groups. Reads use a second (reader) connection on the
-// io thread. The io thread's idea of the head is `head_seq()`: the highest seq it has
-// broadcast. Every seq up to it is committed (commit happens before the completion is posted),
-// which is what stream resume and snapshots rely on.
+// writer connection and commits writes in groups, and the reader threads (read_pool.hpp), each
+// with its own read-only connection. The io thread's idea of the head is `head_seq()`: the
+// highest seq it has broadcast. Every seq up to it is committed (commit happens before the
+// completion is posted), which is what stream resume and snapshots rely on.
 #pragma once
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
-#include <utility>
 #include <variant>
 #include <vector>
 
 #include "auth.hpp"
 #include "config.hpp"
 #include "core/protocol.hpp"
+#include "http_types.hpp"
 #include "hub.hpp"
 #include "metrics.hpp"
+#include "rate_limiter.hpp"
 #include "read_pool.hpp"
 #include "store.hpp"
 #include "writer.hpp"
 
 namespace syncline::server {
-
-struct HttpRequest {
-  std::string method;
-  std::string target;  // raw request target
-  std::string path;    // decoded path without query
-  std::map<std::string, std::string> query;    // decoded; last value wins
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;
-  std::string remote;       // address:port, for logs
-  std::string remote_addr;  // address only: what per-address limits are keyed by
-
-  std::string header(const std::string& lname) const {
-    auto it = headers.find(lname);
-    return it == headers.end() ? std::string() : it->second;
-  }
-  const std::string* param(const std::string& name) const {
-    auto it = query.find(name);
-    return it == query.end() ? nullptr : &it->second;
-  }
-};
-
-struct HttpResponse {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
-};
-
-// An error answered with the {"error":{...}} body (docs/protocol.md). The HTTP status is the
-// code's, from the registry (src/core/error_codes.def); a code that is never an HTTP answer
-// reaching here is a server bug, answered 500.
-struct ApiError {
-  Error error;
-  int retry_after_s = 0;  // 429
-
-  int status() const {
-    int s = http_status(error.code);
-    return s != 0 ? s : 500;
-  }
-};
-
-HttpResponse error_response(const ApiError& e);
-
-// The one entry point for JSON a client sends (HTTP bodies, WebSocket frames, the snapshot
-// cursor): nesting is bounded by limits.max_json_depth while parsing, so no later copy, check or
-// dump of the value can recurse deeper. Errors are 400 `invalid_json` naming `field` and the limit.
-std::variant<Json, ApiError> parse_client_json(std::string_view text, const Limits& limits, const std::string& field);
-HttpResponse json_response(int status, const Json& body);
-
-// Token-bucket rate limiter keyed by caller (token subject, else remote address).
-class RateLimiter {
- public:
-  RateLimiter(double per_sec, double burst) : rate_(per_sec), burst_(burst) {}
-  // Returns 0 when allowed, else the seconds to wait.
-  int take(const std::string& key, long long now_ms);
-
- private:
-  struct Bucket {
-    double tokens;
-    long long last_ms;
-  };
-  double rate_, burst_;
-  std::unordered_map<std::string, Bucket> buckets_;
-  long long last_sweep_ms_ = 0;
-};
 
 struct StreamRequest {
   Subscription sub;
@@ -155,6 +99,8 @@ class App {
   // Reads off the io thread (catch-up, snapshots, counts).
   ReadPool& reads() { return *reads_; }
   CatchupBudget& catchup_budget() { return catchup_budget_; }
+  // What a stream session may use of the App (after set_stores).
+  StreamContext stream_context();
   Writer& writer() { return *writer_; }
   Hub& hub() { return hub_; }
   Metrics& metrics() { return metrics_; }
@@ -178,23 +124,67 @@ class App {
   void set_shutting_down() { shutting_down_ = true; }
 
  private:
-  void route(const HttpRequest& req, const Reply& reply);
-  HttpResponse health();
-  HttpResponse ping(const HttpRequest& req);
-  void snapshot(const HttpRequest& req, const Reply& reply);
-  std::optional<HttpResponse> snapshot_request(const HttpRequest& req, const Reply& reply);
-  void post_mutations(const HttpRequest& req, const Reply& reply);
-  void post_events(const HttpRequest& req, const Reply& reply);
-  HttpResponse demo_token(const HttpRequest& req);
-  HttpResponse metrics_text();
-  std::variant<std::vector<std::string>, ApiError> parse_collections(const std::string* param,
-                                                                     const Claims& claims);
+  // --- The request pipeline (api.cpp) ---
+  // Who a route admits: anyone; a valid token, whose subject's bucket pays; or anyone, with the
+  // caller's address's bucket paying (a route that issues tokens cannot ask for one).
+  enum class Admit { Open, Token, Address };
+  // One admitted request on its way to its handler. `req` and `reply` are valid only while the
+  // handler runs: one that answers later copies `reply` and what it needs of `req`.
+  struct Call {
+    const HttpRequest& req;
+    const Reply& reply;
+    Claims claims;  // Admit::Token routes only
+  };
+  using Handler = void (App::*)(Call&);
+  struct Route {
+    std::string_view path;
+    std::string_view method;  // what the route takes ("GET" takes HEAD too); empty: any method
+    std::string_view allow;   // the Allow header of a 405
+    Admit admit;
+    bool Config::*enabled;    // the config switch the route needs (nullptr: always on); off: 404
+    Handler handle;
+  };
+  static const std::vector<Route>& routes();
+  void dispatch(const HttpRequest& req, const Reply& reply);
+  // The typed-body step: the body through parse_client_json (field "body"), then `Decode` (a
+  // member `std::variant<T, ApiError> (const Json&)`) into the route's request type, then
+  // `Handle` (a member `void (Call&, T)`).
+  template <auto Decode, auto Handle>
+  void with_body(Call& c);
+
+  // --- Writes (api_writes.cpp) ---
+  // The typed bodies; the batch refusals count in metrics.batches_refused.
+  std::variant<MutationBatch, ApiError> decode_mutations(const Json& body);
+  std::variant<PublishRequest, ApiError> decode_event(const Json& body);
+  bool submit_batch(const Claims& claims, MutationBatch batch, MutateDone done);
+  bool submit_event(const Claims& claims, PublishRequest event, PublishDone done);
+  void post_mutations(Call& c, MutationBatch batch);
+  void post_events(Call& c, PublishRequest event);
   // Refusal for a write the writer cannot take (queue full, stopping).
   ApiError writer_unavailable();
-  ApiError auth_failed(const HttpRequest& req, ApiError e);
+  void fan_out(std::vector<LogRow> rows);
+
+  // --- Reads (api_reads.cpp) ---
+  void snapshot(Call& c);
+  std::variant<std::vector<std::string>, ApiError> parse_collections(const std::string* param,
+                                                                     const Claims& claims);
   // ?where= of a stream or snapshot, bounded by limits.max_where_conditions.
   std::variant<Filter, ApiError> parse_where(const HttpRequest& req) const;
-  void fan_out(std::vector<LogRow> rows);
+
+  // --- Service routes (api_service.cpp) ---
+  struct TokenRequest {
+    std::string sub;
+    std::string role;
+  };
+  void health(Call& c);
+  void metrics_text(Call& c);
+  void ping(Call& c);
+  void upgrade_required(Call& c);
+  std::variant<TokenRequest, ApiError> decode_token_request(const Json& body);
+  void demo_token(Call& c, TokenRequest t);
+  HttpResponse root_info();
+
+  ApiError auth_failed(const HttpRequest& req, ApiError e);
 
   Config config_;
   std::unique_ptr<Writer> writer_;  // owns the writer Store

@@ -15,7 +15,8 @@ const Bytes& heartbeat_bytes() {
 class SseSession : public StreamSession {
  public:
   SseSession(App& app, beast::tcp_stream stream, Subscription sub, std::string remote)
-      : StreamSession(app, Transport::Sse, std::move(sub), std::move(remote)),
+      : StreamSession(app.stream_context(), Transport::Sse, std::move(sub), std::move(remote)),
+        app_(app),
         stream_(std::move(stream)),
         heartbeat_(stream_.get_executor()) {}
 
@@ -111,6 +112,7 @@ class SseSession : public StreamSession {
     });
   }
 
+  App& app_;
   beast::tcp_stream stream_;
   asio::steady_timer heartbeat_;
   char read_buf_[256];

@@ -4,7 +4,7 @@
 #include <optional>
 #include <string>
 
-#include "api.hpp"
+#include "http_types.hpp"
 
 namespace syncline::server {
 

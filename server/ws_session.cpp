@@ -22,7 +22,8 @@ websocket::close_code close_code_for(const std::string& reason) {
 class WsSession : public StreamSession {
  public:
   WsSession(App& app, beast::tcp_stream stream, Subscription sub, std::string remote)
-      : StreamSession(app, Transport::Ws, std::move(sub), std::move(remote)),
+      : StreamSession(app.stream_context(), Transport::Ws, std::move(sub), std::move(remote)),
+        app_(app),
         ws_(std::move(stream)),
         heartbeat_(ws_.get_executor()) {}
 
@@ -189,6 +190,7 @@ class WsSession : public StreamSession {
     });
   }
 
+  App& app_;
   websocket::stream<beast::tcp_stream> ws_;
   asio::steady_timer heartbeat_;
   beast::flat_buffer rbuf_;

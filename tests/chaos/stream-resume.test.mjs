@@ -441,7 +441,7 @@ class Reader {
     this.stats.resets++;
     if (!this.withReplica) return this.v(`reset with the whole log retained: ${JSON.stringify(body)} (cursor ${this.cursor})`);
     if (body.reason !== 'cursor_expired') this.v(`reset reason ${body.reason} (cursor ${this.cursor}, head ${body.seq})`);
-    // Right after hello; later only when the log was pruned while this stream caught up (hub.cpp).
+    // Right after hello; later only when the log was pruned while this stream caught up (server/stream_session.cpp).
     if (st.index !== 2) this.stats.resets_mid_stream++;
     if (this.kind === 'sse' && sseId !== String(body.seq)) this.v(`reset SSE id ${sseId} != seq ${body.seq}`);
     // The reset names the head the io thread has broadcast, but the writer prunes by its own
