@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "core/json_bounded.hpp"
-#include "store.hpp"
+#include "sqlite_store.hpp"
 #include "store_sqlite.hpp"
 
 namespace syncline::server {
@@ -20,7 +20,7 @@ constexpr std::size_t kMaxStoredJsonDepth = 512;
 Json parse_stored(const std::string& text) { return parse_json_bounded(text, kMaxStoredJsonDepth); }
 }  // namespace
 
-std::optional<Document> Store::get_document(const std::string& collection, const std::string& id) {
+std::optional<Document> SqliteStore::get_document(const std::string& collection, const std::string& id) {
   sqlite3_stmt* st = prepare("SELECT version, fields, deleted FROM documents WHERE collection=? AND id=?");
   if (!st) return std::nullopt;
   Reset r{st};
@@ -37,7 +37,7 @@ std::optional<Document> Store::get_document(const std::string& collection, const
   return d;
 }
 
-Result<std::vector<LogRow>> Store::read_log(std::int64_t after, std::int64_t upto, std::size_t limit,
+Result<std::vector<LogRow>> SqliteStore::read_log(std::int64_t after, std::int64_t upto, std::size_t limit,
                                             std::size_t max_bytes, bool* reached_upto) {
   sqlite3_stmt* st = prepare(
       "SELECT seq, kind, collection, id, op, version, fields, prior_fields, name, origin_client, origin_mid "
@@ -88,22 +88,7 @@ bool is_id_path(const std::vector<std::string>& path) { return path.size() == 1 
 
 }  // namespace
 
-std::vector<std::vector<std::string>> Store::scope_paths(const Config& config) {
-  std::vector<std::vector<std::string>> out;
-  for (const auto& [name, cc] : config.collections) {
-    for (const auto& [role, rule] : cc.read) {
-      if (rule.kind != RuleTemplate::Kind::Where) continue;
-      for (const auto& c : rule.filter.conditions()) {
-        if (c.op != FilterOp::Eq || c.values.size() != 1 || c.values[0].find('{') == std::string::npos) continue;
-        if (is_id_path(c.path)) continue;  // the primary key already serves it
-        if (std::find(out.begin(), out.end(), c.path) == out.end()) out.push_back(c.path);
-      }
-    }
-  }
-  return out;
-}
-
-Result<SnapshotPage> Store::snapshot(const std::vector<std::string>& collections,
+Result<SnapshotPage> SqliteStore::snapshot(const std::vector<std::string>& collections,
                                     const std::optional<std::pair<std::string, std::string>>& after,
                                     std::size_t limit, const std::function<bool(const Document&)>& visible,
                                     const std::map<std::string, ScopeKey>& keys, std::atomic<std::int64_t>* rows_read,
@@ -185,7 +170,7 @@ Result<SnapshotPage> Store::snapshot(const std::vector<std::string>& collections
   return page;
 }
 
-std::int64_t Store::document_count() {
+std::int64_t SqliteStore::document_count() {
   sqlite3_stmt* st = prepare("SELECT count(*) FROM documents WHERE deleted=0");
   if (!st) return 0;
   Reset r{st};
