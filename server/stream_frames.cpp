@@ -25,27 +25,6 @@ Bytes sse_block(const char* event, const std::string& data, std::optional<std::i
   return std::make_shared<const std::string>(std::move(s));
 }
 
-ServerMessage to_message(const LogRow& row) {
-  if (row.is_event) {
-    EventMsg e;
-    e.seq = row.seq;
-    e.name = row.name;
-    e.collection = row.collection;
-    e.id = row.id;
-    e.data = row.data;
-    return e;
-  }
-  ChangeMsg c;
-  c.seq = row.seq;
-  c.collection = row.collection;
-  c.id = row.id;
-  c.op = row.op;
-  c.version = row.version;
-  c.fields = row.op == ChangeOp::Delete ? Json::object() : row.fields;
-  c.origin = row.origin;
-  return c;
-}
-
 Bytes serialize_message(const ServerMessage& m, Transport t, std::optional<std::int64_t> id) {
   if (t == Transport::Ws) return std::make_shared<const std::string>(encode_ws(m));
   Json body = std::visit([](const auto& v) { return encode(v); }, m);
@@ -55,11 +34,11 @@ Bytes serialize_message(const ServerMessage& m, Transport t, std::optional<std::
 }  // namespace
 
 Bytes serialize_row(const LogRow& row, Transport t) {
-  return serialize_message(to_message(row), t, row.seq);
+  return serialize_message(message_of(row), t, row.seq);
 }
 
 Bytes serialize_leave(const LogRow& row, Transport t) {
-  ServerMessage m = to_message(row);
+  ServerMessage m = message_of(row);
   if (auto* c = std::get_if<ChangeMsg>(&m)) {
     c->op = ChangeOp::Delete;
     c->fields = Json::object();
@@ -69,7 +48,7 @@ Bytes serialize_leave(const LogRow& row, Transport t) {
 
 OutgoingPtr make_outgoing(LogRow row) {
   auto out = std::make_shared<Outgoing>();
-  ServerMessage m = to_message(row);
+  ServerMessage m = message_of(row);
   out->sse = serialize_message(m, Transport::Sse, row.seq);
   out->ws = serialize_message(m, Transport::Ws, row.seq);
   // Only an update that had a prior state can move a document out of a reader's scope.

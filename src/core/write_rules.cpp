@@ -16,6 +16,27 @@ std::string constraint_name(const std::vector<std::string>& names) {
 
 }  // namespace
 
+ServerMessage message_of(const LogRow& row) {
+  if (row.is_event) {
+    EventMsg e;
+    e.seq = row.seq;
+    e.name = row.name;
+    e.collection = row.collection;
+    e.id = row.id;
+    e.data = row.data;
+    return e;
+  }
+  ChangeMsg c;
+  c.seq = row.seq;
+  c.collection = row.collection;
+  c.id = row.id;
+  c.op = row.op;
+  c.version = row.version;
+  c.fields = row.op == ChangeOp::Delete ? Json::object() : row.fields;
+  c.origin = row.origin;
+  return c;
+}
+
 std::vector<UniqueKey> unique_keys_of(const std::vector<std::vector<std::string>>& constraints, const Json& fields) {
   std::vector<UniqueKey> out;
   if (!fields.is_object()) return out;

@@ -61,6 +61,9 @@ using PublishCheck = std::function<std::optional<Error>(const std::optional<Docu
 // The unique constraints of a collection (each a list of field names), or nullptr for none.
 using UniqueConstraints = std::function<const std::vector<std::vector<std::string>>*(const std::string& collection)>;
 
+// The wire message of a log row (a change or a custom event), without what is never sent.
+ServerMessage message_of(const LogRow& row);
+
 struct BatchResult {
   MutationResults results;
   std::vector<LogRow> rows;  // committed changes, in seq order

@@ -88,14 +88,7 @@ class SimServer {
     store_.release_scope();
     seq_ = head;
     for (const auto& row : res->rows) {
-      ChangeMsg c;
-      c.seq = row.seq;
-      c.collection = row.collection;
-      c.id = row.id;
-      c.op = row.op;
-      c.version = row.version;
-      c.fields = row.fields;
-      c.origin = row.origin;
+      ChangeMsg c = std::get<ChangeMsg>(message_of(row));
       docs_.apply(c);
       log_.push_back(c);
     }
