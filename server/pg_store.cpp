@@ -128,8 +128,8 @@ std::optional<Error> PgStore::connect() {
   }
   PQsetNoticeProcessor(conn_, &ignore_notice, nullptr);
   std::string err;
-  // synchronous_commit=on whatever the server's default: a commit returns once its WAL is on
-  // disk. UTC and a fixed search_path keep the session independent of the role's settings.
+  // synchronous_commit=on whatever the server's or role's default: a commit returns once its
+  // WAL is on disk. Readers cannot write, so only the Writer thread changes the data.
   if (!exec("SET synchronous_commit = on", &err) || !exec("SET client_encoding = 'UTF8'", &err) ||
       (reader_ && !exec("SET default_transaction_read_only = on", &err))) {
     return make_error(codes::kInternal, "cannot set up postgresql session: " + err, "--db");
@@ -373,6 +373,9 @@ std::optional<Error> PgStore::begin_group() {
   // A connection lost in an earlier group (or between groups) is replaced here, never inside
   // a group: what a group wrote lives only in its own transaction.
   if (auto e = ensure_connected()) return e;
+  // BEGIN inside a transaction is only a warning in PostgreSQL: never let a group continue one
+  // left open by an earlier failure.
+  if (PQtransactionStatus(conn_) != PQTRANS_IDLE) exec("ROLLBACK");
   std::string err;
   if (!exec("BEGIN", &err)) {
     if (!connected()) {
