@@ -18,6 +18,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -26,6 +28,7 @@
 #include "auth.hpp"
 #include "config.hpp"
 #include "store.hpp"
+#include "writer.hpp"
 
 using namespace syncline;
 using namespace syncline::server;
@@ -595,7 +598,7 @@ TEST_F(PgNodes, ALostConnectionIsReportedAndTheNextGroupReconnects) {
   ASSERT_TRUE(static_cast<bool>(a->apply_batch("ca", "ca", {insert(1, "orders", "a1", Json::object())}, allow)));
   // Kill the store's backend from outside (every other connection to this database).
   PgCluster::admin(db_name_,
-                   "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() "
+                   "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE datname = current_database() "
                    "AND pid <> pg_backend_pid()");
   auto r = a->apply_batch("ca", "ca", {insert(2, "orders", "a2", Json::object())}, allow);
   EXPECT_FALSE(static_cast<bool>(r));
@@ -609,6 +612,61 @@ TEST_F(PgNodes, ALostConnectionIsReportedAndTheNextGroupReconnects) {
   EXPECT_EQ(again->results.seq, 1);
   ASSERT_FALSE(a->commit_group());
   EXPECT_EQ(a->head_seq(), 1);
+}
+
+// The Writer over PgStore: a request during which the connection dies fails alone; the group is
+// redone on a new connection without it, and nothing of the lost attempt is durable.
+TEST_F(PgNodes, TheWriterRedoesAGroupWhoseConnectionWasLost) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  std::mutex mu;
+  std::vector<std::function<void()>> posted;
+  std::vector<GroupStats> groups;
+  std::vector<WriteOutcome> out(3);
+  const std::string db = db_name_;
+  {
+    Writer w(
+        std::move(store),
+        [&](std::function<void()> f) {
+          std::lock_guard<std::mutex> lk(mu);
+          posted.push_back(std::move(f));
+        },
+        [&](const GroupStats& g) { groups.push_back(g); }, 100);
+    auto request = [](const std::string& client, const std::string& id, WriteCheck check) {
+      WriteRequest r;
+      r.client = client;
+      r.subject = client;
+      r.mutations = {insert(1, "orders", id, Json::object())};
+      r.check = check ? check : allow;
+      return r;
+    };
+    bool killed = false;
+    auto kill_connection = [&](const Mutation&, const Document*, const Json*) -> std::optional<Error> {
+      if (!killed) {
+        killed = true;
+        PgCluster::admin(db, "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+      }
+      return std::nullopt;
+    };
+    ASSERT_TRUE(w.submit(request("a", "a1", nullptr), [&](WriteOutcome o) { out[0] = std::move(o); }));
+    ASSERT_TRUE(w.submit(request("b", "b1", kill_connection), [&](WriteOutcome o) { out[1] = std::move(o); }));
+    ASSERT_TRUE(w.submit(request("c", "c1", nullptr), [&](WriteOutcome o) { out[2] = std::move(o); }));
+    w.start();
+    w.stop();
+  }
+  for (auto& f : posted) f();
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_TRUE(groups[0].committed);
+  ASSERT_FALSE(out[0].error);
+  EXPECT_EQ(out[0].batch.results.results.at(0).seq, 1);
+  ASSERT_TRUE(out[1].error);
+  EXPECT_EQ(out[1].error->code, codes::kInternal);
+  ASSERT_FALSE(out[2].error);
+  EXPECT_EQ(out[2].batch.results.results.at(0).seq, 2);
+  EXPECT_EQ(PgCluster::admin(db_name_, "SELECT string_agg(id, ',' ORDER BY seq) FROM log"), "a1,c1");
+  EXPECT_EQ(PgCluster::admin(db_name_, "SELECT count(*) FROM clients WHERE client_id = 'b'"), "0");
+  EXPECT_EQ(PgCluster::admin(db_name_, "SELECT value FROM meta WHERE key='head_seq'"), "2");
 }
 
 TEST_F(PgNodes, TheDatabaseItselfRefusesADuplicateUniqueKey) {
