@@ -11,6 +11,7 @@ DEB_PACKAGES=(
   libboost1.81-dev libssl-dev
   nlohmann-json3-dev
   libsqlite3-dev sqlite3
+  libpq-dev postgresql
   libgtest-dev libgmock-dev
   chromium
   clang-14 libclang-rt-14-dev

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "pg_store.hpp"
 #include "sqlite_store.hpp"
 
 namespace syncline::server {
@@ -11,15 +12,29 @@ namespace {
 
 bool is_id_path(const std::vector<std::string>& path) { return path.size() == 1 && path[0] == "id"; }
 
+bool is_postgres_url(const std::string& url) {
+  return url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& url, StoreOptions options, const Config& config) {
+  if (is_postgres_url(url)) {
+    auto p = PgStore::open(url, options, config);
+    if (!p) return p.error();
+    return std::unique_ptr<Store>(std::move(*p));
+  }
   auto s = SqliteStore::open(url, options, config);
   if (!s) return s.error();
   return std::unique_ptr<Store>(std::move(*s));
 }
 
 Result<std::unique_ptr<Store>> Store::open_reader(const std::string& url, StoreOptions options, const Config& config) {
+  if (is_postgres_url(url)) {
+    auto p = PgStore::open_reader(url, options, config);
+    if (!p) return p.error();
+    return std::unique_ptr<Store>(std::move(*p));
+  }
   auto s = SqliteStore::open_reader(url, options, config);
   if (!s) return s.error();
   return std::unique_ptr<Store>(std::move(*s));

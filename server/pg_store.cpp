@@ -1,0 +1,549 @@
+// Layer: server. The PostgreSQL store's connection, schema, group commit, write transaction
+// and pruning. The read path is in pg_store_read.cpp.
+#include "pg_store.hpp"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "log.hpp"
+#include "pg_store_util.hpp"
+
+namespace syncline::server {
+using namespace pg_util;
+namespace {
+
+// Same tables as the SQLite store. Text columns that order documents and name things use the
+// "C" collation, so snapshot pages follow byte order (as SQLite and std::string do) whatever
+// the database's locale. JSON is stored as text, byte for byte as written (max_bytes bounds
+// count those bytes); the scope indexes cast it to jsonb.
+const char* kSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS meta (key TEXT COLLATE "C" PRIMARY KEY, value BIGINT NOT NULL);
+INSERT INTO meta(key, value) VALUES ('schema_version', 1), ('head_seq', 0), ('pruned_through', 0)
+  ON CONFLICT (key) DO NOTHING;
+-- One seq space for document changes (kind 'change') and custom events (kind 'event').
+CREATE TABLE IF NOT EXISTS log (
+  seq BIGINT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  collection TEXT COLLATE "C" NOT NULL DEFAULT '',
+  id TEXT COLLATE "C" NOT NULL DEFAULT '',
+  op TEXT,
+  version BIGINT,
+  fields TEXT,             -- change: document after; event: data
+  prior_fields TEXT,       -- delete/update: document before; event: document at publish time. Never sent.
+  name TEXT,               -- event name
+  origin_client TEXT,
+  origin_mid BIGINT,
+  committed_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+  collection TEXT COLLATE "C" NOT NULL,
+  id TEXT COLLATE "C" NOT NULL,
+  version BIGINT NOT NULL,
+  fields TEXT NOT NULL,
+  deleted SMALLINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (collection, id)
+);
+-- The primary key enforces a unique key across nodes even if two ever raced past the rules.
+CREATE TABLE IF NOT EXISTS unique_keys (
+  collection TEXT COLLATE "C" NOT NULL,
+  constraint_name TEXT COLLATE "C" NOT NULL,
+  key TEXT COLLATE "C" NOT NULL,
+  id TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (collection, constraint_name, key)
+);
+CREATE INDEX IF NOT EXISTS unique_keys_by_doc ON unique_keys(collection, id);
+CREATE TABLE IF NOT EXISTS clients (
+  client_id TEXT COLLATE "C" PRIMARY KEY,
+  subject TEXT NOT NULL,
+  last_mid BIGINT NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS client_outcomes (
+  client_id TEXT COLLATE "C" NOT NULL,
+  mid BIGINT NOT NULL,
+  status TEXT NOT NULL,
+  seq BIGINT NOT NULL DEFAULT 0,
+  code TEXT,
+  message TEXT,
+  PRIMARY KEY (client_id, mid)
+);
+)SQL";
+
+// Advisory lock keys (pg_advisory_xact_lock): schema creation and pruning, one node at a time.
+constexpr const char* kSchemaLock = "SELECT pg_advisory_xact_lock(7355608001)";
+constexpr const char* kPruneLock = "SELECT pg_try_advisory_xact_lock(7355608002)";
+
+void ignore_notice(void*, const char*) {}
+
+// One floor per database URL in this process: the writer's store and its readers share it.
+std::shared_ptr<std::atomic<std::int64_t>> shared_floor(const std::string& url) {
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<std::atomic<std::int64_t>>> floors;
+  std::lock_guard<std::mutex> lk(mu);
+  auto& w = floors[url];
+  auto f = w.lock();
+  if (!f) {
+    f = std::make_shared<std::atomic<std::int64_t>>(0);
+    w = f;
+  }
+  return f;
+}
+
+std::string conn_error(pg_conn* c) {
+  std::string m = c ? PQerrorMessage(c) : "no connection";
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  return m.empty() ? "postgresql error" : m;
+}
+
+}  // namespace
+
+void PgStore::ResultDeleter::operator()(pg_result* r) const { PQclear(r); }
+
+PgStore::PgStore(std::string url, bool reader, StoreOptions options, const Config& config)
+    : url_(std::move(url)), reader_(reader), options_(options), config_(config),
+      rules_([&config](const std::string& collection) -> const std::vector<std::vector<std::string>>* {
+               const CollectionConfig* cc = config.collection(collection);
+               return cc ? &cc->unique : nullptr;
+             },
+             options.outcome_retention),
+      floor_(shared_floor(url_)) {}
+
+PgStore::~PgStore() {
+  if (conn_) PQfinish(conn_);
+}
+
+bool PgStore::connected() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
+
+std::optional<Error> PgStore::connect() {
+  if (conn_) PQfinish(conn_);
+  prepared_.clear();
+  conn_ = PQconnectdb(url_.c_str());
+  if (PQstatus(conn_) != CONNECTION_OK) {
+    std::string m = conn_error(conn_);
+    PQfinish(conn_);
+    conn_ = nullptr;
+    return make_error(codes::kInternal, "cannot connect to postgresql: " + m, "--db");
+  }
+  PQsetNoticeProcessor(conn_, &ignore_notice, nullptr);
+  std::string err;
+  // synchronous_commit=on whatever the server's or role's default: a commit returns once its
+  // WAL is on disk. Readers cannot write, so only the Writer thread changes the data.
+  if (!exec("SET synchronous_commit = on", &err) || !exec("SET client_encoding = 'UTF8'", &err) ||
+      (reader_ && !exec("SET default_transaction_read_only = on", &err))) {
+    return make_error(codes::kInternal, "cannot set up postgresql session: " + err, "--db");
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> PgStore::ensure_connected() {
+  if (connected()) return std::nullopt;
+  return connect();
+}
+
+bool PgStore::exec(const char* sql, std::string* err) {
+  if (!conn_) {
+    if (err) *err = "no connection";
+    return false;
+  }
+  ResultPtr r(PQexec(conn_, sql));
+  ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    if (err) *err = r ? PQresultErrorMessage(r.get()) : conn_error(conn_);
+    return false;
+  }
+  return true;
+}
+
+PgStore::ResultPtr PgStore::run(const std::string& sql, const std::vector<Param>& params, std::string* err) {
+  if (!conn_) {
+    *err = "no connection";
+    return nullptr;
+  }
+  auto it = prepared_.find(sql);
+  if (it == prepared_.end()) {
+    std::string name = "s" + std::to_string(prepared_.size() + 1);
+    ResultPtr p(PQprepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(params.size()), nullptr));
+    if (!p || PQresultStatus(p.get()) != PGRES_COMMAND_OK) {
+      *err = p ? PQresultErrorMessage(p.get()) : conn_error(conn_);
+      log_error("postgresql prepare failed", {{"error", *err}, {"sql", sql}});
+      return nullptr;
+    }
+    it = prepared_.emplace(sql, std::move(name)).first;
+  }
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  values.reserve(params.size());
+  for (const auto& p : params) {
+    values.push_back(p ? p->c_str() : nullptr);
+    lengths.push_back(p ? static_cast<int>(p->size()) : 0);
+  }
+  ResultPtr r(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(params.size()), values.data(),
+                             lengths.data(), nullptr, 0));
+  ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    *err = r ? PQresultErrorMessage(r.get()) : conn_error(conn_);
+    while (!err->empty() && err->back() == '\n') err->pop_back();
+    return nullptr;
+  }
+  return r;
+}
+
+void PgStore::learn_pruned_through(std::int64_t v) {
+  std::int64_t cur = floor_->load();
+  while (v > cur && !floor_->compare_exchange_weak(cur, v)) {
+  }
+}
+
+namespace {
+std::string num(std::int64_t v) { return std::to_string(v); }
+}  // namespace
+
+// The write rules' view of this store: the open group's transaction, one request at a time.
+class PgStore::Transaction final : public WriteTransaction {
+ public:
+  explicit Transaction(PgStore& s) : s_(s) {}
+
+  Result<std::optional<ClientBinding>> client(const std::string& client_id) override {
+    // Under a row lock: the mid check and the set_last_mid that follows cannot interleave with
+    // another node's request for the same client.
+    auto r = q("SELECT subject, last_mid FROM clients WHERE client_id=$1 FOR UPDATE", {client_id});
+    if (!r) return failed("clients");
+    if (PQntuples(r.get()) == 0) return std::optional<ClientBinding>{};
+    return std::optional<ClientBinding>{ClientBinding{col_text(r.get(), 0, 0), col_int(r.get(), 0, 1)}};
+  }
+  std::optional<Error> bind_client(const std::string& client_id, const std::string& subject, std::int64_t now_ms) override {
+    return done(q("INSERT INTO clients(client_id, subject, last_mid, created_at) VALUES ($1,$2,0,$3)",
+                  {client_id, subject, num(now_ms)}),
+                "bind client");
+  }
+  std::optional<Error> set_last_mid(const std::string& client_id, std::int64_t mid) override {
+    return done(q("UPDATE clients SET last_mid=$1 WHERE client_id=$2", {num(mid), client_id}), "update client");
+  }
+  Result<std::optional<MutationResult>> outcome(const std::string& client_id, std::int64_t mid) override {
+    auto r = q("SELECT status, seq, code, message FROM client_outcomes WHERE client_id=$1 AND mid=$2",
+               {client_id, num(mid)});
+    if (!r) return failed("outcome");
+    if (PQntuples(r.get()) == 0) return std::optional<MutationResult>{};
+    MutationResult res;
+    res.mid = mid;
+    res.status = col_text(r.get(), 0, 0) == "rejected" ? ResultStatus::Rejected : ResultStatus::Applied;
+    res.seq = col_int(r.get(), 0, 1);
+    if (!col_null(r.get(), 0, 2)) res.code = col_text(r.get(), 0, 2);
+    if (!col_null(r.get(), 0, 3)) res.message = col_text(r.get(), 0, 3);
+    return std::optional<MutationResult>{std::move(res)};
+  }
+  std::optional<Error> record_outcome(const std::string& client_id, const MutationResult& res) override {
+    return done(q("INSERT INTO client_outcomes(client_id, mid, status, seq, code, message) VALUES ($1,$2,$3,$4,$5,$6) "
+                  "ON CONFLICT (client_id, mid) DO UPDATE SET status=EXCLUDED.status, seq=EXCLUDED.seq, "
+                  "code=EXCLUDED.code, message=EXCLUDED.message",
+                  {client_id, num(res.mid), std::string(status_name(res.status)), num(res.seq),
+                   res.code.empty() ? Param{} : Param{res.code}, res.message.empty() ? Param{} : Param{res.message}}),
+                "record outcome");
+  }
+  std::optional<Error> keep_newest_outcomes(const std::string& client_id, std::int64_t keep) override {
+    return done(q("DELETE FROM client_outcomes WHERE client_id=$1 AND mid < (SELECT mid FROM client_outcomes "
+                  "WHERE client_id=$1 ORDER BY mid DESC LIMIT 1 OFFSET $2::bigint)",
+                  {client_id, num(keep - 1)}),
+                "prune outcomes");
+  }
+  Result<std::optional<Document>> document(const std::string& collection, const std::string& id) override {
+    return s_.get_document(collection, id);
+  }
+  std::optional<Error> put_document(const Document& doc) override {
+    return done(q("INSERT INTO documents(collection, id, version, fields, deleted) VALUES ($1,$2,$3,$4,$5) "
+                  "ON CONFLICT (collection, id) DO UPDATE SET version=EXCLUDED.version, fields=EXCLUDED.fields, "
+                  "deleted=EXCLUDED.deleted",
+                  {doc.collection, doc.id, num(doc.version), doc.fields.dump(), std::string(doc.deleted ? "1" : "0")}),
+                "write document");
+  }
+  Result<std::optional<std::string>> unique_owner(const std::string& collection, const UniqueKey& key) override {
+    auto r = q("SELECT id FROM unique_keys WHERE collection=$1 AND constraint_name=$2 AND key=$3",
+               {collection, key.constraint, key.key});
+    if (!r) return failed("unique lookup");
+    if (PQntuples(r.get()) == 0) return std::optional<std::string>{};
+    return std::optional<std::string>{col_text(r.get(), 0, 0)};
+  }
+  std::optional<Error> set_unique_keys(const std::string& collection, const std::string& id,
+                                       const std::vector<UniqueKey>& keys) override {
+    if (auto e = done(q("DELETE FROM unique_keys WHERE collection=$1 AND id=$2", {collection, id}), "write unique keys")) {
+      return e;
+    }
+    // A plain INSERT: the rules found no other owner, and a key held by another document is a
+    // primary-key violation (an internal error for this request), never a silent takeover.
+    for (const auto& k : keys) {
+      if (auto e = done(q("INSERT INTO unique_keys(collection, constraint_name, key, id) VALUES ($1,$2,$3,$4)",
+                          {collection, k.constraint, k.key, id}),
+                        "write unique keys")) {
+        return e;
+      }
+    }
+    return std::nullopt;
+  }
+  std::optional<Error> append(const LogRow& row, std::int64_t now_ms) override {
+    if (row.is_event) {
+      return done(q("INSERT INTO log(seq, kind, collection, id, fields, prior_fields, name, committed_at) "
+                    "VALUES ($1, 'event', $2, $3, $4, $5, $6, $7)",
+                    {num(row.seq), row.collection, row.id, row.data.dump(),
+                     row.visibility.is_null() ? Param{} : Param{row.visibility.dump()}, row.name, num(now_ms)}),
+                  "publish");
+    }
+    Param prior;
+    if (row.op == ChangeOp::Delete) prior = row.visibility.dump();
+    if (row.op == ChangeOp::Update && !row.prior.is_null()) prior = row.prior.dump();
+    return done(q("INSERT INTO log(seq, kind, collection, id, op, version, fields, prior_fields, origin_client, "
+                  "origin_mid, committed_at) VALUES ($1, 'change', $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                  {num(row.seq), row.collection, row.id, std::string(op_name(row.op)), num(row.version),
+                   row.fields.dump(), prior, row.origin ? Param{row.origin->client} : Param{},
+                   row.origin ? Param{num(row.origin->mid)} : Param{}, num(now_ms)}),
+                "append log");
+  }
+  std::optional<Error> begin_scope() override {
+    std::string err;
+    if (!s_.exec("SAVEPOINT atomic_group", &err)) return make_error(codes::kInternal, "group savepoint: " + err);
+    return std::nullopt;
+  }
+  std::optional<Error> release_scope() override {
+    std::string err;
+    if (!s_.exec("RELEASE SAVEPOINT atomic_group", &err)) {
+      return make_error(codes::kInternal, "release group savepoint: " + err);
+    }
+    return std::nullopt;
+  }
+  void rollback_scope() override {
+    s_.exec("ROLLBACK TO SAVEPOINT atomic_group");
+    s_.exec("RELEASE SAVEPOINT atomic_group");
+  }
+
+ private:
+  ResultPtr q(const std::string& sql, const std::vector<Param>& params) { return s_.run(sql, params, &err_); }
+  Error failed(const char* what) { return make_error(codes::kInternal, std::string(what) + ": " + err_); }
+  std::optional<Error> done(const ResultPtr& r, const char* what) {
+    if (!r) return failed(what);
+    return std::nullopt;
+  }
+  PgStore& s_;
+  std::string err_;
+};
+
+Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, StoreOptions options, const Config& config) {
+  std::unique_ptr<PgStore> s(new PgStore(url, false, options, config));
+  if (auto e = s->connect()) return *e;
+  std::string err;
+  // Under a transaction-scoped advisory lock: CREATE ... IF NOT EXISTS run by two nodes at once
+  // can still collide in the catalog.
+  if (!s->exec("BEGIN", &err) || !s->exec(kSchemaLock, &err) || !s->exec(kSchema, &err)) {
+    s->exec("ROLLBACK");
+    return make_error(codes::kInternal, "cannot initialise database: " + err, "--db");
+  }
+  // Scoped reads (a customer's own bookings) go through an index on the rule's field, so their
+  // cost follows what the caller may see, not the size of the collection.
+  for (const auto& path : scope_paths(config)) {
+    std::string name;
+    for (const auto& part : path) name += (name.empty() ? "" : ".") + part;
+    std::string sql = "CREATE INDEX IF NOT EXISTS \"documents_scope:" + name + "\" ON documents(collection, " +
+                      scope_field_sql(path) + ", id) WHERE deleted = 0";
+    if (!s->exec(sql.c_str(), &err)) {
+      s->exec("ROLLBACK");
+      return make_error(codes::kInternal, "cannot create index on " + name + ": " + err, "--db");
+    }
+  }
+  if (!s->exec("COMMIT", &err)) return make_error(codes::kInternal, "cannot initialise database: " + err, "--db");
+  auto r = s->run("SELECT key, value FROM meta", {}, &err);
+  if (!r) return make_error(codes::kInternal, "meta: " + err, "--db");
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    std::string k = col_text(r.get(), i, 0);
+    if (k == "head_seq") s->head_ = col_int(r.get(), i, 1);
+    if (k == "pruned_through") s->pruned_through_ = col_int(r.get(), i, 1);
+  }
+  s->group_head_ = s->head_;
+  s->learn_pruned_through(s->pruned_through_);
+  return s;
+}
+
+Result<std::unique_ptr<PgStore>> PgStore::open_reader(const std::string& url, StoreOptions options,
+                                                     const Config& config) {
+  std::unique_ptr<PgStore> s(new PgStore(url, true, options, config));
+  if (auto e = s->connect()) return *e;
+  return s;
+}
+
+std::optional<Error> PgStore::begin_group() {
+  // A connection lost in an earlier group (or between groups) is replaced here, never inside
+  // a group: what a group wrote lives only in its own transaction.
+  if (auto e = ensure_connected()) return e;
+  // BEGIN inside a transaction is only a warning in PostgreSQL: never let a group continue one
+  // left open by an earlier failure.
+  if (PQtransactionStatus(conn_) != PQTRANS_IDLE) exec("ROLLBACK");
+  std::string err;
+  if (!exec("BEGIN", &err)) {
+    if (!connected()) {
+      if (auto e = connect()) return e;
+      if (!exec("BEGIN", &err)) return make_error(codes::kInternal, "begin: " + err);
+    } else {
+      return make_error(codes::kInternal, "begin: " + err);
+    }
+  }
+  // The head row lock is the cluster-wide writer lock: held until commit or rollback, so the
+  // seqs this group assigns follow the head every other node committed, and no other group can
+  // commit in between. Blocks while another node's group is open.
+  auto r = run("SELECT value FROM meta WHERE key='head_seq' FOR UPDATE", {}, &err);
+  if (!r || PQntuples(r.get()) != 1) {
+    exec("ROLLBACK");
+    return make_error(codes::kInternal, "lock head: " + (r ? std::string("no head row") : err));
+  }
+  head_ = col_int(r.get(), 0, 0);
+  auto p = run("SELECT value FROM meta WHERE key='pruned_through'", {}, &err);
+  if (p && PQntuples(p.get()) == 1) {
+    pruned_through_ = std::max(pruned_through_, col_int(p.get(), 0, 0));
+    learn_pruned_through(pruned_through_);
+  }
+  in_group_ = true;
+  group_head_ = head_;
+  return std::nullopt;
+}
+
+std::optional<Error> PgStore::commit_group() {
+  std::string err;
+  if (group_head_ != head_) {
+    if (!run("UPDATE meta SET value=$1 WHERE key='head_seq'", {num(group_head_)}, &err)) {
+      rollback_group();
+      return make_error(codes::kInternal, "update head: " + err);
+    }
+  }
+  ResultPtr r(conn_ ? PQexec(conn_, "COMMIT") : nullptr);
+  // COMMIT of a transaction PostgreSQL had already aborted "succeeds" with the tag ROLLBACK.
+  const bool ok = r && PQresultStatus(r.get()) == PGRES_COMMAND_OK && std::string(PQcmdStatus(r.get())) == "COMMIT";
+  if (!ok) {
+    // A connection lost during COMMIT leaves the outcome unknown; the clients are told the
+    // request failed, and a resend is answered from the recorded outcome if it did commit.
+    err = r ? PQresultErrorMessage(r.get()) : conn_error(conn_);
+    if (err.empty()) err = "transaction was aborted";
+    rollback_group();
+    return make_error(codes::kInternal, "commit: " + err);
+  }
+  in_group_ = false;
+  head_ = group_head_;
+  return std::nullopt;
+}
+
+void PgStore::maintenance(bool) { maybe_prune(); }
+
+void PgStore::rollback_group() {
+  if (connected() && PQtransactionStatus(conn_) != PQTRANS_IDLE) exec("ROLLBACK");
+  in_group_ = false;
+  group_head_ = head_;
+}
+
+bool PgStore::transaction_lost() const {
+  if (!in_group_) return false;
+  if (!connected()) return true;
+  PGTransactionStatusType t = PQtransactionStatus(conn_);
+  // IDLE: no transaction any more; INERROR: aborted and no savepoint left to recover it.
+  return t == PQTRANS_IDLE || t == PQTRANS_UNKNOWN || t == PQTRANS_INERROR;
+}
+
+Result<BatchResult> PgStore::apply_batch(const std::string& client, const std::string& subject,
+                                         const std::vector<Mutation>& mutations, const WriteCheck& check,
+                                         const ReadCheck& readable) {
+  if (!in_group_) return make_error(codes::kInternal, "apply_batch outside a group");
+  std::string err;
+  if (!exec("SAVEPOINT request", &err)) return make_error(codes::kInternal, "savepoint: " + err);
+  Result<BatchResult> res = make_error(codes::kInternal, "not applied");
+  try {
+    Transaction txn(*this);
+    std::int64_t head = group_head_;
+    res = rules_.apply_batch(txn, head, client, subject, mutations, check, readable, now_unix_ms());
+  } catch (const std::exception& e) {
+    res = make_error(codes::kInternal, std::string("apply: ") + e.what());
+  }
+  if (res && exec("RELEASE SAVEPOINT request", &err)) {
+    group_head_ = res->results.seq;
+    return res;
+  }
+  if (res) res = make_error(codes::kInternal, "release savepoint: " + err);
+  // Undo this request only; the group's earlier requests stay. After a lost connection there
+  // is nothing to roll back to (transaction_lost() tells the writer).
+  if (connected() && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+    exec("ROLLBACK TO SAVEPOINT request");
+    exec("RELEASE SAVEPOINT request");
+  }
+  return res;
+}
+
+Result<LogRow> PgStore::publish(const PublishRequest& req, const PublishCheck& check) {
+  if (!in_group_) return make_error(codes::kInternal, "publish outside a group");
+  std::string err;
+  if (!exec("SAVEPOINT request", &err)) return make_error(codes::kInternal, "savepoint: " + err);
+  Result<LogRow> res = make_error(codes::kInternal, "not published");
+  try {
+    Transaction txn(*this);
+    std::int64_t head = group_head_;
+    res = rules_.publish(txn, head, req, check, now_unix_ms());
+  } catch (const std::exception& e) {
+    res = make_error(codes::kInternal, std::string("publish: ") + e.what());
+  }
+  if (res && exec("RELEASE SAVEPOINT request", &err)) {
+    group_head_ = res->seq;
+    return res;
+  }
+  if (res) res = make_error(codes::kInternal, "release savepoint: " + err);
+  if (connected() && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+    exec("ROLLBACK TO SAVEPOINT request");
+    exec("RELEASE SAVEPOINT request");
+  }
+  return res;
+}
+
+void PgStore::maybe_prune() {
+  if (options_.log_retention <= 0 || !connected()) return;
+  std::int64_t slack = std::max<std::int64_t>(1, options_.log_retention / 10);
+  if (head_ - pruned_through_ <= options_.log_retention + slack) return;
+  const std::int64_t cut = head_ - options_.log_retention;
+  // Announce the cut before deleting: a resume on this node that read the log concurrently and
+  // then sees the floor above its cursor answers with a reset instead of silently skipping
+  // rows. (Other nodes learn it from meta.pruned_through, committed with the delete.)
+  const std::int64_t before = floor_->load();
+  learn_pruned_through(cut);
+  auto undo_floor = [&] {
+    std::int64_t expected = cut;
+    floor_->compare_exchange_strong(expected, std::max(before, pruned_through_));
+  };
+  std::string err;
+  if (!exec("BEGIN", &err)) {
+    undo_floor();
+    return;
+  }
+  // One pruning node at a time; a node that does not get the lock leaves it to the other.
+  auto lock = run(kPruneLock, {}, &err);
+  if (!lock || PQntuples(lock.get()) != 1 || col_text(lock.get(), 0, 0) != "t") {
+    exec("ROLLBACK");
+    undo_floor();
+    return;
+  }
+  auto cur = run("SELECT value FROM meta WHERE key='pruned_through'", {}, &err);
+  if (cur && PQntuples(cur.get()) == 1 && col_int(cur.get(), 0, 0) >= cut) {
+    // Another node pruned at least this far already.
+    pruned_through_ = col_int(cur.get(), 0, 0);
+    learn_pruned_through(pruned_through_);
+    exec("ROLLBACK");
+    return;
+  }
+  bool ok = static_cast<bool>(cur);
+  for (const char* sql : {"DELETE FROM log WHERE seq <= $1", "DELETE FROM documents WHERE deleted=1 AND version <= $1",
+                          "UPDATE meta SET value=$1 WHERE key='pruned_through'"}) {
+    if (!ok) break;
+    ok = static_cast<bool>(run(sql, {num(cut)}, &err));
+  }
+  if (ok) ok = exec("COMMIT", &err) && PQtransactionStatus(conn_) == PQTRANS_IDLE;
+  if (ok) {
+    pruned_through_ = cut;
+  } else {
+    if (connected() && PQtransactionStatus(conn_) != PQTRANS_IDLE) exec("ROLLBACK");
+    undo_floor();
+    log_error("log pruning failed", {{"error", err}});
+  }
+}
+
+}  // namespace syncline::server

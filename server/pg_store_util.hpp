@@ -1,0 +1,66 @@
+// Layer: server (internal to pg_store*.cpp). Small libpq helpers shared by the PostgreSQL
+// store's write path (pg_store.cpp) and read path (pg_store_read.cpp). Results are in text
+// format: every value is read as its text form.
+#pragma once
+#include <libpq-fe.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/json_bounded.hpp"
+#include "core/protocol.hpp"
+
+namespace syncline::server::pg_util {
+
+inline std::string col_text(const PGresult* r, int row, int col) {
+  return std::string(PQgetvalue(r, row, col), static_cast<std::size_t>(PQgetlength(r, row, col)));
+}
+inline bool col_null(const PGresult* r, int row, int col) { return PQgetisnull(r, row, col) != 0; }
+inline std::int64_t col_int(const PGresult* r, int row, int col) {
+  return col_null(r, row, col) ? 0 : std::strtoll(PQgetvalue(r, row, col), nullptr, 10);
+}
+
+// Stored JSON was bounded when it was written (limits.max_json_depth, at most 512); a damaged
+// row reads as unreadable instead of as a value whose copies and dumps would recurse past the
+// stack.
+constexpr std::size_t kMaxStoredJsonDepth = 512;
+inline Json parse_stored(const std::string& text) { return parse_json_bounded(text, kMaxStoredJsonDepth); }
+
+inline ChangeOp op_from(const std::string& s) {
+  if (s == "update") return ChangeOp::Update;
+  if (s == "delete") return ChangeOp::Delete;
+  return ChangeOp::Insert;
+}
+
+inline const char* op_name(ChangeOp op) {
+  switch (op) {
+    case ChangeOp::Insert: return "insert";
+    case ChangeOp::Update: return "update";
+    case ChangeOp::Delete: return "delete";
+  }
+  return "insert";
+}
+
+inline const char* status_name(ResultStatus s) {
+  switch (s) {
+    case ResultStatus::Applied: return "applied";
+    case ResultStatus::Rejected: return "rejected";
+    case ResultStatus::Duplicate: return "duplicate";
+  }
+  return "applied";
+}
+
+// The SQL expression for a scoped field, `(fields::jsonb #>> '{a,b}')`: the text of the string
+// at that path. The index created at open and the snapshot query spell it identically, or the
+// planner does not use the index. Path parts match [A-Za-z_][A-Za-z0-9_]* (the filter grammar),
+// so they are safe in SQL text.
+inline std::string scope_field_sql(const std::vector<std::string>& path) {
+  std::string sql = "(fields::jsonb #>> '{";
+  for (std::size_t i = 0; i < path.size(); ++i) sql += (i ? "," : "") + path[i];
+  return sql + "}')";
+}
+
+}  // namespace syncline::server::pg_util
