@@ -64,8 +64,10 @@ CXX=${FUZZ_CXX:-$(command -v clang++-14 || echo /usr/lib/llvm-14/bin/clang++)}
 # same way against the system Boost headers (Beast/Asio are header-only), with SQLite and OpenSSL.
 SERVER=${FUZZ_SERVER_SRC:-server}
 declare -A SERVER_TARGETS=([server_request]=1)
-SERVER_FLAGS="-I $SERVER -DBOOST_ASIO_NO_DEPRECATED -pthread"
-SERVER_LIBS="-lsqlite3 -lcrypto -pthread"
+# libpq's headers live in their own directory on Debian (libpq-dev).
+PQ_INCLUDE=$(pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+SERVER_FLAGS="-I $SERVER -I $PQ_INCLUDE -DBOOST_ASIO_NO_DEPRECATED -pthread"
+SERVER_LIBS="-lsqlite3 -lpq -lcrypto -pthread"
 mkdir -p $OUT/obj $OUT/json-include $OUT/artifacts
 [ -e $OUT/json-include/nlohmann ] || ln -s /usr/include/nlohmann $OUT/json-include/nlohmann
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
