@@ -238,7 +238,7 @@ class PgStore::Transaction final : public WriteTransaction {
     return done(q("INSERT INTO client_outcomes(client_id, mid, status, seq, code, message) VALUES ($1,$2,$3,$4,$5,$6) "
                   "ON CONFLICT (client_id, mid) DO UPDATE SET status=EXCLUDED.status, seq=EXCLUDED.seq, "
                   "code=EXCLUDED.code, message=EXCLUDED.message",
-                  {client_id, num(res.mid), std::string(status_name(res.status)), num(res.seq),
+                  {client_id, num(res.mid), std::string(to_string(res.status)), num(res.seq),
                    res.code.empty() ? Param{} : Param{res.code}, res.message.empty() ? Param{} : Param{res.message}}),
                 "record outcome");
   }
@@ -294,7 +294,7 @@ class PgStore::Transaction final : public WriteTransaction {
     if (row.op == ChangeOp::Update && !row.prior.is_null()) prior = row.prior.dump();
     return done(q("INSERT INTO log(seq, kind, collection, id, op, version, fields, prior_fields, origin_client, "
                   "origin_mid, committed_at) VALUES ($1, 'change', $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                  {num(row.seq), row.collection, row.id, std::string(op_name(row.op)), num(row.version),
+                  {num(row.seq), row.collection, row.id, std::string(to_string(row.op)), num(row.version),
                    row.fields.dump(), prior, row.origin ? Param{row.origin->client} : Param{},
                    row.origin ? Param{num(row.origin->mid)} : Param{}, num(now_ms)}),
                 "append log");

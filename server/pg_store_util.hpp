@@ -29,30 +29,6 @@ inline std::int64_t col_int(const PGresult* r, int row, int col) {
 constexpr std::size_t kMaxStoredJsonDepth = 512;
 inline Json parse_stored(const std::string& text) { return parse_json_bounded(text, kMaxStoredJsonDepth); }
 
-inline ChangeOp op_from(const std::string& s) {
-  if (s == "update") return ChangeOp::Update;
-  if (s == "delete") return ChangeOp::Delete;
-  return ChangeOp::Insert;
-}
-
-inline const char* op_name(ChangeOp op) {
-  switch (op) {
-    case ChangeOp::Insert: return "insert";
-    case ChangeOp::Update: return "update";
-    case ChangeOp::Delete: return "delete";
-  }
-  return "insert";
-}
-
-inline const char* status_name(ResultStatus s) {
-  switch (s) {
-    case ResultStatus::Applied: return "applied";
-    case ResultStatus::Rejected: return "rejected";
-    case ResultStatus::Duplicate: return "duplicate";
-  }
-  return "applied";
-}
-
 // The SQL expression for a scoped field, `(fields::jsonb #>> '{a,b}')`: the text of the string
 // at that path. The index created at open and the snapshot query spell it identically, or the
 // planner does not use the index. Path parts match [A-Za-z_][A-Za-z0-9_]* (the filter grammar),

@@ -132,7 +132,7 @@ class SqliteStore::Transaction final : public WriteTransaction {
     Reset r{st};
     bind_text(st, 1, client_id);
     sqlite3_bind_int64(st, 2, res.mid);
-    sqlite3_bind_text(st, 3, status_name(res.status), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, to_string(res.status), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, res.seq);
     if (!res.code.empty()) bind_text(st, 5, res.code);
     if (!res.message.empty()) bind_text(st, 6, res.message);
@@ -221,7 +221,7 @@ class SqliteStore::Transaction final : public WriteTransaction {
     sqlite3_bind_int64(st, 1, row.seq);
     bind_text(st, 2, row.collection);
     bind_text(st, 3, row.id);
-    sqlite3_bind_text(st, 4, op_name(row.op), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, to_string(row.op), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, row.version);
     bind_text(st, 6, row.fields.dump());
     if (row.op == ChangeOp::Delete) bind_text(st, 7, row.visibility.dump());

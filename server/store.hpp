@@ -49,6 +49,13 @@ struct SnapshotPage {
 //
 // Threads: the writer's store is used by the Writer thread only, except pruned_through(), which
 // any thread may read; each reader store by one reader thread.
+// A change's op as both stores keep it in the log (the names of to_string(ChangeOp)).
+inline ChangeOp op_from(const std::string& s) {
+  if (s == "update") return ChangeOp::Update;
+  if (s == "delete") return ChangeOp::Delete;
+  return ChangeOp::Insert;
+}
+
 class Store {
  public:
   virtual ~Store() = default;

@@ -34,30 +34,6 @@ struct Reset {
   }
 };
 
-inline ChangeOp op_from(const std::string& s) {
-  if (s == "update") return ChangeOp::Update;
-  if (s == "delete") return ChangeOp::Delete;
-  return ChangeOp::Insert;
-}
-
-inline const char* op_name(ChangeOp op) {
-  switch (op) {
-    case ChangeOp::Insert: return "insert";
-    case ChangeOp::Update: return "update";
-    case ChangeOp::Delete: return "delete";
-  }
-  return "insert";
-}
-
-inline const char* status_name(ResultStatus s) {
-  switch (s) {
-    case ResultStatus::Applied: return "applied";
-    case ResultStatus::Rejected: return "rejected";
-    case ResultStatus::Duplicate: return "duplicate";
-  }
-  return "applied";
-}
-
 // The SQL expression for a scoped field, `json_extract(fields, '$.a.b')`. The index created at
 // open and the snapshot query must spell it identically, or SQLite does not use the index. Path
 // parts match [A-Za-z_][A-Za-z0-9_]* (the filter grammar), so they are safe in SQL text.
