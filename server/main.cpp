@@ -23,8 +23,9 @@ Options:
   --port N         TCP port to listen on (default 8080; 0 picks a free port, printed in the
                    "listening" log line)
   --host ADDR      address to bind (default 127.0.0.1; use 0.0.0.0 to accept remote clients)
-  --db SPEC        database, sqlite:PATH (default sqlite:./data/syncline.db); directories and
-                   the schema are created on first start
+  --db SPEC        database: sqlite:PATH (default sqlite:./data/syncline.db; one node per file)
+                   or postgresql://USER@HOST:PORT/DB (several nodes on one database, see
+                   docs/scale-out.md); directories and the schema are created on first start
   --config FILE    JSON config: collections, read/write rules, unique constraints, JWT secret,
                    limits (see docs/server-config.md). Without it every authenticated caller may
                    read and write every collection.
@@ -84,7 +85,6 @@ int main(int argc, char** argv) {
       if (!next(host)) return usage_error("--host needs a value");
     } else if (a == "--db") {
       if (!next(db)) return usage_error("--db needs a value");
-      if (db.rfind("postgres", 0) == 0) return usage_error("PostgreSQL is not supported by this build; use sqlite:PATH");
     } else if (a == "--config") {
       if (!next(config_path)) return usage_error("--config needs a value");
     } else if (a == "--static") {
