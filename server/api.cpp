@@ -18,12 +18,20 @@ App::App(Config config, ServerOptions options)
       catchup_budget_(config_.limits.catchup_memory_bytes, config_.limits.catchup_memory_per_user) {}
 
 App::~App() {
+  if (tailer_) tailer_->stop();
   if (reads_) reads_->stop();
   if (writer_) writer_->stop();
 }
 
-void App::set_stores(std::unique_ptr<Store> writer_store, std::vector<std::unique_ptr<Store>> readers, Writer::Post post) {
-  published_seq_ = writer_store->head_seq();
+void App::set_stores(std::unique_ptr<Store> writer_store, std::vector<std::unique_ptr<Store>> readers, Writer::Post post,
+                     std::unique_ptr<Store> tail_store) {
+  broadcast_head_ = writer_store->head_seq();
+  sequencer_ = std::make_unique<LogSequencer>(writer_store->head_seq(), [this](LogRow row) { broadcast(std::move(row)); });
+  if (tail_store) {
+    tailer_ = std::make_unique<LogTailer>(
+        std::move(tail_store), [this] { return broadcast_head_.load(); }, post,
+        [this](std::vector<LogRow> rows) { tailed(std::move(rows)); });
+  }
   // Bounded like the writer's queue: a flood of snapshot requests gets 503s, not memory.
   constexpr std::size_t kMaxQueuedReads = 4096;
   reads_ = std::make_unique<ReadPool>(std::move(readers), post, kMaxQueuedReads);
@@ -34,6 +42,7 @@ void App::set_stores(std::unique_ptr<Store> writer_store, std::vector<std::uniqu
       std::move(writer_store), std::move(post),
       [this](const GroupStats& g) { metrics_.note_group(g.requests, g.commit_us, g.committed); }, kMaxQueuedWrites);
   writer_->start();
+  if (tailer_) tailer_->start();
 }
 
 StreamContext App::stream_context() {

@@ -17,6 +17,7 @@
 // highest seq it has broadcast. Every seq up to it is committed (commit happens before the
 // completion is posted), which is what stream resume and snapshots rely on.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,6 +33,8 @@
 #include "core/protocol.hpp"
 #include "http_types.hpp"
 #include "hub.hpp"
+#include "log_sequencer.hpp"
+#include "log_tailer.hpp"
 #include "metrics.hpp"
 #include "rate_limiter.hpp"
 #include "read_pool.hpp"
@@ -61,7 +64,10 @@ class App {
   // (one reader connection per reader thread: limits.read_threads). `post` schedules a function
   // on the io thread (the writer and the readers hand their results back with it). Starts the
   // writer and reader threads.
-  void set_stores(std::unique_ptr<Store> writer_store, std::vector<std::unique_ptr<Store>> readers, Writer::Post post);
+  // `tail_store`: for a database other nodes write too (Store::shared()), a reader for the
+  // LogTailer that brings their rows to this node's streams; null otherwise.
+  void set_stores(std::unique_ptr<Store> writer_store, std::vector<std::unique_ptr<Store>> readers, Writer::Post post,
+                  std::unique_ptr<Store> tail_store = nullptr);
 
   using Reply = std::function<void(HttpResponse)>;
   // Any non-stream route (including static files and CORS preflight). Most routes reply before
@@ -93,9 +99,13 @@ class App {
 
   const Config& config() const { return config_; }
   // The highest seq broadcast to streams (see the threads note above).
-  std::int64_t head_seq() const { return published_seq_; }
+  std::int64_t head_seq() const { return sequencer_ ? sequencer_->head() : 0; }
   // Rows up to this seq may be gone from the log (thread-safe, raised before a prune).
   std::int64_t pruned_through() const { return writer_->pruned_through(); }
+  // Stops following other nodes' commits (before the io_context it posts to goes away).
+  void stop_tailer() {
+    if (tailer_) tailer_->stop();
+  }
   // Reads off the io thread (catch-up, snapshots, counts).
   ReadPool& reads() { return *reads_; }
   CatchupBudget& catchup_budget() { return catchup_budget_; }
@@ -162,7 +172,12 @@ class App {
   void post_events(Call& c, PublishRequest event);
   // Refusal for a write the writer cannot take (queue full, stopping).
   ApiError writer_unavailable();
+  // This node's committed rows, to the sequencer (which broadcasts them in seq order).
   void fan_out(std::vector<LogRow> rows);
+  // Broadcasts one row (the sequencer's output).
+  void broadcast(LogRow row);
+  // Rows another node committed, read by the tailer.
+  void tailed(std::vector<LogRow> rows);
 
   // --- Reads (api_reads.cpp) ---
   void snapshot(Call& c);
@@ -195,7 +210,10 @@ class App {
   RateLimiter limiter_;
   RateLimiter auth_failures_;  // per address, for requests without a valid token
   CatchupBudget catchup_budget_;
-  std::int64_t published_seq_ = 0;
+  std::unique_ptr<LogSequencer> sequencer_;
+  // sequencer_->head() for the tailer's thread.
+  std::atomic<std::int64_t> broadcast_head_{0};
+  std::unique_ptr<LogTailer> tailer_;
   std::size_t open_connections_ = 0;
   std::unordered_map<std::string, std::size_t> connections_by_address_;
   // /metrics reports the live document count as last read (a count scans the table, so it is

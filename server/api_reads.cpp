@@ -192,18 +192,21 @@ void App::snapshot(Call& c) {
       }
     }
   }
-  // Everything up to the broadcast head is committed, so the read transaction sees at least
-  // that state; a stream opened at this seq misses nothing (newer rows it may already contain
-  // are replayed as no-ops). Every page reports the seq of the first page: documents on later
-  // pages may be newer, which is harmless (replaying older changes is a no-op), while starting
-  // the stream at the first page's seq guarantees nothing that changed between pages is missed.
-  const std::int64_t seq = first_seq ? *first_seq : head_seq();
+  // The first page's seq is the head of the state it was read from, read in its own
+  // transaction: a stream opened at that seq continues exactly where the page ends, on this node
+  // or another (one that has not broadcast that far yet waits for it: see StreamSession).
+  // Every later page reports the first page's seq: its documents may be newer, which is
+  // harmless (replaying older changes is a no-op), while starting the stream at the first
+  // page's seq guarantees nothing that changed between pages is missed.
+  const std::int64_t floor_seq = head_seq();
   auto job = [this, reply = c.reply, sub = std::move(sub), list = std::move(list), keys = std::move(keys), after, limit,
-              seq](Store& store) {
+              first_seq, floor_seq](Store& store) {
     auto page = store.snapshot(
         list, after, limit, [&](const Document& d) { return sub.access(d.collection).matches(d.id, d.fields); }, keys,
         &metrics_.snapshot_rows_read, config_.limits.snapshot_max_bytes);
     HttpResponse res;
+    // (No collection to read: no transaction; this node's broadcast head is committed.)
+    const std::int64_t seq = first_seq ? *first_seq : page ? std::max(page->seq, floor_seq) : 0;
     if (!page) {
       res = error_response(api_error(codes::kInternal, page.error().message));
     } else {

@@ -129,29 +129,40 @@ bool App::submit_batch(const Claims& claims, MutationBatch batch, MutateDone don
       else metrics_.mutations_duplicate++;
     }
     MutationResults results = std::move(o.batch.results);
-    // Broadcast first, then answer: the caller's own stream sees the change no later than
-    // the ack, as before.
+    // Broadcast first, then answer: the caller's own stream sees the change no later than the
+    // ack. With other nodes writing too, seqs before this group may still be on their way
+    // from the tailer; the answer waits for them.
+    const std::int64_t seq = results.seq;
     fan_out(std::move(o.batch.rows));
-    done(std::move(results));
+    sequencer_->when_published(seq, [done, results = std::move(results)]() mutable { done(std::move(results)); });
   });
   if (!queued) done(writer_unavailable());
   return queued;
 }
 
-void App::fan_out(std::vector<LogRow> rows) {
-  if (rows.empty()) return;
-  std::int64_t changes = 0;
-  for (auto& row : rows) {
-    if (row.is_event) metrics_.events_total++;
-    else ++changes;
-    const std::int64_t seq = row.seq;
-    hub_.broadcast(make_outgoing(std::move(row)));
-    // Completions arrive in seq order (one writer, one post per group, in order), so this
-    // only grows; a stream that turns live now reads the log up to here and gets the rest live.
-    published_seq_ = std::max(published_seq_, seq);
+void App::fan_out(std::vector<LogRow> rows) { sequencer_->offer_local(std::move(rows)); }
+
+void App::broadcast(LogRow row) {
+  if (row.is_event) {
+    metrics_.events_total++;
+  } else {
+    metrics_.changes_total++;
+    metrics_.note_changes(1, now_mono_ms());
   }
-  metrics_.changes_total += changes;
-  if (changes) metrics_.note_changes(changes, now_mono_ms());
+  const std::int64_t seq = row.seq;
+  hub_.broadcast(make_outgoing(std::move(row)));
+  // The sequencer publishes in seq order, so this only grows; a stream that turns live now
+  // reads the log up to here and gets the rest live.
+  broadcast_head_ = seq;
+}
+
+void App::tailed(std::vector<LogRow> rows) {
+  if (!sequencer_->offer_log(std::move(rows))) {
+    // Rows were pruned before this node read them: its live streams missed them. Cut them off;
+    // they resume from their cursors (a reset where the log no longer reaches).
+    log_error("log gap: rows pruned before this node broadcast them", {{"head", sequencer_->head()}});
+    hub_.shutdown_all("log_gap");
+  }
 }
 
 // --- Events ---
@@ -228,7 +239,7 @@ bool App::submit_event(const Claims& claims, PublishRequest event, PublishDone d
     std::vector<LogRow> rows;
     rows.push_back(std::move(*o.event));
     fan_out(std::move(rows));
-    done(seq);
+    sequencer_->when_published(seq, [done, seq] { done(seq); });
   });
   if (!queued) done(writer_unavailable());
   return queued;

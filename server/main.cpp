@@ -132,14 +132,26 @@ int main(int argc, char** argv) {
     readers.push_back(std::move(*reader));
   }
 
+  // Other nodes write a shared database: a tailer brings their rows to this node's streams.
+  std::unique_ptr<Store> tail_store;
+  if ((*store)->shared()) {
+    auto t = Store::open_reader(db, so, app->config());
+    if (!t) {
+      log_error("cannot open database", {{"error", t.error().message}, {"db", db}});
+      return 1;
+    }
+    tail_store = std::move(*t);
+  }
+
   asio::io_context ioc{1};
   app->set_stores(std::move(*store), std::move(readers),
-                  [&ioc](std::function<void()> f) { asio::post(ioc, std::move(f)); });
+                  [&ioc](std::function<void()> f) { asio::post(ioc, std::move(f)); }, std::move(tail_store));
   app_ptr = app.get();
   auto listener = std::make_shared<Listener>(ioc, *app_ptr);
   if (std::string err = listener->open(host, static_cast<unsigned short>(port)); !err.empty()) {
     log_error("cannot listen", {{"error", err}});
-    app_ptr->reads().stop();  // joined before the io_context they post to goes away
+    app_ptr->stop_tailer();   // joined before the io_context they post to goes away
+    app_ptr->reads().stop();
     app_ptr->writer().stop();
     return 1;
   }
@@ -188,6 +200,7 @@ int main(int argc, char** argv) {
     }
   }
   // No reader may post to the io_context once it is gone.
+  app_ptr->stop_tailer();
   app_ptr->reads().stop();
   // Commits whatever is still queued (its answers are lost with the io thread, which is safe:
   // unacknowledged writes are resent and answered `duplicate`), then joins the writer.

@@ -119,6 +119,7 @@ bool PgStore::connected() const { return conn_ && PQstatus(conn_) == CONNECTION_
 std::optional<Error> PgStore::connect() {
   if (conn_) PQfinish(conn_);
   prepared_.clear();
+  listening_ = false;
   conn_ = PQconnectdb(url_.c_str());
   if (PQstatus(conn_) != CONNECTION_OK) {
     std::string m = conn_error(conn_);
@@ -407,7 +408,10 @@ std::optional<Error> PgStore::begin_group() {
 std::optional<Error> PgStore::commit_group() {
   std::string err;
   if (group_head_ != head_) {
-    if (!run("UPDATE meta SET value=$1 WHERE key='head_seq'", {num(group_head_)}, &err)) {
+    // The NOTIFY is delivered when (and only if) the group commits: every node's LogTailer
+    // wakes and reads the log after its head.
+    if (!run("UPDATE meta SET value=$1 WHERE key='head_seq'", {num(group_head_)}, &err) ||
+        !run("SELECT pg_notify('syncline_log', $1)", {num(group_head_)}, &err)) {
       rollback_group();
       return make_error(codes::kInternal, "update head: " + err);
     }

@@ -63,6 +63,10 @@ class PgStore final : public Store {
                                 const std::map<std::string, ScopeKey>& keys = {},
                                 std::atomic<std::int64_t>* rows_read = nullptr, std::size_t max_bytes = 0) override;
   std::int64_t document_count() override;
+  bool shared() const override { return true; }
+  Result<std::int64_t> committed_head() override;
+  // LISTEN syncline_log on this connection (again after a reconnect), then waits for a NOTIFY.
+  bool wait_for_log(int timeout_ms) override;
   void checkpoint() override {}
 
   // A statement parameter: text, or SQL NULL.
@@ -99,6 +103,7 @@ class PgStore final : public Store {
   std::int64_t head_ = 0;        // as read at begin_group, or committed by this node
   std::int64_t group_head_ = 0;  // inside an open group: head including its requests so far
   bool in_group_ = false;
+  bool listening_ = false;  // LISTEN issued on the current connection
   std::int64_t pruned_through_ = 0;  // as read from meta, or committed by this node (writer)
   // Shared by every PgStore of this process on the same URL (the writer and its readers), so a
   // floor learnt by a reader's log read is seen by pruned_through() on the writer's store.

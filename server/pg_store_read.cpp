@@ -2,6 +2,8 @@
 // snapshots. Used on reader connections, and (get_document) by the writer inside its group.
 #include <libpq-fe.h>
 
+#include <poll.h>
+
 #include <algorithm>
 #include <cstdint>
 
@@ -97,6 +99,17 @@ Result<SnapshotPage> PgStore::snapshot(const std::vector<std::string>& collectio
   // snapshot, so the page is one state of the database (never half of another node's group).
   std::string err;
   if (!exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", &err)) return make_error(codes::kInternal, "begin: " + err);
+  {
+    // The first statement takes the transaction's snapshot: the head read here is the seq of
+    // the very state the documents are read from (another node may have committed past this
+    // node's broadcast head; the stream opened at this seq waits for it).
+    auto h = run("SELECT value FROM meta WHERE key='head_seq'", {}, &err);
+    if (!h || PQntuples(h.get()) != 1) {
+      exec("ROLLBACK");
+      return make_error(codes::kInternal, "read head: " + err);
+    }
+    page.seq = col_int(h.get(), 0, 0);
+  }
   std::vector<Document> docs;
   std::int64_t read = 0;
   std::size_t bytes = 0;
@@ -161,6 +174,52 @@ Result<SnapshotPage> PgStore::snapshot(const std::vector<std::string>& collectio
   }
   page.docs = std::move(docs);
   return page;
+}
+
+Result<std::int64_t> PgStore::committed_head() {
+  if (auto e = ensure_connected()) return *e;
+  std::string err;
+  auto r = run("SELECT value FROM meta WHERE key='head_seq'", {}, &err);
+  if (!r || PQntuples(r.get()) != 1) return make_error(codes::kInternal, "read head: " + err);
+  return col_int(r.get(), 0, 0);
+}
+
+bool PgStore::wait_for_log(int timeout_ms) {
+  if (ensure_connected()) {
+    Store::wait_for_log(timeout_ms);  // the database is away: try again later
+    return false;
+  }
+  if (!listening_) {
+    // Notifications sent before this point are not delivered: the caller reads the log after
+    // every wait, so report a wake-up and let it look.
+    std::string err;
+    if (!exec("LISTEN syncline_log", &err)) {
+      Store::wait_for_log(timeout_ms);
+      return false;
+    }
+    listening_ = true;
+    return true;
+  }
+  auto drain = [this] {
+    bool any = false;
+    while (PGnotify* n = PQnotifies(conn_)) {
+      any = true;
+      PQfreemem(n);
+    }
+    return any;
+  };
+  if (drain()) return true;
+  pollfd p{PQsocket(conn_), POLLIN, 0};
+  if (::poll(&p, 1, timeout_ms) > 0) {
+    if (!PQconsumeInput(conn_)) {
+      // The connection broke: the next call reconnects (and listens again).
+      PQfinish(conn_);
+      conn_ = nullptr;
+      listening_ = false;
+      return false;
+    }
+  }
+  return drain();
 }
 
 std::int64_t PgStore::document_count() {

@@ -54,6 +54,7 @@ class SqliteStore final : public Store {
                                 const std::map<std::string, ScopeKey>& keys = {},
                                 std::atomic<std::int64_t>* rows_read = nullptr, std::size_t max_bytes = 0) override;
   std::int64_t document_count() override;
+  Result<std::int64_t> committed_head() override;
   // WAL checkpoint (TRUNCATE); called on shutdown.
   void checkpoint() override;
 

@@ -98,6 +98,18 @@ Result<SnapshotPage> SqliteStore::snapshot(const std::vector<std::string>& colle
   // One read transaction: the documents and the seq belong to the same state.
   std::string err;
   if (!exec("BEGIN", &err)) return make_error(codes::kInternal, "begin: " + err);
+  {
+    // The first read fixes the transaction's state: the head it reports is that state's.
+    sqlite3_stmt* st = prepare("SELECT value FROM meta WHERE key='head_seq'");
+    if (!st || sqlite3_step(st) != SQLITE_ROW) {
+      Error e = internal("read head", db_);
+      if (st) sqlite3_reset(st);
+      exec("ROLLBACK");
+      return e;
+    }
+    page.seq = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+  }
   std::vector<Document> docs;
   std::int64_t read = 0;
   std::size_t bytes = 0;
@@ -168,6 +180,18 @@ Result<SnapshotPage> SqliteStore::snapshot(const std::vector<std::string>& colle
   }
   page.docs = std::move(docs);
   return page;
+}
+
+Result<std::int64_t> SqliteStore::committed_head() {
+  sqlite3_stmt* st = prepare("SELECT value FROM meta WHERE key='head_seq'");
+  if (!st || sqlite3_step(st) != SQLITE_ROW) {
+    Error e = internal("read head", db_);
+    if (st) sqlite3_reset(st);
+    return e;
+  }
+  std::int64_t v = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return v;
 }
 
 std::int64_t SqliteStore::document_count() {

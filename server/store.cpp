@@ -3,6 +3,8 @@
 #include "store.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "pg_store.hpp"
 #include "sqlite_store.hpp"
@@ -38,6 +40,11 @@ Result<std::unique_ptr<Store>> Store::open_reader(const std::string& url, StoreO
   auto s = SqliteStore::open_reader(url, options, config);
   if (!s) return s.error();
   return std::unique_ptr<Store>(std::move(*s));
+}
+
+bool Store::wait_for_log(int timeout_ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
+  return false;
 }
 
 std::vector<std::vector<std::string>> Store::scope_paths(const Config& config) {

@@ -37,7 +37,7 @@ struct ScopeKey {
 };
 
 struct SnapshotPage {
-  std::int64_t seq = 0;
+  std::int64_t seq = 0;  // the committed head, read in the page's own transaction
   std::vector<Document> docs;
   std::optional<std::pair<std::string, std::string>> next;  // (collection, id) to continue after
 };
@@ -72,6 +72,15 @@ class Store {
 
   // Writer only: the highest committed seq (not moved by an open group).
   virtual std::int64_t head_seq() const = 0;
+  // True when other processes may write this database too (PostgreSQL): this node's streams
+  // then learn of their rows from a LogTailer, not from its own writer.
+  virtual bool shared() const { return false; }
+  // Reader stores: the head as committed now (read from the database, whoever wrote it).
+  virtual Result<std::int64_t> committed_head() = 0;
+  // The tailer's reader store: blocks until the log may have grown (another node's commit) or
+  // `timeout_ms` passed. True when woken by a commit. A store no other process writes has no
+  // such signal and just waits.
+  virtual bool wait_for_log(int timeout_ms);
   // Any thread: rows with seq <= this may be gone from the log (a cursor below it cannot be
   // resumed). Raised *before* a prune deletes rows, so a reader that checks it after reading
   // the log never mistakes a pruned gap for the whole log.
@@ -112,8 +121,7 @@ class Store {
   // `after`, keeping those `visible` accepts, at most `limit`, read in one transaction. Where
   // `keys` holds a ScopeKey for a collection, only documents with that exact string value are
   // read (through an index: see scope_paths); `visible` still decides. `rows_read` is raised by
-  // the rows read from the table. The caller fills page.seq (the seq it has broadcast, which
-  // this state includes). `max_bytes` (0: none) ends a page early once its documents' stored
+  // the rows read from the table. page.seq is the head of the state the page was read from. `max_bytes` (0: none) ends a page early once its documents' stored
   // JSON reaches it (the page then has a `next`, possibly to an empty last page).
   virtual Result<SnapshotPage> snapshot(const std::vector<std::string>& collections,
                                         const std::optional<std::pair<std::string, std::string>>& after,

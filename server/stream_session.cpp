@@ -49,9 +49,12 @@ void StreamSession::begin(std::optional<std::int64_t> cursor) {
     enqueue(serialize_reset("cursor_expired", head, transport_));
     live_ = true;
   } else if (cursor && *cursor > head) {
-    ctx_.metrics->resets_sent++;
-    enqueue(serialize_reset("cursor_ahead", head, transport_));
+    // Ahead of what this node has broadcast: a snapshot read a moment ago, or a client failing
+    // over from a node that is further along. Live from the cursor on (nothing after it can be
+    // missed, nothing up to it is sent); the database says whether the cursor exists at all.
     live_ = true;
+    catchup_next_ = *cursor;
+    check_cursor_ahead(*cursor);
   } else if (cursor && *cursor < head) {
     catching_up_ = true;
     catchup_next_ = *cursor;
@@ -169,6 +172,30 @@ void StreamSession::on_catch_up_read(CatchupChunk c) {
   }
   budget.give_back(user, 0);  // wake others if the reservation freed room
   catch_up();
+}
+
+void StreamSession::check_cursor_ahead(std::int64_t cursor) {
+  auto self = shared_from_this();
+  bool queued = ctx_.reads->submit([self, cursor](Store& store) {
+    auto head = store.committed_head();
+    self->ctx_.reads->post([self, cursor, head = std::move(head)] {
+      if (self->closing_ || self->closed_) return;
+      if (!head) {
+        log_error("cursor check failed", {{"error", head.error().message}});
+        return self->terminate("internal");
+      }
+      if (*head >= cursor) return;  // committed: its broadcast is on its way
+      // Newer than anything the database has (it was replaced): the client must re-snapshot.
+      // Every row up to the database's head is below the cursor, so none was sent yet.
+      self->ctx_.metrics->resets_sent++;
+      self->catchup_next_ = self->ctx_.head_seq();
+      self->enqueue(serialize_reset("cursor_ahead", self->ctx_.head_seq(), self->transport_));
+    });
+  });
+  if (!queued) {
+    log_warn("cursor check refused: read queue full", {{"remote", remote_}});
+    shutdown("overloaded");
+  }
 }
 
 void StreamSession::deliver_live(const OutgoingPtr& out) {

@@ -47,8 +47,9 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   StreamSession(StreamContext ctx, Transport t, Subscription sub, std::string remote);
   virtual ~StreamSession();
 
-  // Sends hello, then either a reset (cursor expired / ahead), the backlog after `cursor`
-  // followed by live rows, or only live rows (no cursor).
+  // Sends hello, then either a reset (cursor expired; or ahead of the database), the backlog
+  // after `cursor` followed by live rows, or only live rows (no cursor, or a cursor this node
+  // has not broadcast yet: rows after it arrive live).
   void begin(std::optional<std::int64_t> cursor);
   void deliver_live(const OutgoingPtr& out);
   // Queue a message for this connection only (e.g. mutation results on a WebSocket).
@@ -91,6 +92,8 @@ class StreamSession : public std::enable_shared_from_this<StreamSession> {
   void enqueue(Bytes bytes, bool catchup = false);
   void pump();
   void catch_up();
+  // A cursor past this node's broadcast head: reset only if the database has no such seq.
+  void check_cursor_ahead(std::int64_t cursor);
   void on_catch_up_read(CatchupChunk chunk);
   // Resumes a catch-up that waited in the CatchupBudget's line.
   void resume_catch_up();

@@ -28,6 +28,8 @@
 
 #include "auth.hpp"
 #include "config.hpp"
+#include "log_sequencer.hpp"
+#include "log_tailer.hpp"
 #include "store.hpp"
 #include "writer.hpp"
 
@@ -440,6 +442,35 @@ TEST_P(StoreContract, SnapshotsPageInOrderAndAScopeKeyNarrowsTheRead) {
   EXPECT_EQ(r->document_count(), 64);
 }
 
+TEST_P(StoreContract, ASnapshotReportsTheHeadOfTheStateItWasReadFrom) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  write(*s, "c1", "s1", {insert(1, "orders", "o1", Json::object()), insert(2, "orders", "o2", Json::object())});
+  auto r = reader();
+  ASSERT_TRUE(r);
+  auto all = [](const Document&) { return true; };
+  auto p = r->snapshot({"orders"}, std::nullopt, 100, all);
+  ASSERT_TRUE(static_cast<bool>(p)) << p.error().message;
+  EXPECT_EQ(p->seq, 2);
+  EXPECT_EQ(p->docs.size(), 2u);
+  auto h = r->committed_head();
+  ASSERT_TRUE(static_cast<bool>(h));
+  EXPECT_EQ(*h, 2);
+  // A group still open is not part of any reader's state.
+  ASSERT_FALSE(s->begin_group());
+  ASSERT_TRUE(static_cast<bool>(s->apply_batch("c1", "s1", {insert(3, "orders", "o3", Json::object())}, allow)));
+  auto p2 = r->snapshot({"orders"}, std::nullopt, 100, all);
+  ASSERT_TRUE(static_cast<bool>(p2)) << p2.error().message;
+  EXPECT_EQ(p2->seq, 2);
+  EXPECT_EQ(p2->docs.size(), 2u);
+  ASSERT_FALSE(s->commit_group());
+  auto p3 = r->snapshot({"orders"}, std::nullopt, 100, all);
+  ASSERT_TRUE(static_cast<bool>(p3));
+  EXPECT_EQ(p3->seq, 3);
+  EXPECT_EQ(p3->docs.size(), 3u);
+  EXPECT_EQ(*r->committed_head(), 3);
+}
+
 TEST_P(StoreContract, TheHeadSurvivesReopening) {
   {
     auto s = open();
@@ -751,3 +782,95 @@ TEST_F(PgNodes, TheScopeIndexServesTheSnapshotQuery) {
 }
 
 }  // namespace
+
+// The LogTailer's signal: a commit on another node wakes a waiting reader at once; without one
+// the wait runs to its timeout.
+TEST_F(PgNodes, ACommitOnAnotherNodeWakesTheLogWaiter) {
+  auto a = open();
+  auto r = Store::open_reader(url_, StoreOptions{}, config_);
+  ASSERT_TRUE(a && r);
+  Store& reader = **r;
+  EXPECT_TRUE(reader.wait_for_log(10));  // first call: starts listening, asks for a look
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(reader.wait_for_log(150));
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(140));
+  std::thread w([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_FALSE(a->begin_group());
+    ASSERT_TRUE(static_cast<bool>(a->apply_batch("ca", "ca", {insert(1, "orders", "o1", Json::object())}, allow)));
+    ASSERT_FALSE(a->commit_group());
+  });
+  t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(reader.wait_for_log(5000));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2000));
+  w.join();
+  // A group that rolls back notifies nobody.
+  ASSERT_FALSE(a->begin_group());
+  ASSERT_TRUE(static_cast<bool>(a->apply_batch("ca", "ca", {insert(2, "orders", "o2", Json::object())}, allow)));
+  a->rollback_group();
+  EXPECT_FALSE(reader.wait_for_log(150));
+}
+
+// Two nodes write alternately; a third node's tailer, feeding a LogSequencer as the App does,
+// broadcasts every seq once, in order, and a local group of its own that lands between the
+// others' waits for the log instead of jumping ahead.
+TEST_F(PgNodes, TheTailerBringsEveryNodesRowsInSeqOrder) {
+  auto a = open();
+  auto b = open();
+  auto c = open();
+  auto r = Store::open_reader(url_, StoreOptions{}, config_);
+  ASSERT_TRUE(a && b && c && r);
+  std::mutex mu;
+  std::vector<std::function<void()>> io;  // the "io thread": run by this test
+  std::atomic<std::int64_t> head{0};
+  std::vector<std::int64_t> out;
+  LogSequencer seq(0, [&](LogRow row) {
+    out.push_back(row.seq);
+    head = row.seq;
+  });
+  LogTailer tailer(
+      std::move(*r), [&] { return head.load(); },
+      [&](std::function<void()> f) {
+        std::lock_guard<std::mutex> l(mu);
+        io.push_back(std::move(f));
+      },
+      [&](std::vector<LogRow> rows) { EXPECT_TRUE(seq.offer_log(std::move(rows))); });
+  tailer.start();
+  auto run_io = [&] {
+    std::vector<std::function<void()>> batch;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      batch.swap(io);
+    }
+    for (auto& f : batch) f();
+  };
+  std::int64_t mid = 0;
+  for (int i = 0; i < 15; ++i) {
+    for (Store* s : {a.get(), b.get()}) {
+      ASSERT_FALSE(s->begin_group());
+      ASSERT_TRUE(static_cast<bool>(s->apply_batch(s == a.get() ? "ca" : "cb", "x", {insert(++mid, "orders", "o" + std::to_string(mid), Json::object())}, allow)));
+      ASSERT_FALSE(s->commit_group());
+    }
+    if (i == 7) {
+      // Node C's own group, handed to its sequencer at once, before the tailer has read the
+      // others' rows.
+      ASSERT_FALSE(c->begin_group());
+      auto res = c->apply_batch("cc", "x", {insert(++mid, "orders", "o" + std::to_string(mid), Json::object())}, allow);
+      ASSERT_TRUE(static_cast<bool>(res));
+      ASSERT_FALSE(c->commit_group());
+      seq.offer_local(res->rows);
+    }
+    run_io();
+  }
+  const std::int64_t total = 31;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (seq.head() < total && std::chrono::steady_clock::now() < deadline) {
+    run_io();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  tailer.stop();
+  run_io();
+  ASSERT_EQ(out.size(), static_cast<std::size_t>(total));
+  for (std::size_t i = 0; i < out.size(); ++i) EXPECT_EQ(out[i], static_cast<std::int64_t>(i + 1));
+  EXPECT_EQ(seq.held(), 0u);
+}
