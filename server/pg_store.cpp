@@ -129,10 +129,17 @@ std::optional<Error> PgStore::connect() {
   }
   PQsetNoticeProcessor(conn_, &ignore_notice, nullptr);
   std::string err;
+  const std::string lock_ms = std::to_string(std::max<std::int64_t>(1, options_.group_lock_timeout_ms));
   // synchronous_commit=on whatever the server's or role's default: a commit returns once its
   // WAL is on disk. Readers cannot write, so only the Writer thread changes the data.
   if (!exec("SET synchronous_commit = on", &err) || !exec("SET client_encoding = 'UTF8'", &err) ||
-      (reader_ && !exec("SET default_transaction_read_only = on", &err))) {
+      (reader_ && !exec("SET default_transaction_read_only = on", &err)) ||
+      // The head row is the cluster-wide writer lock. A node that hangs inside a group (stopped,
+      // partitioned) would hold it for every node: PostgreSQL ends such a session after 10 s,
+      // and a group that cannot get the lock in 10 s fails (its clients retry) instead of
+      // queueing forever behind it.
+      (!reader_ && (!exec(("SET idle_in_transaction_session_timeout = " + lock_ms).c_str(), &err) ||
+                    !exec(("SET lock_timeout = " + lock_ms).c_str(), &err)))) {
     return make_error(codes::kInternal, "cannot set up postgresql session: " + err, "--db");
   }
   return std::nullopt;

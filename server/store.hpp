@@ -25,6 +25,9 @@ namespace syncline::server {
 struct StoreOptions {
   std::int64_t log_retention = 100000;  // 0 = keep everything
   std::int64_t outcome_retention = 1000;
+  // PostgreSQL: how long a group waits for the cluster-wide writer lock, and how long a node may
+  // sit idle inside its group before the database ends its session (a hung node).
+  std::int64_t group_lock_timeout_ms = 10000;
 };
 
 // An equality a scoped read can be narrowed by in SQL: the field at `path` (or the id, for path

@@ -874,3 +874,33 @@ TEST_F(PgNodes, TheTailerBringsEveryNodesRowsInSeqOrder) {
   for (std::size_t i = 0; i < out.size(); ++i) EXPECT_EQ(out[i], static_cast<std::int64_t>(i + 1));
   EXPECT_EQ(seq.held(), 0u);
 }
+
+// A node that hangs inside its group (here: a group opened and never finished) holds the
+// cluster-wide writer lock; the others wait at most group_lock_timeout_ms for it, and the
+// database ends the hung session after as long, so writing resumes without that node.
+TEST_F(PgNodes, AHungNodeHoldsTheWriterLockOnlyUntilTheTimeout) {
+  StoreOptions o;
+  o.group_lock_timeout_ms = 300;
+  auto hung = open(o);
+  auto b = open(o);
+  ASSERT_TRUE(hung && b);
+  ASSERT_FALSE(hung->begin_group());
+  ASSERT_TRUE(static_cast<bool>(hung->apply_batch("ch", "x", {insert(1, "orders", "h1", Json::object())}, allow)));
+  auto t0 = std::chrono::steady_clock::now();
+  // Either the database ends the hung session first and B gets the lock, or B's wait times out
+  // first and it tries again; never blocked for long.
+  bool ok = !b->begin_group();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  if (!ok) b->rollback_group();
+  for (int i = 0; i < 20 && !ok; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!b->begin_group()) ok = true;
+    else b->rollback_group();
+  }
+  ASSERT_TRUE(ok);
+  auto r = b->apply_batch("cb", "x", {insert(1, "orders", "b1", Json::object())}, allow);
+  ASSERT_TRUE(static_cast<bool>(r));
+  ASSERT_FALSE(b->commit_group());
+  EXPECT_EQ(r->results.seq, 1);  // the hung group's seq was never committed
+  EXPECT_TRUE(hung->commit_group().has_value());  // its session is gone: nothing acknowledged
+}
