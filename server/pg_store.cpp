@@ -5,6 +5,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <set>
 #include <mutex>
 
 #include "log.hpp"
@@ -198,6 +199,30 @@ PgStore::ResultPtr PgStore::run(const std::string& sql, const std::vector<Param>
   return r;
 }
 
+PgStore::ResultPtr PgStore::run_once(const std::string& sql, const std::vector<Param>& params, std::string* err) {
+  if (!conn_) {
+    *err = "no connection";
+    return nullptr;
+  }
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+  values.reserve(params.size());
+  lengths.reserve(params.size());
+  for (const auto& p : params) {
+    values.push_back(p ? p->c_str() : nullptr);
+    lengths.push_back(p ? static_cast<int>(p->size()) : 0);
+  }
+  ResultPtr r(PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr, values.data(), lengths.data(),
+                           nullptr, 0));
+  ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    *err = r ? PQresultErrorMessage(r.get()) : conn_error(conn_);
+    while (!err->empty() && err->back() == '\n') err->pop_back();
+    return nullptr;
+  }
+  return r;
+}
+
 void PgStore::learn_pruned_through(std::int64_t v) {
   std::int64_t cur = floor_->load();
   while (v > cur && !floor_->compare_exchange_weak(cur, v)) {
@@ -209,6 +234,14 @@ std::string num(std::int64_t v) { return std::to_string(v); }
 }  // namespace
 
 // The write rules' view of this store: the open group's transaction, one request at a time.
+//
+// Round trips are what a group costs on PostgreSQL, and the head row lock makes every node wait
+// for them, so a request's writes are kept here and sent at its end in a few multi-row
+// statements (flush()), and the documents it will touch are read in one (prefetch). Safe because
+// nothing else writes while the group holds the head row: this request's own reads see its
+// writes through the document cache, and the log, outcome and last-mid rows it writes are
+// never read back within the request (a batch's mids strictly increase). Client rows and unique
+// keys are still written at once: they are locked or checked by the database itself.
 class PgStore::Transaction final : public WriteTransaction {
  public:
   explicit Transaction(PgStore& s) : s_(s) {}
@@ -227,7 +260,8 @@ class PgStore::Transaction final : public WriteTransaction {
                 "bind client");
   }
   std::optional<Error> set_last_mid(const std::string& client_id, std::int64_t mid) override {
-    return done(q("UPDATE clients SET last_mid=$1 WHERE client_id=$2", {num(mid), client_id}), "update client");
+    w_.last_mid[client_id] = mid;
+    return std::nullopt;
   }
   Result<std::optional<MutationResult>> outcome(const std::string& client_id, std::int64_t mid) override {
     auto r = q("SELECT status, seq, code, message FROM client_outcomes WHERE client_id=$1 AND mid=$2",
@@ -243,28 +277,57 @@ class PgStore::Transaction final : public WriteTransaction {
     return std::optional<MutationResult>{std::move(res)};
   }
   std::optional<Error> record_outcome(const std::string& client_id, const MutationResult& res) override {
-    return done(q("INSERT INTO client_outcomes(client_id, mid, status, seq, code, message) VALUES ($1,$2,$3,$4,$5,$6) "
-                  "ON CONFLICT (client_id, mid) DO UPDATE SET status=EXCLUDED.status, seq=EXCLUDED.seq, "
-                  "code=EXCLUDED.code, message=EXCLUDED.message",
-                  {client_id, num(res.mid), std::string(to_string(res.status)), num(res.seq),
-                   res.code.empty() ? Param{} : Param{res.code}, res.message.empty() ? Param{} : Param{res.message}}),
-                "record outcome");
+    w_.outcomes[{client_id, res.mid}] = res;
+    return std::nullopt;
   }
   std::optional<Error> keep_newest_outcomes(const std::string& client_id, std::int64_t keep) override {
-    return done(q("DELETE FROM client_outcomes WHERE client_id=$1 AND mid < (SELECT mid FROM client_outcomes "
-                  "WHERE client_id=$1 ORDER BY mid DESC LIMIT 1 OFFSET $2::bigint)",
-                  {client_id, num(keep - 1)}),
-                "prune outcomes");
+    w_.keep_outcomes[client_id] = keep;
+    return std::nullopt;
+  }
+  void prefetch_documents(const std::vector<std::pair<std::string, std::string>>& keys) override {
+    std::vector<std::pair<std::string, std::string>> wanted;
+    for (const auto& k : keys) {
+      if (!w_.docs.count(k) && std::find(wanted.begin(), wanted.end(), k) == wanted.end()) wanted.push_back(k);
+    }
+    // A failed prefetch is not an error: document() reads what is missing one at a time.
+    for (std::size_t at = 0; at < wanted.size(); at += kRowsPerStatement) {
+      const std::size_t n = std::min(kRowsPerStatement, wanted.size() - at);
+      std::string sql = "SELECT collection, id, version, fields, deleted FROM documents WHERE (collection, id) IN (";
+      std::vector<Param> params;
+      params.reserve(2 * n);
+      for (std::size_t i = 0; i < n; ++i) {
+        sql += (i ? ",($" : "($") + num(2 * i + 1) + ",$" + num(2 * i + 2) + ")";
+        params.emplace_back(wanted[at + i].first);
+        params.emplace_back(wanted[at + i].second);
+      }
+      sql += ")";
+      auto r = s_.run_once(sql, params, &err_);
+      if (!r) return;
+      for (std::size_t i = 0; i < n; ++i) w_.docs[wanted[at + i]] = std::nullopt;  // absent unless found
+      for (int row = 0; row < PQntuples(r.get()); ++row) {
+        Document d;
+        d.collection = col_text(r.get(), row, 0);
+        d.id = col_text(r.get(), row, 1);
+        d.version = col_int(r.get(), row, 2);
+        d.fields = parse_stored(col_text(r.get(), row, 3));
+        if (!d.fields.is_object()) d.fields = Json::object();
+        d.deleted = col_int(r.get(), row, 4) != 0;
+        w_.docs[{d.collection, d.id}] = std::move(d);
+      }
+    }
   }
   Result<std::optional<Document>> document(const std::string& collection, const std::string& id) override {
-    return s_.get_document(collection, id);
+    auto key = std::make_pair(collection, id);
+    if (auto it = w_.docs.find(key); it != w_.docs.end()) return it->second;
+    auto d = s_.get_document(collection, id);
+    w_.docs[key] = d;
+    return d;
   }
   std::optional<Error> put_document(const Document& doc) override {
-    return done(q("INSERT INTO documents(collection, id, version, fields, deleted) VALUES ($1,$2,$3,$4,$5) "
-                  "ON CONFLICT (collection, id) DO UPDATE SET version=EXCLUDED.version, fields=EXCLUDED.fields, "
-                  "deleted=EXCLUDED.deleted",
-                  {doc.collection, doc.id, num(doc.version), doc.fields.dump(), std::string(doc.deleted ? "1" : "0")}),
-                "write document");
+    auto key = std::make_pair(doc.collection, doc.id);
+    w_.docs[key] = doc;
+    w_.dirty.insert(std::move(key));
+    return std::nullopt;
   }
   Result<std::optional<std::string>> unique_owner(const std::string& collection, const UniqueKey& key) override {
     auto r = q("SELECT id FROM unique_keys WHERE collection=$1 AND constraint_name=$2 AND key=$3",
@@ -290,26 +353,25 @@ class PgStore::Transaction final : public WriteTransaction {
     return std::nullopt;
   }
   std::optional<Error> append(const LogRow& row, std::int64_t now_ms) override {
+    std::vector<Param> p;
     if (row.is_event) {
-      return done(q("INSERT INTO log(seq, kind, collection, id, fields, prior_fields, name, committed_at) "
-                    "VALUES ($1, 'event', $2, $3, $4, $5, $6, $7)",
-                    {num(row.seq), row.collection, row.id, row.data.dump(),
-                     row.visibility.is_null() ? Param{} : Param{row.visibility.dump()}, row.name, num(now_ms)}),
-                  "publish");
+      p = {num(row.seq), std::string("event"), row.collection, row.id, Param{}, Param{}, row.data.dump(),
+           row.visibility.is_null() ? Param{} : Param{row.visibility.dump()}, row.name, Param{}, Param{}, num(now_ms)};
+    } else {
+      Param prior;
+      if (row.op == ChangeOp::Delete) prior = row.visibility.dump();
+      if (row.op == ChangeOp::Update && !row.prior.is_null()) prior = row.prior.dump();
+      p = {num(row.seq), std::string("change"), row.collection, row.id, std::string(to_string(row.op)),
+           num(row.version), row.fields.dump(), prior, Param{}, row.origin ? Param{row.origin->client} : Param{},
+           row.origin ? Param{num(row.origin->mid)} : Param{}, num(now_ms)};
     }
-    Param prior;
-    if (row.op == ChangeOp::Delete) prior = row.visibility.dump();
-    if (row.op == ChangeOp::Update && !row.prior.is_null()) prior = row.prior.dump();
-    return done(q("INSERT INTO log(seq, kind, collection, id, op, version, fields, prior_fields, origin_client, "
-                  "origin_mid, committed_at) VALUES ($1, 'change', $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                  {num(row.seq), row.collection, row.id, std::string(to_string(row.op)), num(row.version),
-                   row.fields.dump(), prior, row.origin ? Param{row.origin->client} : Param{},
-                   row.origin ? Param{num(row.origin->mid)} : Param{}, num(now_ms)}),
-                "append log");
+    w_.log.push_back(std::move(p));
+    return std::nullopt;
   }
   std::optional<Error> begin_scope() override {
     std::string err;
     if (!s_.exec("SAVEPOINT atomic_group", &err)) return make_error(codes::kInternal, "group savepoint: " + err);
+    scope_ = w_;
     return std::nullopt;
   }
   std::optional<Error> release_scope() override {
@@ -317,14 +379,98 @@ class PgStore::Transaction final : public WriteTransaction {
     if (!s_.exec("RELEASE SAVEPOINT atomic_group", &err)) {
       return make_error(codes::kInternal, "release group savepoint: " + err);
     }
+    scope_.reset();
     return std::nullopt;
   }
   void rollback_scope() override {
     s_.exec("ROLLBACK TO SAVEPOINT atomic_group");
     s_.exec("RELEASE SAVEPOINT atomic_group");
+    if (scope_) w_ = std::move(*scope_);
+    scope_.reset();
+  }
+
+  // Sends what the request wrote: documents, log rows, outcomes, last mids, outcome pruning.
+  std::optional<Error> flush() {
+    std::vector<std::vector<Param>> docs;
+    docs.reserve(w_.dirty.size());
+    for (const auto& key : w_.dirty) {
+      const Document& d = *w_.docs.at(key);
+      docs.push_back({d.collection, d.id, num(d.version), d.fields.dump(), std::string(d.deleted ? "1" : "0")});
+    }
+    if (auto e = insert_rows("INSERT INTO documents(collection, id, version, fields, deleted) VALUES ", docs,
+                             " ON CONFLICT (collection, id) DO UPDATE SET version=EXCLUDED.version, "
+                             "fields=EXCLUDED.fields, deleted=EXCLUDED.deleted",
+                             "write documents")) {
+      return e;
+    }
+    if (auto e = insert_rows("INSERT INTO log(seq, kind, collection, id, op, version, fields, prior_fields, name, "
+                             "origin_client, origin_mid, committed_at) VALUES ",
+                             w_.log, "", "append log")) {
+      return e;
+    }
+    std::vector<std::vector<Param>> outcomes;
+    outcomes.reserve(w_.outcomes.size());
+    for (const auto& [key, res] : w_.outcomes) {
+      outcomes.push_back({key.first, num(res.mid), std::string(to_string(res.status)), num(res.seq),
+                          res.code.empty() ? Param{} : Param{res.code}, res.message.empty() ? Param{} : Param{res.message}});
+    }
+    if (auto e = insert_rows("INSERT INTO client_outcomes(client_id, mid, status, seq, code, message) VALUES ", outcomes,
+                             " ON CONFLICT (client_id, mid) DO UPDATE SET status=EXCLUDED.status, seq=EXCLUDED.seq, "
+                             "code=EXCLUDED.code, message=EXCLUDED.message",
+                             "record outcomes")) {
+      return e;
+    }
+    for (const auto& [client, mid] : w_.last_mid) {
+      if (auto e = done(q("UPDATE clients SET last_mid=$1 WHERE client_id=$2", {num(mid), client}), "update client")) {
+        return e;
+      }
+    }
+    for (const auto& [client, keep] : w_.keep_outcomes) {
+      if (auto e = done(q("DELETE FROM client_outcomes WHERE client_id=$1 AND mid < (SELECT mid FROM client_outcomes "
+                          "WHERE client_id=$1 ORDER BY mid DESC LIMIT 1 OFFSET $2::bigint)",
+                          {client, num(keep - 1)}),
+                        "prune outcomes")) {
+        return e;
+      }
+    }
+    w_ = Writes{};
+    return std::nullopt;
   }
 
  private:
+  // Rows per multi-row statement: far below PostgreSQL's 65,535 parameters.
+  static constexpr std::size_t kRowsPerStatement = 500;
+
+  struct Writes {
+    std::map<std::pair<std::string, std::string>, std::optional<Document>> docs;  // read or written
+    std::set<std::pair<std::string, std::string>> dirty;                          // written
+    std::vector<std::vector<Param>> log;
+    std::map<std::pair<std::string, std::int64_t>, MutationResult> outcomes;
+    std::map<std::string, std::int64_t> last_mid;
+    std::map<std::string, std::int64_t> keep_outcomes;
+  };
+
+  std::optional<Error> insert_rows(const std::string& head, const std::vector<std::vector<Param>>& rows,
+                                   const std::string& tail, const char* what) {
+    for (std::size_t at = 0; at < rows.size(); at += kRowsPerStatement) {
+      const std::size_t n = std::min(kRowsPerStatement, rows.size() - at);
+      std::string sql = head;
+      std::vector<Param> params;
+      std::size_t k = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        sql += i ? ",(" : "(";
+        const auto& row = rows[at + i];
+        for (std::size_t c = 0; c < row.size(); ++c) {
+          sql += (c ? ",$" : "$") + num(static_cast<std::int64_t>(++k));
+          params.push_back(row[c]);
+        }
+        sql += ")";
+      }
+      sql += tail;
+      if (!s_.run_once(sql, params, &err_)) return failed(what);
+    }
+    return std::nullopt;
+  }
   ResultPtr q(const std::string& sql, const std::vector<Param>& params) { return s_.run(sql, params, &err_); }
   Error failed(const char* what) { return make_error(codes::kInternal, std::string(what) + ": " + err_); }
   std::optional<Error> done(const ResultPtr& r, const char* what) {
@@ -333,6 +479,8 @@ class PgStore::Transaction final : public WriteTransaction {
   }
   PgStore& s_;
   std::string err_;
+  Writes w_;
+  std::optional<Writes> scope_;  // the writes as they were at begin_scope
 };
 
 Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, StoreOptions options, const Config& config) {
@@ -466,6 +614,9 @@ Result<BatchResult> PgStore::apply_batch(const std::string& client, const std::s
     Transaction txn(*this);
     std::int64_t head = group_head_;
     res = rules_.apply_batch(txn, head, client, subject, mutations, check, readable, now_unix_ms());
+    if (res) {
+      if (auto e = txn.flush()) res = *e;
+    }
   } catch (const std::exception& e) {
     res = make_error(codes::kInternal, std::string("apply: ") + e.what());
   }
@@ -492,6 +643,9 @@ Result<LogRow> PgStore::publish(const PublishRequest& req, const PublishCheck& c
     Transaction txn(*this);
     std::int64_t head = group_head_;
     res = rules_.publish(txn, head, req, check, now_unix_ms());
+    if (res) {
+      if (auto e = txn.flush()) res = *e;
+    }
   } catch (const std::exception& e) {
     res = make_error(codes::kInternal, std::string("publish: ") + e.what());
   }

@@ -86,6 +86,8 @@ class PgStore final : public Store {
   // Runs `sql` (prepared once per connection) with text parameters. Null on failure, with
   // *err set.
   ResultPtr run(const std::string& sql, const std::vector<Param>& params, std::string* err);
+  // Runs `sql` once, unprepared (statements whose text varies, e.g. multi-row inserts).
+  ResultPtr run_once(const std::string& sql, const std::vector<Param>& params, std::string* err);
   // A statement without parameters or results (BEGIN, SAVEPOINT, ...): simple protocol.
   bool exec(const char* sql, std::string* err = nullptr);
   // Raises meta.pruned_through into the floor (another node may have pruned).

@@ -88,6 +88,15 @@ Result<BatchResult> WriteRules::apply_batch(WriteTransaction& txn, std::int64_t&
     }
   }
 
+  {
+    std::vector<std::pair<std::string, std::string>> keys;
+    keys.reserve(mutations.size());
+    for (const Mutation& m : mutations) {
+      if (m.mid > last_mid) keys.emplace_back(m.collection, m.id);
+    }
+    if (!keys.empty()) txn.prefetch_documents(keys);
+  }
+
   BatchResult out;
   // serverTime: one timestamp for the whole request, so a group's members agree.
   const ApplyContext ctx{now_ms};

@@ -105,6 +105,9 @@ class WriteTransaction {
   // The document, tombstones included (deleted = true), or nullopt when never written.
   virtual Result<std::optional<Document>> document(const std::string& collection, const std::string& id) = 0;
   virtual std::optional<Error> put_document(const Document& doc) = 0;
+  // A hint before a request's mutations run: these documents will be read. A store whose reads
+  // are round trips may fetch them in one; the default ignores it.
+  virtual void prefetch_documents(const std::vector<std::pair<std::string, std::string>>& keys) {}
   // The id of the document that holds a unique key, or nullopt.
   virtual Result<std::optional<std::string>> unique_owner(const std::string& collection, const UniqueKey& key) = 0;
   // Replaces the document's unique keys with `keys` (none: it holds no key any more).
