@@ -86,11 +86,35 @@ std::variant<Claims, ApiError> App::admit(const HttpRequest& req) {
   return auth;
 }
 
+std::string App::client_address(const HttpRequest& req) const {
+  const auto& proxies = config_.trusted_proxies;
+  auto trusted = [&](const std::string& a) { return std::find(proxies.begin(), proxies.end(), a) != proxies.end(); };
+  if (proxies.empty() || !trusted(req.remote_addr)) return req.remote_addr;
+  // Right to left: entries added by trusted proxies are skipped; the first other one is the
+  // address the outermost trusted proxy saw (entries further left are the client's own claims).
+  std::string xff = req.header("x-forwarded-for");
+  std::string addr = req.remote_addr;
+  std::size_t end = xff.size();
+  while (end > 0) {
+    std::size_t comma = xff.rfind(',', end - 1);
+    std::size_t begin = comma == std::string::npos ? 0 : comma + 1;
+    std::string part = xff.substr(begin, end - begin);
+    part.erase(0, part.find_first_not_of(" \t"));
+    part.erase(part.find_last_not_of(" \t") + 1);
+    if (part.empty() || part.size() > 64) break;
+    addr = part;
+    if (!trusted(part)) break;
+    if (comma == std::string::npos) break;
+    end = comma;
+  }
+  return addr;
+}
+
 ApiError App::auth_failed(const HttpRequest& req, ApiError e) {
   // Requests without a valid token have no subject to be limited by, so their address pays:
   // once its bucket is empty they get 429 instead of 401 (a valid token from the same address is
   // limited by its own subject's bucket and keeps working).
-  int wait = auth_failures_.take("ip:" + req.remote_addr, now_mono_ms());
+  int wait = auth_failures_.take("ip:" + client_address(req), now_mono_ms());
   if (wait == 0) return e;
   metrics_.rate_limited++;
   ApiError limited = api_error(codes::kRateLimited,
@@ -210,7 +234,7 @@ void App::dispatch(const HttpRequest& req, const Reply& reply) {
       break;
     }
     case Admit::Address:
-      if (auto e = rate_limit("ip:" + req.remote_addr)) return reply(error_response(*e));
+      if (auto e = rate_limit("ip:" + client_address(req))) return reply(error_response(*e));
       break;
   }
   (this->*(route->handle))(c);

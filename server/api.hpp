@@ -200,6 +200,9 @@ class App {
   HttpResponse root_info();
 
   ApiError auth_failed(const HttpRequest& req, ApiError e);
+  // The address per-address limits are keyed by: the peer, or behind a trusted proxy the
+  // address that proxy saw (config.trusted_proxies).
+  std::string client_address(const HttpRequest& req) const;
 
   Config config_;
   std::unique_ptr<Writer> writer_;  // owns the writer Store

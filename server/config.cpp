@@ -127,6 +127,16 @@ Result<Config> Config::from_json(const Json& j) {
     if (!j["demo_tokens"].is_boolean()) return bad("demo_tokens must be a boolean", "demo_tokens");
     c.demo_tokens = j["demo_tokens"].get<bool>();
   }
+  if (j.contains("trusted_proxies")) {
+    const Json& o = j["trusted_proxies"];
+    if (!o.is_array()) return bad("trusted_proxies must be an array of IP addresses", "trusted_proxies");
+    for (const auto& s : o) {
+      if (!s.is_string() || s.get<std::string>().empty() || s.get<std::string>().size() > 64) {
+        return bad("trusted_proxies must be an array of IP addresses", "trusted_proxies");
+      }
+      c.trusted_proxies.push_back(s.get<std::string>());
+    }
+  }
   if (j.contains("allowed_origins")) {
     const Json& o = j["allowed_origins"];
     if (!o.is_array()) return bad("allowed_origins must be an array of strings", "allowed_origins");

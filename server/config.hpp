@@ -102,6 +102,9 @@ struct Config {
   std::string jwt_secret;
   bool demo_tokens = false;
   std::vector<std::string> allowed_origins;  // WebSocket Origin allow-list and CORS; empty = any
+  // Addresses of load balancers in front of this node: from them, the client's address for the
+  // per-address limits is the last X-Forwarded-For entry they added. Empty: the peer's address.
+  std::vector<std::string> trusted_proxies;
   Limits limits;
   std::map<std::string, CollectionConfig> collections;
   EventRules events{{}, {{"*", true}}};
