@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh Debian 12 machine (run as root, or with sudo available).
-# Installs only what is missing: Debian packages for the native and wasm builds and the
-# browser tests, then the npm workspace dependencies. Safe to run on every `npm start`/`npm test`.
+# Installs only what is missing: Debian packages for the native and wasm builds, the
+# browser tests and the local cluster (haproxy), then the npm workspace dependencies. Safe to
+# run on every `npm start`/`npm test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ DEB_PACKAGES=(
   libgtest-dev libgmock-dev
   chromium
   clang-14 libclang-rt-14-dev
+  haproxy
 )
 
 missing=()
