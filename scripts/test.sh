@@ -26,7 +26,7 @@ run_suite core ./build/core_tests --gtest_brief=1
 [ -x ./build/server/server_tests ] && run_suite server-native ./build/server/server_tests --gtest_brief=1
 [ -f scripts/sanitize.sh ] && run_suite sanitizers bash scripts/sanitize.sh --ci
 [ -f scripts/fuzz.sh ] && run_suite fuzz bash scripts/fuzz.sh --ci
-for dir in tests/wasm tests/js-wrapper tests/package tests/server tests/e2e tests/security tests/browser-faults tests/chaos tests/bench; do
+for dir in tests/wasm tests/js-wrapper tests/package tests/server tests/e2e tests/security tests/cluster tests/browser-faults tests/chaos tests/bench; do
   # The dir's test files, then those one level of subdirectories down (e.g. js-wrapper/runtime).
   files=()
   for f in "$dir"/*.test.mjs "$dir"/*/*.test.mjs; do [ -f "$f" ] && files+=("$f"); done
