@@ -36,7 +36,8 @@ DB_URL="postgresql://postgres@127.0.0.1:$PG_PORT/syncline"
 
 log() { echo "[cluster] $*"; }
 die() { echo "[cluster] $*" >&2; exit 1; }
-as_pg() { runuser -u postgres -- "$@"; }
+# From /: the postgres user may not be allowed into the current directory.
+as_pg() { (cd / && runuser -u postgres -- "$@"); }
 
 # alive PID WORD: PID runs and its command line contains WORD (a reused pid is not ours).
 alive() {
@@ -182,8 +183,10 @@ defaults
   timeout tunnel 1h
   timeout client-fin 5s
   timeout server-fin 5s
-  # A request that cannot connect to a node (it just died) goes to another one.
+  # A request that cannot connect to a node (it just died) goes to another one. Only those: a
+  # request a node may have received is never sent again.
   retries 3
+  retry-on conn-failure
   option redispatch 1
 
 frontend syncline
