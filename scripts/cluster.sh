@@ -191,6 +191,8 @@ defaults
 
 frontend syncline
   bind 127.0.0.1:$PORT
+  # The client's address, for nodes whose config lists HAProxy in trusted_proxies.
+  option forwardfor
   default_backend nodes
 
 backend nodes
