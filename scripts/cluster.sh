@@ -290,9 +290,15 @@ EOF
 
   # The nodes: one database, each its own port. Logs (JSON lines, this run's) in
   # DATA/cluster/nodeN.log.
+  # The demo config plus HAProxy as a trusted proxy: per-address limits (the token issuer's,
+  # failed tokens') then count each client's forwarded address, not the balancer's.
+  local node_config=$RUN/node-config.json
+  node -e 'const fs = require("fs"); const c = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+    c.trusted_proxies = ["127.0.0.1"]; fs.writeFileSync(process.argv[2], JSON.stringify(c, null, 2));' \
+    "$CONFIG" "$node_config" || die "cannot write $node_config"
   local i pids=()
   for i in "${!NODE_PORTS[@]}"; do
-    "$SERVER_BIN" --port "${NODE_PORTS[$i]}" --db "$DB_URL" --config "$CONFIG" "${static_args[@]}" \
+    "$SERVER_BIN" --port "${NODE_PORTS[$i]}" --db "$DB_URL" --config "$node_config" "${static_args[@]}" \
       >"$RUN/node$((i + 1)).log" 2>&1 </dev/null &
     echo "$! ${NODE_PORTS[$i]}" >"$RUN/node$((i + 1)).pid"
     pids+=($!)
