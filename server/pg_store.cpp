@@ -391,40 +391,36 @@ class PgStore::Transaction final : public WriteTransaction {
 
   // Sends what the request wrote: documents, log rows, outcomes, last mids, outcome pruning.
   std::optional<Error> flush() {
-    std::vector<std::vector<Param>> docs;
-    docs.reserve(w_.dirty.size());
+    std::vector<Part> parts;
+    Part docs{"INSERT INTO documents(collection, id, version, fields, deleted) VALUES ", {},
+              " ON CONFLICT (collection, id) DO UPDATE SET version=EXCLUDED.version, fields=EXCLUDED.fields, "
+              "deleted=EXCLUDED.deleted",
+              "write documents"};
     for (const auto& key : w_.dirty) {
       const Document& d = *w_.docs.at(key);
-      docs.push_back({d.collection, d.id, num(d.version), d.fields.dump(), std::string(d.deleted ? "1" : "0")});
+      docs.rows.push_back({d.collection, d.id, num(d.version), d.fields.dump(), std::string(d.deleted ? "1" : "0")});
     }
-    if (auto e = insert_rows("INSERT INTO documents(collection, id, version, fields, deleted) VALUES ", docs,
-                             " ON CONFLICT (collection, id) DO UPDATE SET version=EXCLUDED.version, "
-                             "fields=EXCLUDED.fields, deleted=EXCLUDED.deleted",
-                             "write documents")) {
-      return e;
-    }
-    if (auto e = insert_rows("INSERT INTO log(seq, kind, collection, id, op, version, fields, prior_fields, name, "
-                             "origin_client, origin_mid, committed_at) VALUES ",
-                             w_.log, "", "append log")) {
-      return e;
-    }
-    std::vector<std::vector<Param>> outcomes;
-    outcomes.reserve(w_.outcomes.size());
+    parts.push_back(std::move(docs));
+    parts.push_back(Part{"INSERT INTO log(seq, kind, collection, id, op, version, fields, prior_fields, name, "
+                         "origin_client, origin_mid, committed_at) VALUES ",
+                         std::move(w_.log), "", "append log"});
+    Part outcomes{"INSERT INTO client_outcomes(client_id, mid, status, seq, code, message) VALUES ", {},
+                  " ON CONFLICT (client_id, mid) DO UPDATE SET status=EXCLUDED.status, seq=EXCLUDED.seq, "
+                  "code=EXCLUDED.code, message=EXCLUDED.message",
+                  "record outcomes"};
     for (const auto& [key, res] : w_.outcomes) {
-      outcomes.push_back({key.first, num(res.mid), std::string(to_string(res.status)), num(res.seq),
-                          res.code.empty() ? Param{} : Param{res.code}, res.message.empty() ? Param{} : Param{res.message}});
+      outcomes.rows.push_back({key.first, num(res.mid), std::string(to_string(res.status)), num(res.seq),
+                               res.code.empty() ? Param{} : Param{res.code},
+                               res.message.empty() ? Param{} : Param{res.message}});
     }
-    if (auto e = insert_rows("INSERT INTO client_outcomes(client_id, mid, status, seq, code, message) VALUES ", outcomes,
-                             " ON CONFLICT (client_id, mid) DO UPDATE SET status=EXCLUDED.status, seq=EXCLUDED.seq, "
-                             "code=EXCLUDED.code, message=EXCLUDED.message",
-                             "record outcomes")) {
-      return e;
-    }
-    for (const auto& [client, mid] : w_.last_mid) {
-      if (auto e = done(q("UPDATE clients SET last_mid=$1 WHERE client_id=$2", {num(mid), client}), "update client")) {
-        return e;
-      }
-    }
+    parts.push_back(std::move(outcomes));
+    Part last_mid{"UPDATE clients SET last_mid = v.mid FROM (VALUES ", {},
+                  ") AS v(client_id, mid) WHERE clients.client_id = v.client_id", "update client",
+                  {"::text", "::bigint"}};
+    for (const auto& [client, mid] : w_.last_mid) last_mid.rows.push_back({client, num(mid)});
+    parts.push_back(std::move(last_mid));
+    if (auto e = send(parts)) return e;
+    // After the outcomes are in (a statement of its own: the one above sees none of its rows).
     for (const auto& [client, keep] : w_.keep_outcomes) {
       if (auto e = done(q("DELETE FROM client_outcomes WHERE client_id=$1 AND mid < (SELECT mid FROM client_outcomes "
                           "WHERE client_id=$1 ORDER BY mid DESC LIMIT 1 OFFSET $2::bigint)",
@@ -450,24 +446,65 @@ class PgStore::Transaction final : public WriteTransaction {
     std::map<std::string, std::int64_t> keep_outcomes;
   };
 
-  std::optional<Error> insert_rows(const std::string& head, const std::vector<std::vector<Param>>& rows,
-                                   const std::string& tail, const char* what) {
-    for (std::size_t at = 0; at < rows.size(); at += kRowsPerStatement) {
-      const std::size_t n = std::min(kRowsPerStatement, rows.size() - at);
-      std::string sql = head;
-      std::vector<Param> params;
-      std::size_t k = 0;
-      for (std::size_t i = 0; i < n; ++i) {
-        sql += i ? ",(" : "(";
-        const auto& row = rows[at + i];
-        for (std::size_t c = 0; c < row.size(); ++c) {
-          sql += (c ? ",$" : "$") + num(static_cast<std::int64_t>(++k));
-          params.push_back(row[c]);
-        }
-        sql += ")";
+  // One multi-row statement: head, then (row), (row)..., then tail. `casts` types the columns
+  // where PostgreSQL cannot infer them (a VALUES list that is not an INSERT's).
+  struct Part {
+    std::string head;
+    std::vector<std::vector<Param>> rows;
+    std::string tail;
+    const char* what;
+    std::vector<const char*> casts = {};
+  };
+  static void append_rows(std::string& sql, std::vector<Param>& params, const Part& part, std::size_t from,
+                          std::size_t n) {
+    sql += part.head;
+    for (std::size_t i = 0; i < n; ++i) {
+      sql += i ? ",(" : "(";
+      const auto& row = part.rows[from + i];
+      for (std::size_t c = 0; c < row.size(); ++c) {
+        sql += (c ? ",$" : "$") + num(static_cast<std::int64_t>(params.size() + 1));
+        if (c < part.casts.size()) sql += part.casts[c];
+        params.push_back(row[c]);
       }
-      sql += tail;
-      if (!s_.run_once(sql, params, &err_)) return failed(what);
+      sql += ")";
+    }
+    sql += part.tail;
+  }
+  // Sends the parts with rows: in one round trip (data-modifying WITH clauses, each on its own
+  // table) when each fits one statement, else part by part in chunks.
+  std::optional<Error> send(const std::vector<Part>& parts) {
+    std::vector<const Part*> todo;
+    bool small = true;
+    for (const Part& p : parts) {
+      if (p.rows.empty()) continue;
+      todo.push_back(&p);
+      small = small && p.rows.size() <= kRowsPerStatement;
+    }
+    if (todo.empty()) return std::nullopt;
+    if (small) {
+      std::string sql;
+      std::vector<Param> params;
+      if (todo.size() == 1) {
+        append_rows(sql, params, *todo[0], 0, todo[0]->rows.size());
+      } else {
+        for (std::size_t i = 0; i < todo.size(); ++i) {
+          sql += i ? ", w" : "WITH w";
+          sql += num(static_cast<std::int64_t>(i)) + " AS (";
+          append_rows(sql, params, *todo[i], 0, todo[i]->rows.size());
+          sql += ")";
+        }
+        sql += " SELECT 1";
+      }
+      if (!s_.run_once(sql, params, &err_)) return failed(todo.size() == 1 ? todo[0]->what : "write request");
+      return std::nullopt;
+    }
+    for (const Part* p : todo) {
+      for (std::size_t at = 0; at < p->rows.size(); at += kRowsPerStatement) {
+        std::string sql;
+        std::vector<Param> params;
+        append_rows(sql, params, *p, at, std::min(kRowsPerStatement, p->rows.size() - at));
+        if (!s_.run_once(sql, params, &err_)) return failed(p->what);
+      }
     }
     return std::nullopt;
   }
