@@ -130,6 +130,9 @@ Result<Claims> verify_jwt(std::string_view token, const std::string& secret, lon
     c.sub = std::to_string(payload["sub"].get<long long>());
   }
   if (c.sub.empty()) return unauthorized("token has no sub");
+  // A subject is stored (the client ids it owns) as database text, which cannot hold U+0000;
+  // refused rather than cut, which would make it another subject.
+  if (c.sub.find('\0') != std::string::npos) return unauthorized("token's sub contains U+0000");
   if (payload.contains("role") && payload["role"].is_string()) c.role = payload["role"].get<std::string>();
   if (c.role.empty()) return unauthorized("token has no role");
   c.raw = std::move(payload);

@@ -3,6 +3,7 @@
 #include "pg_store.hpp"
 
 #include <libpq-fe.h>
+#include <openssl/sha.h>
 
 #include <algorithm>
 #include <set>
@@ -151,14 +152,31 @@ std::optional<Error> PgStore::ensure_connected() {
   return connect();
 }
 
+bool PgStore::between_transactions() const {
+  return !in_group_ && conn_ && PQtransactionStatus(conn_) == PQTRANS_IDLE;
+}
+
+bool PgStore::reconnected(bool was_between) {
+  // A connection PostgreSQL closed (a restart, an idle timeout) still looks fine until a
+  // statement fails on it. Outside a transaction nothing is lost with it: connect again and
+  // let the caller run the statement once more. Inside one, the caller must know it failed.
+  if (!was_between || reconnecting_ || !conn_ || PQstatus(conn_) != CONNECTION_BAD) return false;
+  reconnecting_ = true;
+  const bool ok = !connect();
+  reconnecting_ = false;
+  return ok;
+}
+
 bool PgStore::exec(const char* sql, std::string* err) {
   if (!conn_) {
     if (err) *err = "no connection";
     return false;
   }
+  const bool between = between_transactions();
   ResultPtr r(PQexec(conn_, sql));
   ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    if (reconnected(between)) return exec(sql, err);
     if (err) *err = r ? PQresultErrorMessage(r.get()) : conn_error(conn_);
     return false;
   }
@@ -173,8 +191,10 @@ PgStore::ResultPtr PgStore::run(const std::string& sql, const std::vector<Param>
   auto it = prepared_.find(sql);
   if (it == prepared_.end()) {
     std::string name = "s" + std::to_string(prepared_.size() + 1);
+    const bool between = between_transactions();
     ResultPtr p(PQprepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(params.size()), nullptr));
     if (!p || PQresultStatus(p.get()) != PGRES_COMMAND_OK) {
+      if (reconnected(between)) return run(sql, params, err);
       *err = p ? PQresultErrorMessage(p.get()) : conn_error(conn_);
       log_error("postgresql prepare failed", {{"error", *err}, {"sql", sql}});
       return nullptr;
@@ -188,10 +208,12 @@ PgStore::ResultPtr PgStore::run(const std::string& sql, const std::vector<Param>
     values.push_back(p ? p->c_str() : nullptr);
     lengths.push_back(p ? static_cast<int>(p->size()) : 0);
   }
+  const bool between = between_transactions();
   ResultPtr r(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(params.size()), values.data(),
                              lengths.data(), nullptr, 0));
   ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    if (reconnected(between)) return run(sql, params, err);
     *err = r ? PQresultErrorMessage(r.get()) : conn_error(conn_);
     while (!err->empty() && err->back() == '\n') err->pop_back();
     return nullptr;
@@ -212,10 +234,12 @@ PgStore::ResultPtr PgStore::run_once(const std::string& sql, const std::vector<P
     values.push_back(p ? p->c_str() : nullptr);
     lengths.push_back(p ? static_cast<int>(p->size()) : 0);
   }
+  const bool between = between_transactions();
   ResultPtr r(PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr, values.data(), lengths.data(),
                            nullptr, 0));
   ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    if (reconnected(between)) return run_once(sql, params, err);
     *err = r ? PQresultErrorMessage(r.get()) : conn_error(conn_);
     while (!err->empty() && err->back() == '\n') err->pop_back();
     return nullptr;
@@ -231,6 +255,25 @@ void PgStore::learn_pruned_through(std::int64_t v) {
 
 namespace {
 std::string num(std::int64_t v) { return std::to_string(v); }
+}  // namespace
+
+namespace {
+// A unique key as the primary key holds it: as is, or past kMaxStoredKeyBytes its SHA-256 (a
+// btree entry must stay under ~2,700 bytes). Keys are JSON arrays ("[...]"), so the "#" prefix
+// never meets a key kept as is.
+constexpr std::size_t kMaxStoredKeyBytes = 512;
+std::string stored_key(const std::string& key) {
+  if (key.size() <= kMaxStoredKeyBytes) return key;
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
+  static const char* hex = "0123456789abcdef";
+  std::string out = "#sha256:";
+  for (unsigned char b : digest) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
 }  // namespace
 
 // The write rules' view of this store: the open group's transaction, one request at a time.
@@ -331,7 +374,7 @@ class PgStore::Transaction final : public WriteTransaction {
   }
   Result<std::optional<std::string>> unique_owner(const std::string& collection, const UniqueKey& key) override {
     auto r = q("SELECT id FROM unique_keys WHERE collection=$1 AND constraint_name=$2 AND key=$3",
-               {collection, key.constraint, key.key});
+               {collection, key.constraint, stored_key(key.key)});
     if (!r) return failed("unique lookup");
     if (PQntuples(r.get()) == 0) return std::optional<std::string>{};
     return std::optional<std::string>{col_text(r.get(), 0, 0)};
@@ -345,7 +388,7 @@ class PgStore::Transaction final : public WriteTransaction {
     // primary-key violation (an internal error for this request), never a silent takeover.
     for (const auto& k : keys) {
       if (auto e = done(q("INSERT INTO unique_keys(collection, constraint_name, key, id) VALUES ($1,$2,$3,$4)",
-                          {collection, k.constraint, k.key, id}),
+                          {collection, k.constraint, stored_key(k.key), id}),
                         "write unique keys")) {
         return e;
       }
@@ -535,9 +578,11 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, StoreOpti
   for (const auto& path : scope_paths(config)) {
     std::string name;
     for (const auto& part : path) name += (name.empty() ? "" : ".") + part;
-    std::string sql = "CREATE INDEX IF NOT EXISTS \"documents_scope:" + name + "\" ON documents(collection, " +
-                      scope_field_sql(path) + ", id) WHERE deleted = 0";
-    if (!s->exec(sql.c_str(), &err)) {
+    // (An index of the whole value, "documents_scope:", failed on values past ~2,700 bytes.)
+    std::string old_index = "DROP INDEX IF EXISTS \"documents_scope:" + name + "\"";
+    std::string sql = "CREATE INDEX IF NOT EXISTS \"documents_scope_prefix:" + name + "\" ON documents(collection, " +
+                      scope_index_sql(path) + ", id) WHERE deleted = 0";
+    if (!s->exec(old_index.c_str(), &err) || !s->exec(sql.c_str(), &err)) {
       s->exec("ROLLBACK");
       return make_error(codes::kInternal, "cannot create index on " + name + ": " + err, "--db");
     }

@@ -83,6 +83,11 @@ class PgStore final : public Store {
   // Readers reconnect lazily when their connection broke; the writer does it in begin_group.
   std::optional<Error> ensure_connected();
   bool connected() const;
+  // True outside any transaction (nothing would be lost with the connection).
+  bool between_transactions() const;
+  // After a failed statement: reconnects when the connection is dead and the statement ran
+  // between transactions (the caller then runs it again). False otherwise.
+  bool reconnected(bool was_between);
   // Runs `sql` (prepared once per connection) with text parameters. Null on failure, with
   // *err set.
   ResultPtr run(const std::string& sql, const std::vector<Param>& params, std::string* err);
@@ -106,6 +111,7 @@ class PgStore final : public Store {
   std::int64_t group_head_ = 0;  // inside an open group: head including its requests so far
   bool in_group_ = false;
   bool listening_ = false;  // LISTEN issued on the current connection
+  bool reconnecting_ = false;
   std::int64_t pruned_through_ = 0;  // as read from meta, or committed by this node (writer)
   // Shared by every PgStore of this process on the same URL (the writer and its readers), so a
   // floor learnt by a reader's log read is seen by pruned_through() on the writer's store.

@@ -126,7 +126,9 @@ Result<SnapshotPage> PgStore::snapshot(const std::vector<std::string>& collectio
     std::string sql = "SELECT id, version, fields FROM documents WHERE collection = $1 AND deleted = 0";
     int n = 2;
     if (key != keys.end()) {
-      sql += is_id_path(key->second.path) ? " AND id = $2" : " AND " + scope_field_sql(key->second.path) + " = $2";
+      sql += is_id_path(key->second.path)
+                 ? " AND id = $2"
+                 : " AND " + scope_index_sql(key->second.path) + " = left($2, " + std::to_string(kScopePrefixChars) + ")";
       n = 3;
     }
     sql += " AND id > $" + std::to_string(n) + " ORDER BY id LIMIT $" + std::to_string(n + 1);

@@ -39,4 +39,12 @@ inline std::string scope_field_sql(const std::vector<std::string>& path) {
   return sql + "}')";
 }
 
+// What the scope index holds of a field: its first kScopePrefixChars characters. A btree entry
+// must stay under ~2,700 bytes, and a field may be longer; equal values have equal prefixes, so
+// the index narrows the read and the read rule, checked on every row read, decides.
+constexpr int kScopePrefixChars = 500;
+inline std::string scope_index_sql(const std::vector<std::string>& path) {
+  return "left(" + scope_field_sql(path) + ", " + std::to_string(kScopePrefixChars) + ")";
+}
+
 }  // namespace syncline::server::pg_util

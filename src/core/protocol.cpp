@@ -87,7 +87,8 @@ std::size_t utf8_length(std::string_view s) {
 }
 
 bool is_valid_event_name(std::string_view name) {
-  return !name.empty() && utf8_length(name) <= kMaxEventNameChars;
+  // No U+0000: a name is stored as database text, which cannot hold it.
+  return !name.empty() && utf8_length(name) <= kMaxEventNameChars && name.find('\0') == std::string_view::npos;
 }
 
 // The members of a parsed JSON value, as ObjectReader sees them. A frame read by
@@ -245,7 +246,7 @@ class ObjectReader {
     if (failed()) return s;
     if (!is_valid_event_name(s)) {
       fail(path(key), path(key) + " must be a non-empty string of at most " +
-                          std::to_string(kMaxEventNameChars) + " characters");
+                          std::to_string(kMaxEventNameChars) + " characters, without U+0000");
       return {};
     }
     return s;

@@ -405,6 +405,8 @@ TEST(ProtocolErrors, EventAndPublish) {
   expect_error(decode_client_ws(R"({"type":"publish","name":")" + std::string(129, 'n') + "\"}"), "invalid_request",
                "name");
   EXPECT_TRUE(decode_client_ws(R"({"type":"publish","name":")" + std::string(128, 'n') + "\"}").ok());
+  // Database text cannot hold U+0000: refused, not cut.
+  expect_error(decode_client_ws(R"({"type":"publish","name":"a\u0000b"})"), "invalid_request", "name");
   expect_error(decode_client_ws(R"({"type":"publish","name":"n","id":"no spaces"})"), "invalid_request", "id");
   expect_error(decode_client_ws(R"({"type":"publish","name":7})"), "invalid_request", "name");
 }

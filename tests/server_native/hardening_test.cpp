@@ -204,3 +204,17 @@ TEST_F(ScopedSnapshot, StaticFilesStayUnderTheRoot) {
 }
 
 }  // namespace
+
+// A subject is database text (the client ids it owns): one holding U+0000 is refused, never cut
+// into another subject.
+TEST(Auth, ASubjectHoldingUPlus0000IsRefused) {
+  const long long now = 1700000000;
+  std::string sub("ann");
+  sub += '\0';
+  sub += "x";
+  auto bad = verify_jwt(sign_jwt(Json{{"sub", sub}, {"role", "customer"}}, "secret"), "secret", now);
+  ASSERT_FALSE(static_cast<bool>(bad));
+  EXPECT_EQ(bad.error().code, "unauthorized");
+  EXPECT_NE(bad.error().message.find("U+0000"), std::string::npos);
+  EXPECT_TRUE(static_cast<bool>(verify_jwt(sign_jwt(Json{{"sub", "ann"}, {"role", "customer"}}, "secret"), "secret", now)));
+}
