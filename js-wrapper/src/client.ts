@@ -26,6 +26,7 @@ import { HeldLock, heldLockNames, lockHolder, TabChannel, tabsSupported } from '
 import type { TabMessage } from './adapters/tabs.js';
 import { SseTransport, WebSocketTransport } from './adapters/transport.js';
 import type { StreamParams } from './adapters/transport.js';
+import { isOwnReply } from './frames.js';
 import { RecentFrames } from './recent-frames.js';
 import { loadSyncline } from './wasm.js';
 import type { SynclineModule } from './wasm.js';
@@ -67,17 +68,6 @@ const ORPHAN_DRAIN_EVERY_MS = 5000;
 const STORAGE_WATCH_EVERY_MS = 2000;
 // Same bound as an HTTP request: a batch unanswered this long is sent again.
 const REQUEST_TIMEOUT_MS = 15000;
-
-/** Results and errors are replies to this connection, not part of the shared stream. */
-function isOwnReply(frame: string): boolean {
-  if (!frame.includes('"results"') && !frame.includes('"error"')) return false;
-  try {
-    const t = (JSON.parse(frame) as { type?: string }).type;
-    return t === 'results' || t === 'error';
-  } catch {
-    return false;
-  }
-}
 
 const browserLocks: LockManager = {
   wait: (name, onAcquired, onLost) => HeldLock.wait(name, onAcquired, onLost),
