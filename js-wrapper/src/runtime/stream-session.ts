@@ -5,7 +5,7 @@
 //  - a replica without a cursor (or waiting for one) takes a snapshot before the stream opens,
 //    and a stream that reports its cursor expired closes, snapshots and reopens;
 //  - a refused token is retried with a fresh token() until the AuthGate calls it final; only
-//    then does the machine stop retrying (state `error`, lastError `unauthorized`).
+//    then does the machine stop retrying (state `error`, lastError `unauthorized`);
 //  - each attempt goes to the node params() names (the current node of runtime/nodes.ts); an
 //    attempt that fails or a stream that drops or goes silent (any failure but a refused token)
 //    is reported with nodeFailed(node), so the next attempt goes to the next node, resuming
