@@ -10,8 +10,9 @@
 // storage), SendLoop (the outbox, to the server), StreamSession (the live stream of the tab that
 // owns it), Leadership (which tab leads), FollowerSync (a follower on the leader's stream),
 // PendingGossip (the other tabs' pending writes), SnapshotLoader, LiveViews (queries, documents,
-// listeners), StatusStore; the tab's role (roles.ts) decides what differs between leader and
-// follower. Writes and their promises are writes.ts.
+// listeners), StatusStore, NodeRing (which server node requests and the stream go to); the tab's
+// role (roles.ts) decides what differs between leader and follower. Writes and their promises
+// are writes.ts.
 import { SyncEngine } from './engine.js';
 import type { EngineOutput, Subscription } from './engine.js';
 import { fromWire, SyncError, type ErrorCode } from './errors.js';
@@ -25,6 +26,7 @@ import { HeldLock, heldLockNames, lockHolder, TabChannel, tabsSupported } from '
 import type { TabMessage } from './adapters/tabs.js';
 import { SseTransport, WebSocketTransport } from './adapters/transport.js';
 import type { StreamParams } from './adapters/transport.js';
+import { isOwnReply } from './frames.js';
 import { RecentFrames } from './recent-frames.js';
 import { loadSyncline } from './wasm.js';
 import type { SynclineModule } from './wasm.js';
@@ -33,6 +35,7 @@ import { FollowerSync } from './runtime/follower-sync.js';
 import { Leadership, type Lock, type LockManager } from './runtime/leadership.js';
 import { claimSlot, EMPTY_HISTORY, openPersistence, restoreEngine } from './runtime/startup.js';
 import { LiveViews } from './runtime/live-views.js';
+import { NodeRing, nodeUrls } from './runtime/nodes.js';
 import { currentToken, isBrowserOnline, tokenSubject, validateOptions } from './runtime/options.js';
 import { drainOrphans, orphanSlots } from './runtime/orphan-drain.js';
 import { PendingGossip } from './runtime/pending-gossip.js';
@@ -66,17 +69,6 @@ const STORAGE_WATCH_EVERY_MS = 2000;
 // Same bound as an HTTP request: a batch unanswered this long is sent again.
 const REQUEST_TIMEOUT_MS = 15000;
 
-/** Results and errors are replies to this connection, not part of the shared stream. */
-function isOwnReply(frame: string): boolean {
-  if (!frame.includes('"results"') && !frame.includes('"error"')) return false;
-  try {
-    const t = (JSON.parse(frame) as { type?: string }).type;
-    return t === 'results' || t === 'error';
-  } catch {
-    return false;
-  }
-}
-
 const browserLocks: LockManager = {
   wait: (name, onAcquired, onLost) => HeldLock.wait(name, onAcquired, onLost),
   steal: (name, onAcquired, onLost) => HeldLock.steal(name, onAcquired, onLost),
@@ -105,7 +97,8 @@ class Client implements SyncClient, RoleHost {
   private engineRef: SyncEngine | null = null;
   private persistence!: Persistence;
   private requests = new AbortController();
-  private http: HttpContext;
+  private http: Omit<HttpContext, 'baseUrl'>; // onNode adds the node
+  private readonly nodes: NodeRing;
   clientId = '';
   private slotLock: Lock | null = null;
   private channel: TabChannel | null = null;
@@ -136,8 +129,9 @@ class Client implements SyncClient, RoleHost {
   constructor(mod: SynclineModule, options: ClientOptions) {
     this.mod = mod;
     this.options = Object.freeze({ ...options });
-    this.scope = options.name ?? `${options.url.replace(/\/$/, '')}|${tokenSubject(typeof options.token === 'string' ? options.token : undefined)}`;
-    this.http = { baseUrl: options.url, token: () => currentToken(this.options.token), signal: this.requests.signal };
+    this.nodes = new NodeRing(nodeUrls(options.url), { online: () => this.isOnline(), onChange: (to, from, reason) => this.note('node', { from, to, reason }) });
+    this.scope = options.name ?? `${this.nodes.urls[0]!.replace(/\/$/, '')}|${tokenSubject(typeof options.token === 'string' ? options.token : undefined)}`;
+    this.http = { token: () => currentToken(this.options.token), signal: this.requests.signal };
     this.auth = new AuthGate(() => {
       // A request went through after a final refusal: the stream may open again.
       if (this.role instanceof StreamOwner) this.role.stream.restart();
@@ -163,7 +157,7 @@ class Client implements SyncClient, RoleHost {
       blocked: () => this.writer.blocksSending,
       durableNextMid: () => this.writer.durableNextMid,
       sendFrame: (text) => this.role.sendFrame(text),
-      post: (body) => postMutations(this.http, body),
+      post: (body) => this.onNode((ctx) => postMutations(ctx, body)),
       handle: (out) => this.handleOutput(out, false),
       handleQuiet: (out) => this.handleOutputQuiet(out),
       onError: (e) => this.setLastError(e),
@@ -173,7 +167,7 @@ class Client implements SyncClient, RoleHost {
     });
     this.snapshots = new SnapshotLoader({
       engine: () => this.engine(),
-      fetch: () => fetchSnapshot(this.http, [...this.options.collections], this.options.where),
+      fetch: () => this.onNode((ctx) => fetchSnapshot(ctx, [...this.options.collections], this.options.where)),
       collections: this.options.collections,
       ownsConnection: () => this.role.ownsConnection,
       isClosed: () => this.closed,
@@ -370,6 +364,11 @@ class Client implements SyncClient, RoleHost {
     this.http = { ...this.http, signal: this.requests.signal };
   }
 
+  /** A request to the current node (or `pinned`); one that finds the node down moves to the next. */
+  private onNode<T>(request: (ctx: HttpContext) => Promise<T>, pinned?: string): Promise<T> {
+    return this.nodes.run((baseUrl) => request({ ...this.http, baseUrl }), pinned);
+  }
+
   private onNetworkChange(): void {
     if (this.closed) return;
     const online = this.isOnline();
@@ -398,7 +397,8 @@ class Client implements SyncClient, RoleHost {
         return st.needSnapshot || st.cursor === 0;
       },
       loadSnapshot: () => this.snapshots.load(),
-      ping: () => pingServer(this.http),
+      ping: (node) => this.onNode((ctx) => pingServer(ctx), node),
+      nodeFailed: (node, reason) => this.nodes.failed(node, reason),
       auth: this.auth,
       isOnline: () => this.isOnline(),
       onFrames: (frames) => this.onStreamFrames(frames),
@@ -510,7 +510,7 @@ class Client implements SyncClient, RoleHost {
           dispose: () => temp.dispose(),
         };
       },
-      post: (body) => postMutations(this.http, body),
+      post: (body) => this.onNode((ctx) => postMutations(ctx, body)),
       mayDrain: () => !this.closed && this.role.ownsConnection && this.isOnline(),
       note: (type, data) => this.note(type, data),
     });
@@ -526,7 +526,7 @@ class Client implements SyncClient, RoleHost {
   /** Where the stream resumes: the engine's cursor, for every subscribed collection. */
   private async streamParams(): Promise<StreamParams> {
     const params: StreamParams = {
-      baseUrl: this.options.url,
+      baseUrl: this.nodes.current,
       token: await currentToken(this.options.token),
       collections: [...this.options.collections],
       cursor: this.engine().state().cursor,
@@ -646,6 +646,7 @@ class Client implements SyncClient, RoleHost {
       isOnline: this.isOnline(),
       engine: st,
       clientId: this.clientId,
+      node: this.nodes.current,
       lastError: this.lastError,
       storageError: this.writer?.error ?? null, // undefined while the constructor runs
     });
@@ -724,7 +725,7 @@ class Client implements SyncClient, RoleHost {
     this.assertOpen();
     if (typeof name !== 'string' || !name || name.length > 128) throw new SyncError('invalid_request', 'event name must be 1..128 characters', { field: 'name' });
     if (!this.isOnline()) throw new SyncError('network', 'offline: custom events are not queued');
-    return postEvent(this.http, { name, data, ...target });
+    return this.onNode((ctx) => postEvent(ctx, { name, data, ...target }));
   }
 
   forceSync(): void {

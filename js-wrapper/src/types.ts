@@ -11,8 +11,10 @@ export type ConnectionStatus = 'disconnected' | 'connecting' | 'connected' | 'ba
 export type TabRole = 'leader' | 'follower' | 'single';
 
 export interface ClientOptions {
-  /** Base URL of syncline-server, e.g. "http://localhost:8080". */
-  url: string;
+  /** Base URL of syncline-server, e.g. "http://localhost:8080", or the URLs of several nodes of
+   * one cluster (same database): the client uses one at a time and moves to the next when it
+   * fails (status.node says which). */
+  url: string | string[];
   /** Bearer token (HS256 JWT with sub and role), or a function returning one. */
   token?: string | (() => string | Promise<string>);
   transport?: Transport;
@@ -29,7 +31,7 @@ export interface ClientOptions {
    * long (a hung or frozen tab keeps its lock). Default 5000 ms for a visible follower; a hidden
    * one waits 15x longer, since browsers throttle the timers of hidden tabs to once a minute. */
   leaderTimeoutMs?: number;
-  /** Namespace for storage and tab coordination; default derived from url + token subject. */
+  /** Namespace for storage and tab coordination; default derived from the (first) url + token subject. */
   name?: string;
   /** Reconnect policy. */
   backoff?: { baseMs?: number; capMs?: number; heartbeatTimeoutMs?: number };
@@ -58,6 +60,9 @@ export interface SyncStatus {
   readonly lastSync: number | null;
   /** ms since epoch when the current connection opened, or null. */
   readonly connectedSince: number | null;
+  /** The server node in use, one of the `url` option's URLs: the one the change stream is
+   * connected to (in a follower tab, the leader's), else the one the next attempt goes to. */
+  readonly node: string;
   readonly cursor: number;
   readonly clientId: string;
   readonly attempt: number;

@@ -39,7 +39,7 @@ class LiveGate {
   private ask(): void {
     if (this.asking || this.head !== null) return;
     this.asking = true;
-    fetch(new URL('/v1/health', this.client.options.url))
+    fetch(new URL('/v1/health', this.client.status.node))
       .then((r) => (r.ok ? r.json() : Promise.reject(new Error(String(r.status)))))
       .then((h: { seq?: number }) => {
         if (typeof h.seq !== 'number') throw new Error('no seq');

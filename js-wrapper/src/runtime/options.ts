@@ -3,12 +3,11 @@
 import { SyncError } from '../errors.js';
 import { COLLECTION_RE } from '../writes.js';
 import type { ClientOptions } from '../types.js';
+import { sameNode } from './nodes.js';
 
 export function validateOptions(o: ClientOptions): void {
   if (!o || typeof o !== 'object') throw new SyncError('invalid_options', 'options must be an object');
-  if (typeof o.url !== 'string' || !/^https?:\/\//.test(o.url)) {
-    throw new SyncError('invalid_options', 'url must be an http(s) URL', { field: 'url' });
-  }
+  validateUrl(o.url);
   if (!Array.isArray(o.collections) || o.collections.length === 0) {
     throw new SyncError('invalid_options', 'collections must list at least one collection', { field: 'collections' });
   }
@@ -29,6 +28,33 @@ export function validateOptions(o: ClientOptions): void {
   if (o.token !== undefined && o.token !== null && typeof o.token !== 'string' && typeof o.token !== 'function') {
     throw new SyncError('invalid_options', 'token must be a string or a function returning one', { field: 'token' });
   }
+}
+
+function isHttpUrl(v: unknown): v is string {
+  if (typeof v !== 'string' || !/^https?:\/\/[^/?#]/i.test(v)) return false;
+  try {
+    new URL(v);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `url`: one http(s) URL, or a non-empty list of them (nodes of one cluster), each distinct. */
+function validateUrl(url: unknown): void {
+  if (typeof url === 'string') {
+    if (!isHttpUrl(url)) throw new SyncError('invalid_options', 'url must be an http(s) URL', { field: 'url' });
+    return;
+  }
+  if (!Array.isArray(url)) {
+    throw new SyncError('invalid_options', 'url must be an http(s) URL or a list of them', { field: 'url' });
+  }
+  if (url.length === 0) throw new SyncError('invalid_options', 'url must list at least one server URL', { field: 'url' });
+  url.forEach((u: unknown, i) => {
+    if (!isHttpUrl(u)) throw new SyncError('invalid_options', `url[${i}] must be an http(s) URL`, { field: `url[${i}]` });
+    const first = url.findIndex((v: string) => sameNode(v, u));
+    if (first !== i) throw new SyncError('invalid_options', `url[${i}] repeats url[${first}]`, { field: `url[${i}]` });
+  });
 }
 
 /** The `sub` claim of a JWT, without verifying it: it only names this user's local database. */

@@ -88,6 +88,7 @@ export class StreamOwner implements Role {
       connectedSince: this.stream.connectedSince,
       lastSync: this.host.lastSync(),
       ...this.stream.latencyFigures,
+      node: this.stream.node,
     };
   }
 

@@ -14,10 +14,14 @@ export interface ConnectionView {
   lastSync: number | null;
   latencyMs: number | null;
   lastLatencyMs: number | null;
+  /** The node the stream is connected to (a leader's: the node it reports); null: none. */
+  node: string | null;
 }
 
 export interface StatusInputs {
   view: ConnectionView;
+  /** This tab's current node (runtime/nodes.ts): shown while the view names none. */
+  node: string;
   role: TabRole;
   transport: Transport;
   isOnline: boolean;
@@ -41,6 +45,7 @@ export function buildStatus(i: StatusInputs): SyncStatus {
     lastLatencyMs: connected ? i.view.lastLatencyMs : null,
     lastSync: i.view.lastSync,
     connectedSince: i.view.connectedSince,
+    node: i.view.node ?? i.node,
     cursor: i.engine?.cursor ?? 0,
     clientId: i.clientId,
     attempt: i.view.attempt,
@@ -53,7 +58,7 @@ export function buildStatus(i: StatusInputs): SyncStatus {
 export function connectionViewOf(s: SyncStatus): ConnectionView {
   return {
     connection: s.connection, isConnected: s.isConnected, attempt: s.attempt, connectedSince: s.connectedSince,
-    lastSync: s.lastSync, latencyMs: s.latencyMs, lastLatencyMs: s.lastLatencyMs,
+    lastSync: s.lastSync, latencyMs: s.latencyMs, lastLatencyMs: s.lastLatencyMs, node: s.node,
   };
 }
 
@@ -71,6 +76,7 @@ export function readConnectionView(raw: Record<string, unknown> | null): Connect
     lastSync: num(raw?.lastSync),
     latencyMs: num(raw?.latencyMs),
     lastLatencyMs: num(raw?.lastLatencyMs),
+    node: typeof raw?.node === 'string' && raw.node ? raw.node : null,
   };
 }
 

@@ -5,7 +5,11 @@
 //  - a replica without a cursor (or waiting for one) takes a snapshot before the stream opens,
 //    and a stream that reports its cursor expired closes, snapshots and reopens;
 //  - a refused token is retried with a fresh token() until the AuthGate calls it final; only
-//    then does the machine stop retrying (state `error`, lastError `unauthorized`).
+//    then does the machine stop retrying (state `error`, lastError `unauthorized`);
+//  - each attempt goes to the node params() names (the current node of runtime/nodes.ts); an
+//    attempt that fails or a stream that drops or goes silent (any failure but a refused token)
+//    is reported with nodeFailed(node), so the next attempt goes to the next node, resuming
+//    from the same cursor. The latency probe and the SSE failure diagnosis ask that same node.
 import type { ConnectionStatus } from '../types.js';
 import type { ConnectionStep } from '../connection-machine.js';
 import type { ErrorCode } from '../errors.js';
@@ -36,9 +40,13 @@ export interface StreamSessionDeps {
   /** True when the replica has no usable cursor: a snapshot goes first. */
   needsSnapshot(): boolean;
   loadSnapshot(): Promise<void>;
-  /** An authenticated request (GET /v1/ping): tells a refused token from a server that is down
-   * when an SSE stream fails to open (EventSource hides the status). */
-  ping(): Promise<void>;
+  /** An authenticated request (GET /v1/ping) to `node` (the stream's): tells a refused token
+   * from a server that is down when an SSE stream fails to open (EventSource hides the status),
+   * and measures the round trip over SSE. */
+  ping(node?: string): Promise<void>;
+  /** The stream's node failed (it did not open, dropped or went silent): the next attempt
+   * should go to another node. */
+  nodeFailed?(node: string, reason: string): void;
   auth: AuthGate;
   isOnline(): boolean;
   /** Frames from the server, in order; returns true when the replica's cursor expired. */
@@ -63,10 +71,12 @@ export class StreamSession {
   private readonly probe = new FrameProbe((f) => this.transport?.send(f) ?? false);
   private readonly latency: LatencyMeter;
   private stopped = false;
+  // The node of the transport's current attempt (null: none open or opening).
+  private attemptNode: string | null = null;
 
   constructor(private readonly deps: StreamSessionDeps) {
     this.latency = new LatencyMeter({
-      probe: streamProbe(() => (this.transport?.kind === 'websocket' ? this.probe : null), httpProbe(() => deps.ping())),
+      probe: streamProbe(() => (this.transport?.kind === 'websocket' ? this.probe : null), httpProbe(() => deps.ping(this.node ?? undefined))),
       onChange: () => deps.onLatency(),
     });
   }
@@ -85,6 +95,11 @@ export class StreamSession {
 
   get latencyFigures(): LatencyFigures {
     return this.latency.figures;
+  }
+
+  /** The node the stream is connected to, or null when it is not connected. */
+  get node(): string | null {
+    return this.since !== null ? this.attemptNode : null;
   }
 
   get kind(): StreamTransport['kind'] | null {
@@ -133,6 +148,7 @@ export class StreamSession {
     this.transport?.close();
     this.transport = null;
     this.since = null;
+    this.attemptNode = null;
     this.latency.stop();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -150,6 +166,7 @@ export class StreamSession {
     if (step.action === 'close') {
       this.transport?.close();
       this.since = null;
+      this.attemptNode = null;
       this.latency.stop();
       this.deps.onClosed();
     }
@@ -159,7 +176,11 @@ export class StreamSession {
     if (step.deadlineMs !== null && !this.deps.isClosed()) {
       const delay = Math.max(0, step.deadlineMs - this.now());
       this.timer = setTimeout(() => {
-        if (!this.deps.isClosed()) this.apply(this.deps.machine.tick(this.now()));
+        if (this.deps.isClosed()) return;
+        const next = this.deps.machine.tick(this.now());
+        // A timeout (connecting too long, a silent stream) is a failure of the stream's node.
+        if (next.action === 'close' && next.state === 'backing_off') this.leaveNode(next.lastError || 'timeout');
+        this.apply(next);
       }, Math.min(delay, 2 ** 31 - 1));
     }
     if (prev !== step.state) this.deps.onState(step);
@@ -168,6 +189,7 @@ export class StreamSession {
   private async open(): Promise<void> {
     const d = this.deps;
     if (d.isClosed() || !this.transport) return;
+    this.attemptNode = null;
     try {
       if (d.needsSnapshot()) await d.loadSnapshot();
     } catch (e) {
@@ -178,7 +200,20 @@ export class StreamSession {
     if (d.isClosed() || this.stopped || this.step.state !== 'connecting') return;
     const params = await d.params();
     if (d.isClosed() || this.stopped || this.step.state !== 'connecting') return;
-    this.transport?.open(params);
+    this.openOn(params);
+  }
+
+  private openOn(params: StreamParams): void {
+    if (!this.transport) return;
+    this.attemptNode = params.baseUrl;
+    this.transport.open(params);
+  }
+
+  /** The attempt on the current node failed: the next one goes elsewhere (nodes.ts). */
+  private leaveNode(reason: string): void {
+    const node = this.attemptNode;
+    this.attemptNode = null;
+    if (node !== null) this.deps.nodeFailed?.(node, reason);
   }
 
   private opened(): void {
@@ -198,6 +233,8 @@ export class StreamSession {
     // The cursor is older than the server's log: take a fresh snapshot, then resume.
     this.deps.onReset();
     this.transport?.close();
+    // Not a failure of this node: a snapshot that fails now reports its own (nodes.ts).
+    this.attemptNode = null;
     this.deps.loadSnapshot().then(
       () => {
         if (this.step.state === 'connected') void this.reopen();
@@ -208,7 +245,7 @@ export class StreamSession {
 
   private async reopen(): Promise<void> {
     const params = await this.deps.params();
-    if (!this.stopped) this.transport?.open(params);
+    if (!this.stopped) this.openOn(params);
   }
 
   /** `code` when the failure already has one (a snapshot request's SyncError); else derived
@@ -217,7 +254,7 @@ export class StreamSession {
     if (this.deps.isClosed() || this.stopped) return;
     if (!refused && reason === 'connect_failed' && this.transport?.kind === 'sse') {
       // EventSource does not say why it failed: ask once with the same token.
-      this.deps.ping().then(
+      this.deps.ping(this.attemptNode ?? undefined).then(
         () => {
           this.deps.auth.accepted(); // the token went through: the stream failed for another reason
           this.report(reason, false, code);
@@ -233,6 +270,9 @@ export class StreamSession {
     if (this.deps.isClosed() || this.stopped) return;
     this.since = null;
     this.latency.stop();
+    // A refused token is an answer: the node works, and every node checks the same token.
+    if (refused) this.attemptNode = null;
+    else this.leaveNode(reason);
     const final = refused && this.deps.auth.refused();
     const errorCode: ErrorCode = refused ? 'unauthorized' : (code ?? streamFailureCode(reason, false));
     this.deps.onFailure({ code: errorCode, message: refused ? `the server refused the token (${reason})` : reason });

@@ -1,9 +1,11 @@
-// options.ts: createClient's options checked up front; the token's subject; the token asked anew.
+// options.ts: createClient's options checked up front (url: one URL or a list of nodes); the
+// token's subject; the token asked anew.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dist } from './helpers.mjs';
 
 const { validateOptions, tokenSubject, currentToken } = await import(dist('runtime/options.js'));
+const { SyncError } = await import(dist('errors.js'));
 
 const ok = { url: 'https://sync.example', collections: ['bills'] };
 
@@ -23,6 +25,32 @@ test('valid options pass; each invalid field is named', () => {
     assert.throws(() => validateOptions(o), (e) => e.code === 'invalid_options' && e.field === field, field);
   }
   assert.throws(() => validateOptions(null), (e) => e.code === 'invalid_options');
+});
+
+test('url: one http(s) URL or a non-empty list of distinct ones; a bad entry is named url[i]', () => {
+  validateOptions({ ...ok, url: ['https://a.example'] });
+  validateOptions({ ...ok, url: ['https://a.example', 'http://b.example:8080', 'https://lb.example/sync/'] });
+  validateOptions({ ...ok, url: 'HTTPS://Sync.Example' });
+  const cases = [
+    [{ ...ok, url: undefined }, 'url'],
+    [{ ...ok, url: 42 }, 'url'],
+    [{ ...ok, url: 'sync.example' }, 'url'],
+    [{ ...ok, url: 'http://' }, 'url'],
+    [{ ...ok, url: [] }, 'url'],
+    [{ ...ok, url: { 0: 'https://a.example', length: 1 } }, 'url'],
+    [{ ...ok, url: ['https://a.example', 'ws://b.example'] }, 'url[1]'],
+    [{ ...ok, url: ['https://a.example', 'https://b.example', 7] }, 'url[2]'],
+    [{ ...ok, url: ['https://a.example', 'https://b.example', ''] }, 'url[2]'],
+    [{ ...ok, url: [null] }, 'url[0]'],
+    [{ ...ok, url: ['https://a.example', 'https://b.example', 'https://a.example/'] }, 'url[2]'],
+  ];
+  for (const [o, field] of cases) {
+    assert.throws(
+      () => validateOptions(o),
+      (e) => e instanceof SyncError && e.code === 'invalid_options' && e.field === field && e.message.startsWith(field),
+      `${JSON.stringify(o.url)} -> ${field}`,
+    );
+  }
 });
 
 test('tokenSubject reads the sub claim (base64url), anonymous otherwise', () => {

@@ -39,6 +39,7 @@ function host({ sub = SUB, lastSync = null } = {}) {
 function stream(state, kind) {
   const s = {
     state, kind, attempt: 1, connectedSince: 50, latencyFigures: { latencyMs: 12, lastLatencyMs: 10 },
+    node: state === 'connected' ? 'https://b.example' : null,
     calls: [],
     send: (f) => (s.calls.push(['send', f]), kind === 'websocket'),
     setOnline: (o) => s.calls.push(['setOnline', o]),
@@ -92,6 +93,7 @@ test('StreamOwner: connection view from its stream; network, retry, frames and d
   assert.equal(owner.kind, 'single');
   assert.deepEqual(owner.connectionView(), {
     connection: 'connected', isConnected: true, attempt: 1, connectedSince: 50, lastSync: 77, latencyMs: 12, lastLatencyMs: 10,
+    node: 'https://b.example',
   });
   assert.equal(owner.sendFrame('{"type":"mutate"}'), true);
   owner.networkChanged(false);
@@ -128,7 +130,8 @@ test('Follower shows the leader\'s reported connection, read strictly, with its 
   const f = new Follower(h);
   assert.equal(f.connectionView().connection, 'connecting', 'no leader heard yet');
   assert.equal(f.connectionView().isConnected, false);
-  f.heard({ t: 'status', from: 'L', status: { connection: 'connected', isConnected: true, attempt: 'x', latencyMs: 20, lastSync: 5 } });
+  assert.equal(f.connectionView().node, null, 'no leader heard yet: the tab shows its own node');
+  f.heard({ t: 'status', from: 'L', status: { connection: 'connected', isConnected: true, attempt: 'x', latencyMs: 20, lastSync: 5, node: 'https://b.example' } });
   assert.deepEqual(h.calls, [['updateStatus']]);
   const v = f.connectionView();
   assert.equal(v.connection, 'connected');
@@ -136,6 +139,7 @@ test('Follower shows the leader\'s reported connection, read strictly, with its 
   assert.equal(v.attempt, 0, 'mistyped: default');
   assert.equal(v.latencyMs, 20);
   assert.equal(v.lastSync, 5, 'the leader\'s when this tab applied nothing');
+  assert.equal(v.node, 'https://b.example', 'the node of the leader\'s stream');
   h.lastSyncValue = 9;
   assert.equal(f.connectionView().lastSync, 9);
 });

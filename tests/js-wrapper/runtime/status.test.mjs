@@ -6,14 +6,14 @@ import { dist } from './helpers.mjs';
 
 const { buildStatus, connectionViewOf, readConnectionView, StatusStore } = await import(dist('runtime/status.js'));
 
-const DEFAULTS = { connection: 'connecting', isConnected: false, attempt: 0, connectedSince: null, lastSync: null, latencyMs: null, lastLatencyMs: null };
+const DEFAULTS = { connection: 'connecting', isConnected: false, attempt: 0, connectedSince: null, lastSync: null, latencyMs: null, lastLatencyMs: null, node: null };
 
 const view = (over = {}) => ({
-  connection: 'connected', isConnected: true, attempt: 2, connectedSince: 100, lastSync: 150, latencyMs: 40, lastLatencyMs: 45, ...over,
+  connection: 'connected', isConnected: true, attempt: 2, connectedSince: 100, lastSync: 150, latencyMs: 40, lastLatencyMs: 45, node: 'https://b.example', ...over,
 });
 const inputs = (over = {}) => ({
   view: view(), role: 'leader', transport: 'websocket', isOnline: true,
-  engine: { pending: 2, foreignPending: 3, cursor: 99 }, clientId: 'tab-1', lastError: null, storageError: null, ...over,
+  engine: { pending: 2, foreignPending: 3, cursor: 99 }, clientId: 'tab-1', node: 'https://a.example', lastError: null, storageError: null, ...over,
 });
 
 test('readConnectionView: nothing heard yet gives the defaults', () => {
@@ -24,10 +24,11 @@ test('readConnectionView: nothing heard yet gives the defaults', () => {
 test('readConnectionView: mistyped or non-finite fields read as defaults, good ones pass', () => {
   const bad = {
     connection: 'exploded', isConnected: 'yes', attempt: '3', connectedSince: NaN,
-    lastSync: Infinity, latencyMs: '40', lastLatencyMs: { v: 1 },
+    lastSync: Infinity, latencyMs: '40', lastLatencyMs: { v: 1 }, node: 42,
   };
   assert.deepEqual(readConnectionView(bad), DEFAULTS);
   assert.deepEqual(readConnectionView({ isConnected: 1 }).isConnected, false, 'only true is true');
+  assert.equal(readConnectionView({ node: '' }).node, null, 'an empty node names none');
   const good = view({ connection: 'backing_off' });
   assert.deepEqual(readConnectionView(good), good);
   for (const s of ['disconnected', 'connecting', 'connected', 'backing_off', 'error']) {
@@ -59,6 +60,11 @@ test('buildStatus: latency only while connected and online; pending counts both;
   assert.equal(noEngine.pendingOperations, 0);
   assert.equal(noEngine.cursor, 0);
   assert.ok(Object.isFrozen(noEngine.lastError), 'frozen deeply');
+});
+
+test('buildStatus: node is the stream\'s (or the leader\'s) node, else the tab\'s current one', () => {
+  assert.equal(buildStatus(inputs()).node, 'https://b.example', 'the view names the node the stream is on');
+  assert.equal(buildStatus(inputs({ view: view({ node: null, isConnected: false, connection: 'backing_off' }) })).node, 'https://a.example');
 });
 
 test('connectionViewOf gives back what a follower reads', () => {

@@ -7,6 +7,7 @@ import { dist, deferred, flush, sleep } from './helpers.mjs';
 
 const { StreamSession } = await import(dist('runtime/stream-session.js'));
 const { AuthGate } = await import(dist('runtime/auth-gate.js'));
+const { NodeRing } = await import(dist('runtime/nodes.js'));
 const { SyncError } = await import(dist('errors.js'));
 
 const step = (action, state, extra = {}) => ({ action, state, attempt: 0, lastError: '', deadlineMs: null, ...extra });
@@ -43,7 +44,7 @@ function fakeMachine(log) {
   };
 }
 
-function session({ kind = 'websocket', needsSnapshot = false, online = true, framesExpire = false, ping, loadSnapshot } = {}) {
+function session({ kind = 'websocket', needsSnapshot = false, online = true, framesExpire = false, ping, loadSnapshot, node, nodeFailed } = {}) {
   const log = [];
   const machine = fakeMachine(log);
   const t = {
@@ -74,7 +75,8 @@ function session({ kind = 'websocket', needsSnapshot = false, online = true, fra
       t.handlers = h;
       return t.transport;
     },
-    params: async () => ({ baseUrl: 'http://x', token: `tok${++n}`, collections: ['bills'], cursor: 7 }),
+    params: async () => ({ baseUrl: node ? node() : 'http://x', token: `tok${++n}`, collections: ['bills'], cursor: 7 }),
+    ...(nodeFailed ? { nodeFailed } : {}),
     needsSnapshot: () => t.needsSnapshot,
     loadSnapshot: loadSnapshot ?? (async () => {
       log.push('loadSnapshot');
@@ -372,4 +374,117 @@ test('stop() stops and disposes the machine, closes the transport and ignores la
   t.session.stop();
   assert.equal(t.machine.disposed, 1, 'stop is idempotent');
   t.closed = true;
+});
+
+// ---------------------------------------------------------------- several nodes (nodes.ts)
+
+const A = 'https://a.example';
+const B = 'https://b.example';
+const C = 'https://c.example';
+
+/** A session whose params() name the ring's current node and whose node failures move it. */
+function onRing(urls, extra = {}) {
+  const ring = new NodeRing(urls);
+  const left = [];
+  const t = session({
+    node: () => ring.current,
+    nodeFailed: (n, reason) => {
+      left.push([n, reason]);
+      ring.failed(n, reason);
+    },
+    ...extra,
+  });
+  return { t, ring, left };
+}
+
+test('each attempt goes to the current node; a failed open, a drop and a silent stream leave it, and the next attempt resumes on the next node from the same cursor', async () => {
+  const { t, ring, left } = onRing([A, B, C]);
+  t.session.start();
+  await flush();
+  assert.equal(t.opened[0].baseUrl, A);
+  assert.equal(t.session.node, null, 'not connected yet');
+
+  t.handlers.onFailure('closed (1006)', false); // A does not answer
+  assert.deepEqual(left, [[A, 'closed (1006)']]);
+  assert.equal(ring.current, B);
+  t.session.retryNow(); // the machine's backoff ended
+  await flush();
+  assert.equal(t.opened[1].baseUrl, B);
+  t.handlers.onOpen();
+  assert.equal(t.session.node, B, 'connected to B');
+
+  t.handlers.onFailure('stream_closed', false); // B drops the stream (say, shutting down)
+  assert.equal(t.session.node, null);
+  t.session.retryNow();
+  await flush();
+  assert.equal(t.opened[2].baseUrl, C);
+
+  // C goes silent: the machine's heartbeat timeout is a failure of C too.
+  t.machine.override.onOpen = step('none', 'connected', { deadlineMs: 1000 });
+  t.machine.override.tick = step('close', 'backing_off', { lastError: 'heartbeat_timeout', attempt: 1 });
+  t.handlers.onOpen();
+  await sleep(20);
+  assert.deepEqual(left, [[A, 'closed (1006)'], [B, 'stream_closed'], [C, 'heartbeat_timeout']]);
+  assert.equal(ring.current, A, 'round robin: A again after B and C');
+  t.session.retryNow();
+  await flush();
+  assert.deepEqual(t.opened.map((p) => [p.baseUrl, p.cursor]), [[A, 7], [B, 7], [C, 7], [A, 7]], 'the same cursor on every node');
+  t.end();
+});
+
+test('a refused token, going offline and stop() keep the node', async () => {
+  const { t, ring, left } = onRing([A, B]);
+  t.session.start();
+  await flush();
+  t.handlers.onFailure('4401', true);
+  assert.deepEqual(left, [], 'the node answered: every node checks the same token');
+  t.session.retryNow();
+  await flush();
+  t.handlers.onOpen();
+  t.session.setOnline(false);
+  t.session.stop();
+  assert.deepEqual(left, []);
+  assert.equal(ring.current, A);
+  t.closed = true;
+});
+
+test("SSE: 'connect_failed' pings the node it tried, the latency probe the node it is connected to", async () => {
+  const pinged = [];
+  const { t, ring, left } = onRing([A, B], {
+    kind: 'sse',
+    ping: async (n) => {
+      pinged.push(n);
+    },
+  });
+  t.session.start();
+  await flush();
+  t.handlers.onFailure('connect_failed', false);
+  await flush();
+  assert.deepEqual(pinged, [A], 'the diagnosis asks A');
+  assert.deepEqual(left, [[A, 'connect_failed']], 'A answered the ping: the stream failed for another reason, still on A');
+  t.session.retryNow();
+  await flush();
+  t.handlers.onOpen();
+  await flush();
+  assert.ok(pinged.length >= 2, 'the latency probe pings');
+  assert.deepEqual(new Set(pinged.slice(1)), new Set([B]), 'the latency probes go to B');
+  assert.equal(ring.current, B);
+  t.end();
+});
+
+test('a snapshot that fails after an expired cursor is not blamed on the stream\'s node', async () => {
+  const { t, left } = onRing([A, B], {
+    loadSnapshot: async () => {
+      throw new SyncError('invalid_request', 'bad where', { status: 400 });
+    },
+  });
+  t.session.start();
+  await flush();
+  t.handlers.onOpen();
+  t.framesExpire = true;
+  t.handlers.onFrames(['{"type":"reset"}']);
+  await flush();
+  assert.deepEqual(t.failures.map((f) => f.code), ['invalid_request']);
+  assert.deepEqual(left, [], 'a snapshot request moves the ring itself when its node fails (nodes.ts run)');
+  t.end();
 });
