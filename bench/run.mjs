@@ -17,9 +17,9 @@ const quick = args.includes('--quick');
 const only = (args.find((a) => a.startsWith('--only=')) ?? '').slice(7).split(',').filter(Boolean);
 const jsonOut = (args.find((a) => a.startsWith('--json=')) ?? '').slice(7);
 const write = args.includes('--write') || (!quick && only.length === 0);
-const SUITES = ['apply', 'boundary', 'fanout', 'browser', 'size'];
+const SUITES = ['apply', 'boundary', 'fanout', 'browser', 'size', 'cluster'];
 const suites = only.length ? SUITES.filter((s) => only.includes(s)) : SUITES;
-const LIMIT_S = { apply: 400, boundary: 200, fanout: 400, browser: 600, size: 120 };
+const LIMIT_S = { apply: 400, boundary: 200, fanout: 400, browser: 600, size: 120, cluster: 300 };
 
 function sh(cmd, cmdArgs, opts = {}) {
   const r = spawnSync(cmd, cmdArgs, { stdio: 'inherit', cwd: REPO_ROOT, ...opts });

@@ -36,7 +36,7 @@ export function writeReport({ info, results, quick, seconds }) {
   for (const r of results) for (const t of r.targets) rows.push([t.name, t.met ? 'met' : '**not met**', t.detail]);
   L.push(table(['target', 'status', 'measured'], rows));
   L.push('');
-  L.push('Reproduce: `npm run bench` (full, about ' + Math.max(1, Math.round(seconds / 60)) + ' min here; writes this file) or `npm run bench -- --quick` (reduced sizes, prints only; `--write` to write). `--only=apply,boundary,fanout,browser,size` runs a subset.');
+  L.push('Reproduce: `npm run bench` (full, about ' + Math.max(1, Math.round(seconds / 60)) + ' min here; writes this file) or `npm run bench -- --quick` (reduced sizes, prints only; `--write` to write). `--only=apply,boundary,fanout,browser,size,cluster` runs a subset.');
   L.push('');
   for (const r of results) {
     L.push(`## ${r.title}`);
