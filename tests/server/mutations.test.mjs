@@ -137,6 +137,17 @@ describe('mutations', () => {
     assert.deepEqual(snap.docs.map((d) => d.id), ['bind-1']);
   });
 
+  test('a subject holding U+0000 keeps its client id; the subject before the U+0000 is refused it', async () => {
+    const owner = makeToken('carol\u0000tab', 'admin');
+    const first = await mutate(server, owner, 'nul-subject-client', [{ mid: 1, op: 'insert', collection: 'products', id: 'nul-sub-1', fields: {} }]);
+    assert.equal(first.status, 200, first.text);
+    const second = await mutate(server, owner, 'nul-subject-client', [{ mid: 2, op: 'insert', collection: 'products', id: 'nul-sub-2', fields: {} }]);
+    assert.equal(second.status, 200, `the owner's next batch: ${second.text}`);
+    const other = await mutate(server, makeToken('carol', 'admin'), 'nul-subject-client', [{ mid: 3, op: 'insert', collection: 'products', id: 'nul-sub-3', fields: {} }]);
+    assert.equal(other.status, 403, `another subject: ${other.text}`);
+    assert.equal(other.json.error.field, 'client');
+  });
+
   test('write rules: role without write access gets 403, row rules reject per mutation', async () => {
     const r = await mutate(server, alice, 'alice-w', [
       { mid: 1, op: 'insert', collection: 'products', id: 'p-evil', fields: { name: 'free' } },
