@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { api, makeToken, metrics, mutate, REPO_ROOT, SERVER_BIN, snapshotAll, startServer, testConfig } from './helpers.mjs';
+import { api, backend, databaseFor, makeToken, metrics, mutate, REPO_ROOT, SERVER_BIN, snapshotAll, SseClient, startServer, testConfig } from './helpers.mjs';
 
 const admin = makeToken('admin-1', 'admin');
 
@@ -20,7 +20,7 @@ test('--help documents every flag', () => {
 test('the shipped demo config loads', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'syncline-demo-cfg-'));
   const { spawn } = await import('node:child_process');
-  const proc = spawn(SERVER_BIN, ['--port', '0', '--db', `sqlite:${join(dir, 'd.db')}`, '--config', join(REPO_ROOT, 'server/config/demo.json')]);
+  const proc = spawn(SERVER_BIN, ['--port', '0', '--db', await databaseFor(dir), '--config', join(REPO_ROOT, 'server/config/demo.json')]);
   try {
     const port = await new Promise((res, rej) => {
       let buf = '';
@@ -147,8 +147,28 @@ describe('server basics', () => {
     }
   });
 
-  test('a second server on the same database refuses to start', async () => {
+  // SQLite: one node per file, held by a file lock. PostgreSQL: several nodes on one database.
+  test('a second server on the same database refuses to start', { skip: backend() === 'postgres' ? 'SQLite file lock specific' : false }, async () => {
     await assert.rejects(startServer({ dir: server.dir }), /in use by another syncline-server/);
+  });
+
+  test('a second server on the same PostgreSQL database starts and serves the same log', { skip: backend() === 'postgres' ? false : 'PostgreSQL only (SQLite: one server per file)' }, async () => {
+    const second = await startServer({ dir: server.dir });
+    try {
+      const head = (await api(server, 'GET', '/v1/health')).json.seq;
+      const sse = new SseClient(server, { token: admin, collections: 'products', cursor: head });
+      await sse.opened;
+      const r = await mutate(second, admin, 'second-node', [{ mid: 1, op: 'insert', collection: 'products', id: 'from-second', fields: {} }]);
+      assert.equal(r.json.results[0].status, 'applied');
+      assert.equal(r.json.results[0].seq, head + 1, 'the second server continues the first one\'s seq space');
+      // The write made through the second server reaches the first one's streams and reads.
+      await sse.waitFor((s) => s.changes().some((c) => c.id === 'from-second'), 5000, 'the other node\'s write');
+      sse.close();
+      const snap = await snapshotAll(server, admin, { collections: 'products' });
+      assert.ok(snap.docs.some((d) => d.id === 'from-second'));
+    } finally {
+      await second.stop('SIGKILL');
+    }
   });
 
   test('SYNCLINE_JWT_SECRET overrides the config secret', async () => {

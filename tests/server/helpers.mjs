@@ -1,15 +1,21 @@
 // Test helpers for the syncline-server suites: start the real binary on a free loopback port
 // with a temporary database, sign tokens, and talk to it over real sockets (fetch, a small SSE
 // reader over http.request, and the `ws` package).
+//
+// The database backend: SQLite (a file under the server's dir) unless
+// SYNCLINE_TEST_BACKEND=postgres, then a fresh database on the test process's throwaway
+// PostgreSQL cluster (tests/lib/postgres.mjs). A dir keeps its database either way: a server
+// restarted on the same dir gets the same data back.
 import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { pg } from '../lib/postgres.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(here, '..', '..');
@@ -18,6 +24,43 @@ export const SECRET = 'test-secret-0123456789';
 export { WebSocket };
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const BACKENDS = { sqlite: 'sqlite', postgres: 'postgres', postgresql: 'postgres' };
+
+/** The database backend servers run on: 'sqlite' or 'postgres' (an explicit `backend` option
+ * wins over SYNCLINE_TEST_BACKEND, which defaults to SQLite). */
+export function backend(explicit) {
+  const name = explicit ?? (process.env.SYNCLINE_TEST_BACKEND || 'sqlite');
+  const b = BACKENDS[name];
+  if (!b) throw new Error(`unknown test backend ${JSON.stringify(name)} (sqlite or postgres)`);
+  return b;
+}
+
+let databases = 0;
+const creating = new Map(); // dir -> promise of its database's URL, while it is being created
+
+/** The --db argument for a server on `dir`: the SQLite file dir/db/syncline.db, or the
+ * PostgreSQL database named in dir/pg-database (created, and its name written there, on first
+ * use; servers started on one dir at the same time share it). */
+export async function databaseFor(dir, { backend: explicit } = {}) {
+  if (backend(explicit) === 'sqlite') return `sqlite:${join(dir, 'db', 'syncline.db')}`;
+  const cluster = await pg();
+  const file = join(dir, 'pg-database');
+  if (existsSync(file)) return cluster.url(readFileSync(file, 'utf8').trim());
+  if (!creating.has(dir)) {
+    const name = `syncline_${process.pid}_${++databases}`;
+    const made = cluster.createDatabase(name).then((url) => {
+      writeFileSync(file, name);
+      return url;
+    });
+    creating.set(dir, made);
+    made.then(
+      () => creating.delete(dir),
+      () => creating.delete(dir),
+    );
+  }
+  return creating.get(dir);
+}
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (for a server that must be started on a
  * known port, e.g. restarted on the same one). */
@@ -73,20 +116,37 @@ export function testConfig(overrides = {}) {
   return merged;
 }
 
+// Servers still running when the test process exits (an assertion or an exception before their
+// cleanup) are killed with it: none outlives its test file, nor the file's PostgreSQL cluster.
+const running = new Set();
+process.on('exit', () => {
+  for (const p of running) {
+    try {
+      p.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+});
+
 // Starts syncline-server; resolves once it printed its "listening" line.
 // `wrap`: an optional command prefix the server is run under, e.g. ['prlimit', '--nofile=128:128',
 // '--'] for a low fd limit. The prefix must exec the server (prlimit does), so `proc.pid` is the
 // server's pid.
-export async function startServer({ config = testConfig(), dir, args = [], env = {}, noConfig = false, wrap = [] } = {}) {
+// `backend`: 'sqlite' or 'postgres', for this server only (default: backend()).
+export async function startServer({ config = testConfig(), dir, args = [], env = {}, noConfig = false, wrap = [], backend: explicit } = {}) {
   const ownDir = !dir;
   dir = dir || mkdtempSync(join(tmpdir(), 'syncline-server-test-'));
   const configPath = join(dir, 'config.json');
   writeFileSync(configPath, JSON.stringify(config));
-  const serverArgs = ['--port', '0', '--db', `sqlite:${join(dir, 'db', 'syncline.db')}`, ...(noConfig ? [] : ['--config', configPath]), ...args];
+  const db = await databaseFor(dir, { backend: explicit });
+  const serverArgs = ['--port', '0', '--db', db, ...(noConfig ? [] : ['--config', configPath]), ...args];
   const proc = spawn(wrap.length ? wrap[0] : SERVER_BIN, wrap.length ? [...wrap.slice(1), SERVER_BIN, ...serverArgs] : serverArgs, {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   });
+  running.add(proc);
+  proc.on('exit', () => running.delete(proc));
   const logs = [];
   let buffered = '';
   let started = false;
@@ -123,6 +183,8 @@ export async function startServer({ config = testConfig(), dir, args = [], env =
     proc,
     port,
     dir,
+    db,
+    backend: backend(explicit),
     logs,
     exited,
     url: `http://127.0.0.1:${port}`,

@@ -1,8 +1,20 @@
 // Mutations over HTTP: exactly-once by mid, shallow patches, conflicts, unique constraints
 // (double booking, also racing), client id binding and write rules.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { api, makeToken, mutate, snapshotAll, startServer } from './helpers.mjs';
+
+// `n` characters that do not compress (base64 of a sha256 chain), the same every run.
+function incompressible(n, seed = 'syncline') {
+  let out = '';
+  let h = Buffer.from(seed);
+  while (out.length < n) {
+    h = createHash('sha256').update(h).digest();
+    out += h.toString('base64').replace(/[+/=]/g, '');
+  }
+  return out.slice(0, n);
+}
 
 describe('mutations', () => {
   let server;
@@ -125,6 +137,17 @@ describe('mutations', () => {
     assert.deepEqual(snap.docs.map((d) => d.id), ['bind-1']);
   });
 
+  test('a subject holding U+0000 keeps its client id; the subject before the U+0000 is refused it', async () => {
+    const owner = makeToken('carol\u0000tab', 'admin');
+    const first = await mutate(server, owner, 'nul-subject-client', [{ mid: 1, op: 'insert', collection: 'products', id: 'nul-sub-1', fields: {} }]);
+    assert.equal(first.status, 200, first.text);
+    const second = await mutate(server, owner, 'nul-subject-client', [{ mid: 2, op: 'insert', collection: 'products', id: 'nul-sub-2', fields: {} }]);
+    assert.equal(second.status, 200, `the owner's next batch: ${second.text}`);
+    const other = await mutate(server, makeToken('carol', 'admin'), 'nul-subject-client', [{ mid: 3, op: 'insert', collection: 'products', id: 'nul-sub-3', fields: {} }]);
+    assert.equal(other.status, 403, `another subject: ${other.text}`);
+    assert.equal(other.json.error.field, 'client');
+  });
+
   test('write rules: role without write access gets 403, row rules reject per mutation', async () => {
     const r = await mutate(server, alice, 'alice-w', [
       { mid: 1, op: 'insert', collection: 'products', id: 'p-evil', fields: { name: 'free' } },
@@ -170,5 +193,41 @@ describe('mutations', () => {
       body: { name: 'poke', collection: 'bills', id: 'bill-1', data: {} },
     });
     assert.equal(forbidden2.status, 403);
+  });
+
+  // Values any JSON document may hold are stored and read back as written, whatever the
+  // backend: the config above has read rules on customer_id (a scope index) and a unique key
+  // on bookings.
+  test('a string holding U+0000 is stored and read back as written', async () => {
+    const r = await mutate(server, admin, 'values-nul', [
+      { mid: 1, op: 'insert', collection: 'products', id: 'p-nul', fields: { name: 'a\u0000b' } },
+      { mid: 2, op: 'insert', collection: 'orders', id: 'o-nul', fields: { customer_id: 'al\u0000ice' } },
+    ]);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.results.map((x) => x.status), ['applied', 'applied']);
+    const snap = await snapshotAll(server, admin, { collections: 'products,orders' });
+    assert.equal(snap.docs.find((d) => d.id === 'p-nul')?.fields.name, 'a\u0000b');
+    assert.equal(snap.docs.find((d) => d.id === 'o-nul')?.fields.customer_id, 'al\u0000ice');
+  });
+
+  test('a read-rule field (customer_id) of 8,000 characters is stored and read back', async () => {
+    const long = incompressible(8000, 'customer');
+    const r = await mutate(server, admin, 'values-long-scope', [
+      { mid: 1, op: 'insert', collection: 'orders', id: 'o-long', fields: { customer_id: long } },
+    ]);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.results[0].status, 'applied');
+    const snap = await snapshotAll(server, admin, { collections: 'orders' });
+    assert.equal(snap.docs.find((d) => d.id === 'o-long')?.fields.customer_id, long);
+  });
+
+  test('a unique key of 8,000 characters holds: the second booking of that slot is rejected with constraint', async () => {
+    const hall = incompressible(8000, 'hall');
+    const r = await mutate(server, admin, 'values-long-unique', [
+      { mid: 1, op: 'insert', collection: 'bookings', id: 'bk-long-1', fields: { hall, date: 'd', slot: '1', customer_id: 'alice' } },
+      { mid: 2, op: 'insert', collection: 'bookings', id: 'bk-long-2', fields: { hall, date: 'd', slot: '1', customer_id: 'bob' } },
+    ]);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.results.map((x) => x.code || x.status), ['applied', 'constraint']);
   });
 });

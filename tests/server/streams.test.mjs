@@ -159,6 +159,23 @@ describe('streams', () => {
     ws.close();
   });
 
+  test('an event whose name holds U+0000 reads the same live and on resume', async () => {
+    const h = (await api(server, 'GET', '/v1/health')).json.seq;
+    const live = new SseClient(server, { token: admin, collections: 'orders', cursor: h });
+    await live.opened;
+    const name = 'stage\u0000packed';
+    const r = await api(server, 'POST', '/v1/events', { token: admin, body: { name, collection: 'orders', data: { n: 1 } } });
+    assert.equal(r.status, 200, r.text);
+    await live.waitFor((s) => s.events.some((e) => e.event === 'event'), 5000, 'the live event');
+    live.close();
+    const resumed = new SseClient(server, { token: admin, collections: 'orders', cursor: h });
+    await resumed.waitFor((s) => s.events.some((e) => e.event === 'event'), 5000, 'the resumed event');
+    resumed.close();
+    const nameOf = (c) => c.events.find((e) => e.event === 'event').json.name;
+    assert.equal(nameOf(live), name, 'live');
+    assert.equal(nameOf(resumed), name, 'resumed from the log');
+  });
+
   test('customer isolation on snapshot, SSE, WebSocket, resume and deletes', async () => {
     const start = (await api(server, 'GET', '/v1/health')).json.seq;
     const aliceSse = new SseClient(server, { token: alice, collections: 'bills' });
