@@ -578,11 +578,13 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, StoreOpti
   for (const auto& path : scope_paths(config)) {
     std::string name;
     for (const auto& part : path) name += (name.empty() ? "" : ".") + part;
-    // (An index of the whole value, "documents_scope:", failed on values past ~2,700 bytes.)
-    std::string old_index = "DROP INDEX IF EXISTS \"documents_scope:" + name + "\"";
-    std::string sql = "CREATE INDEX IF NOT EXISTS \"documents_scope_prefix:" + name + "\" ON documents(collection, " +
+    // (Earlier forms: "documents_scope:" indexed the whole value and failed past ~2,700 bytes;
+    // "documents_scope_prefix:" failed on documents holding U+0000.)
+    std::string drop1 = "DROP INDEX IF EXISTS \"documents_scope:" + name + "\"";
+    std::string drop2 = "DROP INDEX IF EXISTS \"documents_scope_prefix:" + name + "\"";
+    std::string sql = "CREATE INDEX IF NOT EXISTS \"documents_scope_key:" + name + "\" ON documents(collection, " +
                       scope_index_sql(path) + ", id) WHERE deleted = 0";
-    if (!s->exec(old_index.c_str(), &err) || !s->exec(sql.c_str(), &err)) {
+    if (!s->exec(drop1.c_str(), &err) || !s->exec(drop2.c_str(), &err) || !s->exec(sql.c_str(), &err)) {
       s->exec("ROLLBACK");
       return make_error(codes::kInternal, "cannot create index on " + name + ": " + err, "--db");
     }

@@ -123,15 +123,16 @@ Result<SnapshotPage> PgStore::snapshot(const std::vector<std::string>& collectio
     if (after && collection < after->first) continue;
     std::string cur_id = after && collection == after->first ? after->second : std::string();
     auto key = keys.find(collection);
-    std::string sql = "SELECT id, version, fields FROM documents WHERE collection = $1 AND deleted = 0";
-    int n = 2;
-    if (key != keys.end()) {
-      sql += is_id_path(key->second.path)
-                 ? " AND id = $2"
-                 : " AND " + scope_index_sql(key->second.path) + " = left($2, " + std::to_string(kScopePrefixChars) + ")";
-      n = 3;
+    std::string sql;
+    if (key == keys.end()) {
+      sql = "SELECT id, version, fields FROM documents WHERE collection = $1 AND deleted = 0 AND id > $2 "
+            "ORDER BY id LIMIT $3";
+    } else if (is_id_path(key->second.path)) {
+      sql = "SELECT id, version, fields FROM documents WHERE collection = $1 AND deleted = 0 AND id = $2 AND id > $3 "
+            "ORDER BY id LIMIT $4";
+    } else {
+      sql = scope_snapshot_sql(key->second.path);
     }
-    sql += " AND id > $" + std::to_string(n) + " ORDER BY id LIMIT $" + std::to_string(n + 1);
     for (bool exhausted = false; !exhausted && !full && docs.size() <= limit;) {
       std::vector<Param> params{collection};
       if (key != keys.end()) params.emplace_back(key->second.value);

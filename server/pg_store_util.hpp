@@ -41,10 +41,24 @@ inline std::string scope_field_sql(const std::vector<std::string>& path) {
 
 // What the scope index holds of a field: its first kScopePrefixChars characters. A btree entry
 // must stay under ~2,700 bytes, and a field may be longer; equal values have equal prefixes, so
-// the index narrows the read and the read rule, checked on every row read, decides.
+// the index narrows the read and the read rule, checked on every row read, decides. A document
+// holding an escaped U+0000 anywhere cannot be cast to jsonb at all: it is indexed as NULL, and
+// the scoped read takes NULL entries too (scope_match_sql), so such documents are always read
+// and the rule decides.
 constexpr int kScopePrefixChars = 500;
 inline std::string scope_index_sql(const std::vector<std::string>& path) {
-  return "left(" + scope_field_sql(path) + ", " + std::to_string(kScopePrefixChars) + ")";
+  return "(CASE WHEN strpos(fields, '\\u0000') > 0 THEN NULL ELSE left(" + scope_field_sql(path) + ", " +
+         std::to_string(kScopePrefixChars) + ") END)";
+}
+// A scoped snapshot chunk ($1 collection, $2 the claim value, $3 after this id, $4 limit): the
+// documents whose indexed prefix equals the value's, and those indexed as NULL, each read in id
+// order through the scope index and merged.
+inline std::string scope_snapshot_sql(const std::vector<std::string>& path) {
+  const std::string e = scope_index_sql(path);
+  const std::string part = "SELECT id, version, fields FROM documents WHERE collection = $1 AND deleted = 0 AND ";
+  return "SELECT id, version, fields FROM ((" + part + e + " = left($2, " + std::to_string(kScopePrefixChars) +
+         ") AND id > $3 ORDER BY id LIMIT $4) UNION ALL (" + part + e +
+         " IS NULL AND id > $3 ORDER BY id LIMIT $4)) s ORDER BY id LIMIT $4";
 }
 
 }  // namespace syncline::server::pg_util
