@@ -60,7 +60,8 @@ CXX=${FUZZ_CXX:-$(command -v clang++-14 || echo /usr/lib/llvm-14/bin/clang++)}
 # ---------------------------------------------------------------- build
 # Core sources are compiled once with coverage instrumentation (fuzzer-no-link) and linked both
 # into the libFuzzer binaries and into the replay binaries (replay_main.cpp instead of libFuzzer).
-# Targets in SERVER_TARGETS also link the server: every $SERVER/*.cpp but main.cpp, compiled the
+# Targets in SERVER_TARGETS also link the server: every $SERVER/*.cpp but the process and the
+# sessions (main, listener, http/sse/ws_session), compiled the
 # same way against the system Boost headers (Beast/Asio are header-only), with SQLite and OpenSSL.
 SERVER=${FUZZ_SERVER_SRC:-server}
 declare -A SERVER_TARGETS=([server_request]=1)
@@ -101,7 +102,9 @@ SERVER_SRCS=()
 SERVER_OBJS=()
 if [ $uses_server = 1 ]; then
   for src in $SERVER/*.cpp; do
-    [ "$(basename "$src")" = main.cpp ] && continue
+    # The process and the sessions are not linked: the request target needs only the App and
+    # the Beast conversion (http_convert.cpp), and the Beast-heavy session files are slow to build.
+    case "$(basename "$src")" in main.cpp | listener.cpp | http_session.cpp | sse_session.cpp | ws_session.cpp) continue ;; esac
     SERVER_SRCS+=("$src")
     SERVER_OBJS+=("$OUT/obj/server_$(basename "${src%.cpp}").o")
   done
