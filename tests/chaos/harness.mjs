@@ -14,6 +14,8 @@
 //     duplicate probe after the run);
 //   - outcomes the clients saw equal the outcomes the server recorded;
 //   - every replica equals the server's snapshot for that client's token;
+//   - every Node client's streams delivered the log's own changes, in order, with no gap and
+//     no repeat, each connection resuming from a cursor the client had (lib/stream-record.mjs);
 //   - counters and atomic groups: every group all-or-nothing in the log (all members at
 //     consecutive seqs, or none); every counter's final value = its initial value + the sum of
 //     the increments the server applied (the applied set from the log's origins, cross-checked
@@ -28,6 +30,7 @@ import './lib/server-bin.mjs'; // first: pins a private copy of the server binar
 import { api, makeToken, metrics, SseClient, sleep, snapshotAll, startServer, testConfig } from '../server/helpers.mjs';
 import { ChaosProxy } from './lib/proxy.mjs';
 import { rng } from './lib/rng.mjs';
+import { StreamLedger } from './lib/stream-record.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const COLLECTIONS_ADMIN = ['bills', 'products', 'bookings', 'stock_transactions'];
@@ -148,6 +151,9 @@ class NodeClient {
         break;
       case 'error':
         h.violation(`client ${this.idx} (${this.clientId}) error: ${m.message}`);
+        break;
+      case 'streams':
+        h.streams.add(`node ${this.idx} ${this.sub}`, this.role === 'admin', m.incarnation, m.recs);
         break;
     }
   }
@@ -369,6 +375,7 @@ export class ChaosRun {
     this.groups = new Map(); // `${clientId}#${first mid}` -> {kind, clientId, mids, owner}
     this.counterInit = new Map(Array.from({ length: this.opts.counters }, (_, i) => [`ctr-${i}`, this.opts.counterStart]));
     this.clientIds = new Map();
+    this.streams = new StreamLedger(); // what the Node clients' streams delivered
     this.violations = [];
     this.faults = {
       server_kill9: 0, client_kill9: 0, client_kill_mid_write: 0, client_offline_periods: 0,
@@ -814,6 +821,7 @@ export class ChaosRun {
 
   async check(head) {
     const log = await this.stopAuditor(head);
+    const streams = this.streams.check(log, (m) => this.violation(m));
     const counterValues = await this.counterValues();
     const byOrigin = new Map();
     const byTag = new Map();
@@ -900,7 +908,7 @@ export class ChaosRun {
     }
     const groups = this.checkGroups(byOrigin, recorded);
     const counters = await this.checkCounters(log, byOrigin, recorded, counterValues);
-    return { counts, duplicated, logChanges: log.length, groups, counters };
+    return { counts, duplicated, logChanges: log.length, groups, counters, streams };
   }
 
   /** The counters' values on the server and in every replica, right after quiet (before the probes). */
@@ -1077,6 +1085,7 @@ export class ChaosRun {
       log_changes: checked.logChanges,
       log_retention: this.config.limits.log_retention,
       server_counters: this.serverCounters,
+      client_streams: checked.streams,
       auditor: { reconnect_attempts: this.audit.reconnects, gaps: this.audit.gaps, repeats: this.audit.repeats, resets: this.audit.resets },
       mids_reused_after_crash_before_durable: this.midsReusedAfterCrash ?? 0,
       faults: { ...this.faults, ...Object.fromEntries(Object.entries(this.proxy.stats).map(([k, v]) => [`proxy_${k}`, v])) },
