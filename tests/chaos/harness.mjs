@@ -21,6 +21,10 @@
 //     the increments the server applied (the applied set from the log's origins, cross-checked
 //     with the clients' verdicts), each log step of a counter exactly its increment; every
 //     replica's counter = the server's; transfers conserve the counters' total.
+// Cluster mode (option `cluster`, lib/cluster.mjs): the same clients and checks against N nodes
+// on one PostgreSQL behind a real HAProxy (clients -> ChaosProxy -> HAProxy -> nodes); the
+// nemesis kills random nodes with -9 instead of the one server, and crashes PostgreSQL; the
+// checker's log is the database's own, compared seq by seq with the auditor's stream.
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +32,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import './lib/server-bin.mjs'; // first: pins a private copy of the server binary
 import { api, makeToken, metrics, SseClient, sleep, snapshotAll, startServer, testConfig } from '../server/helpers.mjs';
+import { ClusterChaos } from './lib/cluster.mjs';
 import { ChaosProxy } from './lib/proxy.mjs';
 import { rng } from './lib/rng.mjs';
 import { StreamLedger } from './lib/stream-record.mjs';
@@ -366,7 +371,7 @@ export class ChaosRun {
     this.opts = {
       seconds: 60, clients: 20, customers: 5, pages: 2, opMinMs: 100, opMaxMs: 700,
       serverKillEveryS: [10, 20], clientKillEveryS: [2, 5], quietTimeoutS: 90, logRetention: 0, offlineMaxMs: 12000, log: (...a) => console.log(...a),
-      counters: 4, counterStart: 20, counterShare: 0.3, ...opts,
+      counters: 4, counterStart: 20, counterShare: 0.3, cluster: null, ...opts,
     };
     this.seed = String(this.opts.seed ?? Date.now());
     this.r = rng(`${this.seed}/nemesis`);
@@ -447,11 +452,15 @@ export class ChaosRun {
     this.timers.add(t);
   }
 
+  staticDir() {
+    return this.opts.staticDir ?? join(here, '..', 'e2e', 'app', 'dist');
+  }
+
   async startServer() {
     const args = this.port ? ['--port', String(this.port)] : [];
     for (let attempt = 0; ; attempt++) {
       try {
-        this.server = await startServer({ config: this.config, dir: this.workDir, args: [...args, '--static', this.opts.staticDir ?? join(here, '..', 'e2e', 'app', 'dist')] });
+        this.server = await startServer({ config: this.config, dir: this.workDir, args: [...args, '--static', this.staticDir()] });
         this.port = this.server.port;
         return;
       } catch (e) {
@@ -465,11 +474,16 @@ export class ChaosRun {
     // Safety net: if the test process dies without teardown, take our children with it.
     process.once('exit', () => {
       for (const c of this.nodes ?? []) if (c.proc && c.proc.exitCode === null) c.proc.kill('SIGKILL');
-      if (this.server?.proc.exitCode === null) this.server.proc.kill('SIGKILL');
+      if (this.server?.proc?.exitCode === null) this.server.proc.kill('SIGKILL');
     });
     this.workDir = mkdtempSync(join(tmpdir(), 'syncline-chaos-'));
     this.config = chaosConfig({ logRetention: this.opts.logRetention });
-    await this.startServer();
+    if (this.opts.cluster) {
+      // The balancer stands in for the server: every request and stream of the harness goes through it.
+      this.clusterMode = new ClusterChaos(this, this.opts.cluster);
+      this.server = await this.clusterMode.setup({ config: this.config, workDir: this.workDir, staticDir: this.staticDir() });
+      this.port = this.server.port;
+    } else await this.startServer();
     this.proxy = new ChaosProxy({ targetPort: this.port, rng: rng(`${this.seed}/proxy`) });
     this.proxy.faults = false;
     await this.proxy.listen();
@@ -515,7 +529,8 @@ export class ChaosRun {
   }
 
   /** Tails the whole change log over SSE straight from the server (not through the proxy),
-   * resuming with its cursor after every server kill: the record the checker compares against.
+   * resuming with its cursor after every server kill: the record the checker compares against
+   * (in cluster mode, with the database's log; it is moved to another node every few seconds).
    * Every seq of this dataset is a change an admin may read, so the seqs must be 1..head with
    * no gap and no repeat (an SSE resume check across kill -9 of its own). */
   startAuditor() {
@@ -525,7 +540,8 @@ export class ChaosRun {
       while (!this.auditStop) {
         let sse;
         try {
-          sse = new SseClient(this.server, { token: this.adminToken, cursor: a.cursor, collections: COLLECTIONS_ADMIN.join(',') });
+          // In cluster mode straight to one node after another (lib/cluster.mjs auditTarget).
+          sse = new SseClient(this.clusterMode?.auditTarget() ?? this.server, { token: this.adminToken, cursor: a.cursor, collections: COLLECTIONS_ADMIN.join(',') });
           await sse.opened;
           let seen = 0;
           await new Promise((res) => {
@@ -586,6 +602,7 @@ export class ChaosRun {
     let nextServerKill = Date.now() + r.range(skLo, skHi) * 1000;
     let nextClientKill = Date.now() + r.range(ckLo, ckHi) * 1000;
     let nextPageFault = Date.now() + r.range(5, 12) * 1000;
+    this.clusterMode?.plan(r, seconds);
     const pageLoops = this.pages.map((p) => this.pageWriter(p, end));
     while (Date.now() < end) {
       await sleep(r.int(100, 400));
@@ -612,7 +629,8 @@ export class ChaosRun {
           this.later(r.int(300, 2500), () => this.restartNode(c));
         }
       }
-      if (Date.now() >= nextServerKill) {
+      if (this.clusterMode) this.clusterMode.tick(r);
+      else if (Date.now() >= nextServerKill) {
         nextServerKill = Date.now() + r.range(skLo, skHi) * 1000;
         await this.killServer(r.int(100, 2500));
       }
@@ -670,16 +688,19 @@ export class ChaosRun {
     }
   }
 
-  /** Adds up counters of the server incarnation about to die (metrics restart at 0). */
-  async sampleServer() {
-    try {
-      const m = await metrics(this.server);
-      this.serverCounters = this.serverCounters ?? {};
-      for (const k of ['syncline_resets_total', 'syncline_mutations_total{status="duplicate"}', 'syncline_mutations_total{status="applied"}']) {
-        this.serverCounters[k] = (this.serverCounters[k] ?? 0) + (m[k] ?? 0);
+  /** Adds up counters of the server incarnation about to die (metrics restart at 0); in
+   * cluster mode of each node given (by default every node that runs). */
+  async sampleServer(targets = this.clusterMode ? this.clusterMode.nodes.filter((n) => n.alive) : [this.server]) {
+    for (const t of targets) {
+      try {
+        const m = await metrics(t);
+        this.serverCounters = this.serverCounters ?? {};
+        for (const k of ['syncline_resets_total', 'syncline_mutations_total{status="duplicate"}', 'syncline_mutations_total{status="applied"}']) {
+          this.serverCounters[k] = (this.serverCounters[k] ?? 0) + (m[k] ?? 0);
+        }
+      } catch {
+        /* best effort */
       }
-    } catch {
-      /* best effort */
     }
   }
 
@@ -698,6 +719,7 @@ export class ChaosRun {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.proxy.faults = false;
+    await this.clusterMode?.heal();
     for (const c of this.nodes) {
       c.killOnIssue = false;
       if (c.restarting) await c.restarting;
@@ -757,7 +779,7 @@ export class ChaosRun {
     let last = [];
     for (;;) {
       last = [];
-      const head = (await api(this.server, 'GET', '/v1/health')).json.seq;
+      const head = this.clusterMode ? await this.clusterMode.head(last) : (await api(this.server, 'GET', '/v1/health')).json.seq;
       for (const c of [...this.nodes, ...this.pages]) {
         let rep;
         try {
@@ -820,7 +842,8 @@ export class ChaosRun {
   }
 
   async check(head) {
-    const log = await this.stopAuditor(head);
+    let log = await this.stopAuditor(head);
+    if (this.clusterMode) log = await this.clusterMode.serverLog(log, head);
     const streams = this.streams.check(log, (m) => this.violation(m));
     const counterValues = await this.counterValues();
     const byOrigin = new Map();
@@ -1088,6 +1111,7 @@ export class ChaosRun {
       client_streams: checked.streams,
       auditor: { reconnect_attempts: this.audit.reconnects, gaps: this.audit.gaps, repeats: this.audit.repeats, resets: this.audit.resets },
       mids_reused_after_crash_before_durable: this.midsReusedAfterCrash ?? 0,
+      ...(this.clusterMode ? { cluster: this.clusterMode.figures() } : {}),
       faults: { ...this.faults, ...Object.fromEntries(Object.entries(this.proxy.stats).map(([k, v]) => [`proxy_${k}`, v])) },
       convergence_ms: quiet.ms,
       lost: checked.counts.lost,
@@ -1105,7 +1129,8 @@ export class ChaosRun {
     await Promise.all((this.nodes ?? []).map((c) => c.stop().catch(() => c.kill())));
     if (this.browser) await this.browser.close();
     if (this.proxy) await this.proxy.close().catch(() => {});
-    if (this.server) await this.server.stop('SIGKILL').catch(() => {});
+    if (this.clusterMode) await this.clusterMode.stop().catch((e) => this.log(`chaos: cluster stop: ${e.message}`));
+    else if (this.server) await this.server.stop('SIGKILL').catch(() => {});
     if (this.violations.length && process.env.CHAOS_KEEP) this.log(`chaos: work dir kept at ${this.workDir}`);
     else rmSync(this.workDir, { recursive: true, force: true });
   }
@@ -1134,7 +1159,7 @@ export function report(result, rerun) {
     lines.push(`chaos counters: ${inc.issued} increments issued (${inc.issued_by_pages} by pages), ${inc.applied} applied, rejected ${codes(inc.rejected)}, ${inc.never_reached_server} never reached the server; ` +
       `${g.issued} groups issued (${g.issued_by_pages} by pages), ${g.applied} applied, rejected ${codes(g.rejected)}, ${g.never_reached_server} never reached the server; ` +
       `counters ${Object.entries(result.counters ?? {}).map(([id, c]) => `${id} ${c.initial}->${c.final}`).join(', ')}; ` +
-      `faults: ${result.faults?.server_kill9} server kill -9, ${result.faults?.client_kill9} client kills (${result.faults?.client_kill_mid_write} mid write)`);
+      `faults: ${result.cluster ? `${result.faults.node_kill9} node kill -9 (${result.cluster.nodes} nodes), ${result.faults.pg_restart} PostgreSQL restarts` : `${result.faults?.server_kill9} server kill -9`}, ${result.faults?.client_kill9} client kills (${result.faults?.client_kill_mid_write} mid write)`);
   }
   return lines.join('\n');
 }
