@@ -115,13 +115,19 @@ export class StreamLedger {
     for (const r of recs) e.recs.push(r);
   }
 
-  /** Checks every record against `log` (the checker's change log, seqs 1..head). */
-  check(log, violation) {
+  /** Checks every record against `log` (the checker's change log, seqs 1..head). Reports at
+   * most `perKind` violations of each kind, then how many more there were. */
+  check(log, report, { perKind = 8 } = {}) {
+    const shown = {};
+    const violation = (kind, msg) => {
+      shown[kind] = (shown[kind] ?? 0) + 1;
+      if (shown[kind] <= perKind) report(msg);
+    };
     const rows = new Map(log.map((ch) => [ch.seq, ch]));
     const digests = new Map(log.map((ch) => [ch.seq, changeDigest(ch)]));
     const end = log.length ? log[log.length - 1].seq : 0;
     const leaves = new Map(log.filter((ch) => ch.op === 'update').map((ch) => [ch.seq, changeDigest({ ...ch, op: 'delete', fields: {} })]));
-    const f = { incarnations: 0, connections: 0, connections_answered: 0, changes: 0, changes_compared: 0, resumes_on_another_node: 0, nodes: {}, resumed_below_delivered: 0, snapshots: 0, resets: 0, gaps: 0, repeats: 0, differing: 0, cursor_faults: 0 };
+    const f = { incarnations: 0, connections: 0, connections_answered: 0, changes: 0, changes_compared: 0, resumes_on_another_node: 0, nodes: {}, resumed_below_delivered: 0, snapshots: 0, resets: 0, changes_after_reset: 0, gaps: 0, repeats: 0, differing: 0, cursor_faults: 0 };
     for (const e of this.byIncarnation.values()) {
       f.incarnations++;
       const who = `${e.owner} (incarnation ${e.incarnation}, ${e.admin ? 'admin' : 'customer'})`;
@@ -144,10 +150,10 @@ export class StreamLedger {
             const top = Math.max(prev.cursor, delivered ?? 0);
             if (cursor < prev.cursor && !reset) {
               f.cursor_faults++;
-              violation(`STREAM ${who}: connection ${id} resumed from cursor ${cursor}, below the previous connection's ${prev.cursor}`);
+              violation('cursor', `STREAM ${who}: connection ${id} resumed from cursor ${cursor}, below the previous connection's ${prev.cursor}`);
             } else if (cursor > top && !snapshots.includes(cursor) && !reset) {
               f.cursor_faults++;
-              violation(`STREAM ${who}: connection ${id} resumed from cursor ${cursor}, but its streams delivered up to ${delivered} (previous cursor ${prev.cursor}) and no snapshot at ${cursor} came between (snapshots: ${snapshots.join(',') || 'none'})`);
+              violation('cursor', `STREAM ${who}: connection ${id} resumed from cursor ${cursor}, but its streams delivered up to ${delivered} (previous cursor ${prev.cursor}) and no snapshot at ${cursor} came between (snapshots: ${snapshots.join(',') || 'none'})`);
             }
             if (cursor < (delivered ?? 0)) f.resumed_below_delivered++;
           }
@@ -173,16 +179,21 @@ export class StreamLedger {
         if (r[0] === 'r') {
           f.resets++;
           reset = true;
+          c.reset = true;
           continue;
         }
         const [, , seq, digest] = r;
         f.changes++;
-        if (seq <= c.last) {
+        if (c.reset) {
+          // The server goes live from its head after a reset; the runtime drops what follows
+          // it, takes a snapshot and opens a new stream. Still compared with the log below.
+          f.changes_after_reset++;
+        } else if (seq <= c.last) {
           f.repeats++;
-          violation(`STREAM ${who}: connection ${c.id} (cursor ${c.cursor}, node ${c.node}) delivered seq ${seq} after ${c.last}: a repeat`);
+          violation('repeat', `STREAM ${who}: connection ${c.id} (cursor ${c.cursor}, node ${c.node}) delivered seq ${seq} after ${c.last}: a repeat`);
         } else if (e.admin && seq !== c.last + 1) {
           f.gaps++;
-          violation(`STREAM ${who}: connection ${c.id} (cursor ${c.cursor}, node ${c.node}) delivered seq ${seq} after ${c.last}: a gap`);
+          violation('gap', `STREAM ${who}: connection ${c.id} (cursor ${c.cursor}, node ${c.node}) delivered seq ${seq} after ${c.last}: a gap of ${seq - c.last - 1}`);
         }
         c.last = Math.max(c.last, seq);
         delivered = Math.max(delivered ?? 0, seq);
@@ -192,10 +203,11 @@ export class StreamLedger {
         if (digest !== digests.get(seq) && (e.admin || digest !== leaves.get(seq))) {
           f.differing++;
           const row = rows.get(seq);
-          violation(`STREAM ${who}: connection ${c.id} (node ${c.node}) delivered seq ${seq} unlike the log's ${row ? `${row.op} ${row.collection}/${row.id} v${row.version}` : '(no such seq)'}`);
+          violation('differing', `STREAM ${who}: connection ${c.id} (node ${c.node}) delivered seq ${seq} unlike the log's ${row ? `${row.op} ${row.collection}/${row.id} v${row.version}` : '(no such seq)'}`);
         }
       }
     }
+    for (const [kind, n] of Object.entries(shown)) if (n > perKind) report(`STREAM: ${n - perKind} more ${kind} violation(s) not shown`);
     return f;
   }
 }
