@@ -32,7 +32,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import './lib/server-bin.mjs'; // first: pins a private copy of the server binary
 import { api, makeToken, metrics, SseClient, sleep, snapshotAll, startServer, testConfig } from '../server/helpers.mjs';
-import { ClusterChaos } from './lib/cluster.mjs';
+import { ClusterChaos } from './lib/cluster-chaos.mjs';
 import { ChaosProxy } from './lib/proxy.mjs';
 import { rng } from './lib/rng.mjs';
 import { StreamLedger } from './lib/stream-record.mjs';
@@ -542,10 +542,14 @@ export class ChaosRun {
         try {
           // In cluster mode straight to one node after another (lib/cluster.mjs auditTarget).
           sse = new SseClient(this.clusterMode?.auditTarget() ?? this.server, { token: this.adminToken, cursor: a.cursor, collections: COLLECTIONS_ADMIN.join(',') });
+          const current = sse;
+          this.auditClose = () => current.close();
+          a.activity = Date.now(); // heartbeats move it on; a hung node's stream stops it
           await sse.opened;
           let seen = 0;
           await new Promise((res) => {
             const check = () => {
+              a.activity = Date.now();
               for (; seen < sse.events.length; seen++) {
                 const ev = sse.events[seen];
                 if (ev.event === 'reset') {
@@ -565,7 +569,6 @@ export class ChaosRun {
               if (sse.closed || this.auditStop) res();
             };
             sse.waiters.push(check);
-            this.auditClose = () => sse.close();
             check();
           });
         } catch {
@@ -693,7 +696,7 @@ export class ChaosRun {
   async sampleServer(targets = this.clusterMode ? this.clusterMode.nodes.filter((n) => n.alive) : [this.server]) {
     for (const t of targets) {
       try {
-        const m = await metrics(t);
+        const m = await Promise.race([metrics(t), sleep(3000).then(() => Promise.reject(new Error('no answer')))]);
         this.serverCounters = this.serverCounters ?? {};
         for (const k of ['syncline_resets_total', 'syncline_mutations_total{status="duplicate"}', 'syncline_mutations_total{status="applied"}']) {
           this.serverCounters[k] = (this.serverCounters[k] ?? 0) + (m[k] ?? 0);
@@ -1131,7 +1134,7 @@ export class ChaosRun {
     if (this.proxy) await this.proxy.close().catch(() => {});
     if (this.clusterMode) await this.clusterMode.stop().catch((e) => this.log(`chaos: cluster stop: ${e.message}`));
     else if (this.server) await this.server.stop('SIGKILL').catch(() => {});
-    if (this.violations.length && process.env.CHAOS_KEEP) this.log(`chaos: work dir kept at ${this.workDir}`);
+    if ((this.violations.length && process.env.CHAOS_KEEP) || process.env.CHAOS_KEEP === 'always') this.log(`chaos: work dir kept at ${this.workDir}`);
     else rmSync(this.workDir, { recursive: true, force: true });
   }
 }

@@ -6,14 +6,17 @@
 // nodeN.log (every incarnation, appended), haproxy.log; PostgreSQL's log is in its own
 // temporary directory (tests/lib/postgres.mjs).
 //
-//   const c = new ChaosCluster({ nodes: 3, config, workDir, staticDir });
+//   const c = new ChaosCluster({ nodes: 3, config, workDir, staticDir, dbLinks: false });
 //   await c.start();              // c.balancer: { url, port } for tests/server/helpers.mjs
-//   await c.nodes[1].kill9(); await c.nodes[1].start();
+//   await c.nodes[1].kill9(); await c.nodes[1].start();   // same port, same database
+//   c.nodes[1].pause(); c.nodes[1].resume();               // SIGSTOP / SIGCONT: a hung node
+//   c.nodes[1].dbLink.partition(); ...heal();              // with dbLinks: cut off from PostgreSQL
 //   await c.restartDatabase();     // pg_ctl stop -m immediate, then start (crash recovery)
 //   await c.readLog();             // the database's log, as change messages
 //   await c.stop();
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { haproxyConfig } from '../../../scripts/lib/haproxy-config.mjs';
 import { pg } from '../../lib/postgres.mjs';
@@ -38,6 +41,70 @@ async function getJson(url, timeoutMs = 2000) {
   }
 }
 
+/** A node's own way to PostgreSQL: a TCP relay the nemesis can partition (bytes held in both
+ * directions, connections kept open, new ones held too, as a network that drops everything
+ * for a while) and heal. */
+class DbLink {
+  constructor(targetPort) {
+    this.targetPort = targetPort;
+    this.pairs = new Set();
+    this.cut = false;
+    this.waiting = [];
+  }
+
+  async listen() {
+    this.server = net.createServer((c) => (this.cut ? this.waiting.push(c) : this.#relay(c)));
+    await new Promise((res) => this.server.listen(0, '127.0.0.1', res));
+    this.port = this.server.address().port;
+  }
+
+  #relay(c) {
+    const s = net.connect(this.targetPort, '127.0.0.1');
+    const pair = { c, s };
+    this.pairs.add(pair);
+    const end = () => {
+      this.pairs.delete(pair);
+      c.destroy();
+      s.destroy();
+    };
+    c.on('error', end).on('close', end);
+    s.on('error', end).on('close', end);
+    c.pipe(s);
+    s.pipe(c);
+    if (this.cut) this.#hold(pair);
+  }
+
+  #hold({ c, s }) {
+    c.unpipe(s);
+    s.unpipe(c);
+    c.pause();
+    s.pause();
+  }
+
+  partition() {
+    this.cut = true;
+    for (const p of this.pairs) this.#hold(p);
+  }
+
+  heal() {
+    this.cut = false;
+    for (const { c, s } of this.pairs) {
+      c.pipe(s);
+      s.pipe(c);
+    }
+    for (const c of this.waiting.splice(0)) this.#relay(c);
+  }
+
+  close() {
+    for (const { c, s } of this.pairs) {
+      c.destroy();
+      s.destroy();
+    }
+    for (const c of this.waiting) c.destroy();
+    return new Promise((res) => this.server.close(() => res()));
+  }
+}
+
 const running = (proc) => !!proc && proc.exitCode === null && proc.signalCode === null;
 const exited = (proc) => (running(proc) ? new Promise((res) => proc.once('exit', res)) : Promise.resolve());
 
@@ -52,13 +119,27 @@ class ClusterNode {
     this.proc = null;
     this.incarnation = 0;
     this.startAttempts = 0;
+    this.startFailures = {}; // why a start failed (the node's last error line): count
+  }
+
+  /** The node's error lines written since byte `from` of its log. */
+  #errorsSince(from) {
+    const fd = openSync(this.logFile, 'r');
+    try {
+      const size = statSync(this.logFile).size;
+      const buf = Buffer.alloc(Math.min(size - from, 1 << 20));
+      readSync(fd, buf, 0, buf.length, from);
+      return buf.toString('utf8').split('\n').filter((l) => l.includes('"level":"error"'));
+    } finally {
+      closeSync(fd);
+    }
   }
 
   get alive() {
     return running(this.proc);
   }
 
-  #mark(what) {
+  mark(what) {
     const fd = openSync(this.logFile, 'a');
     writeSync(fd, `${JSON.stringify({ harness: what, node: this.name, incarnation: this.incarnation, at: new Date().toISOString() })}\n`);
     closeSync(fd);
@@ -73,9 +154,10 @@ class ClusterNode {
     for (;;) {
       this.incarnation++;
       this.startAttempts++;
-      this.#mark('start');
+      this.mark('start');
+      const from = statSync(this.logFile).size;
       const fd = openSync(this.logFile, 'a');
-      const args = ['--port', String(this.port), '--db', c.dbUrl, '--config', c.configPath, ...(c.staticDir ? ['--static', c.staticDir] : [])];
+      const args = ['--port', String(this.port), '--db', this.dbUrl ?? c.dbUrl, '--config', c.configPath, ...(c.staticDir ? ['--static', c.staticDir] : [])];
       const proc = spawn(process.env.SYNCLINE_SERVER_BIN || SERVER_BIN, args, { stdio: ['ignore', fd, fd] });
       closeSync(fd);
       this.proc = proc;
@@ -90,6 +172,9 @@ class ClusterNode {
         await exited(proc);
         throw new Error(`${this.name} (port ${this.port}) did not answer /v1/health in ${timeoutMs} ms; see ${this.logFile}`);
       }
+      const last = this.#errorsSince(from).pop() ?? `exit ${proc.exitCode ?? proc.signalCode}`;
+      const why = /deadlock detected/.test(last) ? 'deadlock detected (schema)' : /cannot connect|not yet accepting|starting up|shutting down|terminat/.test(last) ? 'database unreachable' : /cannot listen/.test(last) ? 'port in use' : last.slice(0, 160);
+      this.startFailures[why] = (this.startFailures[why] ?? 0) + 1;
       if (Date.now() >= deadline) throw new Error(`${this.name} (port ${this.port}) could not start in ${timeoutMs} ms (last exit ${proc.exitCode ?? proc.signalCode}); see ${this.logFile}`);
       await sleep(500);
     }
@@ -99,7 +184,7 @@ class ClusterNode {
   async kill9() {
     const p = this.proc;
     if (!running(p)) return;
-    this.#mark('kill -9');
+    this.mark('kill -9');
     p.kill('SIGKILL');
     await exited(p);
   }
@@ -113,6 +198,19 @@ class ClusterNode {
     clearTimeout(t);
   }
 
+  /** SIGSTOP: the node hangs (its sockets and its PostgreSQL sessions stay open). */
+  pause() {
+    if (!running(this.proc)) return;
+    this.mark('SIGSTOP');
+    this.proc.kill('SIGSTOP');
+  }
+
+  resume() {
+    if (!running(this.proc)) return;
+    this.mark('SIGCONT');
+    this.proc.kill('SIGCONT');
+  }
+
   /** This node's /v1/health (its head: the last seq it has broadcast), or null. */
   health() {
     return getJson(`${this.url}/v1/health`);
@@ -120,7 +218,8 @@ class ClusterNode {
 }
 
 export class ChaosCluster {
-  constructor({ nodes = 3, config, workDir, staticDir = null, log = () => {} }) {
+  constructor({ nodes = 3, config, workDir, staticDir = null, dbLinks = false, log = () => {} }) {
+    this.dbLinks = dbLinks; // each node reaches PostgreSQL through its own DbLink
     this.n = nodes;
     this.config = config;
     this.workDir = workDir;
@@ -147,6 +246,13 @@ export class ChaosCluster {
     writeFileSync(this.configPath, JSON.stringify({ ...this.config, trusted_proxies: ['127.0.0.1'] }, null, 2));
     const [port, statsPort, ...nodePorts] = await freePorts(this.n + 2);
     this.nodes = nodePorts.map((p, i) => new ClusterNode(this, i, p));
+    if (this.dbLinks) {
+      for (const n of this.nodes) {
+        n.dbLink = new DbLink(this.pg.port);
+        await n.dbLink.listen();
+        n.dbUrl = this.dbUrl.replace(`:${this.pg.port}/`, `:${n.dbLink.port}/`);
+      }
+    }
     // One first, so the schema is created once; then the others together.
     await this.nodes[0].start();
     await Promise.all(this.nodes.slice(1).map((x) => x.start()));
@@ -251,189 +357,8 @@ export class ChaosCluster {
       clearTimeout(t);
     }
     await Promise.all(this.nodes.map((x) => x.kill9()));
+    await Promise.all(this.nodes.map((x) => x.dbLink?.close()));
     if (this.pg && this.dbName) await this.pg.dropDatabase(this.dbName).catch(() => {});
     if (this.onExit) process.removeListener('exit', this.onExit);
-  }
-}
-
-const canonical = (v) => JSON.stringify(v, (k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.keys(x).sort().map((y) => [y, x[y]])) : x));
-const sameChange = (a, b) =>
-  a.collection === b.collection && a.id === b.id && a.op === b.op && a.version === b.version &&
-  (a.origin?.client ?? null) === (b.origin?.client ?? null) && (a.origin?.mid ?? null) === (b.origin?.mid ?? null) &&
-  canonical(a.fields ?? {}) === canonical(b.fields ?? {});
-const show = (ch) => (ch ? `${ch.op} ${ch.collection}/${ch.id} v${ch.version} by ${ch.origin ? `${ch.origin.client}#${ch.origin.mid}` : 'none'}` : 'nothing');
-
-/** The cluster half of a ChaosRun (harness.mjs, option `cluster`): sets the cluster up, adds
- * its faults to the nemesis (kill -9 of a random node every few seconds, restarted on its port
- * after `nodeDownMs`; PostgreSQL crashed and restarted `pgRestarts` times, spread over the run;
- * the auditor's stream moved to the next node every 2-5 s), heals it, and gives the checker the
- * database's own log. Options:
- *   nodes (3), nodeKillEveryS ([3, 6]), nodeDownMs ([1000, 3000]), pgRestarts (1),
- *   minNodesUp (1: a node is killed only while more than this many run). */
-export class ClusterChaos {
-  constructor(run, opts = {}) {
-    this.run = run;
-    this.opts = { nodes: 3, nodeKillEveryS: [3, 6], nodeDownMs: [1000, 3000], pgRestarts: 1, minNodesUp: 1, ...opts };
-    this.restarting = new Set();
-    this.pgRestarting = null;
-    this.nodeHeadsAtQuiet = null;
-    this.audit = { next: 0, moves: 0, connections: {} };
-  }
-
-  /** Where the auditor's stream connects next: straight to the next node in turn (one that was
-   * just killed refuses, and the auditor tries the one after). */
-  auditTarget() {
-    const n = this.nodes[this.audit.next++ % this.nodes.length];
-    this.audit.connections[n.name] = (this.audit.connections[n.name] ?? 0) + 1;
-    return n;
-  }
-
-  async setup({ config, workDir, staticDir }) {
-    this.cluster = new ChaosCluster({ nodes: this.opts.nodes, config, workDir, staticDir, log: (...a) => this.run.log(...a) });
-    await this.cluster.start();
-    Object.assign(this.run.faults, { node_kill9: 0, pg_restart: 0 });
-    return this.cluster.balancer;
-  }
-
-  get nodes() {
-    return this.cluster?.nodes ?? [];
-  }
-
-  /** Plans the nemesis' cluster faults for a run of `seconds` starting now. */
-  plan(r, seconds) {
-    const now = Date.now();
-    const [lo, hi] = this.opts.nodeKillEveryS;
-    this.nextNodeKill = now + r.range(lo, hi) * 1000;
-    this.nextAuditMove = now + r.range(2, 5) * 1000;
-    // PostgreSQL restarts spread evenly over the run, each moved by up to a tenth of its share.
-    const k = this.opts.pgRestarts;
-    this.pgPlan = Array.from({ length: k }, (_, i) => now + (seconds * 1000 * (i + 1 + r.range(-0.2, 0.2))) / (k + 1));
-  }
-
-  /** One step of the nemesis loop: starts what is due, never waits for it. */
-  tick(r) {
-    const now = Date.now();
-    if (now >= this.nextNodeKill) {
-      const [lo, hi] = this.opts.nodeKillEveryS;
-      this.nextNodeKill = now + r.range(lo, hi) * 1000;
-      const up = this.nodes.filter((n) => n.alive && !this.restarting.has(n));
-      if (up.length > this.opts.minNodesUp) {
-        const n = r.pick(up);
-        const down = r.int(...this.opts.nodeDownMs);
-        this.restarting.add(n);
-        n.restarting = this.#killAndRestart(n, down).finally(() => {
-          this.restarting.delete(n);
-          n.restarting = null;
-        });
-      }
-    }
-    if (now >= this.nextAuditMove) {
-      // The auditor ends its stream and resumes from its cursor on the next node.
-      this.nextAuditMove = now + r.range(2, 5) * 1000;
-      this.audit.moves++;
-      this.run.auditClose?.();
-    }
-    if (this.pgPlan.length && now >= this.pgPlan[0] && !this.pgRestarting) {
-      this.pgPlan.shift();
-      this.pgRestarting = this.#restartPg().finally(() => (this.pgRestarting = null));
-    }
-  }
-
-  async #killAndRestart(n, downMs) {
-    await this.run.sampleServer([n]); // its metrics start again at 0
-    this.run.faults.node_kill9++;
-    await n.kill9();
-    await sleep(downMs);
-    try {
-      await n.start();
-    } catch (e) {
-      this.run.violation(`${n.name} did not come back after kill -9: ${e.message}`);
-    }
-  }
-
-  async #restartPg() {
-    this.run.faults.pg_restart++;
-    try {
-      await this.cluster.restartDatabase();
-      this.run.log(`chaos: PostgreSQL restarted (immediate) in ${this.cluster.dbRestartMs.at(-1)} ms`);
-    } catch (e) {
-      this.run.violation(`PostgreSQL restart failed: ${e.message}`);
-    }
-  }
-
-  /** After the nemesis: the database up, every node up and counted UP by HAProxy. */
-  async heal() {
-    if (this.pgRestarting) await this.pgRestarting;
-    for (const n of this.nodes) if (n.restarting) await n.restarting;
-    for (const n of this.nodes) {
-      if (!n.alive) {
-        try {
-          await n.start();
-        } catch (e) {
-          this.run.violation(`${n.name} could not be started at heal: ${e.message}`);
-        }
-      }
-    }
-    try {
-      await this.cluster.waitAllUp();
-    } catch (e) {
-      this.run.violation(e.message);
-    }
-  }
-
-  /** The database's head; a node that has not broadcast up to it yet goes into `lagging`. */
-  async head(lagging) {
-    const { head, max } = await this.cluster.head();
-    if (max !== head) lagging.push(`the database's head_seq is ${head} but its log ends at ${max}`);
-    const heads = {};
-    for (const n of this.nodes) {
-      const h = await n.health();
-      heads[n.name] = h?.seq ?? null;
-      if (h?.seq !== head) lagging.push(`${n.name}: broadcast up to ${h?.seq ?? 'nothing (no answer)'}, the database's head is ${head}`);
-    }
-    this.nodeHeadsAtQuiet = heads;
-    return head;
-  }
-
-  /** The checker's record: the database's log, compared seq by seq with what the auditor's
-   * stream (through HAProxy, resumed across every node kill) delivered. Returns its changes. */
-  async serverLog(auditorLog, head) {
-    const v = (m) => this.run.violation(m);
-    const db = await this.cluster.readLog();
-    db.forEach((row, i) => {
-      if (row.seq !== i + 1) v(`DATABASE LOG: position ${i} holds seq ${row.seq}, expected ${i + 1} (a gap or a repeat in the shared log)`);
-    });
-    if (db.length !== head) v(`DATABASE LOG: ${db.length} rows, head ${head}`);
-    const changes = db.filter((row) => row.kind === undefined);
-    this.logRows = { changes: changes.length, other: db.length - changes.length };
-    const seen = new Map(auditorLog.map((ch) => [ch.seq, ch]));
-    const inDb = new Set(db.map((row) => row.seq));
-    for (const ch of changes) {
-      const a = seen.get(ch.seq);
-      if (!a) v(`AUDITOR: seq ${ch.seq} (${show(ch)}) is in the database's log but its stream never delivered it`);
-      else if (!sameChange(a, ch)) v(`AUDITOR: seq ${ch.seq}: the stream delivered ${show(a)} ${canonical(a.fields)}, the database holds ${show(ch)} ${canonical(ch.fields)}`);
-    }
-    for (const a of auditorLog) if (!inDb.has(a.seq)) v(`AUDITOR: its stream delivered seq ${a.seq} (${show(a)}), which the database's log does not hold`);
-    return changes;
-  }
-
-  figures() {
-    return {
-      nodes: this.opts.nodes,
-      node_kill9: this.run.faults.node_kill9,
-      node_starts: this.nodes.reduce((s, n) => s + n.startAttempts, 0),
-      pg_restarts: this.cluster?.dbRestarts ?? 0,
-      pg_restart_ms: this.cluster?.dbRestartMs ?? [],
-      node_heads_at_quiet: this.nodeHeadsAtQuiet,
-      auditor_moved: this.audit.moves,
-      auditor_connections: this.audit.connections,
-      database_log: this.logRows ?? null,
-    };
-  }
-
-  async stop() {
-    await this.pgRestarting?.catch(() => {});
-    await Promise.all([...this.restarting].map((n) => n.restarting?.catch(() => {})));
-    await this.cluster?.stop();
   }
 }
