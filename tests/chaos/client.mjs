@@ -14,11 +14,14 @@
 // is reported over IPC: issued / issued_group (mids assigned; a group in one message, so a kill
 // right after it never leaves half a group in the parent's ledger), local (outbox durable),
 // applied (seq), rejected (code; a group's members each get the group's code).
+// It also reports what its streams delivered (lib/stream-record.mjs: per connection the cursor,
+// the node that answered, each change's seq and digest), which the harness checks against the log.
 // Commands from the parent: offline, online, write(bool), status, dump, exit.
 import WebSocket from 'ws';
 import { NodeEventSource } from './lib/event-source.mjs';
 import { FileStorage } from './lib/file-storage.mjs';
 import { rng } from './lib/rng.mjs';
+import { recordStreams } from './lib/stream-record.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
 globalThis.WebSocket = WebSocket;
@@ -35,6 +38,9 @@ const send = (m) => {
 process.on('unhandledRejection', (e) => send({ t: 'error', message: `unhandledRejection: ${e?.stack ?? e}` }));
 process.on('uncaughtException', (e) => send({ t: 'error', message: `uncaughtException: ${e?.stack ?? e}` }));
 process.on('disconnect', () => process.exit(0));
+// What the streams deliver, for the harness's check against the server's log (wraps the
+// WebSocket, EventSource and fetch above before the runtime is loaded).
+const streams = recordStreams((recs) => send({ t: 'streams', incarnation: cfg.incarnation, recs }));
 
 const { createClient, increment, serverTime } = await import('syncline');
 const r = rng(`${cfg.seed}/client/${cfg.idx}/${cfg.incarnation}`);
@@ -284,6 +290,7 @@ process.on('message', async (m) => {
       send({ t: 'status', req: m.req, status: client.status });
       break;
     case 'dump': {
+      streams.flush();
       const docs = {};
       for (const c of cfg.collections) docs[c] = client.collection(c).all().map((d) => ({ id: d.id, version: d.version, fields: d.fields, pending: !!d.pending }));
       send({ t: 'dump', req: m.req, status: client.status, docs });
@@ -291,6 +298,7 @@ process.on('message', async (m) => {
     }
     case 'exit':
       await client.close().catch(() => {});
+      streams.flush();
       send({ t: 'exited', req: m.req });
       process.exit(0);
   }

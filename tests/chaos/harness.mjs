@@ -14,11 +14,17 @@
 //     duplicate probe after the run);
 //   - outcomes the clients saw equal the outcomes the server recorded;
 //   - every replica equals the server's snapshot for that client's token;
+//   - every Node client's streams delivered the log's own changes, in order, with no gap and
+//     no repeat, each connection resuming from a cursor the client had (lib/stream-record.mjs);
 //   - counters and atomic groups: every group all-or-nothing in the log (all members at
 //     consecutive seqs, or none); every counter's final value = its initial value + the sum of
 //     the increments the server applied (the applied set from the log's origins, cross-checked
 //     with the clients' verdicts), each log step of a counter exactly its increment; every
 //     replica's counter = the server's; transfers conserve the counters' total.
+// Cluster mode (option `cluster`, lib/cluster.mjs): the same clients and checks against N nodes
+// on one PostgreSQL behind a real HAProxy (clients -> ChaosProxy -> HAProxy -> nodes); the
+// nemesis kills random nodes with -9 instead of the one server, and crashes PostgreSQL; the
+// checker's log is the database's own, compared seq by seq with the auditor's stream.
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,8 +32,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import './lib/server-bin.mjs'; // first: pins a private copy of the server binary
 import { api, makeToken, metrics, SseClient, sleep, snapshotAll, startServer, testConfig } from '../server/helpers.mjs';
+import { ClusterChaos } from './lib/cluster-chaos.mjs';
 import { ChaosProxy } from './lib/proxy.mjs';
 import { rng } from './lib/rng.mjs';
+import { StreamLedger } from './lib/stream-record.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const COLLECTIONS_ADMIN = ['bills', 'products', 'bookings', 'stock_transactions'];
@@ -148,6 +156,9 @@ class NodeClient {
         break;
       case 'error':
         h.violation(`client ${this.idx} (${this.clientId}) error: ${m.message}`);
+        break;
+      case 'streams':
+        h.streams.add(`node ${this.idx} ${this.sub}`, this.role === 'admin', m.incarnation, m.recs);
         break;
     }
   }
@@ -360,7 +371,7 @@ export class ChaosRun {
     this.opts = {
       seconds: 60, clients: 20, customers: 5, pages: 2, opMinMs: 100, opMaxMs: 700,
       serverKillEveryS: [10, 20], clientKillEveryS: [2, 5], quietTimeoutS: 90, logRetention: 0, offlineMaxMs: 12000, log: (...a) => console.log(...a),
-      counters: 4, counterStart: 20, counterShare: 0.3, ...opts,
+      counters: 4, counterStart: 20, counterShare: 0.3, cluster: null, ...opts,
     };
     this.seed = String(this.opts.seed ?? Date.now());
     this.r = rng(`${this.seed}/nemesis`);
@@ -369,6 +380,7 @@ export class ChaosRun {
     this.groups = new Map(); // `${clientId}#${first mid}` -> {kind, clientId, mids, owner}
     this.counterInit = new Map(Array.from({ length: this.opts.counters }, (_, i) => [`ctr-${i}`, this.opts.counterStart]));
     this.clientIds = new Map();
+    this.streams = new StreamLedger(); // what the Node clients' streams delivered
     this.violations = [];
     this.faults = {
       server_kill9: 0, client_kill9: 0, client_kill_mid_write: 0, client_offline_periods: 0,
@@ -440,11 +452,15 @@ export class ChaosRun {
     this.timers.add(t);
   }
 
+  staticDir() {
+    return this.opts.staticDir ?? join(here, '..', 'e2e', 'app', 'dist');
+  }
+
   async startServer() {
     const args = this.port ? ['--port', String(this.port)] : [];
     for (let attempt = 0; ; attempt++) {
       try {
-        this.server = await startServer({ config: this.config, dir: this.workDir, args: [...args, '--static', this.opts.staticDir ?? join(here, '..', 'e2e', 'app', 'dist')] });
+        this.server = await startServer({ config: this.config, dir: this.workDir, args: [...args, '--static', this.staticDir()] });
         this.port = this.server.port;
         return;
       } catch (e) {
@@ -458,11 +474,16 @@ export class ChaosRun {
     // Safety net: if the test process dies without teardown, take our children with it.
     process.once('exit', () => {
       for (const c of this.nodes ?? []) if (c.proc && c.proc.exitCode === null) c.proc.kill('SIGKILL');
-      if (this.server?.proc.exitCode === null) this.server.proc.kill('SIGKILL');
+      if (this.server?.proc?.exitCode === null) this.server.proc.kill('SIGKILL');
     });
     this.workDir = mkdtempSync(join(tmpdir(), 'syncline-chaos-'));
     this.config = chaosConfig({ logRetention: this.opts.logRetention });
-    await this.startServer();
+    if (this.opts.cluster) {
+      // The balancer stands in for the server: every request and stream of the harness goes through it.
+      this.clusterMode = new ClusterChaos(this, this.opts.cluster);
+      this.server = await this.clusterMode.setup({ config: this.config, workDir: this.workDir, staticDir: this.staticDir() });
+      this.port = this.server.port;
+    } else await this.startServer();
     this.proxy = new ChaosProxy({ targetPort: this.port, rng: rng(`${this.seed}/proxy`) });
     this.proxy.faults = false;
     await this.proxy.listen();
@@ -508,7 +529,8 @@ export class ChaosRun {
   }
 
   /** Tails the whole change log over SSE straight from the server (not through the proxy),
-   * resuming with its cursor after every server kill: the record the checker compares against.
+   * resuming with its cursor after every server kill: the record the checker compares against
+   * (in cluster mode, with the database's log; it is moved to another node every few seconds).
    * Every seq of this dataset is a change an admin may read, so the seqs must be 1..head with
    * no gap and no repeat (an SSE resume check across kill -9 of its own). */
   startAuditor() {
@@ -518,11 +540,16 @@ export class ChaosRun {
       while (!this.auditStop) {
         let sse;
         try {
-          sse = new SseClient(this.server, { token: this.adminToken, cursor: a.cursor, collections: COLLECTIONS_ADMIN.join(',') });
+          // In cluster mode straight to one node after another (lib/cluster.mjs auditTarget).
+          sse = new SseClient(this.clusterMode?.auditTarget() ?? this.server, { token: this.adminToken, cursor: a.cursor, collections: COLLECTIONS_ADMIN.join(',') });
+          const current = sse;
+          this.auditClose = () => current.close();
+          a.activity = Date.now(); // heartbeats move it on; a hung node's stream stops it
           await sse.opened;
           let seen = 0;
           await new Promise((res) => {
             const check = () => {
+              a.activity = Date.now();
               for (; seen < sse.events.length; seen++) {
                 const ev = sse.events[seen];
                 if (ev.event === 'reset') {
@@ -542,7 +569,6 @@ export class ChaosRun {
               if (sse.closed || this.auditStop) res();
             };
             sse.waiters.push(check);
-            this.auditClose = () => sse.close();
             check();
           });
         } catch {
@@ -579,6 +605,7 @@ export class ChaosRun {
     let nextServerKill = Date.now() + r.range(skLo, skHi) * 1000;
     let nextClientKill = Date.now() + r.range(ckLo, ckHi) * 1000;
     let nextPageFault = Date.now() + r.range(5, 12) * 1000;
+    this.clusterMode?.plan(r, seconds);
     const pageLoops = this.pages.map((p) => this.pageWriter(p, end));
     while (Date.now() < end) {
       await sleep(r.int(100, 400));
@@ -605,7 +632,8 @@ export class ChaosRun {
           this.later(r.int(300, 2500), () => this.restartNode(c));
         }
       }
-      if (Date.now() >= nextServerKill) {
+      if (this.clusterMode) this.clusterMode.tick(r);
+      else if (Date.now() >= nextServerKill) {
         nextServerKill = Date.now() + r.range(skLo, skHi) * 1000;
         await this.killServer(r.int(100, 2500));
       }
@@ -663,16 +691,19 @@ export class ChaosRun {
     }
   }
 
-  /** Adds up counters of the server incarnation about to die (metrics restart at 0). */
-  async sampleServer() {
-    try {
-      const m = await metrics(this.server);
-      this.serverCounters = this.serverCounters ?? {};
-      for (const k of ['syncline_resets_total', 'syncline_mutations_total{status="duplicate"}', 'syncline_mutations_total{status="applied"}']) {
-        this.serverCounters[k] = (this.serverCounters[k] ?? 0) + (m[k] ?? 0);
+  /** Adds up counters of the server incarnation about to die (metrics restart at 0); in
+   * cluster mode of each node given (by default every node that runs). */
+  async sampleServer(targets = this.clusterMode ? this.clusterMode.nodes.filter((n) => n.alive) : [this.server]) {
+    for (const t of targets) {
+      try {
+        const m = await Promise.race([metrics(t), sleep(3000).then(() => Promise.reject(new Error('no answer')))]);
+        this.serverCounters = this.serverCounters ?? {};
+        for (const k of ['syncline_resets_total', 'syncline_mutations_total{status="duplicate"}', 'syncline_mutations_total{status="applied"}']) {
+          this.serverCounters[k] = (this.serverCounters[k] ?? 0) + (m[k] ?? 0);
+        }
+      } catch {
+        /* best effort */
       }
-    } catch {
-      /* best effort */
     }
   }
 
@@ -691,6 +722,7 @@ export class ChaosRun {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.proxy.faults = false;
+    await this.clusterMode?.heal();
     for (const c of this.nodes) {
       c.killOnIssue = false;
       if (c.restarting) await c.restarting;
@@ -750,7 +782,7 @@ export class ChaosRun {
     let last = [];
     for (;;) {
       last = [];
-      const head = (await api(this.server, 'GET', '/v1/health')).json.seq;
+      const head = this.clusterMode ? await this.clusterMode.head(last) : (await api(this.server, 'GET', '/v1/health')).json.seq;
       for (const c of [...this.nodes, ...this.pages]) {
         let rep;
         try {
@@ -813,7 +845,9 @@ export class ChaosRun {
   }
 
   async check(head) {
-    const log = await this.stopAuditor(head);
+    let log = await this.stopAuditor(head);
+    if (this.clusterMode) log = await this.clusterMode.serverLog(log, head);
+    const streams = this.streams.check(log, (m) => this.violation(m));
     const counterValues = await this.counterValues();
     const byOrigin = new Map();
     const byTag = new Map();
@@ -900,7 +934,7 @@ export class ChaosRun {
     }
     const groups = this.checkGroups(byOrigin, recorded);
     const counters = await this.checkCounters(log, byOrigin, recorded, counterValues);
-    return { counts, duplicated, logChanges: log.length, groups, counters };
+    return { counts, duplicated, logChanges: log.length, groups, counters, streams };
   }
 
   /** The counters' values on the server and in every replica, right after quiet (before the probes). */
@@ -1077,8 +1111,10 @@ export class ChaosRun {
       log_changes: checked.logChanges,
       log_retention: this.config.limits.log_retention,
       server_counters: this.serverCounters,
+      client_streams: checked.streams,
       auditor: { reconnect_attempts: this.audit.reconnects, gaps: this.audit.gaps, repeats: this.audit.repeats, resets: this.audit.resets },
       mids_reused_after_crash_before_durable: this.midsReusedAfterCrash ?? 0,
+      ...(this.clusterMode ? { cluster: this.clusterMode.figures() } : {}),
       faults: { ...this.faults, ...Object.fromEntries(Object.entries(this.proxy.stats).map(([k, v]) => [`proxy_${k}`, v])) },
       convergence_ms: quiet.ms,
       lost: checked.counts.lost,
@@ -1096,8 +1132,9 @@ export class ChaosRun {
     await Promise.all((this.nodes ?? []).map((c) => c.stop().catch(() => c.kill())));
     if (this.browser) await this.browser.close();
     if (this.proxy) await this.proxy.close().catch(() => {});
-    if (this.server) await this.server.stop('SIGKILL').catch(() => {});
-    if (this.violations.length && process.env.CHAOS_KEEP) this.log(`chaos: work dir kept at ${this.workDir}`);
+    if (this.clusterMode) await this.clusterMode.stop().catch((e) => this.log(`chaos: cluster stop: ${e.message}`));
+    else if (this.server) await this.server.stop('SIGKILL').catch(() => {});
+    if ((this.violations.length && process.env.CHAOS_KEEP) || process.env.CHAOS_KEEP === 'always') this.log(`chaos: work dir kept at ${this.workDir}`);
     else rmSync(this.workDir, { recursive: true, force: true });
   }
 }
@@ -1125,7 +1162,7 @@ export function report(result, rerun) {
     lines.push(`chaos counters: ${inc.issued} increments issued (${inc.issued_by_pages} by pages), ${inc.applied} applied, rejected ${codes(inc.rejected)}, ${inc.never_reached_server} never reached the server; ` +
       `${g.issued} groups issued (${g.issued_by_pages} by pages), ${g.applied} applied, rejected ${codes(g.rejected)}, ${g.never_reached_server} never reached the server; ` +
       `counters ${Object.entries(result.counters ?? {}).map(([id, c]) => `${id} ${c.initial}->${c.final}`).join(', ')}; ` +
-      `faults: ${result.faults?.server_kill9} server kill -9, ${result.faults?.client_kill9} client kills (${result.faults?.client_kill_mid_write} mid write)`);
+      `faults: ${result.cluster ? `${result.faults.node_kill9} node kill -9 (${result.cluster.nodes} nodes), ${result.faults.pg_restart} PostgreSQL restarts` : `${result.faults?.server_kill9} server kill -9`}, ${result.faults?.client_kill9} client kills (${result.faults?.client_kill_mid_write} mid write)`);
   }
   return lines.join('\n');
 }

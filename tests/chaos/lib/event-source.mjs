@@ -25,6 +25,7 @@ export class NodeEventSource extends EventTarget {
         return this.#fail();
       }
       this.readyState = 1;
+      this.headers = res.headers; // not in the WHATWG API: for lib/stream-record.mjs
       const ev = new Event('open');
       this.onopen?.(ev);
       this.dispatchEvent(ev);
