@@ -50,6 +50,9 @@ for dir in tests/server tests/security; do
       node --test --test-concurrency=1 --test-timeout=600000 "${files[@]}"
   fi
 done
+# Tenant isolation once more against a cluster: three nodes on one PostgreSQL behind HAProxy.
+run_suite "tests/security tenant isolation (cluster)" env SYNCLINE_TEST_CLUSTER=1 SYNCLINE_PG_CACHE="$pg_cache" \
+  node --test --test-concurrency=1 --test-timeout=600000 tests/security/tenant_isolation.test.mjs
 rm -rf "$pg_cache"
 
 echo
