@@ -105,6 +105,75 @@ async function assertAllThere(server, acked, what) {
   return head;
 }
 
+// First in the file: a crash restart ends with a checkpoint that fsyncs every file written since
+// the cluster started, about 300 per database created (~1 s each here), so it is cheapest while
+// the cluster holds few databases.
+describe('PostgreSQL: the database crashes', pgOnly, () => {
+  const sc = scope();
+  after(() => sc.cleanup());
+
+  test('acknowledged writes survive a PostgreSQL crash under load; the server reconnects and goes on', async () => {
+    const cluster = await pg();
+    const dir = sc.dir();
+    const server = await sc.start({ dir });
+    const sse = new SseClient(server, { token: admin, collections: 'orders', cursor: 0 });
+    await sse.opened;
+    const load = writeLoad(() => server, 4, 'crash');
+    await load.until((acked) => acked.size >= 60);
+    await cluster.restart({ mode: 'immediate' });
+    const atRestart = load.acked.size;
+    await load.until((acked) => acked.size >= atRestart + 60, 60000, 'writes after the database came back');
+    await load.stop();
+    // What the database holds, read by a node that has never seen these writes.
+    const fresh = await sc.start({ dir });
+    const head = await assertAllThere(fresh, load.acked, 'after the database crash');
+    // The stream opened before the crash stays open and has every seq once, in order.
+    await sse.waitFor((s) => s.changes().length >= head, 10000, 'the open stream catches up');
+    assert.deepEqual(seqsOf(sse.changes()), oneToN(head), 'the stream across the crash: no gap, no repeat');
+    sse.close();
+  });
+
+  test('the server and PostgreSQL crash together: every acknowledged write is there after both restart', async () => {
+    const cluster = await pg();
+    const dir = sc.dir();
+    const s1 = await sc.start({ dir });
+    const load = writeLoad(() => s1, 4, 'both');
+    await load.until((acked) => acked.size >= 80);
+    s1.proc.kill('SIGKILL');
+    await cluster.stopServer({ mode: 'immediate' });
+    await load.stop();
+    await s1.exited;
+    await cluster.start();
+    const s2 = await sc.start({ dir });
+    await assertAllThere(s2, load.acked, 'after both crashed');
+  });
+
+  // Each reader thread holds its own connection. After PostgreSQL restarts, a read must not
+  // fail because its reader still holds the dead connection: the writer already reconnects
+  // and retries in that case.
+  test('reads after a PostgreSQL restart: every reader reconnects, no read fails', async () => {
+    const cluster = await pg();
+    const readThreads = 2;
+    const server = await sc.start({ dir: sc.dir(), config: testConfig({ limits: { read_threads: readThreads } }) });
+    await mutate(server, admin, 'reads', [{ mid: 1, op: 'insert', collection: 'orders', id: 'r-1', fields: { customer_id: 'alice' } }]);
+    assert.equal((await api(server, 'GET', '/v1/snapshot?collections=orders', { token: admin })).status, 200);
+    await cluster.restart({ mode: 'immediate' });
+    const statuses = [];
+    for (let i = 0; i < readThreads * 2; i++) {
+      const r = await api(server, 'GET', '/v1/snapshot?collections=orders', { token: admin });
+      statuses.push(r.status === 200 ? 200 : `${r.status} ${r.json?.error?.message ?? r.text}`);
+    }
+    assert.deepEqual(statuses, Array(readThreads * 2).fill(200), 'snapshots right after the database restarted');
+    // A stream's catch-up read goes through the readers too.
+    const sse = new SseClient(server, { token: admin, collections: 'orders', cursor: 0 });
+    try {
+      await sse.waitFor((s) => s.changes().length === 1, 5000, 'catch-up after the restart');
+    } finally {
+      sse.close();
+    }
+  });
+});
+
 describe('PostgreSQL: two nodes on one database', pgOnly, () => {
   const sc = scope();
   after(() => sc.cleanup());
@@ -220,71 +289,5 @@ describe('PostgreSQL: two nodes on one database', pgOnly, () => {
     // The killed node restarts on the same database and reads the same.
     const a2 = await sc.start({ dir });
     await assertAllThere(a2, load.acked, 'restarted node');
-  });
-});
-
-describe('PostgreSQL: the database crashes', pgOnly, () => {
-  const sc = scope();
-  after(() => sc.cleanup());
-
-  test('acknowledged writes survive a PostgreSQL crash under load; the server reconnects and goes on', async () => {
-    const cluster = await pg();
-    const dir = sc.dir();
-    const server = await sc.start({ dir });
-    const sse = new SseClient(server, { token: admin, collections: 'orders', cursor: 0 });
-    await sse.opened;
-    const load = writeLoad(() => server, 4, 'crash');
-    await load.until((acked) => acked.size >= 60);
-    await cluster.restart({ mode: 'immediate' });
-    const atRestart = load.acked.size;
-    await load.until((acked) => acked.size >= atRestart + 60, 60000, 'writes after the database came back');
-    await load.stop();
-    // What the database holds, read by a node that has never seen these writes.
-    const fresh = await sc.start({ dir });
-    const head = await assertAllThere(fresh, load.acked, 'after the database crash');
-    // The stream opened before the crash stays open and has every seq once, in order.
-    await sse.waitFor((s) => s.changes().length >= head, 10000, 'the open stream catches up');
-    assert.deepEqual(seqsOf(sse.changes()), oneToN(head), 'the stream across the crash: no gap, no repeat');
-    sse.close();
-  });
-
-  test('the server and PostgreSQL crash together: every acknowledged write is there after both restart', async () => {
-    const cluster = await pg();
-    const dir = sc.dir();
-    const s1 = await sc.start({ dir });
-    const load = writeLoad(() => s1, 4, 'both');
-    await load.until((acked) => acked.size >= 80);
-    s1.proc.kill('SIGKILL');
-    await cluster.stopServer({ mode: 'immediate' });
-    await load.stop();
-    await s1.exited;
-    await cluster.start();
-    const s2 = await sc.start({ dir });
-    await assertAllThere(s2, load.acked, 'after both crashed');
-  });
-
-  // Each reader thread holds its own connection. After PostgreSQL restarts, a read must not
-  // fail because its reader still holds the dead connection: the writer already reconnects
-  // and retries in that case.
-  test('reads after a PostgreSQL restart: every reader reconnects, no read fails', async () => {
-    const cluster = await pg();
-    const readThreads = 2;
-    const server = await sc.start({ dir: sc.dir(), config: testConfig({ limits: { read_threads: readThreads } }) });
-    await mutate(server, admin, 'reads', [{ mid: 1, op: 'insert', collection: 'orders', id: 'r-1', fields: { customer_id: 'alice' } }]);
-    assert.equal((await api(server, 'GET', '/v1/snapshot?collections=orders', { token: admin })).status, 200);
-    await cluster.restart({ mode: 'immediate' });
-    const statuses = [];
-    for (let i = 0; i < readThreads * 2; i++) {
-      const r = await api(server, 'GET', '/v1/snapshot?collections=orders', { token: admin });
-      statuses.push(r.status === 200 ? 200 : `${r.status} ${r.json?.error?.message ?? r.text}`);
-    }
-    assert.deepEqual(statuses, Array(readThreads * 2).fill(200), 'snapshots right after the database restarted');
-    // A stream's catch-up read goes through the readers too.
-    const sse = new SseClient(server, { token: admin, collections: 'orders', cursor: 0 });
-    try {
-      await sse.waitFor((s) => s.changes().length === 1, 5000, 'catch-up after the restart');
-    } finally {
-      sse.close();
-    }
   });
 });
