@@ -26,7 +26,15 @@ App::~App() {
 void App::set_stores(std::unique_ptr<Store> writer_store, std::vector<std::unique_ptr<Store>> readers, Writer::Post post,
                      std::unique_ptr<Store> tail_store) {
   broadcast_head_ = writer_store->head_seq();
-  sequencer_ = std::make_unique<LogSequencer>(writer_store->head_seq(), [this](LogRow row) { broadcast(std::move(row)); });
+  sequencer_ = std::make_unique<LogSequencer>(
+      writer_store->head_seq(), [this](LogRow row) { broadcast(std::move(row)); },
+      [this](std::int64_t head, std::int64_t next) {
+        // Rows were pruned before this node read them: its live streams would miss them. Cut
+        // them off before anything past the hole goes out; they resume from their cursors (a
+        // reset where the log no longer reaches).
+        log_error("log gap: rows pruned before this node broadcast them", {{"head", head}, {"next", next}});
+        hub_.shutdown_all("log_gap");
+      });
   if (tail_store) {
     tailer_ = std::make_unique<LogTailer>(
         std::move(tail_store), [this] { return broadcast_head_.load(); }, post,

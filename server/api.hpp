@@ -102,6 +102,8 @@ class App {
   std::int64_t head_seq() const { return sequencer_ ? sequencer_->head() : 0; }
   // Rows up to this seq may be gone from the log (thread-safe, raised before a prune).
   std::int64_t pruned_through() const { return writer_->pruned_through(); }
+  // False while a node of a shared database cannot read it (its tailer's last read failed).
+  bool database_reachable() const { return !tailer_ || tailer_->database_reachable(); }
   // Stops following other nodes' commits (before the io_context it posts to goes away).
   void stop_tailer() {
     if (tailer_) tailer_->stop();

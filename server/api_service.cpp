@@ -16,8 +16,11 @@ constexpr const char* kProtocolRevision = "1.2";
 }  // namespace
 
 void App::health(Call& c) {
-  c.reply(json_response(
-      200, {{"status", shutting_down_ ? "shutting_down" : "ok"}, {"seq", head_seq()}, {"revision", kProtocolRevision}}));
+  // A node of a cluster that cannot reach the database answers 503, so a load balancer sends
+  // its traffic to the nodes that can (they may all be cut off: then every node says so).
+  const bool reachable = database_reachable();
+  const char* status = shutting_down_ ? "shutting_down" : reachable ? "ok" : "database_unavailable";
+  c.reply(json_response(reachable ? 200 : 503, {{"status", status}, {"seq", head_seq()}, {"revision", kProtocolRevision}}));
 }
 
 HttpResponse App::root_info() {

@@ -156,14 +156,7 @@ void App::broadcast(LogRow row) {
   broadcast_head_ = seq;
 }
 
-void App::tailed(std::vector<LogRow> rows) {
-  if (!sequencer_->offer_log(std::move(rows))) {
-    // Rows were pruned before this node read them: its live streams missed them. Cut them off;
-    // they resume from their cursors (a reset where the log no longer reaches).
-    log_error("log gap: rows pruned before this node broadcast them", {{"head", sequencer_->head()}});
-    hub_.shutdown_all("log_gap");
-  }
-}
+void App::tailed(std::vector<LogRow> rows) { sequencer_->offer_log(std::move(rows)); }
 
 // --- Events ---
 

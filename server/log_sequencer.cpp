@@ -27,7 +27,10 @@ bool LogSequencer::offer_log(std::vector<LogRow> rows) {
   bool dense = true;
   for (auto& row : rows) {
     if (row.seq <= head_) continue;
-    if (row.seq != head_ + 1) dense = false;
+    if (row.seq != head_ + 1) {
+      dense = false;
+      if (gap_) gap_(head_, row.seq);
+    }
     held_.erase(row.seq);
     publish(std::move(row));
   }

@@ -11,9 +11,10 @@
 // writes (SQLite), local rows always follow the head and the log source is not used.
 //
 // The log is authoritative: seqs are dense (a rolled-back group gives its seqs back), so a jump
-// in what the tailer read means rows were pruned before it read them; the sequencer moves on
-// and reports the jump (the App then cuts the streams off so they resume, or reset, from their
-// cursors).
+// in what the tailer read means rows were pruned before it read them. The sequencer reports the
+// jump *before* it broadcasts anything past it (the App cuts the live streams off then, so none
+// of them moves its cursor past the hole: they resume from their cursors and get a reset), and
+// moves on.
 //
 // Waiters: when_published(seq, f) runs f once every seq up to `seq` has been broadcast (the
 // answer to a write goes out after its changes, as on one node).
@@ -30,7 +31,10 @@ namespace syncline::server {
 class LogSequencer {
  public:
   using Publish = std::function<void(LogRow)>;
-  LogSequencer(std::int64_t head, Publish publish) : head_(head), publish_(std::move(publish)) {}
+  // A hole in the log: seqs after `head` up to `next - 1` are gone.
+  using Gap = std::function<void(std::int64_t head, std::int64_t next)>;
+  LogSequencer(std::int64_t head, Publish publish, Gap gap = nullptr)
+      : head_(head), publish_(std::move(publish)), gap_(std::move(gap)) {}
 
   // Rows this node's writer committed, in seq order.
   void offer_local(std::vector<LogRow> rows);
@@ -52,6 +56,7 @@ class LogSequencer {
 
   std::int64_t head_;
   Publish publish_;
+  Gap gap_;
   std::map<std::int64_t, LogRow> held_;
   std::multimap<std::int64_t, std::function<void()>> waiters_;
 };

@@ -46,6 +46,7 @@ void LogTailer::run() {
     after = std::max(after, head_());
     bool reached = false;
     auto rows = store_->read_log(after, INT64_MAX, kRowsPerRead, kBytesPerRead, &reached);
+    reachable_ = static_cast<bool>(rows);
     if (!rows) {
       ++failures_;
       if (!reported) log_warn("log tailer: cannot read the log", {{"error", rows.error().message}});

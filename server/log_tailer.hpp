@@ -40,6 +40,9 @@ class LogTailer {
 
   // Reads that failed (the database away): for /metrics and logs.
   std::int64_t failures() const { return failures_.load(); }
+  // Whether the last read of the log succeeded (a read is tried at least every second): false
+  // while this node cannot reach the database.
+  bool database_reachable() const { return reachable_.load(); }
 
  private:
   void run();
@@ -50,6 +53,7 @@ class LogTailer {
   Rows on_rows_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::int64_t> failures_{0};
+  std::atomic<bool> reachable_{true};
   // Batches posted to the io thread and not yet handled: bounded, so a slow io thread slows the
   // tailer instead of queueing the whole log in memory.
   std::mutex mu_;

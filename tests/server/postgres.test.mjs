@@ -290,4 +290,32 @@ describe('PostgreSQL: two nodes on one database', pgOnly, () => {
     const a2 = await sc.start({ dir });
     await assertAllThere(a2, load.acked, 'restarted node');
   });
+
+  test('health answers 503 database_unavailable while the node cannot read PostgreSQL, ok again after', async () => {
+    const dir = sc.dir();
+    const a = await sc.start({ dir });
+    assert.equal((await api(a, 'GET', '/v1/health')).json.status, 'ok');
+    const cluster = await pg();
+    await cluster.stopServer({ mode: 'immediate' });
+    try {
+      let h;
+      for (let i = 0; i < 50; i++) {
+        h = await api(a, 'GET', '/v1/health');
+        if (h.status === 503) break;
+        await sleep(100);
+      }
+      assert.equal(h.status, 503, h.text);
+      assert.equal(h.json.status, 'database_unavailable');
+    } finally {
+      await cluster.start();
+    }
+    let h;
+    for (let i = 0; i < 80; i++) {
+      h = await api(a, 'GET', '/v1/health');
+      if (h.status === 200) break;
+      await sleep(100);
+    }
+    assert.equal(h.status, 200, h.text);
+    assert.equal(h.json.status, 'ok');
+  });
 });

@@ -2,6 +2,7 @@
 // (server/log_sequencer.hpp).
 #include <gtest/gtest.h>
 
+#include <string>
 #include <vector>
 
 #include "log_sequencer.hpp"
@@ -65,12 +66,19 @@ TEST(LogSequencer, TheWritersAnswerArrivingAfterTheTailersRowsIsDropped) {
   EXPECT_EQ(b.seq.held(), 0u);
 }
 
-TEST(LogSequencer, AJumpInTheLogIsReportedAndTheHeadMovesOn) {
-  Broadcast b(5);
-  b.seq.offer_local(rows({9}));
-  EXPECT_FALSE(b.seq.offer_log(rows({8})));  // 6 and 7 were pruned before the tailer read them
-  EXPECT_EQ(b.seqs, (std::vector<std::int64_t>{8, 9}));
-  EXPECT_TRUE(b.seq.offer_log(rows({10})));
+TEST(LogSequencer, AJumpInTheLogIsReportedBeforeAnythingPastItGoesOut) {
+  std::vector<std::string> events;
+  LogSequencer seq(
+      5, [&](LogRow r) { events.push_back("row " + std::to_string(r.seq)); },
+      [&](std::int64_t head, std::int64_t next) {
+        events.push_back("gap " + std::to_string(head) + ".." + std::to_string(next));
+      });
+  seq.offer_log(rows({6}));
+  seq.offer_local(rows({9}));
+  EXPECT_FALSE(seq.offer_log(rows({8})));  // 7 was pruned before the tailer read it
+  EXPECT_EQ(events, (std::vector<std::string>{"row 6", "gap 6..8", "row 8", "row 9"}));
+  EXPECT_TRUE(seq.offer_log(rows({10})));
+  EXPECT_EQ(seq.head(), 10);
 }
 
 TEST(LogSequencer, WaitersRunOnceTheirSeqIsBroadcastInSeqOrder) {
