@@ -567,6 +567,30 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, StoreOpti
   std::unique_ptr<PgStore> s(new PgStore(url, false, options, config));
   if (auto e = s->connect()) return *e;
   std::string err;
+  // The schema and the scope indexes this config needs, by name. A node joining a running
+  // cluster finds them all and runs no DDL: DDL takes table locks that wait for (and can
+  // deadlock with) the other nodes' groups.
+  std::vector<std::pair<std::string, std::vector<std::string>>> indexes;  // name, path
+  for (const auto& path : scope_paths(config)) {
+    std::string name;
+    for (const auto& part : path) name += (name.empty() ? "" : ".") + part;
+    indexes.emplace_back(name, path);
+  }
+  bool ready = false;
+  auto exists = s->run("SELECT to_regclass('meta') IS NOT NULL", {}, &err);
+  if (!exists) return make_error(codes::kInternal, "cannot read the schema: " + err, "--db");
+  if (col_text(exists.get(), 0, 0) != "t") {
+    // First start on this database: the DDL below.
+  } else if (auto v = s->run("SELECT value FROM meta WHERE key='schema_version'", {}, &err);
+             v && PQntuples(v.get()) == 1 && col_int(v.get(), 0, 0) == 1) {
+    ready = true;
+    for (const auto& [name, path] : indexes) {
+      auto i = s->run("SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = $1",
+                      {"documents_scope_key:" + name}, &err);
+      if (!i || PQntuples(i.get()) != 1) ready = false;
+    }
+  }
+  if (ready) return finish_open(std::move(s));
   // Under a transaction-scoped advisory lock: CREATE ... IF NOT EXISTS run by two nodes at once
   // can still collide in the catalog.
   if (!s->exec("BEGIN", &err) || !s->exec(kSchemaLock, &err) || !s->exec(kSchema, &err)) {
@@ -575,9 +599,7 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, StoreOpti
   }
   // Scoped reads (a customer's own bookings) go through an index on the rule's field, so their
   // cost follows what the caller may see, not the size of the collection.
-  for (const auto& path : scope_paths(config)) {
-    std::string name;
-    for (const auto& part : path) name += (name.empty() ? "" : ".") + part;
+  for (const auto& [name, path] : indexes) {
     // (Earlier forms: "documents_scope:" indexed the whole value and failed past ~2,700 bytes;
     // "documents_scope_prefix:" failed on documents holding U+0000.)
     std::string drop1 = "DROP INDEX IF EXISTS \"documents_scope:" + name + "\"";
@@ -590,6 +612,11 @@ Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, StoreOpti
     }
   }
   if (!s->exec("COMMIT", &err)) return make_error(codes::kInternal, "cannot initialise database: " + err, "--db");
+  return finish_open(std::move(s));
+}
+
+Result<std::unique_ptr<PgStore>> PgStore::finish_open(std::unique_ptr<PgStore> s) {
+  std::string err;
   auto r = s->run("SELECT key, value FROM meta", {}, &err);
   if (!r) return make_error(codes::kInternal, "meta: " + err, "--db");
   for (int i = 0; i < PQntuples(r.get()); ++i) {

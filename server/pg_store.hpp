@@ -78,6 +78,8 @@ class PgStore final : public Store {
 
  private:
   PgStore(std::string url, bool reader, StoreOptions options, const Config& config);
+  // The last step of open(): the head and the prune floor read from meta.
+  static Result<std::unique_ptr<PgStore>> finish_open(std::unique_ptr<PgStore> s);
   // (Re)connects and sets the session up; forgets the prepared statements of an old connection.
   std::optional<Error> connect();
   // Readers reconnect lazily when their connection broke; the writer does it in begin_group.

@@ -969,3 +969,25 @@ TEST_F(PgNodes, LongUniqueKeysAndScopedValuesAreStoredAndEnforced) {
   ASSERT_TRUE(static_cast<bool>(near));
   EXPECT_TRUE(near->docs.empty());
 }
+
+// A node joining a running cluster runs no DDL (the schema and its scope indexes are there):
+// DDL would wait for the open groups of the other nodes, and could deadlock with them.
+TEST_F(PgNodes, ANodeJoiningWhileAGroupIsOpenStartsWithoutWaitingForIt) {
+  auto a = open();
+  ASSERT_TRUE(a);
+  ASSERT_FALSE(a->begin_group());
+  ASSERT_TRUE(static_cast<bool>(a->apply_batch("ca", "ca", {insert(1, "bookings", "b1", {{"customer_id", "c1"}})}, allow)));
+  std::atomic<bool> committed{false};
+  std::thread finisher([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(4));
+    committed = true;
+    EXPECT_FALSE(a->commit_group());
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  auto b = open();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_TRUE(b != nullptr);
+  EXPECT_FALSE(committed.load()) << "the new node waited for the open group";
+  EXPECT_LT(took, std::chrono::seconds(2));
+  finisher.join();
+}
