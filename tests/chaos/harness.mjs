@@ -21,7 +21,7 @@
 //     the increments the server applied (the applied set from the log's origins, cross-checked
 //     with the clients' verdicts), each log step of a counter exactly its increment; every
 //     replica's counter = the server's; transfers conserve the counters' total.
-// Cluster mode (option `cluster`, lib/cluster.mjs): the same clients and checks against N nodes
+// Cluster mode (option `cluster`, lib/cluster-chaos.mjs): the same clients and checks against N nodes
 // on one PostgreSQL behind a real HAProxy (clients -> ChaosProxy -> HAProxy -> nodes); the
 // nemesis kills random nodes with -9 instead of the one server, and crashes PostgreSQL; the
 // checker's log is the database's own, compared seq by seq with the auditor's stream.
@@ -540,7 +540,7 @@ export class ChaosRun {
       while (!this.auditStop) {
         let sse;
         try {
-          // In cluster mode straight to one node after another (lib/cluster.mjs auditTarget).
+          // In cluster mode straight to one node after another (lib/cluster-chaos.mjs auditTarget).
           sse = new SseClient(this.clusterMode?.auditTarget() ?? this.server, { token: this.adminToken, cursor: a.cursor, collections: COLLECTIONS_ADMIN.join(',') });
           const current = sse;
           this.auditClose = () => current.close();
@@ -554,8 +554,8 @@ export class ChaosRun {
                 const ev = sse.events[seen];
                 if (ev.event === 'reset') {
                   a.resets++;
-                  // In cluster mode the harness reads the database's log itself: a reset of a
-                  // stream that fell behind a log_retention is legitimate, and leaves a hole.
+                  // In cluster mode the checker has the database's whole log (lib/cluster.mjs
+                  // copyLog): a reset of a stream that fell behind a log_retention is legitimate, and leaves a hole.
                   if (this.clusterMode && this.config.limits.log_retention > 0) a.afterReset = true;
                   else this.violation(`auditor got reset ${ev.data} at cursor ${a.cursor}: it fell behind log_retention, the check is incomplete`);
                 } else if (ev.event === 'change') {
