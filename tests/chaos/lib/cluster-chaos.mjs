@@ -35,20 +35,32 @@ export class ClusterChaos {
     this.restarting = new Set();
     this.pgRestarting = null;
     this.nodeHeadsAtQuiet = null;
-    this.audit = { next: 0, moves: 0, stalls: 0, connections: {} };
+    this.audit = { next: 0, moves: 0, stalls: 0, left: 0, on: null, connections: {} };
   }
 
   /** Where the auditor's stream connects next: straight to the next node in turn (one that was
    * just killed refuses, and the auditor tries the one after). */
   auditTarget() {
-    const n = this.nodes[this.audit.next++ % this.nodes.length];
+    // The next node in turn that the nemesis is not busy with (killed, hung, cut off): the
+    // auditor is the checker's record and must keep up with log_retention.
+    let n = this.nodes[this.audit.next++ % this.nodes.length];
+    for (let i = 0; i < this.nodes.length && this.restarting.has(n); i++) n = this.nodes[this.audit.next++ % this.nodes.length];
     this.audit.connections[n.name] = (this.audit.connections[n.name] ?? 0) + 1;
+    this.audit.on = n;
     return n;
+  }
+
+  /** The nemesis is about to hang or cut off `n`: an auditor on it moves first. */
+  #auditLeave(n) {
+    if (this.audit.on !== n) return;
+    this.audit.left++;
+    this.run.auditClose?.();
   }
 
   async setup({ config, workDir, staticDir }) {
     this.cluster = new ChaosCluster({ nodes: this.opts.nodes, config, workDir, staticDir, dbLinks: !!this.opts.dbPartitionEveryS, log: (...a) => this.run.log(...a) });
     await this.cluster.start();
+    await this.cluster.copyLog();
     Object.assign(this.run.faults, { node_kill9: 0, pg_restart: 0, ...(this.opts.nodePauseEveryS ? { node_pause: 0, node_long_pause: 0 } : {}), ...(this.opts.dbPartitionEveryS ? { db_partition: 0 } : {}) });
     return this.cluster.balancer;
   }
@@ -120,8 +132,8 @@ export class ClusterChaos {
       this.audit.moves++;
       this.run.auditClose?.();
     } else if (now - (this.run.audit?.activity ?? now) > 2500) {
-      // No heartbeat for 5 of them (heartbeat_ms 500): a hung node. With a log_retention the
-      // auditor must not wait for it, or the log moves past its cursor.
+      // No change for 2.5 s while 20 clients write: its node is behind (hung, cut off, slow).
+      // With a log_retention the auditor must not wait for it, or the log moves past its cursor.
       this.audit.stalls++;
       this.run.audit.activity = now;
       this.run.auditClose?.();
@@ -145,6 +157,7 @@ export class ClusterChaos {
   }
 
   async #pause(n, ms, long) {
+    this.#auditLeave(n);
     this.run.faults.node_pause++;
     if (long) this.run.faults.node_long_pause++;
     n.pause();
@@ -153,6 +166,7 @@ export class ClusterChaos {
   }
 
   async #partition(n, ms) {
+    this.#auditLeave(n);
     this.run.faults.db_partition++;
     n.mark(`PostgreSQL partitioned away for ${ms} ms`);
     n.dbLink.partition();
@@ -205,29 +219,36 @@ export class ClusterChaos {
     return head;
   }
 
-  /** The checker's record: the database's log, compared seq by seq with what the auditor's
-   * stream (through HAProxy, resumed across every node kill) delivered. Returns its changes. */
+  /** The checker's record: the database's log, whole (its copy, lib/cluster.mjs copyLog: rows
+   * pruned since are still there), checked dense and against what the log holds at the end,
+   * compared seq by seq with what the auditor's stream (moved from node to node, resumed
+   * across every kill) delivered. Returns its changes. */
   async serverLog(auditorLog, head) {
     const v = (m) => this.run.violation(m);
-    // With a log_retention the database keeps the seqs after pruned_through; the auditor's
-    // stream (which must never fall behind the retention) stands for those before.
+    const log = (await this.cluster.readLog({ table: 'chaos_log_copy' })).filter((row) => row.seq <= head);
+    log.forEach((row, i) => {
+      if (row.seq !== i + 1) v(`DATABASE LOG: position ${i} holds seq ${row.seq}, expected ${i + 1} (a gap or a repeat in the shared log)`);
+    });
+    // What the log holds now (after pruned_through) must be what was inserted.
     const [[prunedText]] = await this.cluster.query(`SELECT value FROM meta WHERE key = 'pruned_through'`);
     const pruned = Number(prunedText);
-    const db = await this.cluster.readLog();
-    db.forEach((row, i) => {
-      if (row.seq !== pruned + i + 1) v(`DATABASE LOG: position ${i} holds seq ${row.seq}, expected ${pruned + i + 1} (a gap or a repeat in the shared log)`);
-    });
-    if (db.length !== head - pruned) v(`DATABASE LOG: ${db.length} rows after pruned_through ${pruned}, head ${head}`);
-    const changes = db.filter((row) => row.kind === undefined);
-    this.logRows = { changes: changes.length, other: db.length - changes.length, pruned_through: pruned };
+    const now = await this.cluster.readLog({ after: pruned });
+    if (now.length !== head - pruned || now.some((row, i) => row.seq !== pruned + i + 1)) v(`DATABASE LOG: ${now.length} rows after pruned_through ${pruned}, head ${head}, not dense`);
+    const bySeq = new Map(log.map((row) => [row.seq, row]));
+    const changed = now.filter((row) => row.kind === undefined && !(bySeq.get(row.seq) && sameChange(bySeq.get(row.seq), row)));
+    if (changed.length) v(`DATABASE LOG: ${changed.length} rows differ from what was inserted, e.g. seq ${changed[0].seq}`);
+    const changes = log.filter((row) => row.kind === undefined);
+    this.logRows = { changes: changes.length, other: log.length - changes.length, pruned_through: pruned };
+    // The auditor: every change it got equals the log's; every seq it lacks lies in a hole a
+    // reset explains (with a log_retention a stream that fell behind is reset: legitimate).
     const seen = new Map(auditorLog.map((ch) => [ch.seq, ch]));
-    const inDb = new Set(db.map((row) => row.seq));
-    // Missing seqs as ranges; at most 8 messages of each other kind.
+    const holes = this.run.audit?.resetHoles ?? [];
     const missing = [];
     let differing = 0;
     for (const ch of changes) {
       const a = seen.get(ch.seq);
       if (!a) {
+        if (holes.some(([lo, hi]) => ch.seq >= lo && ch.seq <= hi)) continue;
         const last = missing[missing.length - 1];
         if (last && last[1] === ch.seq - 1) last[1] = ch.seq;
         else missing.push([ch.seq, ch.seq]);
@@ -235,9 +256,9 @@ export class ClusterChaos {
     }
     if (differing > 8) v(`AUDITOR: ${differing - 8} more seqs differ from the database's`);
     for (const [a, b] of missing) v(`AUDITOR: seqs ${a}..${b} (${b - a + 1}) are in the database's log but its stream never delivered them`);
-    const extra = auditorLog.filter((a) => a.seq > pruned && !inDb.has(a.seq));
+    const extra = auditorLog.filter((a) => !bySeq.has(a.seq));
     if (extra.length) v(`AUDITOR: its stream delivered ${extra.length} seq(s) the database's log does not hold, e.g. ${extra.slice(0, 5).map((a) => `${a.seq} (${show(a)})`).join(', ')}`);
-    return [...auditorLog.filter((a) => a.seq <= pruned), ...changes];
+    return changes;
   }
 
   figures() {
@@ -254,6 +275,7 @@ export class ClusterChaos {
       node_heads_at_quiet: this.nodeHeadsAtQuiet,
       auditor_moved: this.audit.moves,
       auditor_stalls: this.audit.stalls,
+      auditor_left_faulty_node: this.audit.left,
       auditor_connections: this.audit.connections,
       database_log: this.logRows ?? null,
     };

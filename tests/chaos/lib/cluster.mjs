@@ -334,11 +334,21 @@ export class ChaosCluster {
     return { head: Number(head), max: Number(max) };
   }
 
-  /** The whole log from the database, in seq order: change rows in the shape of the wire's
+  /** Keeps a copy of every row ever inserted into the log, in the inserting transaction (a
+   * trigger), so that the whole log can be read at the end even after pruning: the test's own
+   * table, unknown to the nodes. No key: a seq inserted twice would show as two rows. */
+  async copyLog() {
+    await this.query(`CREATE TABLE chaos_log_copy AS SELECT * FROM log WITH NO DATA;
+      INSERT INTO chaos_log_copy SELECT * FROM log;
+      CREATE FUNCTION chaos_copy_log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO chaos_log_copy SELECT NEW.*; RETURN NULL; END $$;
+      CREATE TRIGGER chaos_copy_log AFTER INSERT ON log FOR EACH ROW EXECUTE FUNCTION chaos_copy_log();`);
+  }
+
+  /** The log (or its copy, table 'chaos_log_copy') after seq `after`, in seq order: change rows in the shape of the wire's
    * change message ({seq, collection, id, op, version, fields, origin}), other kinds as
    * {seq, kind, name}. */
-  async readLog() {
-    const rows = await this.query(`SELECT seq, kind, collection, id, op, version, fields, origin_client, origin_mid, name FROM log ORDER BY seq`);
+  async readLog({ after = 0, table = 'log' } = {}) {
+    const rows = await this.query(`SELECT seq, kind, collection, id, op, version, fields, origin_client, origin_mid, name FROM ${table} WHERE seq > ${Number(after)} ORDER BY seq`);
     return rows.map(([seq, kind, collection, id, op, version, fields, client, mid, name]) => {
       if (kind !== 'change') return { seq: Number(seq), kind, name };
       return {
