@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort, REPO_ROOT, sleep, SseClient, WsClient } from '../server/helpers.mjs';
+import { api, freePort, REPO_ROOT, sleep, SseClient, WsClient } from '../server/helpers.mjs';
 
 const SCRIPT = join(REPO_ROOT, 'scripts', 'cluster.sh');
 const STATIC = process.env.SYNCLINE_STATIC_DIR || join(REPO_ROOT, 'demo', 'dist');
@@ -105,20 +105,10 @@ describe('local cluster (scripts/cluster.sh)', () => {
   }
 
   async function call(method, path, body) {
-    const res = await fetch(base() + path, {
-      method,
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, node: res.headers.get('x-syncline-node'), json, text, headers: res.headers };
+    const r = await api({ url: base() }, method, path, { token, body });
+    return { ...r, node: r.headers.get('x-syncline-node') };
   }
+
 
   const lead = (mid, id) => ({ mid, op: 'insert', collection: 'leads', id, fields: { name: `Lead ${id}`, stage: 'new' } });
   const write = (mid, id) => call('POST', '/v1/mutations', { client: 'cluster-test', mutations: [lead(mid, id)] });

@@ -27,6 +27,7 @@ import { appendFileSync, chmodSync, existsSync, mkdtempSync, readFileSync, renam
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './net.mjs';
 
 export const PG_BIN = process.env.SYNCLINE_PG_BIN || '/usr/lib/postgresql/15/bin';
 
@@ -63,16 +64,6 @@ function run(cmd, args, { timeout = 60000, asRoot = false } = {}) {
   });
 }
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
 
 const tail = (file, n = 40) => {
   try {

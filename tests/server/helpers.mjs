@@ -6,7 +6,6 @@
 // SYNCLINE_TEST_BACKEND=postgres, then a fresh database on the test process's throwaway
 // PostgreSQL cluster (tests/lib/postgres.mjs). A dir keeps its database either way: a server
 // restarted on the same dir gets the same data back.
-import net from 'node:net';
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -62,18 +61,7 @@ export async function databaseFor(dir, { backend: explicit } = {}) {
   return creating.get(dir);
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (for a server that must be started on a
- * known port, e.g. restarted on the same one). */
-export function freePort() {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
+export { freePort } from '../lib/net.mjs';
 
 const b64url = (buf) => Buffer.from(buf).toString('base64').replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
 
