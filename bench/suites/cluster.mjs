@@ -47,7 +47,9 @@ function openStream(base, token) {
           s.count++;
           const i = buf.indexOf('"t":', d);
           const stop = buf.indexOf('\n\n', d);
-          if (i > 0 && i < stop) {
+          // Only the current latency phase's changes (a late one of the previous phase is not).
+          const mine = s.tagKey && buf.indexOf(s.tagKey, d);
+          if (i > 0 && i < stop && mine > 0 && mine < stop) {
             let j = i + 4;
             while (j < buf.length && buf[j] !== ',' && buf[j] !== '}') j++;
             const t = Number(buf.slice(i + 4, j));
@@ -127,6 +129,7 @@ async function throughput(nodes, token, { writersPerNode, batch, ms, tag }) {
 
 // One writer on `a` at `rate` single-insert POSTs per second for `ms`; the stream on `b` measures.
 async function latency(a, stream, token, { rate, ms, tag }) {
+  stream.tagKey = `"lat-${tag}-`;
   stream.lat = [];
   const rtt = [];
   const t0 = now();
