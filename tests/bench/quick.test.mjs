@@ -42,6 +42,7 @@ test('npm run bench -- --quick runs every benchmark and reports sane numbers', {
       '4. End to end in Chromium',
       '5. Cold start in Chromium',
       '6. Size and memory',
+      '7. Scale-out',
     ];
     for (const t of titles) {
       const at = r.out.indexOf(`## ${t}`);
@@ -52,7 +53,7 @@ test('npm run bench -- --quick runs every benchmark and reports sane numbers', {
 
     const { results, failures } = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
     assert.deepEqual(failures, []);
-    assert.deepEqual(results.map((x) => x.id), ['apply', 'boundary', 'fanout', 'e2e', 'cold', 'size']);
+    assert.deepEqual(results.map((x) => x.id), ['apply', 'boundary', 'fanout', 'e2e', 'cold', 'size', 'cluster']);
     for (const res of results) {
       assert.ok(res.targets.length > 0, `${res.id}: no targets`);
       for (const t of res.targets) assert.equal(typeof t.met, 'boolean', `${res.id}: target without a verdict`);
