@@ -40,6 +40,17 @@ function scope() {
   };
 }
 
+// GET /v1/health every 100 ms until it answers `status` (at most `tries` times); the last answer.
+async function healthUntil(server, status, tries) {
+  let h;
+  for (let i = 0; i < tries; i++) {
+    h = await api(server, 'GET', '/v1/health');
+    if (h.status === status) break;
+    await sleep(100);
+  }
+  return h;
+}
+
 const seqsOf = (changes) => changes.map((c) => c.seq);
 const oneToN = (n) => Array.from({ length: n }, (_, i) => i + 1);
 
@@ -298,23 +309,13 @@ describe('PostgreSQL: two nodes on one database', pgOnly, () => {
     const cluster = await pg();
     await cluster.stopServer({ mode: 'immediate' });
     try {
-      let h;
-      for (let i = 0; i < 50; i++) {
-        h = await api(a, 'GET', '/v1/health');
-        if (h.status === 503) break;
-        await sleep(100);
-      }
+      const h = await healthUntil(a, 503, 50);
       assert.equal(h.status, 503, h.text);
       assert.equal(h.json.status, 'database_unavailable');
     } finally {
       await cluster.start();
     }
-    let h;
-    for (let i = 0; i < 80; i++) {
-      h = await api(a, 'GET', '/v1/health');
-      if (h.status === 200) break;
-      await sleep(100);
-    }
+    const h = await healthUntil(a, 200, 80);
     assert.equal(h.status, 200, h.text);
     assert.equal(h.json.status, 'ok');
   });
