@@ -183,23 +183,29 @@ bool PgStore::exec(const char* sql, std::string* err) {
   return true;
 }
 
+const std::string* PgStore::prepared(const std::string& sql, int n_params, std::string* err) {
+  auto it = prepared_.find(sql);
+  if (it != prepared_.end()) return &it->second;
+  std::string name = "s" + std::to_string(prepared_.size() + 1);
+  ResultPtr p(PQprepare(conn_, name.c_str(), sql.c_str(), n_params, nullptr));
+  if (!p || PQresultStatus(p.get()) != PGRES_COMMAND_OK) {
+    *err = p ? PQresultErrorMessage(p.get()) : conn_error(conn_);
+    if (connected()) log_error("postgresql prepare failed", {{"error", *err}, {"sql", sql}});
+    return nullptr;
+  }
+  return &prepared_.emplace(sql, std::move(name)).first->second;
+}
+
 PgStore::ResultPtr PgStore::run(const std::string& sql, const std::vector<Param>& params, std::string* err) {
   if (!conn_) {
     *err = "no connection";
     return nullptr;
   }
-  auto it = prepared_.find(sql);
-  if (it == prepared_.end()) {
-    std::string name = "s" + std::to_string(prepared_.size() + 1);
-    const bool between = between_transactions();
-    ResultPtr p(PQprepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(params.size()), nullptr));
-    if (!p || PQresultStatus(p.get()) != PGRES_COMMAND_OK) {
-      if (reconnected(between)) return run(sql, params, err);
-      *err = p ? PQresultErrorMessage(p.get()) : conn_error(conn_);
-      log_error("postgresql prepare failed", {{"error", *err}, {"sql", sql}});
-      return nullptr;
-    }
-    it = prepared_.emplace(sql, std::move(name)).first;
+  const bool between = between_transactions();
+  const std::string* name = prepared(sql, static_cast<int>(params.size()), err);
+  if (!name) {
+    if (reconnected(between)) return run(sql, params, err);
+    return nullptr;
   }
   std::vector<const char*> values;
   std::vector<int> lengths;
@@ -208,8 +214,7 @@ PgStore::ResultPtr PgStore::run(const std::string& sql, const std::vector<Param>
     values.push_back(p ? p->c_str() : nullptr);
     lengths.push_back(p ? static_cast<int>(p->size()) : 0);
   }
-  const bool between = between_transactions();
-  ResultPtr r(PQexecPrepared(conn_, it->second.c_str(), static_cast<int>(params.size()), values.data(),
+  ResultPtr r(PQexecPrepared(conn_, name->c_str(), static_cast<int>(params.size()), values.data(),
                              lengths.data(), nullptr, 0));
   ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -221,30 +226,86 @@ PgStore::ResultPtr PgStore::run(const std::string& sql, const std::vector<Param>
   return r;
 }
 
-PgStore::ResultPtr PgStore::run_once(const std::string& sql, const std::vector<Param>& params, std::string* err) {
+std::optional<std::vector<PgStore::ResultPtr>> PgStore::pipeline(const std::vector<Statement>& statements,
+                                                                  std::string* err) {
   if (!conn_) {
     *err = "no connection";
-    return nullptr;
-  }
-  std::vector<const char*> values;
-  std::vector<int> lengths;
-  values.reserve(params.size());
-  lengths.reserve(params.size());
-  for (const auto& p : params) {
-    values.push_back(p ? p->c_str() : nullptr);
-    lengths.push_back(p ? static_cast<int>(p->size()) : 0);
+    return std::nullopt;
   }
   const bool between = between_transactions();
-  ResultPtr r(PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr, values.data(), lengths.data(),
-                           nullptr, 0));
-  ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-    if (reconnected(between)) return run_once(sql, params, err);
-    *err = r ? PQresultErrorMessage(r.get()) : conn_error(conn_);
+  auto retry_or_fail = [&]() -> std::optional<std::vector<ResultPtr>> {
+    if (reconnected(between)) return pipeline(statements, err);
     while (!err->empty() && err->back() == '\n') err->pop_back();
-    return nullptr;
+    return std::nullopt;
+  };
+  // Prepared before the pipeline starts (PQprepare waits for its answer).
+  std::vector<const std::string*> names;
+  for (const Statement& st : statements) {
+    const std::string* name = nullptr;
+    if (!st.params.empty() && !(name = prepared(st.sql, static_cast<int>(st.params.size()), err))) {
+      return retry_or_fail();
+    }
+    names.push_back(name);
   }
-  return r;
+  if (!PQenterPipelineMode(conn_)) {
+    *err = conn_error(conn_);
+    return retry_or_fail();
+  }
+  bool sent = true;
+  for (std::size_t i = 0; i < statements.size() && sent; ++i) {
+    const Statement& st = statements[i];
+    if (!names[i]) {
+      sent = PQsendQueryParams(conn_, st.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
+      continue;
+    }
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    for (const auto& p : st.params) {
+      values.push_back(p ? p->c_str() : nullptr);
+      lengths.push_back(p ? static_cast<int>(p->size()) : 0);
+    }
+    sent = PQsendQueryPrepared(conn_, names[i]->c_str(), static_cast<int>(st.params.size()), values.data(),
+                               lengths.data(), nullptr, 0) == 1;
+  }
+  sent = sent && PQpipelineSync(conn_) == 1;
+  // Each statement's results end with a null; the sync point ends the pipeline. A null on a
+  // broken connection ends the reading too.
+  std::vector<ResultPtr> results(statements.size());
+  std::size_t at = 0;
+  bool ok = sent;
+  if (!sent) *err = conn_error(conn_);
+  while (sent && connected()) {
+    PGresult* r = PQgetResult(conn_);
+    if (!r) {
+      if (++at > statements.size()) break;  // not expected: the sync point comes first
+      continue;
+    }
+    ResultPtr res(r);
+    const ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_PIPELINE_SYNC) break;
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && ok) {
+      ok = false;
+      *err = st == PGRES_PIPELINE_ABORTED ? "pipeline aborted" : PQresultErrorMessage(r);
+    }
+    if (at < results.size() && !results[at]) results[at] = std::move(res);
+  }
+  if (!connected() || !PQexitPipelineMode(conn_)) {
+    if (ok) *err = conn_error(conn_);
+    ok = false;
+    // A connection that cannot leave pipeline mode is of no further use.
+    if (connected()) {
+      PQfinish(conn_);
+      conn_ = nullptr;
+    }
+  }
+  if (ok && at != statements.size()) {
+    ok = false;
+    *err = "pipeline ended early";
+  }
+  if (!ok) {
+    return retry_or_fail();
+  }
+  return results;
 }
 
 void PgStore::learn_pruned_through(std::int64_t v) {
@@ -279,8 +340,8 @@ std::string stored_key(const std::string& key) {
 // The write rules' view of this store: the open group's transaction, one request at a time.
 //
 // Round trips are what a group costs on PostgreSQL, and the head row lock makes every node wait
-// for them, so a request's writes are kept here and sent at its end in a few multi-row
-// statements (flush()), and the documents it will touch are read in one (prefetch). Safe because
+// for them, so a request's writes are kept here and sent at its end in one statement (flush()),
+// and the documents it will touch are read in one (prefetch). Safe because
 // nothing else writes while the group holds the head row: this request's own reads see its
 // writes through the document cache, and the log, outcome and last-mid rows it writes are
 // never read back within the request (a batch's mids strictly increase). Client rows and unique
@@ -289,13 +350,28 @@ class PgStore::Transaction final : public WriteTransaction {
  public:
   explicit Transaction(PgStore& s) : s_(s) {}
 
+  // The request's first round trip: its savepoint, the client row (when it has a client) and
+  // the documents the request names, so the rules' first reads need no statement of their own.
+  std::optional<Error> start(const std::string* client_id, const std::vector<std::pair<std::string, std::string>>& keys) {
+    std::vector<Statement> st{{"SAVEPOINT request"}};
+    if (client_id) st.push_back({kClientSql, {*client_id}});
+    std::vector<std::pair<std::string, std::string>> wanted;
+    if (auto p = prefetch_statement(keys, wanted)) st.push_back(std::move(*p));
+    auto r = s_.pipeline(st, &err_);
+    if (!r) return failed("savepoint");
+    if (client_id) client_ = std::make_pair(*client_id, binding((*r)[1].get()));
+    if (!wanted.empty()) take_documents(wanted, r->back().get());
+    return std::nullopt;
+  }
   Result<std::optional<ClientBinding>> client(const std::string& client_id) override {
-    // Under a row lock: the mid check and the set_last_mid that follows cannot interleave with
-    // another node's request for the same client.
-    auto r = q("SELECT subject, last_mid FROM clients WHERE client_id=$1 FOR UPDATE", {client_id});
+    if (client_ && client_->first == client_id) {
+      auto b = std::move(client_->second);
+      client_.reset();
+      return b;
+    }
+    auto r = q(kClientSql, {client_id});
     if (!r) return failed("clients");
-    if (PQntuples(r.get()) == 0) return std::optional<ClientBinding>{};
-    return std::optional<ClientBinding>{ClientBinding{col_text(r.get(), 0, 0), col_int(r.get(), 0, 1)}};
+    return binding(r.get());
   }
   std::optional<Error> bind_client(const std::string& client_id, const std::string& subject, std::int64_t now_ms) override {
     return done(q("INSERT INTO clients(client_id, subject, last_mid, created_at) VALUES ($1,$2,0,$3)",
@@ -329,35 +405,10 @@ class PgStore::Transaction final : public WriteTransaction {
   }
   void prefetch_documents(const std::vector<std::pair<std::string, std::string>>& keys) override {
     std::vector<std::pair<std::string, std::string>> wanted;
-    for (const auto& k : keys) {
-      if (!w_.docs.count(k) && std::find(wanted.begin(), wanted.end(), k) == wanted.end()) wanted.push_back(k);
-    }
+    auto st = prefetch_statement(keys, wanted);
+    if (!st) return;
     // A failed prefetch is not an error: document() reads what is missing one at a time.
-    for (std::size_t at = 0; at < wanted.size(); at += kRowsPerStatement) {
-      const std::size_t n = std::min(kRowsPerStatement, wanted.size() - at);
-      std::string sql = "SELECT collection, id, version, fields, deleted FROM documents WHERE (collection, id) IN (";
-      std::vector<Param> params;
-      params.reserve(2 * n);
-      for (std::size_t i = 0; i < n; ++i) {
-        sql += (i ? ",($" : "($") + num(2 * i + 1) + ",$" + num(2 * i + 2) + ")";
-        params.emplace_back(wanted[at + i].first);
-        params.emplace_back(wanted[at + i].second);
-      }
-      sql += ")";
-      auto r = s_.run_once(sql, params, &err_);
-      if (!r) return;
-      for (std::size_t i = 0; i < n; ++i) w_.docs[wanted[at + i]] = std::nullopt;  // absent unless found
-      for (int row = 0; row < PQntuples(r.get()); ++row) {
-        Document d;
-        d.collection = col_text(r.get(), row, 0);
-        d.id = col_text(r.get(), row, 1);
-        d.version = col_int(r.get(), row, 2);
-        d.fields = parse_stored(col_text(r.get(), row, 3));
-        if (!d.fields.is_object()) d.fields = Json::object();
-        d.deleted = col_int(r.get(), row, 4) != 0;
-        w_.docs[{d.collection, d.id}] = std::move(d);
-      }
-    }
+    if (auto r = q(st->sql, st->params)) take_documents(wanted, r.get());
   }
   Result<std::optional<Document>> document(const std::string& collection, const std::string& id) override {
     auto key = std::make_pair(collection, id);
@@ -432,53 +483,99 @@ class PgStore::Transaction final : public WriteTransaction {
     scope_.reset();
   }
 
-  // Sends what the request wrote: documents, log rows, outcomes, last mids, outcome pruning.
-  std::optional<Error> flush() {
-    std::vector<Part> parts;
-    Part docs{"INSERT INTO documents(collection, id, version, fields, deleted) VALUES ", {},
-              " ON CONFLICT (collection, id) DO UPDATE SET version=EXCLUDED.version, fields=EXCLUDED.fields, "
-              "deleted=EXCLUDED.deleted",
-              "write documents"};
-    for (const auto& key : w_.dirty) {
-      const Document& d = *w_.docs.at(key);
-      docs.rows.push_back({d.collection, d.id, num(d.version), d.fields.dump(), std::string(d.deleted ? "1" : "0")});
-    }
-    parts.push_back(std::move(docs));
-    parts.push_back(Part{"INSERT INTO log(seq, kind, collection, id, op, version, fields, prior_fields, name, "
-                         "origin_client, origin_mid, committed_at) VALUES ",
-                         std::move(w_.log), "", "append log"});
-    Part outcomes{"INSERT INTO client_outcomes(client_id, mid, status, seq, code, message) VALUES ", {},
-                  " ON CONFLICT (client_id, mid) DO UPDATE SET status=EXCLUDED.status, seq=EXCLUDED.seq, "
-                  "code=EXCLUDED.code, message=EXCLUDED.message",
-                  "record outcomes"};
-    for (const auto& [key, res] : w_.outcomes) {
-      outcomes.rows.push_back({key.first, num(res.mid), std::string(to_string(res.status)), num(res.seq),
-                               res.code.empty() ? Param{} : Param{res.code},
-                               res.message.empty() ? Param{} : Param{res.message}});
-    }
-    parts.push_back(std::move(outcomes));
-    Part last_mid{"UPDATE clients SET last_mid = v.mid FROM (VALUES ", {},
-                  ") AS v(client_id, mid) WHERE clients.client_id = v.client_id", "update client",
-                  {"::text", "::bigint"}};
-    for (const auto& [client, mid] : w_.last_mid) last_mid.rows.push_back({client, num(mid)});
-    parts.push_back(std::move(last_mid));
-    if (auto e = send(parts)) return e;
-    // After the outcomes are in (a statement of its own: the one above sees none of its rows).
-    for (const auto& [client, keep] : w_.keep_outcomes) {
-      if (auto e = done(q("DELETE FROM client_outcomes WHERE client_id=$1 AND mid < (SELECT mid FROM client_outcomes "
-                          "WHERE client_id=$1 ORDER BY mid DESC LIMIT 1 OFFSET $2::bigint)",
-                          {client, num(keep - 1)}),
-                        "prune outcomes")) {
-        return e;
+  // Sends what the request wrote (documents, log rows, outcomes and last mids in one statement),
+  // prunes outcomes and releases the request's savepoint: one round trip.
+  std::optional<Error> finish() {
+    std::vector<Statement> st;
+    if (!w_.dirty.empty() || !w_.log.empty() || !w_.outcomes.empty() || !w_.last_mid.empty()) {
+      std::vector<std::vector<Param>> cols(kFlushColumns);
+      auto add = [&cols](std::size_t first, std::vector<Param> row) {
+        for (std::size_t c = 0; c < row.size(); ++c) cols[first + c].push_back(std::move(row[c]));
+      };
+      for (const auto& key : w_.dirty) {
+        const Document& d = *w_.docs.at(key);
+        add(0, {d.collection, d.id, num(d.version), d.fields.dump(), std::string(d.deleted ? "1" : "0")});
       }
+      for (auto& row : w_.log) add(5, std::move(row));
+      for (const auto& [key, res] : w_.outcomes) {
+        add(17, {key.first, num(res.mid), std::string(to_string(res.status)), num(res.seq),
+                 res.code.empty() ? Param{} : Param{res.code}, res.message.empty() ? Param{} : Param{res.message}});
+      }
+      for (const auto& [client, mid] : w_.last_mid) add(23, {client, num(mid)});
+      Statement flush{kFlushSql};
+      flush.params.reserve(cols.size());
+      for (const auto& c : cols) flush.params.emplace_back(array_literal(c));
+      st.push_back(std::move(flush));
     }
+    // After the outcomes are in (a statement of its own: the one above sees none of its rows).
+    for (const auto& [client, keep] : w_.keep_outcomes) st.push_back({kPruneOutcomesSql, {client, num(keep - 1)}});
+    st.push_back({"RELEASE SAVEPOINT request"});
     w_ = Writes{};
+    if (!s_.pipeline(st, &err_)) return failed("write request");
     return std::nullopt;
   }
 
  private:
-  // Rows per multi-row statement: far below PostgreSQL's 65,535 parameters.
-  static constexpr std::size_t kRowsPerStatement = 500;
+  static constexpr const char* kClientSql = "SELECT subject, last_mid FROM clients WHERE client_id=$1 FOR UPDATE";
+  static constexpr const char* kPruneOutcomesSql =
+      "DELETE FROM client_outcomes WHERE client_id=$1 AND mid < (SELECT mid FROM client_outcomes "
+      "WHERE client_id=$1 ORDER BY mid DESC LIMIT 1 OFFSET $2::bigint)";
+  // Both statements keep one text for any number of rows (arrays, unnest), so each connection
+  // prepares them once and PostgreSQL plans them once, however many rows a request has.
+  static constexpr const char* kPrefetchSql =
+      "SELECT d.collection, d.id, d.version, d.fields, d.deleted FROM unnest($1::text[], $2::text[]) AS k(c, i) "
+      "JOIN documents d ON d.collection = k.c COLLATE \"C\" AND d.id = k.i COLLATE \"C\"";
+  // $1-$5 documents, $6-$17 log rows, $18-$23 outcomes, $24-$25 last mids.
+  static constexpr std::size_t kFlushColumns = 25;
+  static constexpr const char* kFlushSql =
+      "WITH d AS (INSERT INTO documents(collection, id, version, fields, deleted) "
+      "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::smallint[]) "
+      "ON CONFLICT (collection, id) DO UPDATE SET version=EXCLUDED.version, fields=EXCLUDED.fields, "
+      "deleted=EXCLUDED.deleted), "
+      "l AS (INSERT INTO log(seq, kind, collection, id, op, version, fields, prior_fields, name, origin_client, "
+      "origin_mid, committed_at) SELECT * FROM unnest($6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[], "
+      "$11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[], $17::bigint[])), "
+      "o AS (INSERT INTO client_outcomes(client_id, mid, status, seq, code, message) "
+      "SELECT * FROM unnest($18::text[], $19::bigint[], $20::text[], $21::bigint[], $22::text[], $23::text[]) "
+      "ON CONFLICT (client_id, mid) DO UPDATE SET status=EXCLUDED.status, seq=EXCLUDED.seq, code=EXCLUDED.code, "
+      "message=EXCLUDED.message), "
+      "m AS (UPDATE clients SET last_mid = v.mid FROM unnest($24::text[], $25::bigint[]) AS v(client_id, mid) "
+      "WHERE clients.client_id = v.client_id) "
+      "SELECT 1";
+
+  // Under a row lock: the mid check and the set_last_mid that follows cannot interleave with
+  // another node's request for the same client.
+  static std::optional<ClientBinding> binding(const PGresult* r) {
+    if (PQntuples(r) == 0) return std::nullopt;
+    return ClientBinding{col_text(r, 0, 0), col_int(r, 0, 1)};
+  }
+  // The read of the keys not read yet (into `wanted`); nullopt when there are none.
+  std::optional<Statement> prefetch_statement(const std::vector<std::pair<std::string, std::string>>& keys,
+                                              std::vector<std::pair<std::string, std::string>>& wanted) const {
+    std::vector<Param> collections, ids;
+    std::set<std::pair<std::string, std::string>> seen;
+    for (const auto& k : keys) {
+      if (w_.docs.count(k) || !seen.insert(k).second) continue;
+      wanted.push_back(k);
+      collections.emplace_back(k.first);
+      ids.emplace_back(k.second);
+    }
+    if (wanted.empty()) return std::nullopt;
+    return Statement{kPrefetchSql, {array_literal(collections), array_literal(ids)}};
+  }
+  void take_documents(const std::vector<std::pair<std::string, std::string>>& wanted, const PGresult* r) {
+    for (const auto& k : wanted) w_.docs[k] = std::nullopt;  // absent unless found
+    for (int row = 0; row < PQntuples(r); ++row) {
+      Document d;
+      d.collection = col_text(r, row, 0);
+      d.id = col_text(r, row, 1);
+      d.version = col_int(r, row, 2);
+      d.fields = parse_stored(col_text(r, row, 3));
+      if (!d.fields.is_object()) d.fields = Json::object();
+      d.deleted = col_int(r, row, 4) != 0;
+      w_.docs[{d.collection, d.id}] = std::move(d);
+    }
+  }
 
   struct Writes {
     std::map<std::pair<std::string, std::string>, std::optional<Document>> docs;  // read or written
@@ -489,68 +586,6 @@ class PgStore::Transaction final : public WriteTransaction {
     std::map<std::string, std::int64_t> keep_outcomes;
   };
 
-  // One multi-row statement: head, then (row), (row)..., then tail. `casts` types the columns
-  // where PostgreSQL cannot infer them (a VALUES list that is not an INSERT's).
-  struct Part {
-    std::string head;
-    std::vector<std::vector<Param>> rows;
-    std::string tail;
-    const char* what;
-    std::vector<const char*> casts = {};
-  };
-  static void append_rows(std::string& sql, std::vector<Param>& params, const Part& part, std::size_t from,
-                          std::size_t n) {
-    sql += part.head;
-    for (std::size_t i = 0; i < n; ++i) {
-      sql += i ? ",(" : "(";
-      const auto& row = part.rows[from + i];
-      for (std::size_t c = 0; c < row.size(); ++c) {
-        sql += (c ? ",$" : "$") + num(static_cast<std::int64_t>(params.size() + 1));
-        if (c < part.casts.size()) sql += part.casts[c];
-        params.push_back(row[c]);
-      }
-      sql += ")";
-    }
-    sql += part.tail;
-  }
-  // Sends the parts with rows: in one round trip (data-modifying WITH clauses, each on its own
-  // table) when each fits one statement, else part by part in chunks.
-  std::optional<Error> send(const std::vector<Part>& parts) {
-    std::vector<const Part*> todo;
-    bool small = true;
-    for (const Part& p : parts) {
-      if (p.rows.empty()) continue;
-      todo.push_back(&p);
-      small = small && p.rows.size() <= kRowsPerStatement;
-    }
-    if (todo.empty()) return std::nullopt;
-    if (small) {
-      std::string sql;
-      std::vector<Param> params;
-      if (todo.size() == 1) {
-        append_rows(sql, params, *todo[0], 0, todo[0]->rows.size());
-      } else {
-        for (std::size_t i = 0; i < todo.size(); ++i) {
-          sql += i ? ", w" : "WITH w";
-          sql += num(static_cast<std::int64_t>(i)) + " AS (";
-          append_rows(sql, params, *todo[i], 0, todo[i]->rows.size());
-          sql += ")";
-        }
-        sql += " SELECT 1";
-      }
-      if (!s_.run_once(sql, params, &err_)) return failed(todo.size() == 1 ? todo[0]->what : "write request");
-      return std::nullopt;
-    }
-    for (const Part* p : todo) {
-      for (std::size_t at = 0; at < p->rows.size(); at += kRowsPerStatement) {
-        std::string sql;
-        std::vector<Param> params;
-        append_rows(sql, params, *p, at, std::min(kRowsPerStatement, p->rows.size() - at));
-        if (!s_.run_once(sql, params, &err_)) return failed(p->what);
-      }
-    }
-    return std::nullopt;
-  }
   ResultPtr q(const std::string& sql, const std::vector<Param>& params) { return s_.run(sql, params, &err_); }
   Error failed(const char* what) { return make_error(codes::kInternal, std::string(what) + ": " + err_); }
   std::optional<Error> done(const ResultPtr& r, const char* what) {
@@ -561,6 +596,7 @@ class PgStore::Transaction final : public WriteTransaction {
   std::string err_;
   Writes w_;
   std::optional<Writes> scope_;  // the writes as they were at begin_scope
+  std::optional<std::pair<std::string, std::optional<ClientBinding>>> client_;  // read by start()
 };
 
 Result<std::unique_ptr<PgStore>> PgStore::open(const std::string& url, StoreOptions options, const Config& config) {
@@ -643,27 +679,22 @@ std::optional<Error> PgStore::begin_group() {
   // BEGIN inside a transaction is only a warning in PostgreSQL: never let a group continue one
   // left open by an earlier failure.
   if (PQtransactionStatus(conn_) != PQTRANS_IDLE) exec("ROLLBACK");
-  std::string err;
-  if (!exec("BEGIN", &err)) {
-    if (!connected()) {
-      if (auto e = connect()) return e;
-      if (!exec("BEGIN", &err)) return make_error(codes::kInternal, "begin: " + err);
-    } else {
-      return make_error(codes::kInternal, "begin: " + err);
-    }
-  }
   // The head row lock is the cluster-wide writer lock: held until commit or rollback, so the
   // seqs this group assigns follow the head every other node committed, and no other group can
-  // commit in between. Blocks while another node's group is open.
-  auto r = run("SELECT value FROM meta WHERE key='head_seq' FOR UPDATE", {}, &err);
-  if (!r || PQntuples(r.get()) != 1) {
-    exec("ROLLBACK");
+  // commit in between. Blocks while another node's group is open. One round trip (a dead
+  // connection is replaced and the pipeline sent again).
+  std::string err;
+  auto r = pipeline({{"BEGIN"},
+                     {"SELECT value FROM meta WHERE key=$1 FOR UPDATE", {std::string("head_seq")}},
+                     {"SELECT value FROM meta WHERE key=$1", {std::string("pruned_through")}}},
+                    &err);
+  if (!r || PQntuples((*r)[1].get()) != 1) {
+    if (connected() && PQtransactionStatus(conn_) != PQTRANS_IDLE) exec("ROLLBACK");
     return make_error(codes::kInternal, "lock head: " + (r ? std::string("no head row") : err));
   }
-  head_ = col_int(r.get(), 0, 0);
-  auto p = run("SELECT value FROM meta WHERE key='pruned_through'", {}, &err);
-  if (p && PQntuples(p.get()) == 1) {
-    pruned_through_ = std::max(pruned_through_, col_int(p.get(), 0, 0));
+  head_ = col_int((*r)[1].get(), 0, 0);
+  if (PQntuples((*r)[2].get()) == 1) {
+    pruned_through_ = std::max(pruned_through_, col_int((*r)[2].get(), 0, 0));
     learn_pruned_through(pruned_through_);
   }
   in_group_ = true;
@@ -673,22 +704,23 @@ std::optional<Error> PgStore::begin_group() {
 
 std::optional<Error> PgStore::commit_group() {
   std::string err;
+  std::vector<Statement> statements;
   if (group_head_ != head_) {
     // The NOTIFY is delivered when (and only if) the group commits: every node's LogTailer
     // wakes and reads the log after its head.
-    if (!run("UPDATE meta SET value=$1 WHERE key='head_seq'", {num(group_head_)}, &err) ||
-        !run("SELECT pg_notify('syncline_log', $1)", {num(group_head_)}, &err)) {
-      rollback_group();
-      return make_error(codes::kInternal, "update head: " + err);
-    }
+    statements.push_back({"UPDATE meta SET value=$1 WHERE key='head_seq'", {num(group_head_)}});
+    statements.push_back({"SELECT pg_notify('syncline_log', $1)", {num(group_head_)}});
   }
-  ResultPtr r(conn_ ? PQexec(conn_, "COMMIT") : nullptr);
+  statements.push_back({"COMMIT"});
+  auto r = pipeline(statements, &err);
   // COMMIT of a transaction PostgreSQL had already aborted "succeeds" with the tag ROLLBACK.
-  const bool ok = r && PQresultStatus(r.get()) == PGRES_COMMAND_OK && std::string(PQcmdStatus(r.get())) == "COMMIT";
-  if (!ok) {
+  if (r && std::string(PQcmdStatus(r->back().get())) != "COMMIT") {
+    r.reset();
+    err = "transaction was aborted";
+  }
+  if (!r) {
     // A connection lost during COMMIT leaves the outcome unknown; the clients are told the
     // request failed, and a resend is answered from the recorded outcome if it did commit.
-    err = r ? PQresultErrorMessage(r.get()) : conn_error(conn_);
     if (err.empty()) err = "transaction was aborted";
     rollback_group();
     return make_error(codes::kInternal, "commit: " + err);
@@ -714,62 +746,61 @@ bool PgStore::transaction_lost() const {
   return t == PQTRANS_IDLE || t == PQTRANS_UNKNOWN || t == PQTRANS_INERROR;
 }
 
-Result<BatchResult> PgStore::apply_batch(const std::string& client, const std::string& subject,
-                                         const std::vector<Mutation>& mutations, const WriteCheck& check,
-                                         const ReadCheck& readable) {
-  if (!in_group_) return make_error(codes::kInternal, "apply_batch outside a group");
-  std::string err;
-  if (!exec("SAVEPOINT request", &err)) return make_error(codes::kInternal, "savepoint: " + err);
-  Result<BatchResult> res = make_error(codes::kInternal, "not applied");
+template <typename R, typename Apply, typename Head>
+Result<R> PgStore::request(const std::string* client, const std::vector<std::pair<std::string, std::string>>& keys,
+                           Apply apply, Head head_after) {
+  if (!in_group_) return make_error(codes::kInternal, "write request outside a group");
+  Result<R> res = make_error(codes::kInternal, "not applied");
+  bool started = false;
   try {
     Transaction txn(*this);
-    std::int64_t head = group_head_;
-    res = rules_.apply_batch(txn, head, client, subject, mutations, check, readable, now_unix_ms());
-    if (res) {
-      if (auto e = txn.flush()) res = *e;
+    if (auto e = txn.start(client, keys)) {
+      res = *e;
+    } else {
+      started = true;
+      std::int64_t head = group_head_;
+      res = apply(txn, head);
+      if (res) {
+        if (auto e = txn.finish()) res = *e;
+      }
     }
   } catch (const std::exception& e) {
-    res = make_error(codes::kInternal, std::string("apply: ") + e.what());
+    res = make_error(codes::kInternal, std::string("write request: ") + e.what());
   }
-  if (res && exec("RELEASE SAVEPOINT request", &err)) {
-    group_head_ = res->results.seq;
+  if (res) {
+    group_head_ = head_after(*res);
     return res;
   }
-  if (res) res = make_error(codes::kInternal, "release savepoint: " + err);
   // Undo this request only; the group's earlier requests stay. After a lost connection there
   // is nothing to roll back to (transaction_lost() tells the writer).
-  if (connected() && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+  if (started && connected() && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
     exec("ROLLBACK TO SAVEPOINT request");
     exec("RELEASE SAVEPOINT request");
   }
   return res;
 }
 
+Result<BatchResult> PgStore::apply_batch(const std::string& client, const std::string& subject,
+                                         const std::vector<Mutation>& mutations, const WriteCheck& check,
+                                         const ReadCheck& readable) {
+  std::vector<std::pair<std::string, std::string>> keys;
+  keys.reserve(mutations.size());
+  for (const Mutation& m : mutations) keys.emplace_back(m.collection, m.id);
+  return request<BatchResult>(
+      &client, keys,
+      [&](Transaction& txn, std::int64_t& head) {
+        return rules_.apply_batch(txn, head, client, subject, mutations, check, readable, now_unix_ms());
+      },
+      [](const BatchResult& r) { return r.results.seq; });
+}
+
 Result<LogRow> PgStore::publish(const PublishRequest& req, const PublishCheck& check) {
-  if (!in_group_) return make_error(codes::kInternal, "publish outside a group");
-  std::string err;
-  if (!exec("SAVEPOINT request", &err)) return make_error(codes::kInternal, "savepoint: " + err);
-  Result<LogRow> res = make_error(codes::kInternal, "not published");
-  try {
-    Transaction txn(*this);
-    std::int64_t head = group_head_;
-    res = rules_.publish(txn, head, req, check, now_unix_ms());
-    if (res) {
-      if (auto e = txn.flush()) res = *e;
-    }
-  } catch (const std::exception& e) {
-    res = make_error(codes::kInternal, std::string("publish: ") + e.what());
-  }
-  if (res && exec("RELEASE SAVEPOINT request", &err)) {
-    group_head_ = res->seq;
-    return res;
-  }
-  if (res) res = make_error(codes::kInternal, "release savepoint: " + err);
-  if (connected() && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
-    exec("ROLLBACK TO SAVEPOINT request");
-    exec("RELEASE SAVEPOINT request");
-  }
-  return res;
+  std::vector<std::pair<std::string, std::string>> keys;
+  if (!req.collection.empty()) keys.emplace_back(req.collection, req.id);
+  return request<LogRow>(
+      nullptr, keys,
+      [&](Transaction& txn, std::int64_t& head) { return rules_.publish(txn, head, req, check, now_unix_ms()); },
+      [](const LogRow& r) { return r.seq; });
 }
 
 void PgStore::maybe_prune() {

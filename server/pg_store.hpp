@@ -93,13 +93,27 @@ class PgStore final : public Store {
   // Runs `sql` (prepared once per connection) with text parameters. Null on failure, with
   // *err set.
   ResultPtr run(const std::string& sql, const std::vector<Param>& params, std::string* err);
-  // Runs `sql` once, unprepared (statements whose text varies, e.g. multi-row inserts).
-  ResultPtr run_once(const std::string& sql, const std::vector<Param>& params, std::string* err);
   // A statement without parameters or results (BEGIN, SAVEPOINT, ...): simple protocol.
   bool exec(const char* sql, std::string* err = nullptr);
+  // One statement of a pipeline: parameterised ones are prepared once per connection; ones
+  // without parameters (BEGIN, SAVEPOINT, COMMIT) are sent as they are.
+  struct Statement {
+    std::string sql;
+    std::vector<Param> params = {};
+  };
+  // Runs the statements in order in one round trip (libpq pipeline mode). Every result, or
+  // nullopt with *err naming the first that failed (the server skipped the ones after it).
+  std::optional<std::vector<ResultPtr>> pipeline(const std::vector<Statement>& statements, std::string* err);
+  // The name of `sql` prepared on this connection (preparing it the first time). Null on failure.
+  const std::string* prepared(const std::string& sql, int n_params, std::string* err);
   // Raises meta.pruned_through into the floor (another node may have pruned).
   void learn_pruned_through(std::int64_t v);
   class Transaction;  // the WriteTransaction the write rules run in (pg_store.cpp)
+  // One write request in its own savepoint, undone alone when it fails: `apply` runs the rules
+  // in a Transaction, `head_after` reads the group's new head from its result.
+  template <typename R, typename Apply, typename Head>
+  Result<R> request(const std::string* client, const std::vector<std::pair<std::string, std::string>>& keys,
+                    Apply apply, Head head_after);
   void maybe_prune();
 
   std::string url_;

@@ -47,13 +47,17 @@ Result<std::vector<LogRow>> PgStore::read_log(std::int64_t after, std::int64_t u
                {std::to_string(after), std::to_string(upto), std::to_string(std::min<std::size_t>(limit, kMaxLimit))},
                &err);
   if (!r) return make_error(codes::kInternal, "read log: " + err);
+  const PGresult* res = r.get();
   // Read after the rows (a later statement, so a later snapshot): if another node's prune
   // removed rows this read wanted, the floor it committed with that delete is seen here, and
-  // the caller's check of pruned_through() after the read turns the gap into a reset.
-  auto p = run("SELECT value FROM meta WHERE key='pruned_through'", {}, &err);
-  if (!p) return make_error(codes::kInternal, "read log: " + err);
-  if (PQntuples(p.get()) == 1) learn_pruned_through(col_int(p.get(), 0, 0));
-  const PGresult* res = r.get();
+  // the caller's check of pruned_through() after the read turns the gap into a reset. Not
+  // needed when the rows start right after `after`: a prune deletes a prefix of the log in one
+  // transaction, so a snapshot holding seq after+1 holds every later row it could see.
+  if (PQntuples(res) == 0 || col_int(res, 0, 0) != after + 1) {
+    auto p = run("SELECT value FROM meta WHERE key='pruned_through'", {}, &err);
+    if (!p) return make_error(codes::kInternal, "read log: " + err);
+    if (PQntuples(p.get()) == 1) learn_pruned_through(col_int(p.get(), 0, 0));
+  }
   std::vector<LogRow> rows;
   std::size_t bytes = 0;
   const int n = PQntuples(res);

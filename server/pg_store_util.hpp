@@ -23,6 +23,27 @@ inline std::int64_t col_int(const PGresult* r, int row, int col) {
   return col_null(r, row, col) ? 0 : std::strtoll(PQgetvalue(r, row, col), nullptr, 10);
 }
 
+// A PostgreSQL array literal of text elements, {"a",NULL,...}: the parameter of a statement
+// whose text stays the same for any number of rows (prepared once, unnest($n::text[])).
+template <typename Param>
+std::string array_literal(const std::vector<Param>& values) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) out += ',';
+    if (!values[i]) {
+      out += "NULL";
+      continue;
+    }
+    out += '"';
+    for (char c : *values[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
 // Stored JSON was bounded when it was written (limits.max_json_depth, at most 512); a damaged
 // row reads as unreadable instead of as a value whose copies and dumps would recurse past the
 // stack.

@@ -49,15 +49,23 @@ void Writer::stop() {
 
 std::vector<Writer::Job> Writer::take_group() {
   std::vector<Job> group;
-  std::unique_lock<std::mutex> lk(mu_);
-  cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+  {
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+  }
+  take_more(group);
+  return group;  // empty only when stopping with nothing left
+}
+
+void Writer::take_more(std::vector<Job>& group) {
   std::size_t mutations = 0;
+  for (const Job& j : group) mutations += std::max<std::size_t>(1, j.req.mutations.size());
+  std::lock_guard<std::mutex> lk(mu_);
   while (!queue_.empty() && group.size() < kMaxGroupRequests && mutations < kMaxGroupMutations) {
     mutations += std::max<std::size_t>(1, queue_.front().req.mutations.size());
     group.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
-  return group;  // empty only when stopping with nothing left
 }
 
 void Writer::run() {
@@ -119,6 +127,12 @@ GroupStats Writer::commit_group(std::vector<Job>& group, std::vector<WriteOutcom
       fail_unsettled(*e);
       break;
     }
+    // On a shared database begin_group can wait for another node's group to commit: what
+    // arrived meanwhile joins this group rather than waiting for that lock once more.
+    take_more(group);
+    out.resize(group.size());
+    settled.resize(group.size(), false);
+    stats.requests = group.size();
     bool redo = false;
     try {
       for (std::size_t i = 0; i < group.size() && !redo; ++i) {

@@ -87,6 +87,8 @@ class Writer {
   };
   void run();
   std::vector<Job> take_group();
+  // Moves queued jobs into `group` while it is under the group bounds; never waits.
+  void take_more(std::vector<Job>& group);
   GroupStats commit_group(std::vector<Job>& group, std::vector<WriteOutcome>& out);
   WriteOutcome apply(const WriteRequest& req);
 

@@ -751,6 +751,55 @@ TEST_F(PgNodes, TheWriterRedoesAGroupWhoseConnectionWasLost) {
   EXPECT_EQ(PgCluster::admin(db_name_, "SELECT value FROM meta WHERE key='head_seq'"), "2");
 }
 
+// While the Writer waits for the head row another node holds, what arrives joins the group it
+// is about to run, so a busy cluster commits fewer, larger groups instead of queueing each
+// arrival behind the lock once more.
+TEST_F(PgNodes, RequestsArrivingWhileTheWriterWaitsForTheLockJoinItsGroup) {
+  auto other = open();
+  auto store = open();
+  ASSERT_TRUE(other && store);
+  ASSERT_FALSE(other->begin_group());
+  ASSERT_TRUE(static_cast<bool>(other->apply_batch("o", "o", {insert(1, "orders", "o1", Json::object())}, allow)));
+  std::mutex mu;
+  std::vector<std::function<void()>> posted;
+  std::vector<GroupStats> groups;
+  std::vector<WriteOutcome> out(3);
+  {
+    Writer w(
+        std::move(store),
+        [&](std::function<void()> f) {
+          std::lock_guard<std::mutex> lk(mu);
+          posted.push_back(std::move(f));
+        },
+        [&](const GroupStats& g) { groups.push_back(g); }, 100);
+    auto request = [](const std::string& client) {
+      WriteRequest r;
+      r.client = client;
+      r.subject = client;
+      r.mutations = {insert(1, "orders", client + "1", Json::object())};
+      r.check = allow;
+      return r;
+    };
+    w.start();
+    ASSERT_TRUE(w.submit(request("a"), [&](WriteOutcome o) { out[0] = std::move(o); }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the writer now waits for the lock
+    ASSERT_TRUE(w.submit(request("b"), [&](WriteOutcome o) { out[1] = std::move(o); }));
+    ASSERT_TRUE(w.submit(request("c"), [&](WriteOutcome o) { out[2] = std::move(o); }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_FALSE(other->commit_group());
+    w.stop();
+  }
+  for (auto& f : posted) f();
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_EQ(groups[0].requests, 3u);
+  EXPECT_TRUE(groups[0].committed);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    ASSERT_FALSE(out[i].error) << i;
+    EXPECT_EQ(out[i].batch.results.results.at(0).seq, static_cast<std::int64_t>(i + 2)) << "arrival order";
+  }
+  EXPECT_EQ(PgCluster::admin(db_name_, "SELECT string_agg(id, ',' ORDER BY seq) FROM log"), "o1,a1,b1,c1");
+}
+
 TEST_F(PgNodes, TheDatabaseItselfRefusesADuplicateUniqueKey) {
   auto a = open();
   ASSERT_TRUE(a);
