@@ -520,11 +520,15 @@ class PgStore::Transaction final : public WriteTransaction {
   static constexpr const char* kPruneOutcomesSql =
       "DELETE FROM client_outcomes WHERE client_id=$1 AND mid < (SELECT mid FROM client_outcomes "
       "WHERE client_id=$1 ORDER BY mid DESC LIMIT 1 OFFSET $2::bigint)";
-  // Both statements keep one text for any number of rows (arrays, unnest), so each connection
-  // prepares them once and PostgreSQL plans them once, however many rows a request has.
+  // Both statements keep one text for any number of rows (arrays), so each connection prepares
+  // them once, however many rows a request has. PostgreSQL then settles on a generic plan, made
+  // without the arrays' sizes: a join with unnest() is planned as a sequential scan while the
+  // table is small and keeps that plan as it grows (a request cost grew with the table). Tables
+  // are therefore only ever read through `= ANY(array)` on their key, which is an index scan
+  // in every plan.
   static constexpr const char* kPrefetchSql =
-      "SELECT d.collection, d.id, d.version, d.fields, d.deleted FROM unnest($1::text[], $2::text[]) AS k(c, i) "
-      "JOIN documents d ON d.collection = k.c COLLATE \"C\" AND d.id = k.i COLLATE \"C\"";
+      "SELECT collection, id, version, fields, deleted FROM documents "
+      "WHERE collection = ANY($1::text[]) AND id = ANY($2::text[])";
   // $1-$5 documents, $6-$17 log rows, $18-$23 outcomes, $24-$25 last mids.
   static constexpr std::size_t kFlushColumns = 25;
   static constexpr const char* kFlushSql =
@@ -540,7 +544,7 @@ class PgStore::Transaction final : public WriteTransaction {
       "ON CONFLICT (client_id, mid) DO UPDATE SET status=EXCLUDED.status, seq=EXCLUDED.seq, code=EXCLUDED.code, "
       "message=EXCLUDED.message), "
       "m AS (UPDATE clients SET last_mid = v.mid FROM unnest($24::text[], $25::bigint[]) AS v(client_id, mid) "
-      "WHERE clients.client_id = v.client_id) "
+      "WHERE clients.client_id = ANY($24::text[]) AND clients.client_id = v.client_id) "
       "SELECT 1";
 
   // Under a row lock: the mid check and the set_last_mid that follows cannot interleave with
@@ -552,23 +556,27 @@ class PgStore::Transaction final : public WriteTransaction {
   // The read of the keys not read yet (into `wanted`); nullopt when there are none.
   std::optional<Statement> prefetch_statement(const std::vector<std::pair<std::string, std::string>>& keys,
                                               std::vector<std::pair<std::string, std::string>>& wanted) const {
-    std::vector<Param> collections, ids;
     std::set<std::pair<std::string, std::string>> seen;
+    std::set<std::string> collections, ids;
     for (const auto& k : keys) {
       if (w_.docs.count(k) || !seen.insert(k).second) continue;
       wanted.push_back(k);
-      collections.emplace_back(k.first);
-      ids.emplace_back(k.second);
+      collections.insert(k.first);
+      ids.insert(k.second);
     }
     if (wanted.empty()) return std::nullopt;
-    return Statement{kPrefetchSql, {array_literal(collections), array_literal(ids)}};
+    auto list = [](const std::set<std::string>& v) { return array_literal(std::vector<Param>(v.begin(), v.end())); };
+    return Statement{kPrefetchSql, {list(collections), list(ids)}};
   }
   void take_documents(const std::vector<std::pair<std::string, std::string>>& wanted, const PGresult* r) {
     for (const auto& k : wanted) w_.docs[k] = std::nullopt;  // absent unless found
+    const std::set<std::pair<std::string, std::string>> keep(wanted.begin(), wanted.end());
     for (int row = 0; row < PQntuples(r); ++row) {
       Document d;
       d.collection = col_text(r, row, 0);
       d.id = col_text(r, row, 1);
+      // The read returns every (collection, id) combination of its two lists: keep the wanted.
+      if (!keep.count({d.collection, d.id})) continue;
       d.version = col_int(r, row, 2);
       d.fields = parse_stored(col_text(r, row, 3));
       if (!d.fields.is_object()) d.fields = Json::object();
