@@ -255,23 +255,36 @@ export class SyncEngine {
     return unwrap(this.e.mutate(text, now));
   }
 
-  /** Feeds a batch of server messages given as JSON texts with a "type" member (WebSocket frames). */
+  /** Feeds a batch of server messages given as JSON texts with a "type" member (WebSocket frames).
+   *  The batch `[f1,f2,...]` is written frame by frame as UTF-8 into the engine's input buffer in
+   *  the wasm heap: no joined JS string, and no Embind string conversion (a JS loop). */
   receiveFrames(frames: string[], now = Date.now()): EngineOutput {
-    return unwrap(this.receiveText('[' + frames.join(',') + ']', now));
-  }
-
-  /** The batch crosses as UTF-8 bytes written into the engine's input buffer in the wasm heap
-   *  (no Embind string conversion, which is a JS loop). */
-  private receiveText(text: string, now: number): string {
     const raw = this.e;
     // ASCII (nearly all traffic) needs one byte per UTF-16 unit; anything else at most three.
-    let capacity = text.length + 8;
+    let units = 2 + frames.length;
+    for (const f of frames) units += f.length;
+    let capacity = units + 8;
     for (;;) {
       const ptr = raw.inputBuffer(capacity);
       // Read HEAPU8 only now: inputBuffer may have grown the memory, which detaches older views.
-      const { read, written } = utf8.encodeInto(text, this.module.HEAPU8.subarray(ptr, ptr + capacity));
-      if (read === text.length) return raw.receiveInput(written, now);
-      capacity = text.length * 3;
+      const heap = this.module.HEAPU8;
+      const end = ptr + capacity;
+      let at = ptr;
+      heap[at++] = 0x5b; // [
+      let fits = true;
+      for (let i = 0; i < frames.length && fits; i++) {
+        if (i > 0) heap[at++] = 0x2c; // ,
+        const f = frames[i];
+        // One byte kept free after every frame, for the ',' or ']' that follows it.
+        const { read, written } = utf8.encodeInto(f, heap.subarray(at, end - 1));
+        at += written;
+        fits = read === f.length && at < end;
+      }
+      if (fits) {
+        heap[at++] = 0x5d; // ]
+        return unwrap(raw.receiveInput(at - ptr, now));
+      }
+      capacity = units * 3 + 8;
     }
   }
 
