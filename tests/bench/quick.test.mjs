@@ -81,6 +81,8 @@ test('npm run bench -- --quick runs every benchmark and reports sane numbers', {
       'fan-out syncline deliveries/s': by.fanout.synclinePeak,
       'fan-out Node deliveries/s': by.fanout.nodePeak,
       'size gzip bytes': by.size.totalGzip,
+      'size as an app ships it, gzip bytes': by.size.shippedGzip,
+      'size as an app ships it, brotli bytes': by.size.shippedBrotli,
       'heap bytes per 100k docs': by.size.heapPer100k,
     };
     for (const row of by.e2e.rows) positive[`e2e ${row.path} p50`] = row.p50;
