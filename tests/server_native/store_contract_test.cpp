@@ -531,8 +531,33 @@ class PgNodes : public ::testing::Test {
     EXPECT_TRUE(static_cast<bool>(s)) << s.error().message;
     return s ? std::move(*s) : nullptr;
   }
+  // A Writer over `store` whose completions are kept for run_posted() and whose groups are
+  // recorded in groups_.
+  std::unique_ptr<Writer> writer(std::unique_ptr<Store> store) {
+    return std::make_unique<Writer>(
+        std::move(store),
+        [this](std::function<void()> f) {
+          std::lock_guard<std::mutex> lk(mu_);
+          posted_.push_back(std::move(f));
+        },
+        [this](const GroupStats& g) { groups_.push_back(g); }, 100);
+  }
+  void run_posted() {
+    for (auto& f : posted_) f();
+  }
+  static WriteRequest request(const std::string& client, const std::string& id, WriteCheck check = nullptr) {
+    WriteRequest r;
+    r.client = client;
+    r.subject = client;
+    r.mutations = {insert(1, "orders", id, Json::object())};
+    r.check = check ? check : allow;
+    return r;
+  }
   Config config_ = contract_config();
   std::string db_name_, url_;
+  std::mutex mu_;
+  std::vector<std::function<void()>> posted_;
+  std::vector<GroupStats> groups_;
 };
 
 TEST_F(PgNodes, TwoWritersAlternatingGetOneContiguousSeqSpace) {
@@ -701,27 +726,10 @@ TEST_F(PgNodes, ALostConnectionIsReportedAndTheNextGroupReconnects) {
 TEST_F(PgNodes, TheWriterRedoesAGroupWhoseConnectionWasLost) {
   auto store = open();
   ASSERT_TRUE(store);
-  std::mutex mu;
-  std::vector<std::function<void()>> posted;
-  std::vector<GroupStats> groups;
   std::vector<WriteOutcome> out(3);
   const std::string db = db_name_;
   {
-    Writer w(
-        std::move(store),
-        [&](std::function<void()> f) {
-          std::lock_guard<std::mutex> lk(mu);
-          posted.push_back(std::move(f));
-        },
-        [&](const GroupStats& g) { groups.push_back(g); }, 100);
-    auto request = [](const std::string& client, const std::string& id, WriteCheck check) {
-      WriteRequest r;
-      r.client = client;
-      r.subject = client;
-      r.mutations = {insert(1, "orders", id, Json::object())};
-      r.check = check ? check : allow;
-      return r;
-    };
+    auto w = writer(std::move(store));
     bool killed = false;
     auto kill_connection = [&](const Mutation&, const Document*, const Json*) -> std::optional<Error> {
       if (!killed) {
@@ -731,15 +739,15 @@ TEST_F(PgNodes, TheWriterRedoesAGroupWhoseConnectionWasLost) {
       }
       return std::nullopt;
     };
-    ASSERT_TRUE(w.submit(request("a", "a1", nullptr), [&](WriteOutcome o) { out[0] = std::move(o); }));
-    ASSERT_TRUE(w.submit(request("b", "b1", kill_connection), [&](WriteOutcome o) { out[1] = std::move(o); }));
-    ASSERT_TRUE(w.submit(request("c", "c1", nullptr), [&](WriteOutcome o) { out[2] = std::move(o); }));
-    w.start();
-    w.stop();
+    ASSERT_TRUE(w->submit(request("a", "a1"), [&](WriteOutcome o) { out[0] = std::move(o); }));
+    ASSERT_TRUE(w->submit(request("b", "b1", kill_connection), [&](WriteOutcome o) { out[1] = std::move(o); }));
+    ASSERT_TRUE(w->submit(request("c", "c1"), [&](WriteOutcome o) { out[2] = std::move(o); }));
+    w->start();
+    w->stop();
   }
-  for (auto& f : posted) f();
-  ASSERT_EQ(groups.size(), 1u);
-  EXPECT_TRUE(groups[0].committed);
+  run_posted();
+  ASSERT_EQ(groups_.size(), 1u);
+  EXPECT_TRUE(groups_[0].committed);
   ASSERT_FALSE(out[0].error);
   EXPECT_EQ(out[0].batch.results.results.at(0).seq, 1);
   ASSERT_TRUE(out[1].error);
@@ -760,39 +768,22 @@ TEST_F(PgNodes, RequestsArrivingWhileTheWriterWaitsForTheLockJoinItsGroup) {
   ASSERT_TRUE(other && store);
   ASSERT_FALSE(other->begin_group());
   ASSERT_TRUE(static_cast<bool>(other->apply_batch("o", "o", {insert(1, "orders", "o1", Json::object())}, allow)));
-  std::mutex mu;
-  std::vector<std::function<void()>> posted;
-  std::vector<GroupStats> groups;
   std::vector<WriteOutcome> out(3);
   {
-    Writer w(
-        std::move(store),
-        [&](std::function<void()> f) {
-          std::lock_guard<std::mutex> lk(mu);
-          posted.push_back(std::move(f));
-        },
-        [&](const GroupStats& g) { groups.push_back(g); }, 100);
-    auto request = [](const std::string& client) {
-      WriteRequest r;
-      r.client = client;
-      r.subject = client;
-      r.mutations = {insert(1, "orders", client + "1", Json::object())};
-      r.check = allow;
-      return r;
-    };
-    w.start();
-    ASSERT_TRUE(w.submit(request("a"), [&](WriteOutcome o) { out[0] = std::move(o); }));
+    auto w = writer(std::move(store));
+    w->start();
+    ASSERT_TRUE(w->submit(request("a", "a1"), [&](WriteOutcome o) { out[0] = std::move(o); }));
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the writer now waits for the lock
-    ASSERT_TRUE(w.submit(request("b"), [&](WriteOutcome o) { out[1] = std::move(o); }));
-    ASSERT_TRUE(w.submit(request("c"), [&](WriteOutcome o) { out[2] = std::move(o); }));
+    ASSERT_TRUE(w->submit(request("b", "b1"), [&](WriteOutcome o) { out[1] = std::move(o); }));
+    ASSERT_TRUE(w->submit(request("c", "c1"), [&](WriteOutcome o) { out[2] = std::move(o); }));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     ASSERT_FALSE(other->commit_group());
-    w.stop();
+    w->stop();
   }
-  for (auto& f : posted) f();
-  ASSERT_EQ(groups.size(), 1u);
-  EXPECT_EQ(groups[0].requests, 3u);
-  EXPECT_TRUE(groups[0].committed);
+  run_posted();
+  ASSERT_EQ(groups_.size(), 1u);
+  EXPECT_EQ(groups_[0].requests, 3u);
+  EXPECT_TRUE(groups_[0].committed);
   for (std::size_t i = 0; i < out.size(); ++i) {
     ASSERT_FALSE(out[i].error) << i;
     EXPECT_EQ(out[i].batch.results.results.at(0).seq, static_cast<std::int64_t>(i + 2)) << "arrival order";
