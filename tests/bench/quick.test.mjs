@@ -86,7 +86,7 @@ test('npm run bench -- --quick runs every benchmark and reports sane numbers', {
       'heap bytes per 100k docs': by.size.heapPer100k,
     };
     for (const row of by.e2e.rows) positive[`e2e ${row.path} p50`] = row.p50;
-    for (const k of ['syncline', 'dexie']) for (const v of by.cold[k]) positive[`cold start ${k}`] = v;
+    for (const k of ['syncline', 'synclineFromScript', 'dexie', 'dexieIndexed']) for (const v of by.cold[k]) positive[`cold start ${k}`] = v;
     for (const [name, v] of Object.entries(positive)) assert.ok(typeof v === 'number' && Number.isFinite(v) && v > 0, `${name} = ${v}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
