@@ -8,6 +8,8 @@
 // own text parser the linker drops that parser from the wasm.
 #include <emscripten/bind.h>
 #include <emscripten/val.h>
+#include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -554,6 +556,16 @@ int json_decode_count(const std::string& text) {
   return j.is_array() ? static_cast<int>(j.size()) : 1;
 }
 
+// The allocator's view of the heap, for benchmarks: bytes in live allocations (mallinfo) and
+// the top of the heap (sbrk(0)), the address memory growth has to cover. The size of the wasm
+// memory alone misses what the allocator holds free below its top.
+std::string heap_stats() {
+  const struct mallinfo mi = mallinfo();
+  return Json{{"inUse", static_cast<std::uint64_t>(mi.uordblks)},
+              {"top", static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(sbrk(0)))}}
+      .dump();
+}
+
 // The registry of error codes as this module was compiled with it: [{"code","status"}], status
 // null when never an HTTP answer. tests/js-wrapper/error-codes.test.mjs checks it against the .def.
 std::string error_codes() {
@@ -663,6 +675,7 @@ EMSCRIPTEN_BINDINGS(syncline) {
   function("_lastError", &last_error);
   function("_parseFilter", &parse_filter);
   function("_jsonDecodeCount", &json_decode_count);
+  function("_heapStats", &heap_stats);
   function("_errorCodes", &error_codes);
   class_<WasmConnection>("Connection")
       .constructor<double, double, double, double>()

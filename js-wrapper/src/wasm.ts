@@ -69,6 +69,8 @@ export interface SynclineModule {
   _lastError(): string;
   _parseFilter(text: string): string;
   _jsonDecodeCount(text: string): number;
+  /** The allocator's figures as JSON: {"inUse": bytes in live allocations, "top": sbrk(0)}. */
+  _heapStats(): string;
   /** The wasm memory as bytes; replaced by a new view whenever the memory grows. */
   HEAPU8: Uint8Array;
   Connection: new (baseMs: number, capMs: number, heartbeatMs: number, seed: number) => RawConnection;

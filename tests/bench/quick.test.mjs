@@ -84,6 +84,8 @@ test('npm run bench -- --quick runs every benchmark and reports sane numbers', {
       'size as an app ships it, gzip bytes': by.size.shippedGzip,
       'size as an app ships it, brotli bytes': by.size.shippedBrotli,
       'heap bytes per 100k docs': by.size.heapPer100k,
+      'heap top / raw JSON': by.size.heapTopFactor,
+      'live allocations / raw JSON': by.size.heapInUseFactor,
     };
     for (const row of by.e2e.rows) positive[`e2e ${row.path} p50`] = row.p50;
     for (const k of ['syncline', 'synclineFromScript', 'dexie', 'dexieIndexed']) for (const v of by.cold[k]) positive[`cold start ${k}`] = v;

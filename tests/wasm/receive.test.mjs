@@ -74,3 +74,19 @@ test('setChangeDetail(false) reports changed keys only; true brings before/after
   assert.deepEqual(out.changes, [{ collection: 'bills', id: 'b1', before: { total: 1 }, after: { total: 2 }, pending: false }]);
   e.dispose();
 });
+
+test('_heapStats reports the allocator: live bytes grow with the replica and fall when it goes', () => {
+  const before = JSON.parse(mod._heapStats());
+  assert.ok(before.top > 0 && before.inUse > 0 && before.inUse <= before.top, JSON.stringify(before));
+  const e = newEngine();
+  const frames = [];
+  for (let i = 0; i < 2000; i++) frames.push(change(i + 1, `h${i}`, { note: 'y'.repeat(200), i }));
+  assert.equal(e.receiveFrames(frames).errors.length, 0);
+  e.takePersistence();
+  const full = JSON.parse(mod._heapStats());
+  assert.ok(full.inUse - before.inUse > 2000 * 200, `2,000 documents of 200+ bytes: ${full.inUse - before.inUse} bytes`);
+  assert.ok(full.top >= before.top && full.top <= mod.HEAPU8.buffer.byteLength);
+  e.dispose();
+  const after = JSON.parse(mod._heapStats());
+  assert.ok(after.inUse < full.inUse - 2000 * 200, 'dispose frees the replica');
+});
