@@ -25,19 +25,24 @@ function checkOf(topTotals, groups) {
 }
 
 // ---------------------------------------------------------------- floor
-function runFloor(frames) {
+// The bytes-in floor: each frame's UTF-8 bytes (as a socket delivers them) decoded and parsed.
+const utf8In = new TextDecoder();
+function runFloor(frameBytes) {
   const t0 = now();
   let n = 0;
-  for (let i = 0; i < frames.length; i++) n += JSON.parse(frames[i]).seq > 0 ? 1 : 0;
+  for (let i = 0; i < frameBytes.length; i++) n += JSON.parse(utf8In.decode(frameBytes[i])).seq > 0 ? 1 : 0;
   const ms = now() - t0;
-  if (n !== frames.length) throw new Error('floor: parse count mismatch');
-  return { ms, processed: frames.length };
+  if (n !== frameBytes.length) throw new Error('floor: parse count mismatch');
+  return { ms, processed: frameBytes.length };
 }
 
 // ---------------------------------------------------------------- syncline
-async function runSyncline(frames, batch) {
+// `detail`: per-document before/after in each reply (setChangeDetail), as the client runs while a
+// document listener is registered; without one it runs with detail off.
+async function runSyncline(frames, batch, detail = true) {
   const mod = await loadSyncline();
   const e = SyncEngine.create(mod, { clientId: 'bench', collections: ['bills'] });
+  e.setChangeDetail(detail);
   const q = e.addQuery(QUERY);
   const a = e.addAggregate(AGGREGATE);
   let top = e.queryResult(q).docs;
@@ -210,25 +215,28 @@ export async function run({ quick }) {
   const batch = 1000;
   const reps = quick ? 1 : 3;
   const frames = makeChangeFrames({ docs, changes });
-  const bytes = frames.reduce((s, f) => s + Buffer.byteLength(f), 0);
+  const frameBytes = frames.map((f) => new TextEncoder().encode(f));
+  const bytes = frameBytes.reduce((s, b) => s + b.length, 0);
 
   // Warm-up on a prefix so the JIT state is comparable for every peer.
   const warm = frames.slice(0, Math.min(5000, frames.length));
-  runFloor(warm);
+  runFloor(frameBytes.slice(0, warm.length));
   await runSyncline(warm, batch);
+  await runSyncline(warm, batch, false);
   runTinyBase(warm, batch);
   await runRxdb(warm.slice(0, 2000), batch);
 
   const results = {};
-  results.floor = await best(() => runFloor(frames), reps);
+  results.floor = await best(() => runFloor(frameBytes), reps);
   results.syncline = await best(() => runSyncline(frames, batch), reps);
+  results.synclineLean = await best(() => runSyncline(frames, batch, false), reps);
   results.tinybase = await best(() => runTinyBase(frames, batch), reps);
   results.rxdb = await best(() => runRxdb(frames, batch), quick ? 1 : 2);
   gc();
   results.plain = runPlainJs(frames, quick ? 3000 : 15000);
 
   const rate = (r) => (r.processed / r.ms) * 1000;
-  const names = { floor: 'JSON.parse only (floor)', syncline: 'syncline (wasm, receiveFrames x1000)', tinybase: 'TinyBase', rxdb: 'RxDB (memory storage)', plain: 'plain JS (refilter every change)' };
+  const names = { floor: 'TextDecoder + JSON.parse of the bytes (floor)', syncline: 'syncline (wasm, receiveFrames x1000), change detail on', synclineLean: 'syncline, change detail off (no document listener)', tinybase: 'TinyBase', rxdb: 'RxDB (memory storage)', plain: 'plain JS (refilter every change)' };
   const sRate = rate(results.syncline);
   const rows = Object.entries(results).map(([k, r]) => [
     names[k],
@@ -239,7 +247,10 @@ export async function run({ quick }) {
   ]);
   const peers = ['tinybase', 'rxdb', 'plain'];
   const bestPeer = peers.reduce((b, k) => (rate(results[k]) > rate(results[b]) ? k : b), peers[0]);
-  const vsPeer = sRate / rate(results[bestPeer]);
+  // Same work as the peers (query + aggregate; no per-document before/after): detail off.
+  const leanRate = rate(results.synclineLean);
+  const vsPeer = leanRate / rate(results[bestPeer]);
+  const vsPeerDetail = sRate / rate(results[bestPeer]);
   const vsFloor = sRate / rate(results.floor);
 
   // Cross-check: every peer that finished must agree on the query and the aggregate.
@@ -250,12 +261,12 @@ export async function run({ quick }) {
   return {
     id: 'apply',
     title: '1. Apply remote changes (Node)',
-    setup: `${fmt(changes)} change messages (${fmt(docs)} inserts, then updates of random docs) over ${fmt(docs)} documents, ${(bytes / 2 ** 20).toFixed(1)} MiB of JSON text; batches of ${batch}; live query \`${QUERY.where}\` order \`${QUERY.orderBy}\` limit ${QUERY.limit}; aggregate group by \`${AGGREGATE.groupBy}\` sum \`${AGGREGATE.sum}\` + count; results read after every batch. Best of ${reps} runs. All finishing peers end with the same top-50 and group totals (checked).`,
-    tables: [{ columns: ['peer', 'time (ms)', 'msgs/s', 'µs/msg', 'syncline speed-up'], rows }],
-    metrics: { synclineRate: sRate, floorRate: rate(results.floor), bestPeer, bestPeerRate: rate(results[bestPeer]), tinybaseRate: rate(results.tinybase), rxdbRate: rate(results.rxdb), plainRate: rate(results.plain) },
+    setup: `${fmt(changes)} change messages (${fmt(docs)} inserts, then updates of random docs) over ${fmt(docs)} documents, ${(bytes / 2 ** 20).toFixed(1)} MiB of JSON text; batches of ${batch}; live query \`${QUERY.where}\` order \`${QUERY.orderBy}\` limit ${QUERY.limit}; aggregate group by \`${AGGREGATE.groupBy}\` sum \`${AGGREGATE.sum}\` + count; results read after every batch. syncline runs with per-document change detail on (as the client does while a document listener is registered) and off; the floor decodes each frame's UTF-8 bytes and parses them. Best of ${reps} runs. All finishing peers end with the same top-50 and group totals (checked).`,
+    tables: [{ columns: ['peer', 'time (ms)', 'msgs/s', 'µs/msg', 'syncline (detail on) speed-up'], rows }],
+    metrics: { synclineRate: sRate, synclineLeanRate: leanRate, floorRate: rate(results.floor), bestPeer, bestPeerRate: rate(results[bestPeer]), tinybaseRate: rate(results.tinybase), rxdbRate: rate(results.rxdb), plainRate: rate(results.plain) },
     targets: [
-      target('Apply: >= 2x the best JS peer', vsPeer >= 2, `${fmt(vsPeer, 2)}x ${names[bestPeer]}${vsPeer >= 2 ? '' : ` (short by ${fmt(2 / vsPeer, 2)}x)`}`),
-      target('Apply: >= 0.5x the JSON.parse-only floor', vsFloor >= 0.5, `${fmt(vsFloor, 3)}x the floor${vsFloor >= 0.5 ? '' : ` (needs ${fmt(0.5 / vsFloor, 1)}x faster)`}`),
+      target('Apply: >= 5x the best JS peer (same work: detail off)', vsPeer >= 5, `${fmt(vsPeer, 2)}x ${names[bestPeer]}${vsPeer >= 5 ? '' : ` (short by ${fmt(5 / vsPeer, 2)}x)`}; with detail on ${fmt(vsPeerDetail, 2)}x`),
+      target('Apply, detail on: >= 0.5x the bytes-in floor', vsFloor >= 0.5, `${fmt(vsFloor, 3)}x the floor${vsFloor >= 0.5 ? '' : ` (needs ${fmt(0.5 / vsFloor, 1)}x faster)`}`),
     ],
   };
 }

@@ -71,6 +71,7 @@ test('npm run bench -- --quick runs every benchmark and reports sane numbers', {
     const by = Object.fromEntries(results.map((x) => [x.id, x.metrics]));
     const positive = {
       'apply syncline msgs/s': by.apply.synclineRate,
+      'apply syncline msgs/s, detail off': by.apply.synclineLeanRate,
       'apply JSON.parse msgs/s': by.apply.floorRate,
       'apply TinyBase msgs/s': by.apply.tinybaseRate,
       'apply RxDB msgs/s': by.apply.rxdbRate,
