@@ -556,6 +556,28 @@ int json_decode_count(const std::string& text) {
   return j.is_array() ? static_cast<int>(j.size()) : 1;
 }
 
+// Benchmarks: the receive path's decoder alone over bytes already in the wasm heap. JS writes a
+// batch `[frame,...]` of UTF-8 into decode_buffer(size) and decode_server_input(length) runs
+// decode_server_batch on it, what receiveInput does before the engine applies anything. The
+// number of frames decoded without error, or -1 when the batch is not a JSON array.
+std::unique_ptr<char[]> g_decode_input;
+std::size_t g_decode_capacity = 0;
+std::uintptr_t decode_buffer(std::size_t size) {
+  if (size > g_decode_capacity) {
+    g_decode_capacity = size;
+    g_decode_input = std::make_unique<char[]>(size);
+  }
+  return reinterpret_cast<std::uintptr_t>(g_decode_input.get());
+}
+int decode_server_input(std::size_t length) {
+  if (length > g_decode_capacity) return -1;
+  auto frames = decode_server_batch(std::string_view(g_decode_input.get(), length));
+  if (!frames) return -1;
+  int ok = 0;
+  for (const auto& m : *frames) ok += m ? 1 : 0;
+  return ok;
+}
+
 // The allocator's view of the heap, for benchmarks: bytes in live allocations (mallinfo) and
 // the top of the heap (sbrk(0)), the address memory growth has to cover. The size of the wasm
 // memory alone misses what the allocator holds free below its top.
@@ -676,6 +698,8 @@ EMSCRIPTEN_BINDINGS(syncline) {
   function("_parseFilter", &parse_filter);
   function("_jsonDecodeCount", &json_decode_count);
   function("_heapStats", &heap_stats);
+  function("_decodeBuffer", &decode_buffer);
+  function("_decodeServerInput", &decode_server_input);
   function("_errorCodes", &error_codes);
   class_<WasmConnection>("Connection")
       .constructor<double, double, double, double>()

@@ -1,9 +1,11 @@
 // Benchmark 2 (Node): the cost of crossing into wasm, and JSON decoding in wasm vs JSON.parse.
 //  - per message: SyncEngine.receiveFrames([one]) x N vs receiveFrames(1,000 at a time);
 //  - a near-empty crossing (module._jsonDecodeCount('[1]')) for the fixed cost of one call;
-//  - decode: module._jsonDecodeCount(text) (copy into the wasm heap + the receive path's JsonReader building the whole value)
-//    vs JSON.parse(text) on the same bytes; the copy alone is measured by passing the same
-//    text behind one invalid leading byte, so the parser rejects it at once.
+//  - decode: the receive decoder (decode_server_batch, as receiveInput runs it) on the batch's
+//    UTF-8 bytes already in the wasm heap (module._decodeBuffer/_decodeServerInput) vs
+//    JSON.parse(text) of the same batch. Informative: module._jsonDecodeCount(text) (Embind's
+//    copy into the wasm heap + JsonReader building a whole nlohmann::json value); its copy alone
+//    is measured by passing the same text behind one invalid leading byte.
 import { loadSyncline, SyncEngine } from '../../js-wrapper/dist/internal.js';
 import { fmt, gc, now, ratio, target } from '../lib/common.mjs';
 import { makeChangeFrames } from '../lib/data.mjs';
@@ -81,15 +83,22 @@ export async function run({ quick }) {
     const copyMs = timeBest(() => {
       for (let k = 0; k < inner; k++) mod._jsonDecodeCount('x' + text);
     }, reps) / inner;
+    // The receive decoder on bytes already in wasm memory (written once, outside the timing).
+    const encoded = new TextEncoder().encode(text);
+    mod.HEAPU8.set(encoded, mod._decodeBuffer(encoded.length));
+    if (mod._decodeServerInput(encoded.length) !== count) throw new Error('receive decoder returned the wrong count');
+    const recvMs = timeBest(() => {
+      for (let k = 0; k < inner; k++) mod._decodeServerInput(encoded.length);
+    }, reps) / inner;
     const mbps = (ms) => bytes / 2 ** 20 / (ms / 1000);
-    decodeRows.push([`${fmt(count)} frames (${fmt(bytes / 1024, 1)} KiB)`, mbps(jsMs), mbps(wasmMs), mbps(Math.max(1e-9, wasmMs - copyMs)), mbps(copyMs), ratio(jsMs, wasmMs)]);
-    if (count === 10_000) bigRatio = jsMs / wasmMs;
+    decodeRows.push([`${fmt(count)} frames (${fmt(bytes / 1024, 1)} KiB)`, mbps(jsMs), mbps(recvMs), ratio(jsMs, recvMs), mbps(wasmMs), mbps(Math.max(1e-9, wasmMs - copyMs)), mbps(copyMs)]);
+    if (count === 10_000) bigRatio = jsMs / recvMs;
   }
 
   return {
     id: 'boundary',
     title: '2. Boundary crossing and JSON decoding (Node)',
-    setup: `Replica of ${fmt(docs)} docs, then ${fmt(updates.length)} update messages applied one per call vs 1,000 per call (no live query). Decoding: \`_jsonDecodeCount(text)\` (UTF-16 -> UTF-8 copy into the wasm heap by Embind, then JsonReader (src/core/json_reader) building the whole value as nlohmann::json) vs \`JSON.parse(text)\`; "parse only" subtracts the copy, measured with a text the parser rejects at its first byte. Best of ${reps}.`,
+    setup: `Replica of ${fmt(docs)} docs, then ${fmt(updates.length)} update messages applied one per call vs 1,000 per call (no live query). Decoding: the receive decoder (\`decode_server_batch\`, what receiveInput runs before applying) on the batch's UTF-8 bytes already in the wasm heap vs \`JSON.parse(text)\` of the same batch. Informative: \`_jsonDecodeCount(text)\` (UTF-16 -> UTF-8 copy into the wasm heap by Embind, then JsonReader building the whole value as nlohmann::json); "parse only" subtracts the copy, measured with a text the parser rejects at its first byte. Best of ${reps}.`,
     tables: [
       {
         columns: ['path', 'µs per message', 'messages/s', 'time per message vs batch'],
@@ -99,11 +108,11 @@ export async function run({ quick }) {
           ['empty crossing (_jsonDecodeCount("[1]"))', ((emptyMs * 1000) / callCount).toFixed(3), (callCount / emptyMs) * 1000, '–'],
         ],
       },
-      { columns: ['input', 'JSON.parse MiB/s', 'wasm total MiB/s', 'wasm parse only MiB/s', 'copy in MiB/s', 'wasm vs JSON.parse'], rows: decodeRows },
+      { columns: ['input', 'JSON.parse MiB/s', 'receive decoder on bytes in wasm MiB/s', 'decoder vs JSON.parse', '_jsonDecodeCount total MiB/s', 'its parse only MiB/s', 'its copy in MiB/s'], rows: decodeRows },
     ],
     metrics: { perOneUs: perOne, perBatchUs: perBatch, emptyCallUs: (emptyMs * 1000) / callCount, decodeRatio: bigRatio },
     targets: [
-      target('JSON decoding in wasm >= 0.8x JSON.parse (10k frames)', bigRatio >= 0.8, `${fmt(bigRatio, 3)}x${bigRatio >= 0.8 ? '' : ` (needs ${fmt(0.8 / bigRatio, 1)}x faster)`}`),
+      target('Receive decoder on bytes in wasm >= 1.0x JSON.parse (10k frames)', bigRatio >= 1, `${fmt(bigRatio, 3)}x${bigRatio >= 1 ? '' : ` (needs ${fmt(1 / bigRatio, 1)}x faster)`}`),
     ],
   };
 }

@@ -71,6 +71,11 @@ export interface SynclineModule {
   _jsonDecodeCount(text: string): number;
   /** The allocator's figures as JSON: {"inUse": bytes in live allocations, "top": sbrk(0)}. */
   _heapStats(): string;
+  /** Benchmarks: the receive decoder alone. _decodeBuffer(size) is where to write a UTF-8
+   * batch `[frame,...]`; _decodeServerInput(length) decodes it and returns the frames decoded
+   * without error, or -1 when the batch is not a JSON array. */
+  _decodeBuffer(size: number): number;
+  _decodeServerInput(length: number): number;
   /** The wasm memory as bytes; replaced by a new view whenever the memory grows. */
   HEAPU8: Uint8Array;
   Connection: new (baseMs: number, capMs: number, heartbeatMs: number, seed: number) => RawConnection;

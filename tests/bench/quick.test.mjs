@@ -78,7 +78,7 @@ test('npm run bench -- --quick runs every benchmark and reports sane numbers', {
       'apply plain JS msgs/s': by.apply.plainRate,
       'boundary µs per message (batch)': by.boundary.perBatchUs,
       'boundary µs per message (one by one)': by.boundary.perOneUs,
-      'wasm/JSON.parse decode ratio': by.boundary.decodeRatio,
+      'receive decoder / JSON.parse ratio': by.boundary.decodeRatio,
       'fan-out syncline deliveries/s': by.fanout.synclinePeak,
       'fan-out Node deliveries/s': by.fanout.nodePeak,
       'size gzip bytes': by.size.totalGzip,

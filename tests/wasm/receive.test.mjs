@@ -90,3 +90,15 @@ test('_heapStats reports the allocator: live bytes grow with the replica and fal
   const after = JSON.parse(mod._heapStats());
   assert.ok(after.inUse < full.inUse - 2000 * 200, 'dispose frees the replica');
 });
+
+test('_decodeServerInput runs the receive decoder alone on bytes in the wasm heap', () => {
+  const decode = (text) => {
+    const bytes = new TextEncoder().encode(text);
+    mod.HEAPU8.set(bytes, mod._decodeBuffer(bytes.length));
+    return mod._decodeServerInput(bytes.length);
+  };
+  assert.equal(decode(`[${change(1, 'a', { t: 'é' })},${change(2, 'b', {})},{"type":"change","seq":-1}]`), 2, 'frames decoded without error');
+  assert.equal(decode('{"type":"hello"}'), -1, 'not an array');
+  assert.equal(decode('[1,'), -1, 'broken JSON');
+  assert.equal(mod._decodeServerInput(1 << 30), -1, 'a length past the buffer is refused');
+});
