@@ -762,13 +762,13 @@ Result<R> PgStore::request(const std::string* client, const std::vector<std::pai
                            Apply apply, Head head_after) {
   if (!in_group_) return make_error(codes::kInternal, "write request outside a group");
   Result<R> res = make_error(codes::kInternal, "not applied");
-  bool started = false;
   try {
     Transaction txn(*this);
+    // A failed start may have set the savepoint and failed after it (a lock timeout on the
+    // client row): the rollback below then undoes this request alone.
     if (auto e = txn.start(client, keys)) {
       res = *e;
     } else {
-      started = true;
       std::int64_t head = group_head_;
       res = apply(txn, head);
       if (res) {
@@ -784,7 +784,7 @@ Result<R> PgStore::request(const std::string* client, const std::vector<std::pai
   }
   // Undo this request only; the group's earlier requests stay. After a lost connection there
   // is nothing to roll back to (transaction_lost() tells the writer).
-  if (started && connected() && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+  if (connected() && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
     exec("ROLLBACK TO SAVEPOINT request");
     exec("RELEASE SAVEPOINT request");
   }
