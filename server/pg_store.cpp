@@ -188,6 +188,22 @@ bool PgStore::exec(const char* sql, std::string* err) {
   return true;
 }
 
+namespace {
+// Text parameters as libpq takes them: pointers (null for SQL NULL) and lengths.
+struct ParamPointers {
+  explicit ParamPointers(const std::vector<PgStore::Param>& params) {
+    values.reserve(params.size());
+    lengths.reserve(params.size());
+    for (const auto& p : params) {
+      values.push_back(p ? p->c_str() : nullptr);
+      lengths.push_back(p ? static_cast<int>(p->size()) : 0);
+    }
+  }
+  std::vector<const char*> values;
+  std::vector<int> lengths;
+};
+}  // namespace
+
 const std::string* PgStore::prepared(const std::string& sql, int n_params, std::string* err) {
   auto it = prepared_.find(sql);
   if (it != prepared_.end()) return &it->second;
@@ -212,15 +228,9 @@ PgStore::ResultPtr PgStore::run(const std::string& sql, const std::vector<Param>
     if (reconnected(between)) return run(sql, params, err);
     return nullptr;
   }
-  std::vector<const char*> values;
-  std::vector<int> lengths;
-  values.reserve(params.size());
-  for (const auto& p : params) {
-    values.push_back(p ? p->c_str() : nullptr);
-    lengths.push_back(p ? static_cast<int>(p->size()) : 0);
-  }
-  ResultPtr r(PQexecPrepared(conn_, name->c_str(), static_cast<int>(params.size()), values.data(),
-                             lengths.data(), nullptr, 0));
+  const ParamPointers pp(params);
+  ResultPtr r(PQexecPrepared(conn_, name->c_str(), static_cast<int>(params.size()), pp.values.data(),
+                             pp.lengths.data(), nullptr, 0));
   ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
     if (reconnected(between)) return run(sql, params, err);
@@ -263,14 +273,9 @@ std::optional<std::vector<PgStore::ResultPtr>> PgStore::pipeline(const std::vect
       sent = PQsendQueryParams(conn_, st.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1;
       continue;
     }
-    std::vector<const char*> values;
-    std::vector<int> lengths;
-    for (const auto& p : st.params) {
-      values.push_back(p ? p->c_str() : nullptr);
-      lengths.push_back(p ? static_cast<int>(p->size()) : 0);
-    }
-    sent = PQsendQueryPrepared(conn_, names[i]->c_str(), static_cast<int>(st.params.size()), values.data(),
-                               lengths.data(), nullptr, 0) == 1;
+    const ParamPointers pp(st.params);
+    sent = PQsendQueryPrepared(conn_, names[i]->c_str(), static_cast<int>(st.params.size()), pp.values.data(),
+                               pp.lengths.data(), nullptr, 0) == 1;
   }
   sent = sent && PQpipelineSync(conn_) == 1;
   // Each statement's results end with a null; the sync point ends the pipeline. A null on a
@@ -345,7 +350,7 @@ std::string stored_key(const std::string& key) {
 // The write rules' view of this store: the open group's transaction, one request at a time.
 //
 // Round trips are what a group costs on PostgreSQL, and the head row lock makes every node wait
-// for them, so a request's writes are kept here and sent at its end in one statement (flush()),
+// for them, so a request's writes are kept here and sent at its end in one statement (finish()),
 // and the documents it will touch are read in one (prefetch). Safe because
 // nothing else writes while the group holds the head row: this request's own reads see its
 // writes through the document cache, and the log, outcome and last-mid rows it writes are
@@ -521,6 +526,8 @@ class PgStore::Transaction final : public WriteTransaction {
   }
 
  private:
+  // Under a row lock: the mid check and the set_last_mid that follows cannot interleave with
+  // another node's request for the same client.
   static constexpr const char* kClientSql = "SELECT subject, last_mid FROM clients WHERE client_id=$1 FOR UPDATE";
   static constexpr const char* kPruneOutcomesSql =
       "DELETE FROM client_outcomes WHERE client_id=$1 AND mid < (SELECT mid FROM client_outcomes "
@@ -550,8 +557,7 @@ class PgStore::Transaction final : public WriteTransaction {
       "WHERE clients.client_id = ANY($24::text[]) AND clients.client_id = v.client_id) "
       "SELECT 1";
 
-  // Under a row lock: the mid check and the set_last_mid that follows cannot interleave with
-  // another node's request for the same client.
+  // The client row kClientSql read, if there is one.
   static std::optional<ClientBinding> binding(const PGresult* r) {
     if (PQntuples(r) == 0) return std::nullopt;
     return ClientBinding{col_text(r, 0, 0), col_int(r, 0, 1)};
