@@ -125,6 +125,28 @@ std::int64_t to_int(double v) {
   return static_cast<std::int64_t>(std::clamp(v, -kMaxSafe, kMaxSafe));
 }
 
+// A buffer in the wasm heap that JS writes UTF-8 into (TextEncoder.encodeInto) before a call
+// reads it. It only grows; its address stays valid until the next reserve().
+class InputBuffer {
+ public:
+  std::uintptr_t reserve(std::size_t size) {
+    if (size > capacity_) {
+      capacity_ = std::max(size, capacity_ * 2);
+      data_ = std::make_unique<char[]>(capacity_);
+    }
+    return reinterpret_cast<std::uintptr_t>(data_.get());
+  }
+  // The first `length` bytes, or nullopt past the capacity.
+  std::optional<std::string_view> view(std::size_t length) const {
+    if (length > capacity_) return std::nullopt;
+    return std::string_view(data_.get(), length);
+  }
+
+ private:
+  std::unique_ptr<char[]> data_;
+  std::size_t capacity_ = 0;
+};
+
 class WasmEngine {
  public:
   explicit WasmEngine(std::unique_ptr<Engine> e) : engine_(std::move(e)) {}
@@ -166,16 +188,11 @@ class WasmEngine {
   // Embind's std::string conversion, a JS loop slower than JSON.parse itself. The buffer only
   // grows; the returned address stays valid until the next inputBuffer() call, but the JS heap
   // view must be re-read after this call because the allocation may grow the memory.
-  std::uintptr_t input_buffer(std::size_t size) {
-    if (size > input_capacity_) {
-      input_capacity_ = std::max(size, input_capacity_ * 2);
-      input_ = std::make_unique<char[]>(input_capacity_);
-    }
-    return reinterpret_cast<std::uintptr_t>(input_.get());
-  }
+  std::uintptr_t input_buffer(std::size_t size) { return input_.reserve(size); }
   std::string receive_input(std::size_t length, double now) {
-    if (length > input_capacity_) return err(codes::kInvalidJson, "input length exceeds the input buffer");
-    return receive_text(std::string_view(input_.get(), length), now);
+    auto text = input_.view(length);
+    if (!text) return err(codes::kInvalidJson, "input length exceeds the input buffer");
+    return receive_text(*text, now);
   }
   // {"collections":[...], "docs":[document...], "seq":N}
   std::string apply_snapshot(const std::string& text, double now) {
@@ -486,8 +503,7 @@ class WasmEngine {
 
   std::unique_ptr<Engine> engine_;
   web::PendingPersistence persist_;
-  std::unique_ptr<char[]> input_;
-  std::size_t input_capacity_ = 0;
+  InputBuffer input_;
   bool change_detail_ = true;
 };
 
@@ -560,18 +576,12 @@ int json_decode_count(const std::string& text) {
 // batch `[frame,...]` of UTF-8 into decode_buffer(size) and decode_server_input(length) runs
 // decode_server_batch on it, what receiveInput does before the engine applies anything. The
 // number of frames decoded without error, or -1 when the batch is not a JSON array.
-std::unique_ptr<char[]> g_decode_input;
-std::size_t g_decode_capacity = 0;
-std::uintptr_t decode_buffer(std::size_t size) {
-  if (size > g_decode_capacity) {
-    g_decode_capacity = size;
-    g_decode_input = std::make_unique<char[]>(size);
-  }
-  return reinterpret_cast<std::uintptr_t>(g_decode_input.get());
-}
+InputBuffer g_decode_input;
+std::uintptr_t decode_buffer(std::size_t size) { return g_decode_input.reserve(size); }
 int decode_server_input(std::size_t length) {
-  if (length > g_decode_capacity) return -1;
-  auto frames = decode_server_batch(std::string_view(g_decode_input.get(), length));
+  auto text = g_decode_input.view(length);
+  if (!text) return -1;
+  auto frames = decode_server_batch(*text);
   if (!frames) return -1;
   int ok = 0;
   for (const auto& m : *frames) ok += m ? 1 : 0;
