@@ -154,8 +154,8 @@ class WasmEngine {
 
   // The batch is a JSON array of mutations, or {"mutations":[...],"atomic":true} for one atomic
   // group (applied all or none by the server). Returns the output with "mids", or an error.
-  std::string mutate(const std::string& batch_text, double now) {
-    return guarded([&] {
+  val mutate(const std::string& batch_text, double now) {
+    return reply(guarded([&] {
       Json j = parse_json_fast(batch_text);
       if (j.is_discarded()) return err(codes::kInvalidJson, "mutation batch is not valid JSON");
       bool atomic = false;
@@ -176,12 +176,12 @@ class WasmEngine {
       Json out = output();
       out["mids"] = *mids;
       return out.dump();
-    });
+    }));
   }
 
   // A JSON array of server messages, each an object with "type" (WebSocket frame form).
   // Malformed entries are reported in "errors" with their index; the others still apply.
-  std::string receive(const std::string& batch_text, double now) { return receive_text(batch_text, now); }
+  val receive(const std::string& batch_text, double now) { return reply(receive_text(batch_text, now)); }
 
   // Bytes in instead of a JS string: the JS side writes the batch's UTF-8 straight into this
   // buffer in the wasm heap (TextEncoder.encodeInto) and calls receiveInput(length). That skips
@@ -189,14 +189,14 @@ class WasmEngine {
   // grows; the returned address stays valid until the next inputBuffer() call, but the JS heap
   // view must be re-read after this call because the allocation may grow the memory.
   std::uintptr_t input_buffer(std::size_t size) { return input_.reserve(size); }
-  std::string receive_input(std::size_t length, double now) {
+  val receive_input(std::size_t length, double now) {
     auto text = input_.view(length);
-    if (!text) return err(codes::kInvalidJson, "input length exceeds the input buffer");
-    return receive_text(*text, now);
+    if (!text) return reply(err(codes::kInvalidJson, "input length exceeds the input buffer"));
+    return reply(receive_text(*text, now));
   }
   // {"collections":[...], "docs":[document...], "seq":N}
-  std::string apply_snapshot(const std::string& text, double now) {
-    return guarded([&] {
+  val apply_snapshot(const std::string& text, double now) {
+    return reply(guarded([&] {
       Json j = parse_json_fast(text);
       if (j.is_discarded() || !j.is_object()) return err(codes::kInvalidJson, "snapshot must be a JSON object");
       auto seq = j.find("seq");
@@ -226,7 +226,7 @@ class WasmEngine {
       }
       engine_->apply_snapshot(colls, std::move(list), at_seq, to_int(now));
       return output().dump();
-    });
+    }));
   }
 
   // The next mutation batch to send as a JSON request body, or "" when there is none.
@@ -238,28 +238,28 @@ class WasmEngine {
     });
   }
   void batch_failed() { engine_->on_batch_failed(); }
-  std::string mark_all_dirty() {
-    return guarded([&] {
+  val mark_all_dirty() {
+    return reply(guarded([&] {
       engine_->mark_all_dirty();
       return output().dump();
-    });
+    }));
   }
   void set_transport_ready(bool ready) { engine_->set_transport_ready(ready); }
   // Whether replies carry before/after/pending for every changed document (the default) or
-  // only its collection and id; see web::output_to_json.
-  void set_change_detail(bool detail) { change_detail_ = detail; }
-  std::string tick(double now) {
-    return guarded([&] {
+  // only its collection and id; see Engine::set_change_detail.
+  void set_change_detail(bool detail) { engine_->set_change_detail(detail); }
+  val tick(double now) {
+    return reply(guarded([&] {
       engine_->tick(to_int(now));
       return output().dump();
-    });
+    }));
   }
   // Other tabs' pending writes (see Engine::add_foreign), as one batch of operations in the
   // order the tabs sent them: [{"op":"add"|"replace","client":..,"mutations":[wire mutation..]},
   // {"op":"drop","client":..,"mids":[..]}]. One crossing and one output for the whole batch, so
   // a tab catching up on hundreds of messages refreshes its queries once.
-  std::string foreign(const std::string& text, double now) {
-    return guarded([&] {
+  val foreign(const std::string& text, double now) {
+    return reply(guarded([&] {
       Json ops = parse_json_fast(text);
       if (ops.is_discarded() || !ops.is_array()) return err(codes::kInvalidJson, "foreign operations must be a JSON array");
       const auto t = to_int(now);
@@ -303,15 +303,15 @@ class WasmEngine {
         else engine_->add_foreign(name, std::move(list), t);
       }
       return output().dump();
-    });
+    }));
   }
   // The stream whose frames this engine receives is of this subscription ({"collections",
   // "where"}; null: unknown): see Engine::follow_subscription. A subscription of the wrong shape
   // is an error; a well-formed one whose `where` this version does not parse (announced by a tab
   // running another version) counts as unknown, which is always safe (the replica then fetches
   // snapshots of its own).
-  std::string follow_subscription(const std::string& text, double now) {
-    return guarded([&] {
+  val follow_subscription(const std::string& text, double now) {
+    return reply(guarded([&] {
       Json j = parse_json_fast(text);
       if (j.is_discarded()) return err(codes::kInvalidJson, "subscription is not valid JSON", "subscription");
       std::optional<Json> upstream;
@@ -321,14 +321,14 @@ class WasmEngine {
       }
       engine_->follow_subscription(upstream, to_int(now));
       return output().dump();
-    });
+    }));
   }
   // This engine's subscription in canonical form (what the leader announces to its followers).
-  std::string subscription() const {
-    return guarded([&] { return engine_->subscription().dump(); });
+  val subscription() const {
+    return reply(guarded([&] { return engine_->subscription().dump(); }));
   }
-  std::string record(const std::string& type, const std::string& data_text, double now) {
-    return guarded([&] {
+  val record(const std::string& type, const std::string& data_text, double now) {
+    return reply(guarded([&] {
       if (type.empty()) return err(codes::kInvalidRequest, "a history entry needs a type", "type");
       Json data = parse_json_fast(data_text);
       if (data.is_discarded() || !data.is_object()) {
@@ -336,7 +336,7 @@ class WasmEngine {
       }
       engine_->record(HistoryEntry{to_int(now), type, 0, {}, {}, std::move(data)});
       return output().dump();
-    });
+    }));
   }
 
   // A visible document as JS sees it: the stored form plus whether it holds a pending write.
@@ -346,51 +346,51 @@ class WasmEngine {
     return j;
   }
 
-  std::string get(const std::string& collection, const std::string& id) const {
-    return guarded([&] {
+  val get(const std::string& collection, const std::string& id) const {
+    return reply(guarded([&] {
       const Document* d = engine_->get(collection, id);
       if (!d) return std::string("null");
       return visible_json(*d).dump();
-    });
+    }));
   }
-  std::string documents(const std::string& collection) const {
-    return guarded([&] {
+  val documents(const std::string& collection) const {
+    return reply(guarded([&] {
       Json list = Json::array();
       for (const auto& d : engine_->documents(collection)) list.push_back(visible_json(d));
       return list.dump();
-    });
+    }));
   }
 
-  std::string add_query(const std::string& spec_text) {
-    return guarded([&] {
+  val add_query(const std::string& spec_text) {
+    return reply(guarded([&] {
       Json j = parse_json_fast(spec_text);
       if (j.is_discarded()) return err(codes::kInvalidJson, "query spec is not valid JSON");
       auto spec = web::decode_query(j);
       if (!spec) return err(spec.error());
       return Json{{"id", engine_->add_query(std::move(*spec))}}.dump();
-    });
+    }));
   }
   void remove_query(int id) { engine_->remove_query(id); }
-  std::string query_result(int id) const {
-    return guarded([&] {
+  val query_result(int id) const {
+    return reply(guarded([&] {
       auto r = engine_->query_result(id);
       if (!r) return err(r.error());
       Json list = Json::array();
       for (const auto& d : *r) list.push_back(visible_json(d));
       return Json{{"docs", std::move(list)}, {"total", *engine_->query_total(id)}}.dump();
-    });
+    }));
   }
-  std::string query_ids(int id) const {
-    return guarded([&] {
+  val query_ids(int id) const {
+    return reply(guarded([&] {
       auto ids = engine_->query_ids(id);
       if (!ids) return err(ids.error());
       return Json{{"ids", std::move(*ids)}, {"total", *engine_->query_total(id)}}.dump();
-    });
+    }));
   }
   // The visible documents of `collection` named by a JSON array of ids, in that order (null for
   // one that is not visible): one call for every document a query refresh needs.
-  std::string get_many(const std::string& collection, const std::string& ids_text) const {
-    return guarded([&] {
+  val get_many(const std::string& collection, const std::string& ids_text) const {
+    return reply(guarded([&] {
       Json ids = parse_json_fast(ids_text);
       if (!ids.is_array()) return err(codes::kInvalidJson, "ids must be a JSON array of strings");
       Json list = Json::array();
@@ -405,36 +405,36 @@ class WasmEngine {
         list.push_back(visible_json(*d));
       }
       return list.dump();
-    });
+    }));
   }
-  std::string add_aggregate(const std::string& spec_text) {
-    return guarded([&] {
+  val add_aggregate(const std::string& spec_text) {
+    return reply(guarded([&] {
       Json j = parse_json_fast(spec_text);
       if (j.is_discarded()) return err(codes::kInvalidJson, "aggregate spec is not valid JSON");
       auto spec = web::decode_aggregate(j);
       if (!spec) return err(spec.error());
       return Json{{"id", engine_->add_aggregate(std::move(*spec))}}.dump();
-    });
+    }));
   }
   void remove_aggregate(int id) { engine_->remove_aggregate(id); }
-  std::string aggregate_result(int id) const {
-    return guarded([&] {
+  val aggregate_result(int id) const {
+    return reply(guarded([&] {
       const GroupedAggregate* a = engine_->aggregate(id);
       if (!a) return err(codes::kUnknownQuery, "no aggregate " + std::to_string(id));
       Json groups = Json::object();
       for (const auto& [key, t] : a->groups()) groups[key] = {{"count", t.count}, {"sum", t.sum}};
       GroupTotals total = a->total();
       return Json{{"groups", std::move(groups)}, {"total", {{"count", total.count}, {"sum", total.sum}}}}.dump();
-    });
+    }));
   }
 
-  std::string history() const {
-    return guarded([&] { return engine_->history().to_json().dump(); });
+  val history() const {
+    return reply(guarded([&] { return engine_->history().to_json().dump(); }));
   }
   // The cursor alone, as a number: read after every frame batch, so no JSON round trip.
   double cursor() const { return static_cast<double>(engine_->cursor()); }
-  std::string state() const {
-    return guarded([&] {
+  val state() const {
+    return reply(guarded([&] {
       return Json{{"clientId", engine_->client_id()},
                   {"cursor", engine_->cursor()},
                   {"pending", engine_->outbox().size()},
@@ -445,13 +445,13 @@ class WasmEngine {
                   {"needSnapshot", engine_->needs_snapshot()},
                   {"nextMid", engine_->outbox().next_mid()}}
           .dump();
-    });
+    }));
   }
   // Storage work accumulated since the last call, as one batch.
   // with_history false: the history stays pending (it is written whole, so the runtime writes it
   // at most every so often instead of with every batch); the batch then says "historyHeld".
-  std::string take_persistence(bool with_history) {
-    return guarded([&] {
+  val take_persistence(bool with_history) {
+    return reply(guarded([&] {
       web::PendingPersistence taken = std::move(persist_);
       persist_ = {};
       const bool held = taken.history && !with_history;
@@ -460,7 +460,7 @@ class WasmEngine {
       persist_.history = held;
       if (held) j["historyHeld"] = true;
       return j.dump();
-    });
+    }));
   }
   // The whole state as CBOR bytes (Uint8Array copy, safe after heap growth).
   val snapshot_bytes() const {
@@ -470,10 +470,19 @@ class WasmEngine {
   }
 
  private:
+  // Replies leave as a view of this string in the wasm heap (a Uint8Array the JS side decodes
+  // with one TextDecoder pass) instead of an Embind std::string, whose conversion scans the
+  // bytes twice in a JS loop before decoding them. The view is valid until the next reply or
+  // heap growth: the caller decodes it at once (engine.ts, unwrapBytes).
+  val reply(std::string text) const {
+    reply_ = std::move(text);
+    return val(typed_memory_view(reply_.size(), reinterpret_cast<const unsigned char*>(reply_.data())));
+  }
+
   Json output() {
     EngineOutput out = engine_->take_output();
     persist_.merge(out);
-    Json j = web::output_to_json(*engine_, out, change_detail_);
+    Json j = web::output_to_json(*engine_, std::move(out));
     j["persist"] = !persist_.empty();
     return j;
   }
@@ -504,7 +513,7 @@ class WasmEngine {
   std::unique_ptr<Engine> engine_;
   web::PendingPersistence persist_;
   InputBuffer input_;
-  bool change_detail_ = true;
+  mutable std::string reply_;
 };
 
 // create(options) -> {"handle": WasmEngine} is awkward in Embind; instead a factory returns

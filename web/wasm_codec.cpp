@@ -20,12 +20,14 @@ std::optional<Error> unknown_member(const Json& j, std::initializer_list<std::st
   return std::nullopt;
 }
 
-static Json opt_json(const std::optional<Json>& v) { return v ? *v : Json(nullptr); }
+static Json opt_json(std::optional<Json>& v) { return v ? std::move(*v) : Json(nullptr); }
 
-Json output_to_json(const Engine& engine, const EngineOutput& out, bool detail) {
+Json output_to_json(const Engine& engine, EngineOutput&& out) {
+  const bool detail = engine.change_detail();
   Json j = Json::object();
   Json changes = Json::array();
-  for (const auto& c : out.changes) {
+  changes.get_ref<Json::array_t&>().reserve(out.changes.size());
+  for (auto& c : out.changes) {
     if (!detail) {
       changes.push_back({{"collection", c.collection}, {"id", c.id}});
       continue;

@@ -13,9 +13,9 @@
 namespace syncline::web {
 
 Json error_json(const Error& e);
-// detail=false writes each entry of "changes" as {"collection","id"} only: before/after are
-// two copies of the document that the JS runtime reads only for document listeners.
-Json output_to_json(const Engine& engine, const EngineOutput& out, bool detail = true);
+// The engine's output as JS reads it. With change detail off (Engine::set_change_detail) each
+// entry of "changes" is {"collection","id"} only; with it on, the before/after fields move in.
+Json output_to_json(const Engine& engine, EngineOutput&& out);
 // A JSON array of mutations ({"op","collection","id","fields"?,"base_version"?,"ops"?,"if"?}).
 Result<std::vector<MutationRequest>> decode_requests(const Json& j);
 Result<QuerySpec> decode_query(const Json& j);

@@ -210,6 +210,12 @@ export interface PersistedState {
 
 // One encoder for every engine: encodeInto writes UTF-8 straight into the wasm heap.
 const utf8 = new TextEncoder();
+const utf8Out = new TextDecoder();
+
+/** A reply of the engine (JSON as UTF-8 in the wasm heap) decoded in one TextDecoder pass. */
+function unwrapBytes<T>(bytes: Uint8Array): T {
+  return unwrap<T>(utf8Out.decode(bytes));
+}
 
 export class SyncEngine {
   private raw: RawEngine | null;
@@ -252,7 +258,7 @@ export class SyncEngine {
    * server applies all or none, shown and rolled back as one (sent as {mutations, atomic}). */
   mutate(batch: MutationInput[], now = Date.now(), atomic = false): EngineOutput & { mids: number[] } {
     const text = atomic ? JSON.stringify({ mutations: batch, atomic: true }) : JSON.stringify(batch);
-    return unwrap(this.e.mutate(text, now));
+    return unwrapBytes(this.e.mutate(text, now));
   }
 
   /** Feeds a batch of server messages given as JSON texts with a "type" member (WebSocket frames).
@@ -282,7 +288,7 @@ export class SyncEngine {
       }
       if (fits) {
         heap[at++] = 0x5d; // ]
-        return unwrap(raw.receiveInput(at - ptr, now));
+        return unwrapBytes(raw.receiveInput(at - ptr, now));
       }
       capacity = units * 3 + 8;
     }
@@ -294,7 +300,7 @@ export class SyncEngine {
   }
 
   applySnapshot(snapshot: { collections?: string[]; docs: SyncDocument[]; seq: number }, now = Date.now()): EngineOutput {
-    return unwrap(this.e.applySnapshot(JSON.stringify(snapshot), now));
+    return unwrapBytes(this.e.applySnapshot(JSON.stringify(snapshot), now));
   }
 
   /** The next mutation batch as a request body, or null. Only mutations whose mid is below
@@ -312,7 +318,7 @@ export class SyncEngine {
 
   /** Everything must be written again (the browser wiped the store). */
   markAllDirty(): EngineOutput {
-    return unwrap(this.e.markAllDirty());
+    return unwrapBytes(this.e.markAllDirty());
   }
 
   setTransportReady(ready: boolean): void {
@@ -326,42 +332,42 @@ export class SyncEngine {
   }
 
   tick(now = Date.now()): EngineOutput {
-    return unwrap(this.e.tick(now));
+    return unwrapBytes(this.e.tick(now));
   }
 
   /** Other tabs' pending writes, shown in this view (never sent or stored by this engine), as
    * one batch of operations in arrival order: 'add' extends a client's set, 'replace' sets all
    * of it, 'drop' removes mids its tab settled. */
   foreign(ops: ForeignOp[], now = Date.now()): EngineOutput {
-    return unwrap(this.e.foreign(JSON.stringify(ops), now));
+    return unwrapBytes(this.e.foreign(JSON.stringify(ops), now));
   }
 
   /** The frames this engine receives from now on come from a stream of `upstream` (another
    * tab's it follows, or its own; null: unknown). While it is not this engine's subscription,
    * the replica needs snapshots of its own (state().needSnapshot) and ignores what is outside. */
   followSubscription(upstream: Subscription | null, now = Date.now()): EngineOutput {
-    return unwrap(this.e.followSubscription(JSON.stringify(upstream), now));
+    return unwrapBytes(this.e.followSubscription(JSON.stringify(upstream), now));
   }
 
   /** This engine's subscription, canonical. */
   subscription(): Subscription {
-    return unwrap(this.e.subscription());
+    return unwrapBytes(this.e.subscription());
   }
 
   record(type: string, data: Record<string, unknown> = {}, now = Date.now()): EngineOutput {
-    return unwrap(this.e.record(type, JSON.stringify(data), now));
+    return unwrapBytes(this.e.record(type, JSON.stringify(data), now));
   }
 
   get<T = Record<string, unknown>>(collection: string, id: string): SyncDocument<T> | null {
-    return unwrap(this.e.get(collection, id));
+    return unwrapBytes(this.e.get(collection, id));
   }
 
   documents<T = Record<string, unknown>>(collection: string): SyncDocument<T>[] {
-    return unwrap(this.e.documents(collection));
+    return unwrapBytes(this.e.documents(collection));
   }
 
   addQuery(spec: QuerySpec): number {
-    return unwrap<{ id: number }>(this.e.addQuery(JSON.stringify(spec))).id;
+    return unwrapBytes<{ id: number }>(this.e.addQuery(JSON.stringify(spec))).id;
   }
 
   removeQuery(id: number): void {
@@ -369,21 +375,21 @@ export class SyncEngine {
   }
 
   queryResult<T = Record<string, unknown>>(id: number): { docs: SyncDocument<T>[]; total: number } {
-    return unwrap(this.e.queryResult(id));
+    return unwrapBytes(this.e.queryResult(id));
   }
 
   /** The ids of a live query's result in order, and its total: cheap to read on every change. */
   queryIds(id: number): { ids: string[]; total: number } {
-    return unwrap(this.e.queryIds(id));
+    return unwrapBytes(this.e.queryIds(id));
   }
 
   /** Several visible documents of one collection in one call (null where none is visible). */
   getMany<T = Record<string, unknown>>(collection: string, ids: readonly string[]): (SyncDocument<T> | null)[] {
-    return unwrap(this.e.getMany(collection, JSON.stringify(ids)));
+    return unwrapBytes(this.e.getMany(collection, JSON.stringify(ids)));
   }
 
   addAggregate(spec: AggregateSpec): number {
-    return unwrap<{ id: number }>(this.e.addAggregate(JSON.stringify(spec))).id;
+    return unwrapBytes<{ id: number }>(this.e.addAggregate(JSON.stringify(spec))).id;
   }
 
   removeAggregate(id: number): void {
@@ -391,15 +397,15 @@ export class SyncEngine {
   }
 
   aggregateResult(id: number): AggregateResult {
-    return unwrap(this.e.aggregateResult(id));
+    return unwrapBytes(this.e.aggregateResult(id));
   }
 
   history(): HistoryState {
-    return unwrap(this.e.history());
+    return unwrapBytes(this.e.history());
   }
 
   state(): EngineState {
-    return unwrap(this.e.state());
+    return unwrapBytes(this.e.state());
   }
 
   /** The log position the replica has seen up to (cheaper than state().cursor). */
@@ -409,7 +415,7 @@ export class SyncEngine {
 
   /** `withHistory` false leaves a changed history pending (the batch says `historyHeld`). */
   takePersistence(withHistory = true): PersistenceBatch {
-    return unwrap(this.e.takePersistence(withHistory));
+    return unwrapBytes(this.e.takePersistence(withHistory));
   }
 
   snapshotBytes(): Uint8Array {

@@ -3,39 +3,41 @@
 // other bundlers rewrite to the emitted asset: apps need no configuration. In Node (tests,
 // SSR tooling) the bytes are read from disk because the 3.1.6 loader cannot fetch file paths.
 
+/** Replies are JSON text as a view of the wasm heap (UTF-8 bytes), valid until the next call:
+ *  decode it at once (engine.ts, unwrapBytes). */
 export interface RawEngine {
   /** `batch`: a JSON array of mutations, or {"mutations":[...],"atomic":true} for one group. */
-  mutate(batch: string, now: number): string;
-  receive(batch: string, now: number): string;
+  mutate(batch: string, now: number): Uint8Array;
+  receive(batch: string, now: number): Uint8Array;
   /** Address of an input buffer of at least `size` bytes in the wasm heap (valid until the next call). */
   inputBuffer(size: number): number;
   /** Receives the first `length` bytes of the input buffer as a batch (same reply as receive). */
-  receiveInput(length: number, now: number): string;
-  applySnapshot(snapshot: string, now: number): string;
+  receiveInput(length: number, now: number): Uint8Array;
+  applySnapshot(snapshot: string, now: number): Uint8Array;
   takeBatch(now: number, durableNextMid: number): string;
   batchFailed(): void;
-  markAllDirty(): string;
+  markAllDirty(): Uint8Array;
   setTransportReady(ready: boolean): void;
   setChangeDetail(detail: boolean): void;
-  tick(now: number): string;
-  foreign(ops: string, now: number): string;
-  record(type: string, data: string, now: number): string;
-  followSubscription(subscription: string, now: number): string;
-  subscription(): string;
-  get(collection: string, id: string): string;
-  documents(collection: string): string;
-  addQuery(spec: string): string;
+  tick(now: number): Uint8Array;
+  foreign(ops: string, now: number): Uint8Array;
+  record(type: string, data: string, now: number): Uint8Array;
+  followSubscription(subscription: string, now: number): Uint8Array;
+  subscription(): Uint8Array;
+  get(collection: string, id: string): Uint8Array;
+  documents(collection: string): Uint8Array;
+  addQuery(spec: string): Uint8Array;
   removeQuery(id: number): void;
-  queryResult(id: number): string;
-  queryIds(id: number): string;
-  getMany(collection: string, idsJson: string): string;
-  addAggregate(spec: string): string;
+  queryResult(id: number): Uint8Array;
+  queryIds(id: number): Uint8Array;
+  getMany(collection: string, idsJson: string): Uint8Array;
+  addAggregate(spec: string): Uint8Array;
   removeAggregate(id: number): void;
-  aggregateResult(id: number): string;
-  history(): string;
-  state(): string;
+  aggregateResult(id: number): Uint8Array;
+  history(): Uint8Array;
+  state(): Uint8Array;
   cursor(): number;
-  takePersistence(withHistory: boolean): string;
+  takePersistence(withHistory: boolean): Uint8Array;
   snapshotBytes(): Uint8Array;
   delete(): void;
 }

@@ -132,20 +132,30 @@ std::vector<Document> Engine::documents(const std::string& collection) const {
   return out;
 }
 
-void Engine::emit_change(const DocKey& key, std::optional<Json> before, std::optional<Json> after, bool meta_changed) {
-  const bool fields_changed = before != after;
+void Engine::emit_change(const DocKey& key, std::optional<Json> before, bool meta_changed) {
+  // The visible fields after the change are read where they live: copied only into the change
+  // detail, and only when the adapter asked for it.
+  const Document* now = get(key.collection, key.id);
+  const Json* a = now ? &now->fields : nullptr;
+  const Json* b = before ? &*before : nullptr;
+  const bool fields_changed = (a == nullptr) != (b == nullptr) || (a && *a != *b);
+  const auto record = [&] {
+    if (change_detail_) {
+      out_.changes.push_back(DocChange{key.collection, key.id, std::move(before), a ? std::optional<Json>(*a) : std::nullopt});
+    } else {
+      out_.changes.push_back(DocChange{key.collection, key.id, std::nullopt, std::nullopt});
+    }
+  };
   // Only the version or the pending flag of a visible document moved: the queries showing it
   // changed, the aggregates (which read fields only) did not.
   if (!fields_changed) {
-    if (!meta_changed || !after) return;
+    if (!meta_changed || !a) return;
     for (auto& [qid, q] : queries_) {
       if (q.spec().collection == key.collection && q.in_result(key.id)) out_.queries_changed.insert(qid);
     }
-    out_.changes.push_back(DocChange{key.collection, key.id, std::move(before), std::move(after)});
+    record();
     return;
   }
-  const Json* b = before ? &*before : nullptr;
-  const Json* a = after ? &*after : nullptr;
   for (auto& [qid, q] : queries_) {
     if (q.spec().collection != key.collection) continue;
     const std::size_t total_before = q.total_matches();
@@ -157,7 +167,7 @@ void Engine::emit_change(const DocKey& key, std::optional<Json> before, std::opt
       out_.aggregates_changed.insert(aid);
     }
   }
-  out_.changes.push_back(DocChange{key.collection, key.id, std::move(before), std::move(after)});
+  record();
 }
 
 // Re-applies the pending mutations of one document on top of its base state.
@@ -205,7 +215,7 @@ void Engine::rebase(const DocKey& key, std::optional<std::optional<Json>> before
     }
     overlay_[key] = std::move(cur);
   }
-  emit_change(key, std::move(before), visible_fields(key), visible_meta(key) != meta_before);
+  emit_change(key, std::move(before), visible_meta(key) != meta_before);
 }
 
 // ---------------------------------------------------------------- mutations

@@ -67,8 +67,10 @@ struct MutationRequest {
 struct DocChange {
   std::string collection;
   std::string id;
-  std::optional<Json> before;  // nullopt: absent before
-  std::optional<Json> after;   // nullopt: absent after
+  // The visible fields on each side (nullopt: absent), filled only while change detail is on
+  // (set_change_detail): copying every changed document costs more than applying it.
+  std::optional<Json> before;
+  std::optional<Json> after;
 };
 
 // The server's verdict on a local mutation.
@@ -131,6 +133,10 @@ class Engine {
   std::optional<MutationBatch> take_batch(std::int64_t now_ms, std::int64_t durable_next_mid = INT64_MAX);
   void on_batch_failed();
   void set_transport_ready(bool ready);
+  // Whether output changes carry the before/after fields (on by default). Off, they name only
+  // the document: an adapter without a reader of the detail skips a copy per change.
+  void set_change_detail(bool on) { change_detail_ = on; }
+  bool change_detail() const { return change_detail_; }
   void tick(std::int64_t now_ms);
   // Marks the whole state (every base document, outbox, cursor, history) as needing to be
   // persisted again: used when the browser wiped the store under a running client.
@@ -233,7 +239,7 @@ class Engine {
   // (both default to the current view; a caller passing one passes both).
   void rebase(const DocKey& key, std::optional<std::optional<Json>> before = std::nullopt,
               std::optional<VisibleMeta> before_meta = std::nullopt);
-  void emit_change(const DocKey& key, std::optional<Json> before, std::optional<Json> after, bool meta_changed);
+  void emit_change(const DocKey& key, std::optional<Json> before, bool meta_changed);
   void confirm_seen();
   void settle_applied(OutboxEntry& entry, std::int64_t seq);
   void clock(std::int64_t now_ms) { now_ms_ = std::max(now_ms_, now_ms); }
@@ -267,6 +273,7 @@ class Engine {
   std::optional<InFlight> in_flight_;
   bool transport_ready_ = false;
   bool need_snapshot_ = false;
+  bool change_detail_ = true;
   // The latest clock an input brought: the time a pending serverTime op shows when its entry
   // has none of its own (another tab's write, a state saved before queued_ms existed).
   std::int64_t now_ms_ = 0;

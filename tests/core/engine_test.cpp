@@ -105,6 +105,38 @@ TEST(Engine, AConfirmedWriteWithUnchangedFieldsRefreshesTheQueriesShowingIt) {
   EXPECT_EQ(out.changes[0].id, "other");
 }
 
+TEST(Engine, WithChangeDetailOffChangesNameTheDocumentAndQueriesStillFollow) {
+  Engine e(opts());
+  const int top1 = e.add_query(QuerySpec{"bills", Filter{}, OrderBy{{"total"}, true}, 1});
+  const int sums = e.add_aggregate(AggregateSpec{"bills", Filter{}, {}, std::vector<std::string>{"total"}});
+  e.set_change_detail(false);
+  e.receive(change(1, "bills", "b1", ChangeOp::Insert, {{"total", 5}}), 0);
+  e.receive(change(2, "bills", "b1", ChangeOp::Update, {{"total", 7}}), 0);
+  auto out = e.take_output();
+  ASSERT_EQ(out.changes.size(), 2u);
+  for (const auto& c : out.changes) {
+    EXPECT_EQ(c.id, "b1");
+    EXPECT_FALSE(c.before.has_value());
+    EXPECT_FALSE(c.after.has_value());
+  }
+  EXPECT_TRUE(out.queries_changed.count(top1));
+  EXPECT_TRUE(out.aggregates_changed.count(sums));
+  EXPECT_EQ(e.aggregate(sums)->total().sum, 7);
+  // An update that leaves the fields as they are moves only the version: the query showing the
+  // document refreshes, the aggregate does not.
+  e.receive(change(3, "bills", "b1", ChangeOp::Update, {{"total", 7}}), 0);
+  out = e.take_output();
+  ASSERT_EQ(out.changes.size(), 1u);
+  EXPECT_TRUE(out.queries_changed.count(top1));
+  EXPECT_FALSE(out.aggregates_changed.count(sums));
+  e.set_change_detail(true);
+  e.receive(change(4, "bills", "b1", ChangeOp::Update, {{"total", 9}}), 0);
+  out = e.take_output();
+  ASSERT_EQ(out.changes.size(), 1u);
+  EXPECT_EQ(out.changes[0].before, (Json{{"total", 7}}));
+  EXPECT_EQ(out.changes[0].after, (Json{{"total", 9}}));
+}
+
 TEST(Engine, ChangeWithOwnOriginSettlesBeforeAck) {
   Engine e(opts());
   e.set_transport_ready(true);
