@@ -1,5 +1,6 @@
 #include "core/engine.hpp"
 
+#include "core/base_image.hpp"
 #include "core/json_bounded.hpp"
 
 #include <algorithm>
@@ -707,20 +708,6 @@ namespace {
 // (nlohmann's CBOR reader and json copies recurse once per level).
 constexpr std::size_t kMaxStateDepth = 96;
 
-// Iterative depth check for a state assembled elsewhere (restore_json): copying a deeper value
-// would recurse once per level.
-bool within_depth(const Json& root, std::size_t limit) {
-  std::vector<std::pair<const Json*, std::size_t>> stack{{&root, 1}};
-  while (!stack.empty()) {
-    auto [j, depth] = stack.back();
-    stack.pop_back();
-    if (!j->is_structured()) continue;
-    if (depth > limit) return false;
-    for (const Json& child : *j) stack.emplace_back(&child, depth + 1);
-  }
-  return true;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<Engine>> Engine::restore(std::string_view bytes, EngineOptions options) {
@@ -733,7 +720,7 @@ Result<std::unique_ptr<Engine>> Engine::restore(std::string_view bytes, EngineOp
   return restore_json(state, std::move(options));
 }
 
-Result<std::unique_ptr<Engine>> Engine::restore_json(const Json& state, EngineOptions options) {
+Result<std::unique_ptr<Engine>> Engine::restore_json(const Json& state, EngineOptions options, std::string_view image_text) {
   if (!state.is_object()) return make_error(codes::kInvalidSnapshot, "saved state must be an object");
   if (!within_depth(state, kMaxStateDepth)) {
     return make_error(codes::kInvalidSnapshot, "saved state nests deeper than " + std::to_string(kMaxStateDepth) + " levels");
@@ -771,19 +758,53 @@ Result<std::unique_ptr<Engine>> Engine::restore_json(const Json& state, EngineOp
     // version) counts as unknown: the replica is re-based, which is always safe.
     stored = canonical_subscription(*s);
   }
-  const bool holds_data = engine->cursor_ != 0 || !docs->empty();
+  std::optional<std::vector<Document>> image;
+  if (!image_text.empty()) {
+    auto decoded = decode_base_image(image_text, kMaxStateDepth - 2);
+    if (!decoded) return decoded.error();
+    image = std::move(*decoded);
+  }
+  const bool holds_data = engine->cursor_ != 0 || !docs->empty() || (image && !image->empty());
   const bool changed = stored ? *stored != engine->subscription_ : holds_data;
   std::set<DocKey> dropped;
+  // Re-based: what lies outside the new subscription leaves the replica (and storage, below).
+  // A tombstone outside the where stays: it keeps a replayed older change from reviving it.
+  // Under the same subscription the stored replica is kept as it was (what its own stream
+  // carried is the server's decision), so saving and restoring changes nothing.
+  const auto keep = [&](Document d) {
+    if (changed && (!engine->subscribed(d.collection) ||
+                    (!d.deleted && !engine->where_.empty() && !engine->where_.matches(d.id, d.fields)))) {
+      dropped.insert(d.key());
+      return;
+    }
+    engine->base_.put(std::move(d));
+  };
+  if (image) {
+    for (auto& d : *image) keep(std::move(d));
+  }
+  // The documents stored apart: on their own, or what changed since the image (they win).
   for (std::size_t i = 0; i < docs->size(); ++i) {
     const Json& dj = (*docs)[i];
     std::string at = "docs[" + std::to_string(i) + "]";
     if (!dj.is_object()) return make_error(codes::kInvalidSnapshot, "document must be an object", at);
     auto c = dj.find("collection");
     auto id = dj.find("id");
+    if (c == dj.end() || !c->is_string() || id == dj.end() || !id->is_string()) {
+      return make_error(codes::kInvalidSnapshot, "document is malformed", at);
+    }
+    // {"collection","id","erased":true}: the document left the replica after the image was made.
+    if (auto erased = dj.find("erased"); erased != dj.end() && !erased->is_null()) {
+      if (!erased->is_boolean()) return make_error(codes::kInvalidSnapshot, "erased must be a boolean", at + ".erased");
+      if (erased->get<bool>()) {
+        DocKey key{c->get<std::string>(), id->get<std::string>()};
+        engine->base_.erase(key);
+        dropped.erase(key);
+        continue;
+      }
+    }
     auto ver = dj.find("version");
     auto fields = dj.find("fields");
-    if (c == dj.end() || !c->is_string() || id == dj.end() || !id->is_string() || ver == dj.end() ||
-        !ver->is_number_integer() || fields == dj.end() || !fields->is_object()) {
+    if (ver == dj.end() || !ver->is_number_integer() || fields == dj.end() || !fields->is_object()) {
       return make_error(codes::kInvalidSnapshot, "document is malformed", at);
     }
     Document d{c->get<std::string>(), id->get<std::string>(), ver->get<std::int64_t>(), *fields, false};
@@ -791,16 +812,7 @@ Result<std::unique_ptr<Engine>> Engine::restore_json(const Json& state, EngineOp
       if (!del->is_boolean()) return make_error(codes::kInvalidSnapshot, "deleted must be a boolean", at + ".deleted");
       d.deleted = del->get<bool>();
     }
-    // Re-based: what lies outside the new subscription leaves the replica (and storage, below).
-    // A tombstone outside the where stays: it keeps a replayed older change from reviving it.
-    // Under the same subscription the stored replica is kept as it was (what its own stream
-    // carried is the server's decision), so saving and restoring changes nothing.
-    if (changed && (!engine->subscribed(d.collection) ||
-                    (!d.deleted && !engine->where_.empty() && !engine->where_.matches(d.id, d.fields)))) {
-      dropped.insert(d.key());
-      continue;
-    }
-    engine->base_.put(std::move(d));
+    keep(std::move(d));
   }
   engine->outbox_ = std::move(*ob);
   std::size_t limit = options.history_limit;

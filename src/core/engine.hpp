@@ -218,8 +218,11 @@ class Engine {
   // subscription may have written them to a shared store).
   static Result<std::unique_ptr<Engine>> restore(std::string_view bytes, EngineOptions options);
   // Same, from the decoded state object ({"v":1,"client","cursor","docs","outbox","history"});
-  // lets a browser adapter assemble the state from separately stored parts.
-  static Result<std::unique_ptr<Engine>> restore_json(const Json& state, EngineOptions options);
+  // lets a browser adapter assemble the state from separately stored parts. `image`: the base
+  // replica as one text (encode_base_image), restored first; the state's `docs` are then what
+  // changed since (they win), where {"collection","id","erased":true} removes a document.
+  static Result<std::unique_ptr<Engine>> restore_json(const Json& state, EngineOptions options,
+                                                      std::string_view image = {});
 
  private:
   struct VisibleDoc {

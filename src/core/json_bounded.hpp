@@ -7,6 +7,8 @@
 #pragma once
 #include <cstddef>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/json.hpp"
 
@@ -52,6 +54,20 @@ inline Json parse_json_bounded(std::string_view text, std::size_t max_depth, Jso
   }
   if (error) *error = JsonParseError::None;
   return out;
+}
+
+// Whether a value built elsewhere (JsonReader, a saved state) nests at most `limit` levels.
+// Iterative, for the same reason as above.
+inline bool within_depth(const Json& root, std::size_t limit) {
+  std::vector<std::pair<const Json*, std::size_t>> stack{{&root, 1}};
+  while (!stack.empty()) {
+    auto [j, depth] = stack.back();
+    stack.pop_back();
+    if (!j->is_structured()) continue;
+    if (depth > limit) return false;
+    for (const Json& child : *j) stack.emplace_back(&child, depth + 1);
+  }
+  return true;
 }
 
 }  // namespace syncline
