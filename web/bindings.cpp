@@ -18,6 +18,7 @@
 
 #include "core/backoff.hpp"
 #include "core/connection.hpp"
+#include "core/base_image.hpp"
 #include "core/engine.hpp"
 #include "core/json_reader.hpp"
 #include "wasm_codec.hpp"
@@ -135,6 +136,10 @@ class InputBuffer {
       data_ = std::make_unique<char[]>(capacity_);
     }
     return reinterpret_cast<std::uintptr_t>(data_.get());
+  }
+  void release() {
+    data_.reset();
+    capacity_ = 0;
   }
   // The first `length` bytes, or nullopt past the capacity.
   std::optional<std::string_view> view(std::size_t length) const {
@@ -450,17 +455,25 @@ class WasmEngine {
   // Storage work accumulated since the last call, as one batch.
   // with_history false: the history stays pending (it is written whole, so the runtime writes it
   // at most every so often instead of with every batch); the batch then says "historyHeld".
-  val take_persistence(bool with_history) {
+  // with_image: the caller stores the base replica as one image (baseImage(), read right after
+  // this call) in the same transaction, so the meta (cursor, subscription) always comes along.
+  val take_persistence(bool with_history, bool with_image) {
     return reply(guarded([&] {
       web::PendingPersistence taken = std::move(persist_);
       persist_ = {};
+      if (with_image) taken.meta = true;
       const bool held = taken.history && !with_history;
       if (held) taken.history = false;
       Json j = web::persistence_to_json(*engine_, taken);
       persist_.history = held;
       if (held) j["historyHeld"] = true;
+      j["storedDocs"] = engine_->base().size();
       return j.dump();
     }));
+  }
+  // Every stored document (tombstones too) as one JSON array (encode_base_image).
+  val base_image() const {
+    return reply(guarded([&] { return encode_base_image(engine_->base()); }));
   }
   // The whole state as CBOR bytes (Uint8Array copy, safe after heap growth).
   val snapshot_bytes() const {
@@ -553,13 +566,27 @@ WasmEngine* restore_engine(const std::string& bytes, const std::string& options_
   return make_engine(options_text, [&](EngineOptions o) { return Engine::restore(bytes, std::move(o)); });
 }
 
-// The state as JSON parts: {"v":1,"client","cursor","docs":[...],"outbox":{...},"history":{...}}.
-WasmEngine* restore_engine_json(const std::string& state_text, const std::string& options_text) {
-  return make_engine(options_text, [&](EngineOptions o) -> Result<std::unique_ptr<Engine>> {
+// The base replica image a restore reads (restoreBuffer, then restoreEngineJson with its
+// length): its bytes go from storage to the wasm heap in one copy, not through a JS string.
+InputBuffer g_restore_input;
+std::uintptr_t restore_buffer(std::size_t size) { return g_restore_input.reserve(size); }
+
+// The state as JSON parts: {"v":1,"client","cursor","docs":[...],"outbox":{...},"history":{...}},
+// and, with image_length > 0, the base image in the restore buffer (docs: what changed since).
+WasmEngine* restore_engine_json(const std::string& state_text, const std::string& options_text, std::size_t image_length) {
+  WasmEngine* e = make_engine(options_text, [&](EngineOptions o) -> Result<std::unique_ptr<Engine>> {
     Json state = parse_json_fast(state_text);
     if (state.is_discarded()) return make_error(codes::kInvalidSnapshot, "saved state is not valid JSON");
-    return Engine::restore_json(state, std::move(o));
+    std::string_view image;
+    if (image_length > 0) {
+      auto v = g_restore_input.view(image_length);
+      if (!v) return make_error(codes::kInvalidSnapshot, "image length exceeds the restore buffer", "image");
+      image = *v;
+    }
+    return Engine::restore_json(state, std::move(o), image);
   });
+  g_restore_input.release();  // read once; not kept for the page's lifetime
+  return e;
 }
 
 std::string last_error() { return g_last_error; }
@@ -709,10 +736,12 @@ EMSCRIPTEN_BINDINGS(syncline) {
       .function("state", &WasmEngine::state)
       .function("cursor", &WasmEngine::cursor)
       .function("takePersistence", &WasmEngine::take_persistence)
+      .function("baseImage", &WasmEngine::base_image)
       .function("snapshotBytes", &WasmEngine::snapshot_bytes);
   function("_createEngine", &create_engine, allow_raw_pointers());
   function("_restoreEngine", &restore_engine, allow_raw_pointers());
   function("_restoreEngineJson", &restore_engine_json, allow_raw_pointers());
+  function("_restoreBuffer", &restore_buffer);
   function("_lastError", &last_error);
   function("_parseFilter", &parse_filter);
   function("_jsonDecodeCount", &json_decode_count);

@@ -187,7 +187,16 @@ export interface PersistenceBatch {
   history?: HistoryState;
   /** The history changed but was left for a later batch. */
   historyHeld?: boolean;
+  /** How many documents the base replica stores (tombstones too): what an image would hold. */
+  storedDocs?: number;
+  /** Set by the writer, not the engine: the whole base replica (SyncEngine.baseImage), stored
+   *  in place of every document record; putDocs/deleteDocs stay for a retry without it. */
+  image?: Uint8Array;
 }
+
+/** A document record an adapter keeps beside the image: a stored document, or the mark of one
+ *  that left the replica after the image was made. */
+export type StoredDocument = SyncDocument | { collection: string; id: string; erased: true };
 
 /** A subscription in the core's canonical form: collections sorted, `where` canonical ('' = none). */
 export interface Subscription {
@@ -199,7 +208,8 @@ export interface Subscription {
 export interface PersistedState {
   client: string;
   cursor: number;
-  docs: SyncDocument[];
+  /** With an image (restoreParts), what changed since it; otherwise every stored document. */
+  docs: StoredDocument[];
   outbox: OutboxRecord;
   history: HistoryState;
   /** The replica was waiting for a snapshot when it was stored. */
@@ -242,9 +252,11 @@ export class SyncEngine {
   /** Restores from separately stored parts (see PersistedState). Parts written by the previous
    * version (snake_case `next_mid`, `applied_seq`, `queued_ms`, `at_ms`, `need_snapshot`) load
    * too: the core reads both spellings. A malformed part throws SyncError('invalid_snapshot')
-   * with `field` naming it. */
-  static restoreParts(module: SynclineModule, state: PersistedState, options: EngineOptions): SyncEngine {
-    const raw = module._restoreEngineJson(JSON.stringify({ v: 1, ...state }), JSON.stringify(options));
+   * with `field` naming it. `image`: the base replica as one record (baseImage), restored first. */
+  static restoreParts(module: SynclineModule, state: PersistedState, options: EngineOptions, image: Uint8Array | null = null): SyncEngine {
+    const length = image?.length ?? 0;
+    if (image && length) module.HEAPU8.set(image, module._restoreBuffer(length));
+    const raw = module._restoreEngineJson(JSON.stringify({ v: 1, ...state }), JSON.stringify(options), length);
     if (!raw) throw errorFrom(module._lastError());
     return new SyncEngine(module, raw);
   }
@@ -414,8 +426,14 @@ export class SyncEngine {
   }
 
   /** `withHistory` false leaves a changed history pending (the batch says `historyHeld`). */
-  takePersistence(withHistory = true): PersistenceBatch {
-    return unwrapBytes(this.e.takePersistence(withHistory));
+  takePersistence(withHistory = true, withImage = false): PersistenceBatch {
+    return unwrapBytes(this.e.takePersistence(withHistory, withImage));
+  }
+
+  /** The base replica (every stored document, tombstones too) as one JSON array in UTF-8: what
+   *  a storage adapter keeps as one record (restoreParts' `image`). A copy, safe to keep. */
+  baseImage(): Uint8Array {
+    return this.e.baseImage().slice();
   }
 
   snapshotBytes(): Uint8Array {

@@ -37,7 +37,10 @@ export interface RawEngine {
   history(): Uint8Array;
   state(): Uint8Array;
   cursor(): number;
-  takePersistence(withHistory: boolean): Uint8Array;
+  /** withImage: the meta comes along whatever changed (the caller stores baseImage() with it). */
+  takePersistence(withHistory: boolean, withImage: boolean): Uint8Array;
+  /** Every stored document (tombstones too) as one JSON array, UTF-8. */
+  baseImage(): Uint8Array;
   snapshotBytes(): Uint8Array;
   delete(): void;
 }
@@ -67,7 +70,10 @@ export interface RawRetryBackoff {
 export interface SynclineModule {
   _createEngine(options: string): RawEngine | null;
   _restoreEngine(bytes: Uint8Array, options: string): RawEngine | null;
-  _restoreEngineJson(state: string, options: string): RawEngine | null;
+  /** `imageLength` > 0: the base replica image was written to _restoreBuffer(imageLength). */
+  _restoreEngineJson(state: string, options: string, imageLength: number): RawEngine | null;
+  /** Address of a buffer of at least `size` bytes for the image a restore reads. */
+  _restoreBuffer(size: number): number;
   _lastError(): string;
   _parseFilter(text: string): string;
   _jsonDecodeCount(text: string): number;

@@ -1,11 +1,15 @@
 // Layer: js-wrapper adapters (browser I/O). The core decides what to persist; these adapters
 // only store it. Layout (any backend):
-//   docs     shared replica documents (tombstones too), written by the tab that owns the stream
+//   docs     shared replica documents (tombstones too), written by the tab that owns the stream;
+//            beside an image, what changed since it ({collection, id, erased: true}: gone)
+//   images   IndexedDB only: the whole base replica as one record (SyncEngine.baseImage), so a
+//            cold start reads one value, not one per document; written in place of the docs
+//            records once they grow past a share of it
 //   meta     cursor, the subscription the replica is built for and whether it still needs a
 //            snapshot for it (shared: the leader's), schema version
 //   outboxes one outbox per tab slot (client id), each written only by the tab holding the slot
 //   history  the bounded event history (shared, last writer wins)
-import type { HistoryState, OutboxRecord, PersistenceBatch, Subscription, SyncDocument } from '../engine.js';
+import type { HistoryState, OutboxRecord, PersistenceBatch, StoredDocument, Subscription, SyncDocument } from '../engine.js';
 import { markerSeen, setMarker } from './store-marker.js';
 import { historyFromStored, slotFromStored } from './stored-format.js';
 import { SyncError } from '../errors.js';
@@ -17,7 +21,10 @@ export interface StoredOutbox {
 }
 
 export interface LoadedState {
-  docs: SyncDocument[];
+  /** With an image: what changed since it. */
+  docs: StoredDocument[];
+  /** The base replica as one record (null: none stored; the docs are everything). */
+  image: Uint8Array | null;
   cursor: number;
   /** The subscription the documents and cursor were built for; null: not stored (an older
    * version wrote them, or nothing was written yet). The engine decides what follows. */
@@ -39,6 +46,9 @@ export interface Persistence {
   /** Both in one durable transaction, where the backend has them: an outbox that no longer
    * holds a confirmed write is never on disk without the document that write produced. */
   writeTogether?(clientId: string, outbox: StoredOutbox['outbox'], batch: PersistenceBatch): Promise<void>;
+  /** Whether this batch should be written as an image of the whole replica (`storedDocs`
+   *  documents) instead of document records: backends without images leave it out. */
+  wantsImage?(batch: PersistenceBatch, storedDocs: number): boolean;
   /** Set by open(): the store existed on an earlier run and came back empty (the browser
    * discarded it, e.g. after a hard kill, or only it was cleared). */
   readonly discardedBeforeOpen?: boolean;
@@ -46,6 +56,10 @@ export interface Persistence {
   deleteOutbox(clientId: string): Promise<void>;
   listOutboxes(): Promise<StoredOutbox[]>;
   close(): void;
+}
+
+function docKey(d: { collection: string; id: string }): string {
+  return `${d.collection}/${d.id}`;
 }
 
 function storageError(e: unknown, what: string): SyncError {
@@ -57,7 +71,13 @@ function storageError(e: unknown, what: string): SyncError {
 
 // ---------------------------------------------------------------- IndexedDB
 
-const DB_VERSION = 1;
+// 2: the `images` store.
+const DB_VERSION = 2;
+// An image replaces the document records once they would number more than a quarter of the
+// replica (and at least this many): a cold start then reads at most that share record by
+// record, and a busy replica rewrites its image at most every so many changes.
+const IMAGE_MIN_RECORDS = 500;
+const IMAGE_KEY = 'docs';
 
 function req<T>(r: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -81,8 +101,15 @@ export function hasSharedParts(batch: PersistenceBatch): boolean {
 
 function putShared(tx: IDBTransaction, batch: PersistenceBatch): void {
   const docs = tx.objectStore('docs');
-  for (const d of batch.putDocs) docs.put(d);
-  for (const k of batch.deleteDocs) docs.delete([k.collection, k.id]);
+  if (batch.image) {
+    // The image holds every document: the records written before it are part of it.
+    docs.clear();
+    tx.objectStore('images').put(batch.image, IMAGE_KEY);
+  } else {
+    for (const d of batch.putDocs) docs.put(d);
+    // A mark, not a delete: the document may be in the image.
+    for (const k of batch.deleteDocs) docs.put({ collection: k.collection, id: k.id, erased: true });
+  }
   if (batch.meta) {
     const meta = tx.objectStore('meta');
     meta.put(batch.meta.cursor, 'cursor');
@@ -101,6 +128,9 @@ export class IndexedDbPersistence implements Persistence {
   private wipeNoticed = false;
   discardedBeforeOpen = false;
   private slotsWritten = new Set<string>();
+  /** Keys of the document records in the store (this tab writes the shared parts alone while
+   *  it owns the stream; what others wrote before is counted at load). */
+  private records = new Set<string>();
 
   constructor(
     private readonly name: string,
@@ -120,6 +150,7 @@ export class IndexedDbPersistence implements Persistence {
         if (!db.objectStoreNames.contains('docs')) db.createObjectStore('docs', { keyPath: ['collection', 'id'] });
         if (!db.objectStoreNames.contains('meta')) db.createObjectStore('meta');
         if (!db.objectStoreNames.contains('outboxes')) db.createObjectStore('outboxes', { keyPath: 'clientId' });
+        if (!db.objectStoreNames.contains('images')) db.createObjectStore('images');
       };
       // Another tab holds an older version open: it closes on versionchange (below), so this
       // only waits briefly; report it rather than hang silently.
@@ -172,17 +203,19 @@ export class IndexedDbPersistence implements Persistence {
   async load(): Promise<LoadedState> {
     try {
       const db = await this.database();
-      const tx = db.transaction(['docs', 'meta', 'outboxes'], 'readonly');
-      const [docs, cursor, history, outboxes, subscription, needSnapshot] = await Promise.all([
-        req(tx.objectStore('docs').getAll()) as Promise<SyncDocument[]>,
+      const tx = db.transaction(['docs', 'meta', 'outboxes', 'images'], 'readonly');
+      const [image, docs, cursor, history, outboxes, subscription, needSnapshot] = await Promise.all([
+        req(tx.objectStore('images').get(IMAGE_KEY)) as Promise<Uint8Array | undefined>,
+        req(tx.objectStore('docs').getAll()) as Promise<StoredDocument[]>,
         req(tx.objectStore('meta').get('cursor')) as Promise<number | undefined>,
         req(tx.objectStore('meta').get('history')) as Promise<HistoryState | undefined>,
         req(tx.objectStore('outboxes').getAll()) as Promise<StoredOutbox[]>,
         req(tx.objectStore('meta').get('subscription')) as Promise<Subscription | undefined>,
         req(tx.objectStore('meta').get('needSnapshot')) as Promise<boolean | undefined>,
       ]);
+      this.records = new Set(docs.map((d) => docKey(d)));
       return {
-        docs, cursor: cursor ?? 0, history: historyFromStored(history ?? null), outboxes: outboxes.map(slotFromStored),
+        docs, image: image instanceof Uint8Array ? image : null, cursor: cursor ?? 0, history: historyFromStored(history ?? null), outboxes: outboxes.map(slotFromStored),
         subscription: subscription ?? null, needSnapshot: needSnapshot === true,
       };
     } catch (e) {
@@ -196,9 +229,10 @@ export class IndexedDbPersistence implements Persistence {
       const db = await this.database();
       // Strict too: a relaxed write can be lost when the browser is killed while a later strict
       // one (an outbox that dropped the confirmed writes these documents carry) is kept.
-      const tx = db.transaction(['docs', 'meta'], 'readwrite', { durability: 'strict' });
+      const tx = db.transaction(['docs', 'meta', 'images'], 'readwrite', { durability: 'strict' });
       putShared(tx, batch);
       await done(tx);
+      this.written(batch);
     } catch (e) {
       throw e instanceof SyncError ? e : storageError(e, 'writing documents');
     }
@@ -221,7 +255,7 @@ export class IndexedDbPersistence implements Persistence {
       const db = await this.database();
       // The documents of confirmed writes go in the same transaction as the outbox that drops
       // them: one commit instead of two, and never one without the other.
-      const tx = db.transaction(['docs', 'meta', 'outboxes'], 'readwrite', { durability: 'strict' });
+      const tx = db.transaction(['docs', 'meta', 'outboxes', 'images'], 'readwrite', { durability: 'strict' });
       let vanished: () => boolean;
       try {
         putShared(tx, batch);
@@ -231,10 +265,28 @@ export class IndexedDbPersistence implements Persistence {
         throw e;
       }
       await done(tx);
+      this.written(batch);
       this.outboxWritten(clientId, vanished());
     } catch (e) {
       throw e instanceof SyncError ? e : storageError(e, 'writing documents and the outbox');
     }
+  }
+
+  wantsImage(batch: PersistenceBatch, storedDocs: number): boolean {
+    let records = this.records.size;
+    for (const d of batch.putDocs) if (!this.records.has(docKey(d))) records++;
+    for (const k of batch.deleteDocs) if (!this.records.has(docKey(k))) records++;
+    return records > Math.max(IMAGE_MIN_RECORDS, storedDocs / 4);
+  }
+
+  /** Keeps count of the document records beside the image (what wantsImage weighs). */
+  private written(batch: PersistenceBatch): void {
+    if (batch.image) {
+      this.records.clear();
+      return;
+    }
+    for (const d of batch.putDocs) this.records.add(docKey(d));
+    for (const k of batch.deleteDocs) this.records.add(docKey(k));
   }
 
   /** Puts a slot's record; the returned function tells, once the transaction completed, whether
@@ -312,7 +364,7 @@ export class LocalStoragePersistence implements Persistence {
     const docs = Object.values(this.get<Record<string, SyncDocument>>('docs') ?? {});
     const outboxes = this.get<Record<string, StoredOutbox>>('outboxes') ?? {};
     return {
-      docs,
+      docs, image: null,
       cursor: this.get<number>('cursor') ?? 0,
       history: historyFromStored(this.get<HistoryState>('history')),
       outboxes: Object.values(outboxes).map(slotFromStored),
@@ -375,7 +427,7 @@ export class MemoryPersistence implements Persistence {
   async open(): Promise<void> {}
   async load(): Promise<LoadedState> {
     return {
-      docs: [...this.docs.values()], cursor: this.cursor, history: this.history, outboxes: [...this.outboxes.values()],
+      docs: [...this.docs.values()], image: null, cursor: this.cursor, history: this.history, outboxes: [...this.outboxes.values()],
       subscription: this.subscription, needSnapshot: this.needSnapshot,
     };
   }

@@ -23,7 +23,9 @@ export type OutboxRecord = NonNullable<PersistenceBatch['outbox']>;
 
 /** The part of the engine this writer reads. */
 export interface DirtySource {
-  takePersistence(withHistory: boolean): PersistenceBatch;
+  takePersistence(withHistory: boolean, withImage?: boolean): PersistenceBatch;
+  /** The base replica as one record (see PersistenceBatch.image). */
+  baseImage?(): Uint8Array;
   cursor(): number;
 }
 
@@ -218,6 +220,7 @@ export class PersistenceWriter {
     if (!batch.outbox && !hasSharedParts(batch)) return;
     const persistence = this.deps.persistence();
     const clientId = this.deps.clientId();
+    batch = this.withImage(batch, persistence);
     try {
       const shared = this.deps.writesShared() && hasSharedParts(batch);
       let together = false;
@@ -239,10 +242,25 @@ export class PersistenceWriter {
         this.deps.onRecovered();
       }
     } catch (e) {
-      this.unsaved = batch;
+      // Kept without the image: its documents are still in putDocs/deleteDocs, and whether the
+      // retry is an image is decided again then.
+      const { image: _image, ...parts } = batch;
+      this.unsaved = parts;
       this.reportError(e instanceof SyncError ? e : new SyncError('storage', String(e)));
       this.scheduleRetry();
     }
+  }
+
+  /** The batch as an image of the whole replica when the backend wants one. Taken in the same
+   * turn as the batch (nothing runs in between): the image, the cursor and the subscription
+   * written with it describe one state of the engine. */
+  private withImage(batch: PersistenceBatch, persistence: Persistence): PersistenceBatch {
+    const engine = this.deps.engine();
+    if (!this.deps.writesShared() || !engine?.baseImage || !persistence.wantsImage) return batch;
+    if (!persistence.wantsImage(batch, batch.storedDocs ?? 0)) return batch;
+    // The meta always comes along: the records the image replaces may have carried the cursor.
+    const full = mergeBatches(batch, engine.takePersistence(false, true));
+    return { ...full, image: engine.baseImage() };
   }
 
   private scheduleRetry(): void {

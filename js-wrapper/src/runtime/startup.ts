@@ -45,7 +45,7 @@ export async function claimSlot(
 
 /** The engine restored from what is stored (or a new one when nothing is). */
 export function restoreEngine(mod: SynclineModule, loaded: LoadedState, slot: StoredOutbox | null, options: EngineOptions & { historyLimit: number }): SyncEngine {
-  if (!(loaded.docs.length || loaded.cursor || slot || loaded.history)) return SyncEngine.create(mod, options);
+  if (!(loaded.docs.length || loaded.image || loaded.cursor || slot || loaded.history)) return SyncEngine.create(mod, options);
   return SyncEngine.restoreParts(mod, {
     client: options.clientId,
     cursor: loaded.cursor,
@@ -54,5 +54,5 @@ export function restoreEngine(mod: SynclineModule, loaded: LoadedState, slot: St
     history: loaded.history ?? EMPTY_HISTORY(options.historyLimit),
     ...(loaded.subscription ? { subscription: loaded.subscription } : {}),
     needSnapshot: loaded.needSnapshot,
-  }, options);
+  }, options, loaded.image);
 }

@@ -396,3 +396,55 @@ test('documents of a failed write made while leading are not dropped when the ta
   assert.deepEqual(await storedDocs(t.persistence), { a: 1 });
   t.w.dispose();
 });
+
+test('a batch the backend wants as an image carries the whole replica with the meta; a failed one is retried as parts', async () => {
+  const engine = fakeEngine();
+  const withImage = [];
+  engine.takePersistence = function (withHistory, image = false) {
+    this.asked.push(withHistory);
+    withImage.push(image);
+    if (image) return { ...empty(), meta: { cursor: 42, clientId: 'tab-1' } };
+    return this.queue.shift() ?? empty();
+  };
+  engine.baseImage = () => new TextEncoder().encode('[{"collection":"bills","id":"a","version":1,"fields":{}}]');
+  const persistence = wrapped();
+  const weighed = [];
+  persistence.wantsImage = (batch, stored) => {
+    weighed.push([batch.putDocs.length, stored]);
+    return batch.putDocs.length >= 2;
+  };
+  const images = [];
+  const plainWrite = persistence.writeShared;
+  persistence.writeShared = async (batch) => {
+    if (batch.image) images.push({ bytes: batch.image.length, meta: batch.meta, docs: batch.putDocs.length });
+    return plainWrite(batch);
+  };
+  const t = writer({ engine, persistence });
+
+  t.engine.push({ putDocs: [doc('a', 1)], storedDocs: 1 });
+  await t.w.flush();
+  assert.deepEqual(images, [], 'below what the backend wants: document records');
+  assert.deepEqual(withImage, [false]);
+
+  t.engine.push({ putDocs: [doc('a', 2), doc('b', 1)], storedDocs: 2 });
+  await t.w.flush();
+  assert.deepEqual(weighed.at(-1), [2, 2], 'the backend weighs the batch against the stored count');
+  assert.deepEqual(withImage, [false, false, true], 'the meta was asked for in the same turn');
+  assert.equal(images.length, 1);
+  assert.equal(images[0].meta.cursor, 42, 'the cursor travels with the image');
+  assert.equal(images[0].docs, 2, 'the parts stay in the batch for a retry without the image');
+
+  // The image write fails: the batch is kept without it and written again later.
+  persistence.fail.shared = 1;
+  t.engine.push({ putDocs: [doc('c', 1), doc('d', 1)], storedDocs: 4 });
+  await t.w.flush();
+  assert.equal(t.errors.length, 1);
+  assert.equal(t.w.blocksSending, true);
+  persistence.wantsImage = () => false;
+  await t.w.flush();
+  assert.equal(t.w.blocksSending, false);
+  const stored = await storedDocs(persistence);
+  assert.equal(stored.c, 1, 'the documents of the failed image write were written as records');
+  assert.equal(stored.d, 1);
+  t.w.dispose();
+});
