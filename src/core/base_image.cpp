@@ -7,9 +7,19 @@ namespace syncline {
 
 std::string encode_base_image(const Store& store) {
   std::string out = "[";
+  // Written member by member: document_to_json would copy every document's fields first.
   store.for_each([&](const Document& d) {
     if (out.size() > 1) out += ',';
-    out += document_to_json(d).dump();
+    out += R"({"collection":)";
+    out += Json(d.collection).dump();
+    out += R"(,"id":)";
+    out += Json(d.id).dump();
+    out += R"(,"version":)";
+    out += std::to_string(d.version);
+    out += R"(,"fields":)";
+    out += d.fields.dump();
+    if (d.deleted) out += R"(,"deleted":true)";
+    out += '}';
   });
   out += ']';
   return out;
@@ -29,15 +39,16 @@ Result<std::vector<Document>> decode_base_image(std::string_view text, std::size
     Document d;
     bool has_collection = false, has_id = false, has_version = false, has_fields = false;
     for (bool f = true; in.next_member(f, key); f = false) {
+      // The names are read as strings straight away; a value of another type is malformed.
+      if ((key == "collection" || key == "id") && in.peek() == '"') {
+        std::string& out = key == "id" ? d.id : d.collection;
+        if (!in.parse_string(out)) return bad("the stored replica image is not valid JSON", at);
+        (key == "id" ? has_id : has_collection) = true;
+        continue;
+      }
       Json v;
       if (!in.parse_value(v)) return bad("the stored replica image is not valid JSON", at);
-      if (key == "collection" && v.is_string()) {
-        d.collection = v.get<std::string>();
-        has_collection = true;
-      } else if (key == "id" && v.is_string()) {
-        d.id = v.get<std::string>();
-        has_id = true;
-      } else if (key == "version" && v.is_number_integer()) {
+      if (key == "version" && v.is_number_integer()) {
         d.version = v.get<std::int64_t>();
         has_version = true;
       } else if (key == "fields" && v.is_object()) {

@@ -24,6 +24,11 @@ bool Store::apply(ChangeMsg change, std::optional<Json>* replaced) {
 void Store::put(Document doc) {
   auto& coll = collections_[doc.collection];
   std::string id = doc.id;
+  // Images and snapshots arrive in id order: appending at the end then costs no search.
+  if (coll.empty() || coll.rbegin()->first < id) {
+    coll.emplace_hint(coll.end(), std::move(id), std::move(doc));
+    return;
+  }
   coll.insert_or_assign(std::move(id), std::move(doc));
 }
 

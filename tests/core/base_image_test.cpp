@@ -41,6 +41,7 @@ TEST(BaseImage, EncodesEveryStoredDocumentAndDecodesToTheSame) {
   ASSERT_TRUE(docs.ok()) << docs.error().message;
   ASSERT_EQ(docs->size(), 2u);
   EXPECT_EQ((*docs)[0], *e.base().find("bills", "b1"));
+  EXPECT_EQ(Json::parse(image).at(0), document_to_json((*docs)[0])) << "the form document_to_json writes";
   EXPECT_TRUE((*docs)[1].deleted) << "tombstones are part of the image";
   EXPECT_EQ((*docs)[1].version, 3);
 
@@ -102,6 +103,7 @@ TEST(BaseImage, ADamagedImageIsAnErrorNamingTheDocument) {
   expect_invalid(R"([{"collection":"bills","id":"b1","version":1}])", "image[0]");
   expect_invalid(R"([{"collection":"bills","id":"b1","version":1,"fields":{},"deleted":1}])", "image[0].deleted");
   expect_invalid(R"([7])", "image[0]");
+  expect_invalid(R"([{"collection":"bills","id":7,"version":1,"fields":{}}])", "image[0].id");
   std::string deep = R"([{"collection":"bills","id":"b1","version":1,"fields":)";
   for (int i = 0; i < 200; ++i) deep += R"({"a":)";
   deep += "1";
