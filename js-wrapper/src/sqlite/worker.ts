@@ -7,22 +7,32 @@ import type { Sqlite3Static } from '@sqlite.org/sqlite-wasm';
 import { SyncError } from '../errors.js';
 import { SqlMirror, SqlStatementError } from './mirror.js';
 import { openDatabase } from './open-storage.js';
-import type { WorkerReply, WorkerRequest } from './protocol.js';
+import type { OpenInfo, WorkerReply, WorkerRequest } from './protocol.js';
 import { tableSpecs } from './schema.js';
 
 let sqlite3: Promise<Sqlite3Static> | null = null;
 let mirror: SqlMirror | null = null;
+/** Why `open` failed: every later request fails with it, not with a vaguer "not open". */
+let openFailure: unknown = null;
+
+async function open(req: Extract<WorkerRequest, { type: 'open' }>): Promise<OpenInfo> {
+  sqlite3 ??= sqlite3InitModule();
+  const s = await sqlite3;
+  const specs = tableSpecs(req.collections, req.schema);
+  const { db, info } = await openDatabase(s, req.storage);
+  mirror = new SqlMirror(s, db, specs);
+  return info;
+}
 
 async function handle(req: WorkerRequest): Promise<unknown> {
   switch (req.type) {
-    case 'open': {
-      sqlite3 ??= sqlite3InitModule();
-      const s = await sqlite3;
-      const specs = tableSpecs(req.collections, req.schema);
-      const { db, info } = await openDatabase(s, req.storage);
-      mirror = new SqlMirror(s, db, specs);
-      return info;
-    }
+    case 'open':
+      try {
+        return await open(req);
+      } catch (e) {
+        openFailure = e;
+        throw e;
+      }
     case 'apply':
       return opened().apply(req.rows, req.reset);
     case 'query':
@@ -35,7 +45,8 @@ async function handle(req: WorkerRequest): Promise<unknown> {
 }
 
 function opened(): SqlMirror {
-  if (!mirror) throw new SyncError('closed', 'the SQL database is not open');
+  if (openFailure) throw openFailure;
+  if (!mirror) throw new SyncError('closed', 'the SQL database is closed');
   return mirror;
 }
 
