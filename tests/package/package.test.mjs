@@ -52,7 +52,9 @@ function untar(buf) {
 function lockFor(pkg, tgzName, tgzBytes) {
   const rootLock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')).packages;
   const names = new Set();
-  const queue = Object.keys({ ...pkg.dependencies, ...pkg.devDependencies }).filter((n) => n !== 'syncline');
+  // syncline's own dependencies (@sqlite.org/sqlite-wasm) come with it, as npm would lock them.
+  const syncline = JSON.parse(readFileSync(join(PKG, 'package.json'), 'utf8'));
+  const queue = Object.keys({ ...pkg.dependencies, ...pkg.devDependencies, ...syncline.dependencies }).filter((n) => n !== 'syncline');
   while (queue.length) {
     const n = queue.shift();
     const e = rootLock[`node_modules/${n}`];
@@ -64,10 +66,11 @@ function lockFor(pkg, tgzName, tgzBytes) {
   }
   const packages = { '': { name: pkg.name, dependencies: pkg.dependencies, devDependencies: pkg.devDependencies } };
   packages['node_modules/syncline'] = {
-    version: JSON.parse(readFileSync(join(PKG, 'package.json'), 'utf8')).version,
+    version: syncline.version,
     resolved: `file:${tgzName}`,
     integrity: `sha512-${createHash('sha512').update(tgzBytes).digest('base64')}`,
     license: 'MIT',
+    dependencies: syncline.dependencies,
     peerDependencies: { react: '^18.0.0 || ^19.0.0' },
   };
   for (const n of [...names].sort()) {
@@ -102,7 +105,7 @@ after(() => {
 
 test('the tarball: README, LICENSE, the engine once, source maps that resolve inside it', () => {
   const names = [...entries.keys()].map((n) => n.replace(/^package\//, ''));
-  for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/react/index.js', 'dist/react/index.d.ts'])
+  for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/react/index.js', 'dist/react/index.d.ts', 'dist/sqlite/index.js', 'dist/sqlite/index.d.ts', 'dist/sqlite/worker.js'])
     assert.ok(names.includes(f), `${f} is in the tarball`);
   assert.match(entries.get('package/LICENSE').toString(), /^MIT License/);
   const manifest = JSON.parse(entries.get('package/package.json').toString());
@@ -110,6 +113,8 @@ test('the tarball: README, LICENSE, the engine once, source maps that resolve in
   assert.deepEqual(names.filter((n) => n.endsWith('.wasm')), ['dist/syncline.wasm'], 'syncline.wasm ships once');
   assert.deepEqual(names.filter((n) => n.endsWith('syncline.mjs')), ['dist/syncline.mjs'], 'the loader ships once');
   assert.equal(manifest.exports['./wasm/syncline.wasm'], './dist/syncline.wasm');
+  assert.deepEqual(manifest.exports['./sqlite'], { types: './dist/sqlite/index.d.ts', import: './dist/sqlite/index.js' });
+  assert.match(manifest.dependencies['@sqlite.org/sqlite-wasm'], /^\d+\.\d+\.\d+(-build\d+)?$/, 'SQLite pinned to one version');
   let maps = 0;
   for (const n of names.filter((x) => x.endsWith('.map'))) {
     const map = JSON.parse(entries.get(`package/${n}`).toString());
