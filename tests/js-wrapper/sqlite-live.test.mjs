@@ -73,20 +73,19 @@ test('changes during a run cause one more run with the latest rows', async () =>
   const { m, runner } = setup();
   m.apply([], true);
   const q = new LiveSqlQuery(runner, 'SELECT count(*) AS n FROM bills', undefined, () => {});
+  /** Five bills, each its own batch and change notice, then waits until the statement shows them. */
+  const addFive = async (from) => {
+    for (let i = from; i < from + 5; i++) {
+      m.apply([bill(`b${i}`, i)], false);
+      q.changed(new Set(['bills']));
+    }
+    await until(() => q.getSnapshot().result?.rows[0].n === from + 5);
+    await new Promise((r) => setTimeout(r, 30));
+  };
   // Changes while the first run is in flight (before it knows which tables it reads).
-  for (let i = 0; i < 5; i++) {
-    m.apply([bill(`b${i}`, i)], false);
-    q.changed(new Set(['bills']));
-  }
-  await until(() => q.getSnapshot().result?.rows[0].n === 5);
-  await new Promise((r) => setTimeout(r, 30));
+  await addFive(0);
   assert.equal(runner.runs, 2, 'the first run and one more');
-  for (let i = 5; i < 10; i++) {
-    m.apply([bill(`b${i}`, i)], false);
-    q.changed(new Set(['bills']));
-  }
-  await until(() => q.getSnapshot().result?.rows[0].n === 10);
-  await new Promise((r) => setTimeout(r, 30));
+  await addFive(5);
   assert.equal(runner.runs, 4, 'one run for the first change, one for the four that came during it');
   q.close();
 });
