@@ -170,4 +170,27 @@ describe('SQL over the replica (syncline/sqlite)', () => {
     const r = await waitFor(page, () => window.sqlHarness.query("SELECT count(*) AS n FROM bills WHERE id LIKE 'm-%'").then((r) => r.rows[0].n === 3 && r), null, { what: 'rows in memory' });
     assert.ok(r);
   }));
+  test('OPFS slots: a closed tab frees its slot for the next tab; with every slot held the tables are in memory and say why', () => inContext(async (ctx) => {
+    await seed(server, 's');
+    const first = await openSql(ctx, server, 's');
+    assert.equal(first.started.info.storage, 'opfs');
+    await first.close();
+    const next = await openSql(ctx, server, 's');
+    assert.equal(next.started.info.storage, 'opfs', `the closed tab's slot (${next.started.info.fallbackReason ?? ''})`);
+    await next.close();
+
+    // Another page of the origin holds all 16 slot locks (as 16 open tabs would).
+    const holder = await openHarness(ctx, server, null, 'sql.html');
+    await holder.evaluate(async () => {
+      for (let i = 0; i < 16; i++) void navigator.locks.request(`syncline-sql-slot-${i}`, () => new Promise(() => {}));
+      while ((await navigator.locks.query()).held.filter((l) => l.name.startsWith('syncline-sql-slot-')).length < 16) await new Promise((r) => setTimeout(r, 10));
+    });
+    const page = await openSql(ctx, server, 's');
+    assert.equal(page.started.info.storage, 'memory');
+    assert.equal(page.started.info.fallbackReason, 'all 16 OPFS slots are in use by other tabs');
+    const r = await waitFor(page, () => window.sqlHarness.query("SELECT count(*) AS n FROM bills WHERE id LIKE 's-%'").then((r) => r.rows[0].n === 3 && r), null, { what: 'rows in memory' });
+    assert.ok(r.ok);
+    assert.deepEqual(reportOf(await waitFor(page, () => JSON.parse(window.sqlHarness.lastRender()?.rows ?? '[]').length > 0 && JSON.parse(window.sqlHarness.lastRender().rows), null, { what: 'the live report' }), 's '),
+      [{ name: 's Ada', bills: 2, revenue: 15.5 }, { name: 's Bo', bills: 1, revenue: 7 }]);
+  }));
 });

@@ -31,9 +31,10 @@ function opfsReason(): string | null {
   return null;
 }
 
-/** Resolves with the first free slot number (its lock then held until the worker ends), or null. */
-async function claimSlot(): Promise<number | null> {
-  for (let slot = 0; slot < MAX_SLOTS; slot++) {
+/** Resolves with the first free slot number from `from` on (its lock then held until the
+ * worker ends), or null when none is free. */
+async function claimSlot(from: number): Promise<number | null> {
+  for (let slot = from; slot < MAX_SLOTS; slot++) {
     const got = await new Promise<boolean>((resolve) => {
       void navigator.locks.request(`syncline-sql-slot-${slot}`, { ifAvailable: true }, (lock) => {
         resolve(lock !== null);
@@ -50,22 +51,29 @@ export async function openDatabase(sqlite3: Sqlite3Static, storage: 'auto' | 'me
   if (storage === 'memory') return inMemory(sqlite3);
   const missing = opfsReason();
   if (missing) return inMemory(sqlite3, missing);
-  const slot = await claimSlot();
-  if (slot === null) return inMemory(sqlite3, `all ${MAX_SLOTS} OPFS slots are in use by other tabs`);
-  try {
-    const pool = await sqlite3.installOpfsSAHPoolVfs({
-      name: `syncline-sql-${slot}`,
-      directory: `.syncline-sql/${slot}`,
-      // The mirror is rebuilt from the replica on every attach: an earlier run's file is stale.
-      clearOnInit: true,
-      preserveOnInitFailure: true,
-    });
-    const db = new pool.OpfsSAHPoolDb(FILE);
-    // Derived data: a crash loses nothing the replica does not have, so skip the fsyncs.
-    db.exec('PRAGMA synchronous = OFF; PRAGMA journal_mode = MEMORY');
-    return { db, info: { storage: 'opfs', sqliteVersion: sqlite3.version.libVersion } };
-  } catch (e) {
-    // e.g. a tab that just closed still holds the slot's handles, or the quota is used up.
-    return inMemory(sqlite3, `OPFS could not be opened: ${e instanceof Error ? e.message : String(e)}`);
+  let failure = '';
+  for (let from = 0; ;) {
+    const slot = await claimSlot(from);
+    if (slot === null) {
+      return inMemory(sqlite3, failure ? `OPFS could not be opened: ${failure}` : `all ${MAX_SLOTS} OPFS slots are in use by other tabs`);
+    }
+    try {
+      const pool = await sqlite3.installOpfsSAHPoolVfs({
+        name: `syncline-sql-${slot}`,
+        directory: `.syncline-sql/${slot}`,
+        // The mirror is rebuilt from the replica on every attach: an earlier run's file is stale.
+        clearOnInit: true,
+        preserveOnInitFailure: true,
+      });
+      const db = new pool.OpfsSAHPoolDb(FILE);
+      // Derived data: a crash loses nothing the replica does not have, so skip the fsyncs.
+      db.exec('PRAGMA synchronous = OFF; PRAGMA journal_mode = MEMORY');
+      return { db, info: { storage: 'opfs', sqliteVersion: sqlite3.version.libVersion } };
+    } catch (e) {
+      // e.g. the worker of a tab that just closed still holds this slot's handles, or the quota
+      // is used up. The next free slot may do; this one stays claimed, so no other tab tries it.
+      failure = e instanceof Error ? e.message : String(e);
+      from = slot + 1;
+    }
   }
 }
