@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -168,6 +168,7 @@ test('a fresh Vite + React + strict TypeScript app: install, type-check (bundler
   const dist = join(appDir, 'dist');
   const manifest = JSON.parse(readFileSync(join(dist, 'asset-manifest.json'), 'utf8'));
   assert.ok(Object.values(manifest).some((c) => c.file.endsWith('.wasm')), 'Vite emitted the wasm with no config');
+  assert.ok(readdirSync(join(dist, 'assets')).some((f) => /^sqlite3-.*\.wasm$/.test(f)), "Vite emitted SQLite's wasm (syncline/sqlite) with no config");
 
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'syncline-package-server-'));
@@ -209,6 +210,8 @@ test('a fresh Vite + React + strict TypeScript app: install, type-check (bundler
     const written = await page.$$eval('#todos li', (lis) => lis.map((l) => l.getAttribute('data-id')));
     const mine = written.filter((id) => id !== 't-seed' && id !== 't-remote');
     assert.equal(mine.length, 1);
+    // SQL over the same view, in OPFS, from the package as installed.
+    await page.waitForSelector('#sql-count[data-n="3"][data-storage="opfs"]', { state: 'attached', timeout: 15000 });
     assert.ok((await serverTodos()).some((d) => d.id === mine[0]), 'the write reached the server');
 
     // Offline app shell: the worker controls the page and holds the shell and the wasm.
@@ -229,6 +232,8 @@ test('a fresh Vite + React + strict TypeScript app: install, type-check (bundler
     await page.reload();
     await page.waitForSelector(`#todos li[data-id="${offlineId}"][data-pending="true"]`, { timeout: 15000 });
     await page.waitForSelector('#status[data-pending="1"]');
+    // SQL in the offline shell: the worker and SQLite's wasm load from the service worker's cache.
+    await page.waitForSelector('#sql-count[data-n="4"]', { state: 'attached', timeout: 15000 });
 
     server = await start();
     await page.waitForSelector('#status[data-pending="0"]', { timeout: 20000 });
