@@ -9,7 +9,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,7 +52,9 @@ function untar(buf) {
 function lockFor(pkg, tgzName, tgzBytes) {
   const rootLock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')).packages;
   const names = new Set();
-  const queue = Object.keys({ ...pkg.dependencies, ...pkg.devDependencies }).filter((n) => n !== 'syncline');
+  // syncline's own dependencies (@sqlite.org/sqlite-wasm) come with it, as npm would lock them.
+  const syncline = JSON.parse(readFileSync(join(PKG, 'package.json'), 'utf8'));
+  const queue = Object.keys({ ...pkg.dependencies, ...pkg.devDependencies, ...syncline.dependencies }).filter((n) => n !== 'syncline');
   while (queue.length) {
     const n = queue.shift();
     const e = rootLock[`node_modules/${n}`];
@@ -64,10 +66,11 @@ function lockFor(pkg, tgzName, tgzBytes) {
   }
   const packages = { '': { name: pkg.name, dependencies: pkg.dependencies, devDependencies: pkg.devDependencies } };
   packages['node_modules/syncline'] = {
-    version: JSON.parse(readFileSync(join(PKG, 'package.json'), 'utf8')).version,
+    version: syncline.version,
     resolved: `file:${tgzName}`,
     integrity: `sha512-${createHash('sha512').update(tgzBytes).digest('base64')}`,
     license: 'MIT',
+    dependencies: syncline.dependencies,
     peerDependencies: { react: '^18.0.0 || ^19.0.0' },
   };
   for (const n of [...names].sort()) {
@@ -102,7 +105,7 @@ after(() => {
 
 test('the tarball: README, LICENSE, the engine once, source maps that resolve inside it', () => {
   const names = [...entries.keys()].map((n) => n.replace(/^package\//, ''));
-  for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/react/index.js', 'dist/react/index.d.ts'])
+  for (const f of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/react/index.js', 'dist/react/index.d.ts', 'dist/sqlite/index.js', 'dist/sqlite/index.d.ts', 'dist/sqlite/worker.js'])
     assert.ok(names.includes(f), `${f} is in the tarball`);
   assert.match(entries.get('package/LICENSE').toString(), /^MIT License/);
   const manifest = JSON.parse(entries.get('package/package.json').toString());
@@ -110,6 +113,8 @@ test('the tarball: README, LICENSE, the engine once, source maps that resolve in
   assert.deepEqual(names.filter((n) => n.endsWith('.wasm')), ['dist/syncline.wasm'], 'syncline.wasm ships once');
   assert.deepEqual(names.filter((n) => n.endsWith('syncline.mjs')), ['dist/syncline.mjs'], 'the loader ships once');
   assert.equal(manifest.exports['./wasm/syncline.wasm'], './dist/syncline.wasm');
+  assert.deepEqual(manifest.exports['./sqlite'], { types: './dist/sqlite/index.d.ts', import: './dist/sqlite/index.js' });
+  assert.match(manifest.dependencies['@sqlite.org/sqlite-wasm'], /^\d+\.\d+\.\d+(-build\d+)?$/, 'SQLite pinned to one version');
   let maps = 0;
   for (const n of names.filter((x) => x.endsWith('.map'))) {
     const map = JSON.parse(entries.get(`package/${n}`).toString());
@@ -163,6 +168,7 @@ test('a fresh Vite + React + strict TypeScript app: install, type-check (bundler
   const dist = join(appDir, 'dist');
   const manifest = JSON.parse(readFileSync(join(dist, 'asset-manifest.json'), 'utf8'));
   assert.ok(Object.values(manifest).some((c) => c.file.endsWith('.wasm')), 'Vite emitted the wasm with no config');
+  assert.ok(readdirSync(join(dist, 'assets')).some((f) => /^sqlite3-.*\.wasm$/.test(f)), "Vite emitted SQLite's wasm (syncline/sqlite) with no config");
 
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'syncline-package-server-'));
@@ -204,6 +210,8 @@ test('a fresh Vite + React + strict TypeScript app: install, type-check (bundler
     const written = await page.$$eval('#todos li', (lis) => lis.map((l) => l.getAttribute('data-id')));
     const mine = written.filter((id) => id !== 't-seed' && id !== 't-remote');
     assert.equal(mine.length, 1);
+    // SQL over the same view, in OPFS, from the package as installed.
+    await page.waitForSelector('#sql-count[data-n="3"][data-storage="opfs"]', { state: 'attached', timeout: 15000 });
     assert.ok((await serverTodos()).some((d) => d.id === mine[0]), 'the write reached the server');
 
     // Offline app shell: the worker controls the page and holds the shell and the wasm.
@@ -224,6 +232,8 @@ test('a fresh Vite + React + strict TypeScript app: install, type-check (bundler
     await page.reload();
     await page.waitForSelector(`#todos li[data-id="${offlineId}"][data-pending="true"]`, { timeout: 15000 });
     await page.waitForSelector('#status[data-pending="1"]');
+    // SQL in the offline shell: the worker and SQLite's wasm load from the service worker's cache.
+    await page.waitForSelector('#sql-count[data-n="4"]', { state: 'attached', timeout: 15000 });
 
     server = await start();
     await page.waitForSelector('#status[data-pending="0"]', { timeout: 20000 });

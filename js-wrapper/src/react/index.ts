@@ -31,3 +31,5 @@ export type { AutoRefreshInfo, UseAutoRefreshOptions } from './useAutoRefresh.js
 export { useEventListener } from './useEventListener.js';
 export type { UseEventListenerOptions } from './useEventListener.js';
 export { useSyncExternalStoreWithSelector } from './useSyncExternalStoreWithSelector.js';
+export { useSql } from './useSql.js';
+export type { UseSqlResult } from './useSql.js';

@@ -10,6 +10,6 @@ export default defineConfig({
   build: {
     outDir: 'dist',
     emptyOutDir: true,
-    rollupOptions: { input: { harness: `${here}/harness.html`, react: `${here}/react.html` } },
+    rollupOptions: { input: { harness: `${here}/harness.html`, react: `${here}/react.html`, sql: `${here}/sql.html` } },
   },
 });

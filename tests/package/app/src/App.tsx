@@ -1,7 +1,8 @@
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
 import type { DocumentChange, PublishedEvent, SyncDocument } from 'syncline';
 import { SyncError } from 'syncline';
-import { useCollection, useDocumentListener, useEventListener, useSyncStatus } from 'syncline/react';
+import { useCollection, useDocumentListener, useEventListener, useSql, useSyncClient, useSyncStatus } from 'syncline/react';
+import { attachSql } from 'syncline/sqlite';
 
 export interface Todo {
   title: string;
@@ -14,6 +15,14 @@ function Row({ doc }: { doc: SyncDocument<Todo> }) {
       {doc.fields.title}
     </li>
   );
+}
+
+// SQL over the replica: SQLite's worker and wasm come from the installed package, through Vite.
+function SqlCount() {
+  const client = useSyncClient();
+  const db = useMemo(() => attachSql(client, { schema: { todos: { title: 'text', done: 'boolean' } } }), [client]);
+  const { rows, error } = useSql<{ n: number; open: number }>('SELECT count(*) AS n, sum(done = 0) AS open FROM todos');
+  return <p id="sql-count" data-n={rows[0]?.n ?? ''} data-storage={db.info?.storage ?? ''}>{error ? error.code : ''}</p>;
 }
 
 export function App() {
@@ -35,6 +44,7 @@ export function App() {
       {error && <p id="error">{error.code}</p>}
       {writeError && <p id="write-error">{writeError}</p>}
       <p id="last">{last}</p>
+      <SqlCount />
       <button id="add" onClick={add}>
         Add
       </button>

@@ -3,7 +3,9 @@
 import { createClient, increment, serverTime, SyncError } from 'syncline';
 import type { ClientOptions, DocumentChange, PublishedEvent, SyncClient, SyncStatus } from 'syncline';
 import { SyncProvider, useCollection, useConnectionHealth } from 'syncline/react';
-import type { HealthStatus, UseCollectionResult } from 'syncline/react';
+import type { HealthStatus, UseCollectionResult, UseSqlResult } from 'syncline/react';
+import { attachSql } from 'syncline/sqlite';
+import type { SqlDatabase, SqlInfo, SqlResult } from 'syncline/sqlite';
 
 // The names that used to shadow the DOM's events are gone; the DOM's own still type-check.
 // @ts-expect-error: renamed to PublishedEvent
@@ -24,6 +26,14 @@ export const domEvent: CustomEvent<number> = new CustomEvent('x', { detail: 1 })
 
 export async function check(options: ClientOptions): Promise<void> {
   const client: SyncClient = await createClient(options);
+  const db: SqlDatabase = attachSql(client, { schema: { todos: { title: 'text' } }, storage: 'auto' });
+  const info: SqlInfo = await db.ready;
+  const result: SqlResult<{ n: number }> = await db.query<{ n: number }>('SELECT count(*) AS n FROM todos WHERE title > ?', ['a']);
+  const n: number | undefined = result.rows[0]?.n;
+  const sqlHook: UseSqlResult<{ n: number }> | null = null;
+  void info.storage, n, sqlHook;
+  // @ts-expect-error: a column type outside the list
+  attachSql(client, { schema: { todos: { title: 'varchar' } } });
   const status: SyncStatus = client.status;
   const code: string | undefined = status.lastError?.code;
   void code;

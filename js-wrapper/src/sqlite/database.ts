@@ -1,0 +1,103 @@
+// Layer: js-wrapper/sqlite, page side. The SqlDatabase an app gets from attachSql: talks to the
+// SQLite worker (one request per message, replies matched by id), feeds it the client's change
+// batches, and tells live statements which collections each batch touched.
+import { fromWire, SyncError } from '../errors.js';
+import { deepFreeze } from '../observable.js';
+import type { SyncClient } from '../types.js';
+import { startFeed } from './feed.js';
+import { LiveSqlQuery } from './live-sql.js';
+import type { MirrorRow, OpenInfo, QueryOutput, SqlParams, WorkerReply, WorkerRequest } from './protocol.js';
+import type { LiveSql, SqlDatabase, SqlInfo, SqlOptions, SqlResult } from './types.js';
+
+// A request before call() numbers it (Omit over each member of the union, not the union).
+type Unnumbered<R> = R extends unknown ? Omit<R, 'id'> : never;
+type Request = Unnumbered<WorkerRequest>;
+
+export class WorkerSqlDatabase implements SqlDatabase {
+  readonly ready: Promise<SqlInfo>;
+  info: SqlInfo | null = null;
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve(v: unknown): void; reject(e: SyncError): void }>();
+  private readonly live = new Set<LiveSqlQuery<unknown>>();
+  private readonly collections: string[];
+  private stopFeed: (() => void) | null = null;
+  private broken: SyncError | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(client: SyncClient, options: SqlOptions, private readonly worker: Worker, private readonly onClosed: () => void) {
+    this.collections = [...client.options.collections];
+    worker.onmessage = (ev: MessageEvent<WorkerReply>) => this.settle(ev.data);
+    // The module failed to load or threw outside a request: nothing will answer any more.
+    worker.onerror = (ev) => {
+      ev.preventDefault();
+      this.fail(new SyncError('internal', `the SQLite worker failed: ${ev.message || 'could not load'}`));
+    };
+    this.ready = this.call<OpenInfo>({
+      type: 'open', collections: this.collections, schema: options.schema ?? {}, storage: options.storage ?? 'auto',
+    }).then((info) => (this.info = Object.freeze({ ...info })));
+    // Unhandled when the app only uses query()/watch(): their own promises carry the failure.
+    this.ready.catch(() => {});
+    // Started now, in the same task as the open request: the first batch (every document)
+    // follows it in the worker's queue, and no change is missed in between.
+    this.stopFeed = startFeed(client, this.collections, (rows, reset) => this.send(rows, reset));
+  }
+
+  query<Row = Record<string, unknown>>(sql: string, params?: SqlParams): Promise<SqlResult<Row>> {
+    return this.run(sql, params).then((out) => deepFreeze({ columns: out.columns, rows: out.rows, tables: out.tables }) as SqlResult<Row>);
+  }
+
+  watch<Row = Record<string, unknown>>(sql: string, params?: SqlParams): LiveSql<Row> {
+    const q = new LiveSqlQuery<Row>({ run: (s, p) => this.run(s, p) }, sql, params, (x) => this.live.delete(x as LiveSqlQuery<unknown>));
+    this.live.add(q as LiveSqlQuery<unknown>);
+    return q;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.stopFeed?.();
+      this.stopFeed = null;
+      for (const q of [...this.live]) q.close();
+      await this.call({ type: 'close' }).catch(() => {});
+      this.worker.terminate();
+      this.fail(new SyncError('closed', 'the SQL database was closed'));
+      this.onClosed();
+    })();
+    return this.closing;
+  }
+
+  private run(sql: string, params: SqlParams | undefined): Promise<QueryOutput> {
+    return this.call<QueryOutput>({ type: 'query', sql, params });
+  }
+
+  private send(rows: MirrorRow[], reset: boolean): void {
+    this.call({ type: 'apply', rows, reset }).catch((e: SyncError) => {
+      // The mirror no longer matches the replica; say so on every live statement.
+      if (e.code !== 'closed') this.fail(e);
+    });
+    const touched = new Set(reset ? this.collections : rows.map((r) => r.collection));
+    for (const q of [...this.live]) q.changed(touched);
+  }
+
+  private call<T>(req: Request): Promise<T> {
+    if (this.broken) return Promise.reject(this.broken);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ ...req, id } as WorkerRequest);
+    });
+  }
+
+  private settle(reply: WorkerReply): void {
+    const w = this.waiting.get(reply.id);
+    if (!w) return;
+    this.waiting.delete(reply.id);
+    if (reply.ok) w.resolve(reply.value);
+    else w.reject(fromWire(reply.code, reply.message));
+  }
+
+  private fail(error: SyncError): void {
+    this.broken ??= error;
+    for (const w of this.waiting.values()) w.reject(error);
+    this.waiting.clear();
+  }
+}
