@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'quota_exceeded'
   | 'storage_blocked'
   | 'storage_wiped'
+  | 'sql_error'
   | 'closed'
   | 'invalid_options'
   | 'no_provider';
@@ -62,6 +63,7 @@ export const ERROR_CODES: readonly ErrorCode[] = Object.freeze([
   'quota_exceeded',
   'storage_blocked',
   'storage_wiped',
+  'sql_error',
   'closed',
   'invalid_options',
   'no_provider',
@@ -94,6 +96,7 @@ export const ERROR_CODE_HTTP_STATUS: Readonly<Record<ErrorCode, number | null>> 
   quota_exceeded: null,
   storage_blocked: null,
   storage_wiped: null,
+  sql_error: null,
   closed: null,
   invalid_options: null,
   no_provider: null,
