@@ -200,8 +200,16 @@ class WasmEngine {
     return reply(receive_text(*text, now));
   }
   // {"collections":[...], "docs":[document...], "seq":N}
-  val apply_snapshot(const std::string& text, double now) {
-    return reply(guarded([&] {
+  val apply_snapshot(const std::string& text, double now) { return reply(apply_snapshot_text(text, now)); }
+  // The same, from the first `length` bytes of the input buffer (see input_buffer): a snapshot
+  // of many documents skips Embind's string conversion.
+  val apply_snapshot_input(std::size_t length, double now) {
+    auto text = input_.view(length);
+    if (!text) return reply(err(codes::kInvalidJson, "input length exceeds the input buffer"));
+    return reply(apply_snapshot_text(*text, now));
+  }
+  std::string apply_snapshot_text(std::string_view text, double now) {
+    return guarded([&] {
       Json j = parse_json_fast(text);
       if (j.is_discarded() || !j.is_object()) return err(codes::kInvalidJson, "snapshot must be a JSON object");
       auto seq = j.find("seq");
@@ -225,13 +233,13 @@ class WasmEngine {
       std::vector<Document> list;
       list.reserve(docs->size());
       for (std::size_t i = 0; i < docs->size(); ++i) {
-        auto d = web::decode_document((*docs)[i], "docs[" + std::to_string(i) + "]");
+        auto d = web::decode_document(std::move((*docs)[i]), "docs[" + std::to_string(i) + "]");
         if (!d) return err(d.error());
         list.push_back(std::move(*d));
       }
       engine_->apply_snapshot(colls, std::move(list), at_seq, to_int(now));
       return output().dump();
-    }));
+    });
   }
 
   // The next mutation batch to send as a JSON request body, or "" when there is none.
@@ -456,21 +464,28 @@ class WasmEngine {
   // with_history false: the history stays pending (it is written whole, so the runtime writes it
   // at most every so often instead of with every batch); the batch then says "historyHeld".
   // with_image: the caller stores the base replica as one image (baseImage(), read right after
-  // this call) in the same transaction, so the meta (cursor, subscription) always comes along.
+  // this call) in the same transaction instead of document records.
   val take_persistence(bool with_history, bool with_image) {
     return reply(guarded([&] {
       web::PendingPersistence taken = std::move(persist_);
       persist_ = {};
-      if (with_image) taken.meta = true;
+      if (with_image) {
+        // The image holds every document: none is written as a record, and the meta (cursor,
+        // subscription) comes along whatever changed, since the records it replaces carried it.
+        taken.docs.clear();
+        taken.meta = true;
+      }
       const bool held = taken.history && !with_history;
       if (held) taken.history = false;
       Json j = web::persistence_to_json(*engine_, taken);
       persist_.history = held;
       if (held) j["historyHeld"] = true;
-      j["storedDocs"] = engine_->base().size();
       return j.dump();
     }));
   }
+  // What a write would hold: documents marked dirty, and documents stored (tombstones too).
+  double dirty_docs() const { return static_cast<double>(persist_.docs.size()); }
+  double stored_docs() const { return static_cast<double>(engine_->base().size()); }
   // Every stored document (tombstones too) as one JSON array (encode_base_image).
   val base_image() const {
     return reply(guarded([&] { return encode_base_image(engine_->base()); }));
@@ -712,6 +727,7 @@ EMSCRIPTEN_BINDINGS(syncline) {
       .function("inputBuffer", &WasmEngine::input_buffer)
       .function("receiveInput", &WasmEngine::receive_input)
       .function("applySnapshot", &WasmEngine::apply_snapshot)
+      .function("applySnapshotInput", &WasmEngine::apply_snapshot_input)
       .function("takeBatch", &WasmEngine::take_batch)
       .function("batchFailed", &WasmEngine::batch_failed)
       .function("markAllDirty", &WasmEngine::mark_all_dirty)
@@ -737,6 +753,8 @@ EMSCRIPTEN_BINDINGS(syncline) {
       .function("cursor", &WasmEngine::cursor)
       .function("takePersistence", &WasmEngine::take_persistence)
       .function("baseImage", &WasmEngine::base_image)
+      .function("dirtyDocs", &WasmEngine::dirty_docs)
+      .function("storedDocs", &WasmEngine::stored_docs)
       .function("snapshotBytes", &WasmEngine::snapshot_bytes);
   function("_createEngine", &create_engine, allow_raw_pointers());
   function("_restoreEngine", &restore_engine, allow_raw_pointers());

@@ -223,7 +223,7 @@ Result<AggregateSpec> decode_aggregate(const Json& j) {
   return spec;
 }
 
-Result<Document> decode_document(const Json& dj, const std::string& at) {
+Result<Document> decode_document(Json&& dj, const std::string& at) {
   if (!dj.is_object()) return make_error(codes::kInvalidMessage, "document must be an object", at);
   auto c = dj.find("collection");
   auto id = dj.find("id");
@@ -241,12 +241,14 @@ Result<Document> decode_document(const Json& dj, const std::string& at) {
   if (fields == dj.end() || !fields->is_object()) {
     return make_error(codes::kInvalidMessage, "fields must be an object", at + ".fields");
   }
-  Document d{c->get<std::string>(), id->get<std::string>(), ver->get<std::int64_t>(), *fields, false};
+  bool deleted = false;
   if (auto del = dj.find("deleted"); del != dj.end() && !del->is_null()) {
     if (!del->is_boolean()) return make_error(codes::kInvalidMessage, "deleted must be a boolean", at + ".deleted");
-    d.deleted = del->get<bool>();
+    deleted = del->get<bool>();
   }
-  return d;
+  // Checked in full first: the fields move out of the caller's value only once it is valid.
+  return Document{std::move(c->get_ref<std::string&>()), std::move(id->get_ref<std::string&>()), ver->get<std::int64_t>(),
+                  std::move(*fields), deleted};
 }
 
 }  // namespace syncline::web

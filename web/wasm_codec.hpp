@@ -20,7 +20,8 @@ Json output_to_json(const Engine& engine, EngineOutput&& out);
 Result<std::vector<MutationRequest>> decode_requests(const Json& j);
 Result<QuerySpec> decode_query(const Json& j);
 Result<AggregateSpec> decode_aggregate(const Json& j);
-Result<Document> decode_document(const Json& j, const std::string& field);
+// The document's members move out of `j` (left valid but unspecified) once it is valid.
+Result<Document> decode_document(Json&& j, const std::string& field);
 
 // Decoding what JS hands the engine follows the protocol's rules (src/core/protocol.cpp): a
 // member of the wrong type is an error naming it, never skipped or defaulted; an optional member

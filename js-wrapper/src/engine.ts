@@ -187,10 +187,8 @@ export interface PersistenceBatch {
   history?: HistoryState;
   /** The history changed but was left for a later batch. */
   historyHeld?: boolean;
-  /** How many documents the base replica stores (tombstones too): what an image would hold. */
-  storedDocs?: number;
   /** Set by the writer, not the engine: the whole base replica (SyncEngine.baseImage), stored
-   *  in place of every document record; putDocs/deleteDocs stay for a retry without it. */
+   *  in place of every document record (a batch taken for it has none). */
   image?: Uint8Array;
 }
 
@@ -311,8 +309,16 @@ export class SyncEngine {
     return this.receiveFrames(messages.map((m) => sseToFrame(m.type, m.data)), now);
   }
 
+  /** The snapshot's JSON goes into the wasm heap as UTF-8 (encodeInto), like frames: tens of
+   *  thousands of documents would otherwise cross as an Embind string, converted in a JS loop. */
   applySnapshot(snapshot: { collections?: string[]; docs: SyncDocument[]; seq: number }, now = Date.now()): EngineOutput {
-    return unwrapBytes(this.e.applySnapshot(JSON.stringify(snapshot), now));
+    const text = JSON.stringify(snapshot);
+    // ASCII needs one byte per UTF-16 unit; anything else at most three.
+    for (let capacity = text.length + 8; ; capacity = text.length * 3 + 8) {
+      const ptr = this.e.inputBuffer(capacity);
+      const { read, written } = utf8.encodeInto(text, this.module.HEAPU8.subarray(ptr, ptr + capacity));
+      if (read === text.length) return unwrapBytes(this.e.applySnapshotInput(written, now));
+    }
   }
 
   /** The next mutation batch as a request body, or null. Only mutations whose mid is below
@@ -426,6 +432,7 @@ export class SyncEngine {
   }
 
   /** `withHistory` false leaves a changed history pending (the batch says `historyHeld`). */
+  /** withImage: the batch holds no document records (store baseImage() with it) and always the meta. */
   takePersistence(withHistory = true, withImage = false): PersistenceBatch {
     return unwrapBytes(this.e.takePersistence(withHistory, withImage));
   }
@@ -434,6 +441,16 @@ export class SyncEngine {
    *  a storage adapter keeps as one record (restoreParts' `image`). A copy, safe to keep. */
   baseImage(): Uint8Array {
     return this.e.baseImage().slice();
+  }
+
+  /** Documents the next takePersistence would write. */
+  dirtyDocs(): number {
+    return this.e.dirtyDocs();
+  }
+
+  /** Documents the base replica stores (tombstones too): what an image holds. */
+  storedDocs(): number {
+    return this.e.storedDocs();
   }
 
   snapshotBytes(): Uint8Array {

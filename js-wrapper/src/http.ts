@@ -80,7 +80,9 @@ export async function fetchSnapshot(ctx: HttpContext, collections: string[], whe
   let seq: number | null = null;
   let after: string | null = null;
   for (let page = 0; page < 100000; page++) {
-    const q = new URLSearchParams({ collections: collections.join(','), limit: '1000' });
+    // The largest page the protocol allows (docs/protocol.md): a replica of 50,000 documents
+    // is 10 round trips, not 50.
+    const q = new URLSearchParams({ collections: collections.join(','), limit: '5000' });
     if (where) q.set('where', where);
     if (after) q.set('after', after);
     const r = (await request(ctx, 'GET', `/v1/snapshot?${q}`)) as { seq: number; docs: SyncDocument[]; next: string | null };

@@ -14,6 +14,8 @@ export interface RawEngine {
   /** Receives the first `length` bytes of the input buffer as a batch (same reply as receive). */
   receiveInput(length: number, now: number): Uint8Array;
   applySnapshot(snapshot: string, now: number): Uint8Array;
+  /** Applies the first `length` bytes of the input buffer as a snapshot (same reply). */
+  applySnapshotInput(length: number, now: number): Uint8Array;
   takeBatch(now: number, durableNextMid: number): string;
   batchFailed(): void;
   markAllDirty(): Uint8Array;
@@ -37,10 +39,14 @@ export interface RawEngine {
   history(): Uint8Array;
   state(): Uint8Array;
   cursor(): number;
-  /** withImage: the meta comes along whatever changed (the caller stores baseImage() with it). */
+  /** withImage: no document records (the caller stores baseImage() instead), the meta always. */
   takePersistence(withHistory: boolean, withImage: boolean): Uint8Array;
   /** Every stored document (tombstones too) as one JSON array, UTF-8. */
   baseImage(): Uint8Array;
+  /** Documents marked dirty since the last takePersistence. */
+  dirtyDocs(): number;
+  /** Documents the base replica stores (tombstones too). */
+  storedDocs(): number;
   snapshotBytes(): Uint8Array;
   delete(): void;
 }

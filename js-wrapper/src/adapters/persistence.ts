@@ -46,9 +46,10 @@ export interface Persistence {
   /** Both in one durable transaction, where the backend has them: an outbox that no longer
    * holds a confirmed write is never on disk without the document that write produced. */
   writeTogether?(clientId: string, outbox: StoredOutbox['outbox'], batch: PersistenceBatch): Promise<void>;
-  /** Whether this batch should be written as an image of the whole replica (`storedDocs`
-   *  documents) instead of document records: backends without images leave it out. */
-  wantsImage?(batch: PersistenceBatch, storedDocs: number): boolean;
+  /** Whether the next write, with `dirtyDocs` documents to write out of `storedDocs` stored,
+   *  should be an image of the whole replica instead of document records: backends without
+   *  images leave it out. */
+  wantsImage?(dirtyDocs: number, storedDocs: number): boolean;
   /** Set by open(): the store existed on an earlier run and came back empty (the browser
    * discarded it, e.g. after a hard kill, or only it was cleared). */
   readonly discardedBeforeOpen?: boolean;
@@ -272,11 +273,9 @@ export class IndexedDbPersistence implements Persistence {
     }
   }
 
-  wantsImage(batch: PersistenceBatch, storedDocs: number): boolean {
-    let records = this.records.size;
-    for (const d of batch.putDocs) if (!this.records.has(docKey(d))) records++;
-    for (const k of batch.deleteDocs) if (!this.records.has(docKey(k))) records++;
-    return records > Math.max(IMAGE_MIN_RECORDS, storedDocs / 4);
+  wantsImage(dirtyDocs: number, storedDocs: number): boolean {
+    // At most this many records would sit beside the image (some dirty ones may overwrite one).
+    return this.records.size + dirtyDocs > Math.max(IMAGE_MIN_RECORDS, storedDocs / 4);
   }
 
   /** Keeps count of the document records beside the image (what wantsImage weighs). */

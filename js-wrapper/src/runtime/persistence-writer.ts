@@ -24,9 +24,13 @@ export type OutboxRecord = NonNullable<PersistenceBatch['outbox']>;
 /** The part of the engine this writer reads. */
 export interface DirtySource {
   takePersistence(withHistory: boolean, withImage?: boolean): PersistenceBatch;
-  /** The base replica as one record (see PersistenceBatch.image). */
-  baseImage?(): Uint8Array;
   cursor(): number;
+  /** The base replica as one record, for backends that keep one (see Persistence.wantsImage). */
+  baseImage?(): Uint8Array;
+  dirtyDocs?(): number;
+  storedDocs?(): number;
+  /** Everything must be written again (an image write failed: its documents were taken). */
+  markAllDirty?(): unknown;
 }
 
 export interface PersistenceWriterDeps {
@@ -62,6 +66,8 @@ export function mergeBatches(older: PersistenceBatch, newer: PersistenceBatch): 
   if (outbox) out.outbox = outbox;
   if (meta) out.meta = meta;
   if (history) out.history = history;
+  // An image is the newest whole replica: what older batches held is in it.
+  if (newer.image) out.image = newer.image;
   return out;
 }
 
@@ -185,7 +191,11 @@ export class PersistenceWriter {
     const sinceHistory = Date.now() - this.historyTakenAt;
     let batch: PersistenceBatch;
     try {
-      batch = engine.takePersistence(withHistory || sinceHistory >= HISTORY_WRITE_EVERY_MS);
+      const asImage = this.wantsImage(engine);
+      batch = engine.takePersistence(withHistory || sinceHistory >= HISTORY_WRITE_EVERY_MS, asImage);
+      // Taken in the same turn as the batch (nothing runs in between): the image, and the
+      // cursor and subscription written with it, describe one state of the engine.
+      if (asImage) batch.image = engine.baseImage!();
     } catch {
       return null; // disposed while this write waited its turn
     }
@@ -220,7 +230,6 @@ export class PersistenceWriter {
     if (!batch.outbox && !hasSharedParts(batch)) return;
     const persistence = this.deps.persistence();
     const clientId = this.deps.clientId();
-    batch = this.withImage(batch, persistence);
     try {
       const shared = this.deps.writesShared() && hasSharedParts(batch);
       let together = false;
@@ -242,25 +251,23 @@ export class PersistenceWriter {
         this.deps.onRecovered();
       }
     } catch (e) {
-      // Kept without the image: its documents are still in putDocs/deleteDocs, and whether the
-      // retry is an image is decided again then.
-      const { image: _image, ...parts } = batch;
+      // A failed image took every document with it: they are all marked again, and whether the
+      // retry is an image is decided then. The other parts are kept as for any failed batch.
+      const { image, ...parts } = batch;
+      if (image) this.deps.engine()?.markAllDirty?.();
       this.unsaved = parts;
       this.reportError(e instanceof SyncError ? e : new SyncError('storage', String(e)));
       this.scheduleRetry();
     }
   }
 
-  /** The batch as an image of the whole replica when the backend wants one. Taken in the same
-   * turn as the batch (nothing runs in between): the image, the cursor and the subscription
-   * written with it describe one state of the engine. */
-  private withImage(batch: PersistenceBatch, persistence: Persistence): PersistenceBatch {
-    const engine = this.deps.engine();
-    if (!this.deps.writesShared() || !engine?.baseImage || !persistence.wantsImage) return batch;
-    if (!persistence.wantsImage(batch, batch.storedDocs ?? 0)) return batch;
-    // The meta always comes along: the records the image replaces may have carried the cursor.
-    const full = mergeBatches(batch, engine.takePersistence(false, true));
-    return { ...full, image: engine.baseImage() };
+  /** Whether the next batch is an image of the whole replica: only the tab writing the shared
+   * parts, with an engine and a backend that keep images. */
+  private wantsImage(engine: DirtySource): boolean {
+    const persistence = this.deps.persistence();
+    if (!this.deps.writesShared() || !persistence.wantsImage) return false;
+    if (!engine.baseImage || !engine.dirtyDocs || !engine.storedDocs) return false;
+    return persistence.wantsImage(engine.dirtyDocs(), engine.storedDocs());
   }
 
   private scheduleRetry(): void {

@@ -397,21 +397,30 @@ test('documents of a failed write made while leading are not dropped when the ta
   t.w.dispose();
 });
 
-test('a batch the backend wants as an image carries the whole replica with the meta; a failed one is retried as parts', async () => {
+test('an image is decided before the batch is taken: no records, the meta, and after a failed one everything is marked again', async () => {
   const engine = fakeEngine();
-  const withImage = [];
+  const calls = [];
+  let dirty = 1;
   engine.takePersistence = function (withHistory, image = false) {
-    this.asked.push(withHistory);
-    withImage.push(image);
-    if (image) return { ...empty(), meta: { cursor: 42, clientId: 'tab-1' } };
+    calls.push(image ? 'take:image' : 'take');
+    if (image) {
+      this.queue.shift();
+      return { ...empty(), meta: { cursor: 42, clientId: 'tab-1' } };
+    }
     return this.queue.shift() ?? empty();
   };
-  engine.baseImage = () => new TextEncoder().encode('[{"collection":"bills","id":"a","version":1,"fields":{}}]');
+  engine.dirtyDocs = () => dirty;
+  engine.storedDocs = () => 10;
+  engine.baseImage = () => {
+    calls.push('image');
+    return new TextEncoder().encode('[{"collection":"bills","id":"a","version":1,"fields":{}}]');
+  };
+  engine.markAllDirty = () => calls.push('markAllDirty');
   const persistence = wrapped();
   const weighed = [];
-  persistence.wantsImage = (batch, stored) => {
-    weighed.push([batch.putDocs.length, stored]);
-    return batch.putDocs.length >= 2;
+  persistence.wantsImage = (d, stored) => {
+    weighed.push([d, stored]);
+    return d >= 2;
   };
   const images = [];
   const plainWrite = persistence.writeShared;
@@ -421,30 +430,36 @@ test('a batch the backend wants as an image carries the whole replica with the m
   };
   const t = writer({ engine, persistence });
 
-  t.engine.push({ putDocs: [doc('a', 1)], storedDocs: 1 });
+  t.engine.push({ putDocs: [doc('a', 1)] });
   await t.w.flush();
   assert.deepEqual(images, [], 'below what the backend wants: document records');
-  assert.deepEqual(withImage, [false]);
+  assert.deepEqual(calls, ['take']);
+  assert.equal((await storedDocs(persistence)).a, 1);
 
-  t.engine.push({ putDocs: [doc('a', 2), doc('b', 1)], storedDocs: 2 });
+  dirty = 2;
+  t.engine.push({ putDocs: [doc('a', 2), doc('b', 1)] });
   await t.w.flush();
-  assert.deepEqual(weighed.at(-1), [2, 2], 'the backend weighs the batch against the stored count');
-  assert.deepEqual(withImage, [false, false, true], 'the meta was asked for in the same turn');
-  assert.equal(images.length, 1);
-  assert.equal(images[0].meta.cursor, 42, 'the cursor travels with the image');
-  assert.equal(images[0].docs, 2, 'the parts stay in the batch for a retry without the image');
+  assert.deepEqual(weighed.at(-1), [2, 10], 'the backend weighs the dirty documents against the stored ones');
+  assert.deepEqual(calls.slice(1), ['take:image', 'image'], 'the image is read right after its batch');
+  assert.deepEqual(images, [{ bytes: images[0].bytes, meta: { cursor: 42, clientId: 'tab-1' }, docs: 0 }], 'no records, the meta');
 
-  // The image write fails: the batch is kept without it and written again later.
+  // The image write fails: the engine marks everything again, and the parts are kept.
   persistence.fail.shared = 1;
-  t.engine.push({ putDocs: [doc('c', 1), doc('d', 1)], storedDocs: 4 });
+  t.engine.push({});
   await t.w.flush();
   assert.equal(t.errors.length, 1);
   assert.equal(t.w.blocksSending, true);
-  persistence.wantsImage = () => false;
+  assert.equal(calls.at(-1), 'markAllDirty');
+  dirty = 0;
   await t.w.flush();
-  assert.equal(t.w.blocksSending, false);
-  const stored = await storedDocs(persistence);
-  assert.equal(stored.c, 1, 'the documents of the failed image write were written as records');
-  assert.equal(stored.d, 1);
+  assert.equal(t.w.blocksSending, false, 'the retry wrote the kept parts');
   t.w.dispose();
+});
+
+test('mergeBatches keeps the newer batch\'s image', () => {
+  const image = new Uint8Array([91, 93]);
+  const merged = mergeBatches({ ...empty(), putDocs: [doc('a', 1)] }, { ...empty(), image, meta: { cursor: 3, clientId: 'x' } });
+  assert.equal(merged.image, image);
+  assert.equal(merged.meta.cursor, 3);
+  assert.equal(mergeBatches({ ...empty(), image }, empty()).image, undefined, 'an older image is never carried: it failed');
 });
