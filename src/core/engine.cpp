@@ -114,6 +114,13 @@ bool Engine::is_pending(const std::string& collection, const std::string& id) co
 
 void Engine::for_each_visible(const std::string& collection,
                               const std::function<void(const Document&)>& fn) const {
+  // No pending write in this collection (the common case, and every cold start): the base is
+  // the view, already in id order.
+  auto first = overlay_.lower_bound(DocKey{collection, ""});
+  if (first == overlay_.end() || first->first.collection != collection) {
+    base_.for_each_live(collection, fn);
+    return;
+  }
   // Base documents without overlay, then overlaid ones; both in id order, merged.
   std::vector<const Document*> docs;
   base_.for_each_live(collection, [&](const Document& d) {
