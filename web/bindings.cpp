@@ -141,6 +141,10 @@ class InputBuffer {
     data_.reset();
     capacity_ = 0;
   }
+  // Kept for the next call while small (frame batches); a snapshot's worth is given back.
+  void release_above(std::size_t bytes) {
+    if (capacity_ > bytes) release();
+  }
   // The first `length` bytes, or nullopt past the capacity.
   std::optional<std::string_view> view(std::size_t length) const {
     if (length > capacity_) return std::nullopt;
@@ -153,6 +157,8 @@ class InputBuffer {
 };
 
 class WasmEngine {
+  static constexpr std::size_t kKeptInputBytes = 1 << 20;
+
  public:
   explicit WasmEngine(std::unique_ptr<Engine> e) : engine_(std::move(e)) {}
 
@@ -197,7 +203,9 @@ class WasmEngine {
   val receive_input(std::size_t length, double now) {
     auto text = input_.view(length);
     if (!text) return reply(err(codes::kInvalidJson, "input length exceeds the input buffer"));
-    return reply(receive_text(*text, now));
+    std::string out = receive_text(*text, now);
+    input_.release_above(kKeptInputBytes);
+    return reply(std::move(out));
   }
   // {"collections":[...], "docs":[document...], "seq":N}
   val apply_snapshot(const std::string& text, double now) { return reply(apply_snapshot_text(text, now)); }
@@ -206,7 +214,9 @@ class WasmEngine {
   val apply_snapshot_input(std::size_t length, double now) {
     auto text = input_.view(length);
     if (!text) return reply(err(codes::kInvalidJson, "input length exceeds the input buffer"));
-    return reply(apply_snapshot_text(*text, now));
+    std::string out = apply_snapshot_text(*text, now);
+    input_.release_above(kKeptInputBytes);
+    return reply(std::move(out));
   }
   std::string apply_snapshot_text(std::string_view text, double now) {
     return guarded([&] {
@@ -507,6 +517,13 @@ class WasmEngine {
     return val(typed_memory_view(reply_.size(), reinterpret_cast<const unsigned char*>(reply_.data())));
   }
 
+
+ public:
+  // JS frees a large reply once decoded: a replica's worth of documents must not stay in the
+  // heap until the next call.
+  void release_reply() { std::string().swap(reply_); }
+
+ private:
   Json output() {
     EngineOutput out = engine_->take_output();
     persist_.merge(out);
@@ -753,6 +770,7 @@ EMSCRIPTEN_BINDINGS(syncline) {
       .function("cursor", &WasmEngine::cursor)
       .function("takePersistence", &WasmEngine::take_persistence)
       .function("baseImage", &WasmEngine::base_image)
+      .function("releaseReply", &WasmEngine::release_reply)
       .function("dirtyDocs", &WasmEngine::dirty_docs)
       .function("storedDocs", &WasmEngine::stored_docs)
       .function("snapshotBytes", &WasmEngine::snapshot_bytes);

@@ -220,10 +220,8 @@ export interface PersistedState {
 const utf8 = new TextEncoder();
 const utf8Out = new TextDecoder();
 
-/** A reply of the engine (JSON as UTF-8 in the wasm heap) decoded in one TextDecoder pass. */
-function unwrapBytes<T>(bytes: Uint8Array): T {
-  return unwrap<T>(utf8Out.decode(bytes));
-}
+// A reply past this size is freed in the wasm heap once decoded (RawEngine.releaseReply).
+const KEPT_REPLY_BYTES = 64 * 1024;
 
 export class SyncEngine {
   private raw: RawEngine | null;
@@ -259,6 +257,13 @@ export class SyncEngine {
     return new SyncEngine(module, raw);
   }
 
+  /** A reply of the engine (JSON as UTF-8 in the wasm heap) decoded in one TextDecoder pass. */
+  private reply<T>(bytes: Uint8Array): T {
+    const text = utf8Out.decode(bytes);
+    if (bytes.length > KEPT_REPLY_BYTES) this.e.releaseReply();
+    return unwrap<T>(text);
+  }
+
   private get e(): RawEngine {
     if (!this.raw) throw new SyncError('closed', 'engine was disposed');
     return this.raw;
@@ -268,7 +273,7 @@ export class SyncEngine {
    * server applies all or none, shown and rolled back as one (sent as {mutations, atomic}). */
   mutate(batch: MutationInput[], now = Date.now(), atomic = false): EngineOutput & { mids: number[] } {
     const text = atomic ? JSON.stringify({ mutations: batch, atomic: true }) : JSON.stringify(batch);
-    return unwrapBytes(this.e.mutate(text, now));
+    return this.reply(this.e.mutate(text, now));
   }
 
   /** Feeds a batch of server messages given as JSON texts with a "type" member (WebSocket frames).
@@ -298,7 +303,7 @@ export class SyncEngine {
       }
       if (fits) {
         heap[at++] = 0x5d; // ]
-        return unwrapBytes(raw.receiveInput(at - ptr, now));
+        return this.reply(raw.receiveInput(at - ptr, now));
       }
       capacity = units * 3 + 8;
     }
@@ -317,7 +322,7 @@ export class SyncEngine {
     for (let capacity = text.length + 8; ; capacity = text.length * 3 + 8) {
       const ptr = this.e.inputBuffer(capacity);
       const { read, written } = utf8.encodeInto(text, this.module.HEAPU8.subarray(ptr, ptr + capacity));
-      if (read === text.length) return unwrapBytes(this.e.applySnapshotInput(written, now));
+      if (read === text.length) return this.reply(this.e.applySnapshotInput(written, now));
     }
   }
 
@@ -336,7 +341,7 @@ export class SyncEngine {
 
   /** Everything must be written again (the browser wiped the store). */
   markAllDirty(): EngineOutput {
-    return unwrapBytes(this.e.markAllDirty());
+    return this.reply(this.e.markAllDirty());
   }
 
   setTransportReady(ready: boolean): void {
@@ -350,42 +355,42 @@ export class SyncEngine {
   }
 
   tick(now = Date.now()): EngineOutput {
-    return unwrapBytes(this.e.tick(now));
+    return this.reply(this.e.tick(now));
   }
 
   /** Other tabs' pending writes, shown in this view (never sent or stored by this engine), as
    * one batch of operations in arrival order: 'add' extends a client's set, 'replace' sets all
    * of it, 'drop' removes mids its tab settled. */
   foreign(ops: ForeignOp[], now = Date.now()): EngineOutput {
-    return unwrapBytes(this.e.foreign(JSON.stringify(ops), now));
+    return this.reply(this.e.foreign(JSON.stringify(ops), now));
   }
 
   /** The frames this engine receives from now on come from a stream of `upstream` (another
    * tab's it follows, or its own; null: unknown). While it is not this engine's subscription,
    * the replica needs snapshots of its own (state().needSnapshot) and ignores what is outside. */
   followSubscription(upstream: Subscription | null, now = Date.now()): EngineOutput {
-    return unwrapBytes(this.e.followSubscription(JSON.stringify(upstream), now));
+    return this.reply(this.e.followSubscription(JSON.stringify(upstream), now));
   }
 
   /** This engine's subscription, canonical. */
   subscription(): Subscription {
-    return unwrapBytes(this.e.subscription());
+    return this.reply(this.e.subscription());
   }
 
   record(type: string, data: Record<string, unknown> = {}, now = Date.now()): EngineOutput {
-    return unwrapBytes(this.e.record(type, JSON.stringify(data), now));
+    return this.reply(this.e.record(type, JSON.stringify(data), now));
   }
 
   get<T = Record<string, unknown>>(collection: string, id: string): SyncDocument<T> | null {
-    return unwrapBytes(this.e.get(collection, id));
+    return this.reply(this.e.get(collection, id));
   }
 
   documents<T = Record<string, unknown>>(collection: string): SyncDocument<T>[] {
-    return unwrapBytes(this.e.documents(collection));
+    return this.reply(this.e.documents(collection));
   }
 
   addQuery(spec: QuerySpec): number {
-    return unwrapBytes<{ id: number }>(this.e.addQuery(JSON.stringify(spec))).id;
+    return this.reply<{ id: number }>(this.e.addQuery(JSON.stringify(spec))).id;
   }
 
   removeQuery(id: number): void {
@@ -393,21 +398,21 @@ export class SyncEngine {
   }
 
   queryResult<T = Record<string, unknown>>(id: number): { docs: SyncDocument<T>[]; total: number } {
-    return unwrapBytes(this.e.queryResult(id));
+    return this.reply(this.e.queryResult(id));
   }
 
   /** The ids of a live query's result in order, and its total: cheap to read on every change. */
   queryIds(id: number): { ids: string[]; total: number } {
-    return unwrapBytes(this.e.queryIds(id));
+    return this.reply(this.e.queryIds(id));
   }
 
   /** Several visible documents of one collection in one call (null where none is visible). */
   getMany<T = Record<string, unknown>>(collection: string, ids: readonly string[]): (SyncDocument<T> | null)[] {
-    return unwrapBytes(this.e.getMany(collection, JSON.stringify(ids)));
+    return this.reply(this.e.getMany(collection, JSON.stringify(ids)));
   }
 
   addAggregate(spec: AggregateSpec): number {
-    return unwrapBytes<{ id: number }>(this.e.addAggregate(JSON.stringify(spec))).id;
+    return this.reply<{ id: number }>(this.e.addAggregate(JSON.stringify(spec))).id;
   }
 
   removeAggregate(id: number): void {
@@ -415,15 +420,15 @@ export class SyncEngine {
   }
 
   aggregateResult(id: number): AggregateResult {
-    return unwrapBytes(this.e.aggregateResult(id));
+    return this.reply(this.e.aggregateResult(id));
   }
 
   history(): HistoryState {
-    return unwrapBytes(this.e.history());
+    return this.reply(this.e.history());
   }
 
   state(): EngineState {
-    return unwrapBytes(this.e.state());
+    return this.reply(this.e.state());
   }
 
   /** The log position the replica has seen up to (cheaper than state().cursor). */
@@ -434,13 +439,15 @@ export class SyncEngine {
   /** `withHistory` false leaves a changed history pending (the batch says `historyHeld`). */
   /** withImage: the batch holds no document records (store baseImage() with it) and always the meta. */
   takePersistence(withHistory = true, withImage = false): PersistenceBatch {
-    return unwrapBytes(this.e.takePersistence(withHistory, withImage));
+    return this.reply(this.e.takePersistence(withHistory, withImage));
   }
 
   /** The base replica (every stored document, tombstones too) as one JSON array in UTF-8: what
    *  a storage adapter keeps as one record (restoreParts' `image`). A copy, safe to keep. */
   baseImage(): Uint8Array {
-    return this.e.baseImage().slice();
+    const image = this.e.baseImage().slice();
+    this.e.releaseReply();
+    return image;
   }
 
   /** Documents the next takePersistence would write. */

@@ -43,6 +43,8 @@ export interface RawEngine {
   takePersistence(withHistory: boolean, withImage: boolean): Uint8Array;
   /** Every stored document (tombstones too) as one JSON array, UTF-8. */
   baseImage(): Uint8Array;
+  /** Frees the last reply's bytes (after decoding a large one). */
+  releaseReply(): void;
   /** Documents marked dirty since the last takePersistence. */
   dirtyDocs(): number;
   /** Documents the base replica stores (tombstones too). */
