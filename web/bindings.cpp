@@ -141,7 +141,6 @@ class InputBuffer {
     data_.reset();
     capacity_ = 0;
   }
-  // Kept for the next call while small (frame batches); a snapshot's worth is given back.
   void release_above(std::size_t bytes) {
     if (capacity_ > bytes) release();
   }
@@ -201,22 +200,14 @@ class WasmEngine {
   // view must be re-read after this call because the allocation may grow the memory.
   std::uintptr_t input_buffer(std::size_t size) { return input_.reserve(size); }
   val receive_input(std::size_t length, double now) {
-    auto text = input_.view(length);
-    if (!text) return reply(err(codes::kInvalidJson, "input length exceeds the input buffer"));
-    std::string out = receive_text(*text, now);
-    input_.release_above(kKeptInputBytes);
-    return reply(std::move(out));
+    return from_input(length, [&](std::string_view text) { return receive_text(text, now); });
   }
   // {"collections":[...], "docs":[document...], "seq":N}
   val apply_snapshot(const std::string& text, double now) { return reply(apply_snapshot_text(text, now)); }
   // The same, from the first `length` bytes of the input buffer (see input_buffer): a snapshot
   // of many documents skips Embind's string conversion.
   val apply_snapshot_input(std::size_t length, double now) {
-    auto text = input_.view(length);
-    if (!text) return reply(err(codes::kInvalidJson, "input length exceeds the input buffer"));
-    std::string out = apply_snapshot_text(*text, now);
-    input_.release_above(kKeptInputBytes);
-    return reply(std::move(out));
+    return from_input(length, [&](std::string_view text) { return apply_snapshot_text(text, now); });
   }
   std::string apply_snapshot_text(std::string_view text, double now) {
     return guarded([&] {
@@ -517,6 +508,17 @@ class WasmEngine {
     return val(typed_memory_view(reply_.size(), reinterpret_cast<const unsigned char*>(reply_.data())));
   }
 
+
+  // Runs `f` on the first `length` bytes of the input buffer; a snapshot's worth of buffer is
+  // given back afterwards, a frame batch's is kept for the next call.
+  template <typename F>
+  val from_input(std::size_t length, F&& f) {
+    auto text = input_.view(length);
+    if (!text) return reply(err(codes::kInvalidJson, "input length exceeds the input buffer"));
+    std::string out = f(*text);
+    input_.release_above(kKeptInputBytes);
+    return reply(std::move(out));
+  }
 
  public:
   // JS frees a large reply once decoded: a replica's worth of documents must not stay in the
