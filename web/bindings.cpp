@@ -183,7 +183,7 @@ class WasmEngine {
       if (!reqs) return err(reqs.error());
       auto mids = engine_->mutate(*reqs, to_int(now), atomic);
       if (!mids) return err(mids.error());
-      Json out = output();
+      web::EngineReply out = output();
       out["mids"] = *mids;
       return out.dump();
     }));
@@ -526,12 +526,12 @@ class WasmEngine {
   void release_reply() { std::string().swap(reply_); }
 
  private:
-  Json output() {
+  web::EngineReply output() {
     EngineOutput out = engine_->take_output();
     persist_.merge(out);
-    Json j = web::output_to_json(*engine_, std::move(out));
-    j["persist"] = !persist_.empty();
-    return j;
+    web::EngineReply o = web::output_to_json(*engine_, std::move(out));
+    o["persist"] = !persist_.empty();
+    return o;
   }
 
   // Decodes the whole batch first (a syntax error anywhere applies nothing), then applies the
@@ -551,7 +551,7 @@ class WasmEngine {
         }
         engine_->receive(std::move(*m), to_int(now));
       }
-      Json out = output();
+      web::EngineReply out = output();
       out["errors"] = std::move(errors);
       return out.dump();
     });

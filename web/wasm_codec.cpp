@@ -20,25 +20,75 @@ std::optional<Error> unknown_member(const Json& j, std::initializer_list<std::st
   return std::nullopt;
 }
 
-static Json opt_json(std::optional<Json>& v) { return v ? std::move(*v) : Json(nullptr); }
+namespace {
 
-Json output_to_json(const Engine& engine, EngineOutput&& out) {
-  const bool detail = engine.change_detail();
-  Json j = Json::object();
-  Json changes = Json::array();
-  changes.get_ref<Json::array_t&>().reserve(out.changes.size());
-  for (auto& c : out.changes) {
-    if (!detail) {
-      changes.push_back({{"collection", c.collection}, {"id", c.id}});
-      continue;
+// A JSON string: names are plain ASCII almost always, written as they are; anything to escape
+// goes through the serializer.
+void append_string(std::string& out, const std::string& s) {
+  for (char c : s) {
+    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
+      out += Json(s).dump();
+      return;
     }
-    changes.push_back({{"collection", c.collection},
-                       {"id", c.id},
-                       {"before", opt_json(c.before)},
-                       {"after", opt_json(c.after)},
-                       {"pending", engine.is_pending(c.collection, c.id)}});
   }
-  j["changes"] = std::move(changes);
+  out += '"';
+  out += s;
+  out += '"';
+}
+
+}  // namespace
+
+// The changes as JSON text. With detail, each side's fields are serialised straight into the
+// text from the change (no DOM of the entries, no copy of the fields).
+std::string changes_text(const Engine& engine, const std::vector<DocChange>& changes) {
+  const bool detail = engine.change_detail();
+  std::string out = "[";
+  nlohmann::detail::serializer<Json> fields(nlohmann::detail::output_adapter<char>(out), ' ');
+  const auto side = [&](const char* name, const std::optional<Json>& v) {
+    out += name;
+    if (v) {
+      fields.dump(*v, false, false, 0);
+    } else {
+      out += "null";
+    }
+  };
+  for (const auto& c : changes) {
+    if (out.size() > 1) out += ',';
+    out += R"({"collection":)";
+    append_string(out, c.collection);
+    out += R"(,"id":)";
+    append_string(out, c.id);
+    if (detail) {
+      side(R"(,"before":)", c.before);
+      side(R"(,"after":)", c.after);
+      out += engine.is_pending(c.collection, c.id) ? R"(,"pending":true)" : R"(,"pending":false)";
+    }
+    out += '}';
+  }
+  out += ']';
+  return out;
+}
+
+std::string EngineReply::dump() const {
+  std::string rest_text = rest.dump();
+  std::string text;
+  text.reserve(changes.size() + rest_text.size() + 16);
+  text += R"({"changes":)";
+  text += changes;
+  if (rest_text.size() > 2) {
+    text += ',';
+    text.append(rest_text, 1);
+  } else {
+    text += '}';
+  }
+  return text;
+}
+
+EngineReply output_to_json(const Engine& engine, EngineOutput&& out) {
+  EngineReply o;
+  o.changes = changes_text(engine, out.changes);
+  Json& j = o.rest;
+  j = Json::object();
   j["queries"] = Json(std::vector<int>(out.queries_changed.begin(), out.queries_changed.end()));
   j["aggregates"] = Json(std::vector<int>(out.aggregates_changed.begin(), out.aggregates_changed.end()));
   Json settled = Json::array();
@@ -61,7 +111,7 @@ Json output_to_json(const Engine& engine, EngineOutput&& out) {
   j["needSnapshot"] = out.need_snapshot;
   j["cursor"] = engine.cursor();
   j["pending"] = engine.outbox().size();
-  return j;
+  return o;
 }
 
 void PendingPersistence::merge(const EngineOutput& out) {

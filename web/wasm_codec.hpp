@@ -13,9 +13,16 @@
 namespace syncline::web {
 
 Json error_json(const Error& e);
-// The engine's output as JS reads it. With change detail off (Engine::set_change_detail) each
-// entry of "changes" is {"collection","id"} only; with it on, the before/after fields move in.
-Json output_to_json(const Engine& engine, EngineOutput&& out);
+// The engine's output as JS reads it: "changes" as text (written straight from the changes),
+// everything else as a Json the caller may add members to. With change detail off
+// (Engine::set_change_detail) each change is {"collection","id"} only.
+struct EngineReply {
+  std::string changes;  // a JSON array
+  Json rest;            // an object
+  Json& operator[](const char* key) { return rest[key]; }
+  std::string dump() const;
+};
+EngineReply output_to_json(const Engine& engine, EngineOutput&& out);
 // A JSON array of mutations ({"op","collection","id","fields"?,"base_version"?,"ops"?,"if"?}).
 Result<std::vector<MutationRequest>> decode_requests(const Json& j);
 Result<QuerySpec> decode_query(const Json& j);
