@@ -38,19 +38,13 @@ void append_string(std::string& out, const std::string& s) {
 
 }  // namespace
 
-// The changes as JSON text. With detail, each side's fields are serialised straight into the
-// text from the change (no DOM of the entries, no copy of the fields).
+// The changes as JSON text. With detail, each side's fields are the text the engine wrote.
 std::string changes_text(const Engine& engine, const std::vector<DocChange>& changes) {
   const bool detail = engine.change_detail();
   std::string out = "[";
-  nlohmann::detail::serializer<Json> fields(nlohmann::detail::output_adapter<char>(out), ' ');
-  const auto side = [&](const char* name, const std::optional<Json>& v) {
+  const auto side = [&](const char* name, const std::optional<std::string>& v) {
     out += name;
-    if (v) {
-      fields.dump(*v, false, false, 0);
-    } else {
-      out += "null";
-    }
+    out += v ? *v : "null";
   };
   for (const auto& c : changes) {
     if (out.size() > 1) out += ',';

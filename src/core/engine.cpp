@@ -148,11 +148,12 @@ void Engine::emit_change(const DocKey& key, std::optional<Json> before, bool met
   const Json* b = before ? &*before : nullptr;
   const bool fields_changed = (a == nullptr) != (b == nullptr) || (a && *a != *b);
   const auto record = [&] {
+    DocChange c{key.collection, key.id, std::nullopt, std::nullopt};
     if (change_detail_) {
-      out_.changes.push_back(DocChange{key.collection, key.id, std::move(before), a ? std::optional<Json>(*a) : std::nullopt});
-    } else {
-      out_.changes.push_back(DocChange{key.collection, key.id, std::nullopt, std::nullopt});
+      if (b) c.before = b->dump();
+      if (a) c.after = a->dump();
     }
+    out_.changes.push_back(std::move(c));
   };
   // Only the version or the pending flag of a visible document moved: the queries showing it
   // changed, the aggregates (which read fields only) did not.

@@ -67,10 +67,12 @@ struct MutationRequest {
 struct DocChange {
   std::string collection;
   std::string id;
-  // The visible fields on each side (nullopt: absent), filled only while change detail is on
-  // (set_change_detail): copying every changed document costs more than applying it.
-  std::optional<Json> before;
-  std::optional<Json> after;
+  // The visible fields on each side as compact JSON text (nullopt: absent), filled only while
+  // change detail is on (set_change_detail). Text, not a Json: written once from where the
+  // fields live, it is what the adapter hands on, and a DOM copy per change costs more than
+  // applying the change.
+  std::optional<std::string> before;
+  std::optional<std::string> after;
 };
 
 // The server's verdict on a local mutation.

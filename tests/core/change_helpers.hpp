@@ -20,4 +20,10 @@ inline ChangeMsg change(std::int64_t seq, std::string coll, std::string id, Chan
   return c;
 }
 
+// A change's detail side (JSON text) as a value to compare: nullopt stays nullopt.
+inline std::optional<Json> detail(const std::optional<std::string>& text) {
+  if (!text) return std::nullopt;
+  return Json::parse(*text);
+}
+
 }  // namespace syncline::testing

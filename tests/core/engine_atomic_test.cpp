@@ -10,6 +10,7 @@ namespace syncline {
 namespace {
 
 using testing::change;
+using testing::detail;
 
 EngineOptions opts() {
   EngineOptions o;
@@ -76,8 +77,8 @@ TEST(EngineOps, APendingIncrementShowsTheNewBasePlusItsDeltaNeverAnAbsoluteValue
   EXPECT_EQ(stock(e, "p1"), 6);
   auto out = e.take_output();
   ASSERT_EQ(out.changes.size(), 1u);
-  EXPECT_EQ(out.changes[0].before->at("stock"), 9);
-  EXPECT_EQ(out.changes[0].after->at("stock"), 6);
+  EXPECT_EQ(detail(out.changes[0].before)->at("stock"), 9);
+  EXPECT_EQ(detail(out.changes[0].after)->at("stock"), 6);
   // A second pending increment stacks on the first.
   e.mutate({bump("p1", -2)}, 3);
   EXPECT_EQ(stock(e, "p1"), 4);
@@ -98,7 +99,7 @@ TEST(EngineOps, APendingIncrementShowsTheNewBasePlusItsDeltaNeverAnAbsoluteValue
   EXPECT_FALSE(e.is_pending("products", "p1"));
   EXPECT_TRUE(e.outbox().empty());
   out = e.take_output();
-  for (const auto& c : out.changes) EXPECT_EQ(c.after->at("stock"), 97) << "never a value in between";
+  for (const auto& c : out.changes) EXPECT_EQ(detail(c.after)->at("stock"), 97) << "never a value in between";
 }
 
 TEST(EngineOps, AnIncrementBelowItsBoundStaysInvisibleUntilTheBaseAllowsIt) {
@@ -203,8 +204,8 @@ TEST(EngineOps, ABatchChangesEachDocumentOnce) {
   auto out = e.take_output();
   ASSERT_EQ(out.changes.size(), 2u);
   EXPECT_EQ(out.changes[1].id, "p1");
-  EXPECT_EQ(out.changes[1].before->at("stock"), 10);
-  EXPECT_EQ(out.changes[1].after->at("stock"), 7);
+  EXPECT_EQ(detail(out.changes[1].before)->at("stock"), 10);
+  EXPECT_EQ(detail(out.changes[1].after)->at("stock"), 7);
 }
 
 TEST(EngineOps, ARejectedGroupDisappearsInOneStep) {

@@ -72,7 +72,7 @@ TEST(ForeignPending, IsRebasedOnServerChangesAndRolledBackWhenItsOwnerDropsIt) {
   EXPECT_FALSE(e.is_pending("bills", "b1"));
   auto out = e.take_output();
   ASSERT_EQ(out.changes.size(), 1u);
-  EXPECT_EQ(out.changes[0].after, (Json{{"total", 9}, {"status", "unpaid"}}));
+  EXPECT_EQ(testing::detail(out.changes[0].after), (Json{{"total", 9}, {"status", "unpaid"}}));
 }
 
 TEST(ForeignPending, AChangeFromThatTabDecidesItsEarlierMidsOnOtherDocuments) {

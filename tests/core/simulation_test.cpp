@@ -15,6 +15,7 @@
 #include <map>
 #include <set>
 
+#include "core/change_helpers.hpp"
 #include "core/engine.hpp"
 #include "core/random.hpp"
 #include "core/write_rules.hpp"
@@ -557,7 +558,7 @@ class Simulation {
     if (out.outbox_dirty || out.meta_dirty || !out.dirty_docs.empty() || !out.settled.empty()) c.unsaved = true;
     for (const auto& ch : out.changes) {
       if (ch.after) {
-        c.shadow[ch.collection][ch.id] = *ch.after;
+        c.shadow[ch.collection][ch.id] = *testing::detail(ch.after);
       } else {
         c.shadow[ch.collection].erase(ch.id);
       }

@@ -102,10 +102,10 @@ struct Harness {
       DocKey k{c.collection, c.id};
       auto it = mirror.find(k);
       const std::optional<Json> before = it == mirror.end() ? std::nullopt : std::optional<Json>(it->second);
-      FUZZ_CHECK(before == c.before, "DocChange.before differs from the previous after for " + c.collection +
-                                         "/" + c.id);
+      const std::optional<Json> said = c.before ? std::optional<Json>(Json::parse(*c.before)) : std::nullopt;
+      FUZZ_CHECK(before == said, "DocChange.before differs from the previous after for " + c.collection + "/" + c.id);
       if (c.after) {
-        mirror[k] = *c.after;
+        mirror[k] = Json::parse(*c.after);
       } else {
         mirror.erase(k);
       }
