@@ -1,12 +1,12 @@
 // Layer: js-wrapper/sqlite, page side. The SqlDatabase an app gets from attachSql: talks to the
 // SQLite worker (one request per message, replies matched by id), feeds it the client's change
-// batches, and tells live statements which collections each batch touched.
+// batches, and tells live statements what each batch changed, once the worker applied it.
 import { fromWire, SyncError } from '../errors.js';
 import { deepFreeze } from '../observable.js';
 import type { SyncClient } from '../types.js';
 import { startFeed } from './feed.js';
 import { LiveSqlQuery } from './live-sql.js';
-import type { MirrorRow, OpenInfo, QueryOutput, SqlParams, WorkerReply, WorkerRequest } from './protocol.js';
+import type { ChangeSummary, MirrorRow, OpenInfo, QueryOutput, SqlParams, WorkerReply, WorkerRequest } from './protocol.js';
 import type { LiveSql, SqlDatabase, SqlInfo, SqlOptions, SqlResult } from './types.js';
 
 // A request before call() numbers it (Omit over each member of the union, not the union).
@@ -33,7 +33,7 @@ export class WorkerSqlDatabase implements SqlDatabase {
       this.fail(new SyncError('internal', `the SQLite worker failed: ${ev.message || 'could not load'}`));
     };
     this.ready = this.call<OpenInfo>({
-      type: 'open', collections: this.collections, schema: options.schema ?? {}, storage: options.storage ?? 'auto',
+      type: 'open', collections: this.collections, schema: options.schema ?? {}, indexes: options.indexes ?? {}, storage: options.storage ?? 'auto',
     }).then((info) => (this.info = Object.freeze({ ...info })));
     // Unhandled when the app only uses query()/watch(): their own promises carry the failure.
     this.ready.catch(() => {});
@@ -70,12 +70,14 @@ export class WorkerSqlDatabase implements SqlDatabase {
   }
 
   private send(rows: MirrorRow[], reset: boolean): void {
-    this.call({ type: 'apply', rows, reset }).catch((e: SyncError) => {
+    // The worker says what the batch changed (which rows, which columns), so a statement that
+    // reads none of it is not run again; its re-runs queue behind the batch either way.
+    this.call<ChangeSummary>({ type: 'apply', rows, reset }).then((summary) => {
+      for (const q of [...this.live]) q.changed(summary);
+    }, (e: SyncError) => {
       // The mirror no longer matches the replica; say so on every live statement.
       if (e.code !== 'closed') this.fail(e);
     });
-    const touched = new Set(reset ? this.collections : rows.map((r) => r.collection));
-    for (const q of [...this.live]) q.changed(touched);
   }
 
   private call<T>(req: Request): Promise<T> {

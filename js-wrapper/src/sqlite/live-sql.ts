@@ -1,9 +1,12 @@
 // Layer: js-wrapper/sqlite, page side. One live statement: runs it, keeps the answer as a frozen
-// state, and runs it again only when a collection it reads changed. One run is in flight at a
+// state, and runs it again only when a change batch can change its answer (a row of a table it
+// reads came or went, or a column it reads changed: dependencies.ts). One run is in flight at a
 // time; changes meanwhile make one more run after it, not one per change.
 import { SyncError } from '../errors.js';
 import { deepFreeze, Subject } from '../observable.js';
-import type { QueryOutput, SqlParams } from './protocol.js';
+import { mayChange } from './dependencies.js';
+import type { StatementReads } from './dependencies.js';
+import type { ChangeSummary, QueryOutput, SqlParams } from './protocol.js';
 import type { LiveSql, SqlResult, SqlState } from './types.js';
 
 export interface LiveSqlRunner {
@@ -17,7 +20,8 @@ const jsonOf = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x =
 
 export class LiveSqlQuery<Row> implements LiveSql<Row> {
   private readonly subject = new Subject<SqlState<Row>>(LOADING as SqlState<Row>);
-  private tables: ReadonlySet<string> | null = null;
+  /** What the statement reads, known after its first successful run. */
+  private reads: StatementReads | null = null;
   private running = false;
   private again = false;
   private closed = false;
@@ -35,21 +39,16 @@ export class LiveSqlQuery<Row> implements LiveSql<Row> {
   getSnapshot = (): SqlState<Row> => this.subject.getSnapshot();
   subscribe = (listener: () => void): (() => void) => this.subject.subscribe(listener);
 
-  /** These collections changed. A statement that failed is not run again: the tables' shape
+  /** A batch the worker applied. A statement that failed is not run again: the tables' shape
    * never changes, so neither would its error. */
-  changed(collections: ReadonlySet<string>): void {
+  changed(batch: ChangeSummary): void {
     if (this.closed) return;
-    if (!this.tables) {
+    if (!this.reads) {
       // The first run is in flight and may have been sent before this change: run once more.
       if (this.running) this.again = true;
       return;
     }
-    for (const t of this.tables) {
-      if (collections.has(t)) {
-        void this.rerun();
-        return;
-      }
-    }
+    if (mayChange(this.reads, batch)) void this.rerun();
   }
 
   close(): void {
@@ -81,13 +80,13 @@ export class LiveSqlQuery<Row> implements LiveSql<Row> {
     } catch (e) {
       if (this.closed) return;
       const error = e instanceof SyncError ? e : new SyncError('internal', e instanceof Error ? e.message : String(e), { cause: e });
-      this.tables = null;
+      this.reads = null;
       this.lastJson = '';
       this.subject.set(Object.freeze({ result: null, error, loading: false }));
       return;
     }
     if (this.closed) return;
-    this.tables = new Set(out.tables);
+    this.reads = { reads: out.reads, volatile: out.volatile };
     // Same rows as last time (a change to a row this statement filters out, say): keep the
     // state object, so React does not re-render.
     const json = jsonOf([out.columns, out.rows]);

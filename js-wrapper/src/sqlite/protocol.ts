@@ -1,7 +1,7 @@
 // Layer: js-wrapper/sqlite (types only). The messages between the page and the SQLite worker.
 // One request per message, answered by one reply with the same `id`; a change batch of the
 // replica is one `apply` request, however many documents it carries.
-import type { SqlSchema } from './schema.js';
+import type { SqlIndexes, SqlSchema } from './schema.js';
 
 /** A document as its table row holds it; `fields` null: the document is no longer visible. */
 export interface MirrorRow {
@@ -15,7 +15,7 @@ export interface MirrorRow {
 export type SqlParams = readonly unknown[] | Readonly<Record<string, unknown>>;
 
 export type WorkerRequest =
-  | { id: number; type: 'open'; collections: string[]; schema: SqlSchema; storage: 'auto' | 'memory' }
+  | { id: number; type: 'open'; collections: string[]; schema: SqlSchema; indexes: SqlIndexes; storage: 'auto' | 'memory' }
   /** `reset`: the rows are every visible document (the tables are emptied first). */
   | { id: number; type: 'apply'; rows: MirrorRow[]; reset: boolean }
   | { id: number; type: 'query'; sql: string; params: SqlParams | undefined }
@@ -35,7 +35,23 @@ export interface QueryOutput {
   rows: Record<string, unknown>[];
   /** The collections (tables) the statement reads. */
   tables: string[];
+  /** Per table it reads, the columns it reads (lower case; none: it only counts rows). */
+  reads: Record<string, string[]>;
+  /** It calls a function whose answer changes between runs (random()): any change of a table
+   * it reads re-runs it, even one to columns it does not read. */
+  volatile: boolean;
 }
+
+/** What one change batch did to one table: rows appeared or went (`rows`), and which columns
+ * of rows that stayed changed value (lower case). */
+export interface TableChange {
+  rows: boolean;
+  columns: string[];
+}
+
+/** The answer to an `apply`: per table the batch changed, how. Tables it left as they were
+ * are absent. */
+export type ChangeSummary = Record<string, TableChange>;
 
 export type WorkerReply =
   | { id: number; ok: true; value: unknown }

@@ -18,7 +18,7 @@ let openFailure: unknown = null;
 async function open(req: Extract<WorkerRequest, { type: 'open' }>): Promise<OpenInfo> {
   sqlite3 ??= sqlite3InitModule();
   const s = await sqlite3;
-  const specs = tableSpecs(req.collections, req.schema);
+  const specs = tableSpecs(req.collections, req.schema, req.indexes);
   const { db, info } = await openDatabase(s, req.storage);
   mirror = new SqlMirror(s, db, specs);
   return info;
