@@ -54,13 +54,15 @@ export class WorkerSqlDatabase implements SqlDatabase {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      // Detached at once: an attachSql for this client from now on starts a new database
+      // instead of getting this closing one (a component that unmounts and mounts again).
+      this.onClosed();
       this.stopFeed?.();
       this.stopFeed = null;
       for (const q of [...this.live]) q.close();
       await this.call({ type: 'close' }).catch(() => {});
       this.worker.terminate();
       this.fail(new SyncError('closed', 'the SQL database was closed'));
-      this.onClosed();
     })();
     return this.closing;
   }
