@@ -57,7 +57,7 @@ export async function run({ quick }) {
     await page.goto(`${server.url}/sql.html`);
     await page.waitForFunction(() => window.sqlBench?.ready === true);
     started = await page.evaluate(([o, e]) => window.sqlBench.start(o, e), [
-      { url: server.url, token, collections: ['bills', 'customers'], persistence: 'memory', multiTab: false },
+      { url: server.url, token, collections: ['bills', 'customers'], persistence: 'memory', multiTab: false, sqlStorage: process.env.SQL_STORAGE },
       { bills, customers: CUSTOMERS },
     ]);
     plan = await page.evaluate(() => window.sqlBench.plan());
@@ -66,6 +66,7 @@ export async function run({ quick }) {
     for (const k of kinds) times[k] = [];
     times['query-top'] = [];
     times['query-join'] = [];
+    times.applied = [];
     // Warm-up (JIT, SQLite's page cache, the statement cache), then the samples, interleaved
     // so that a slow moment of the machine hits every view alike.
     for (let i = -3; i < samples; i++) {
@@ -77,6 +78,9 @@ export async function run({ quick }) {
           : await page.evaluate(([kk, id, t]) => window.sqlBench.sample(kk, id, t), [k, p.id, total]);
         if (i >= 0) times[k].push(ms);
       }
+      const p = await page.evaluate((n) => window.sqlBench.pick(n), i + 100);
+      const applied = await page.evaluate(([id, t]) => window.sqlBench.applied(id, t), [p.id, 300_000 + i]);
+      if (i >= 0) times.applied.push(applied);
       for (const w of ['top', 'join']) {
         const ms = await page.evaluate((x) => window.sqlBench.queryOnce(x), w);
         if (i >= 0) times[`query-${w}`].push(ms);
@@ -103,6 +107,7 @@ export async function run({ quick }) {
         row('  engine live query (client.query, same filter/order/limit)', 'engine-top', 'engine-top'),
         row('  plain JS recompute (filter + sort + slice)', 'plain-top', 'engine-top'),
         row('  the statement alone through db.query (page -> worker -> page)', 'query-top'),
+        row('  write -> its batch applied in the worker (a query queued behind it answers)', 'applied'),
         row('live SQL: join + group-by (write -> new result)', 'sql-join', 'engine-join'),
         row('  engine live aggregate (group by customer_id, no join)', 'engine-join', 'engine-join'),
         row('  plain JS recompute (Map join + group-by + sort)', 'plain-join', 'engine-join'),
