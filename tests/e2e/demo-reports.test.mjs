@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitUntil } from './helpers.mjs';
-import { openAs, snapshot, openDemo, closeDemo } from './demo-helpers.mjs';
+import { openAs, snapshot, openDemo, closeDemo, shot } from './demo-helpers.mjs';
 
 const DESKTOP = { width: 1440, height: 900 };
 let server;
@@ -68,6 +68,7 @@ test('Reports: live SQL revenue per month and branch; a bill paid or deleted in 
     const start = await expectedReport();
     assert.ok(Object.keys(start.rows).length >= 2, 'the seed spans several months or branches');
     await showsReport(a, start.rows, 'the report as the server has the data');
+    await shot(a, 'admin-reports');
 
     // Window B pays an unpaid bill on the Bills page.
     const bill = start.bills.filter((x) => x.fields.status === 'unpaid').sort((x, y) => y.fields.created_at - x.fields.created_at)[0];

@@ -44,7 +44,7 @@ SELECT month, branch, sum(bills) AS bills, sum(revenue) AS revenue, sum(paid) AS
  GROUP BY month, branch
  ORDER BY month DESC, branch`;
 
-const monthLabel = (ym: string) => new Date(`${ym}-01T00:00:00Z`).toLocaleDateString('en-GB', { month: 'long', year: 'numeric', timeZone: 'UTC' });
+const monthLabel = (ym: string) => new Date(`${ym}-01T00:00:00Z`).toLocaleDateString('en-GB', { month: 'short', year: 'numeric', timeZone: 'UTC' });
 
 export function Reports() {
   const { branch } = useWorkspace();
@@ -80,14 +80,14 @@ export function Reports() {
         <Empty>No bills yet.</Empty>
       ) : (
         <div className="table-wrap">
-          <table className="table" data-testid="report-table">
+          <table className="table report-table" data-testid="report-table">
             <thead>
               <tr>
                 <th scope="col">Month</th>
                 <th scope="col">Branch</th>
-                <th scope="col" className="num-col">Bills</th>
+                <th scope="col" className="num-col hide-sm">Bills</th>
                 <th scope="col" className="num-col">Revenue</th>
-                <th scope="col" className="num-col">Paid</th>
+                <th scope="col" className="num-col hide-sm">Paid</th>
                 <th scope="col" className="num-col">Outstanding</th>
                 <th scope="col" className="hide-md">Top customer</th>
               </tr>
@@ -97,9 +97,9 @@ export function Reports() {
                 <tr key={`${r.month}|${r.branch}`} data-month={r.month} data-branch={r.branch} className={r.pending ? 'pending' : undefined}>
                   <td className="nowrap">{monthLabel(r.month)}</td>
                   <td>{branchName(r.branch)}</td>
-                  <td className="num-col" data-testid="report-bills">{r.bills}</td>
+                  <td className="num-col hide-sm" data-testid="report-bills">{r.bills}</td>
                   <td className="num-col" data-testid="report-revenue" data-value={r.revenue}>{fmtMoney(r.revenue)}</td>
-                  <td className="num-col" data-testid="report-paid" data-value={r.paid}>{fmtMoney(r.paid)}</td>
+                  <td className="num-col hide-sm" data-testid="report-paid" data-value={r.paid}>{fmtMoney(r.paid)}</td>
                   <td className="num-col" data-testid="report-outstanding" data-value={r.revenue - r.paid}>
                     {fmtMoney(r.revenue - r.paid)}
                     {r.pending > 0 && <span className="saving">saving…</span>}
