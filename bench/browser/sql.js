@@ -34,10 +34,10 @@ const settle = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const sqlBench = {
   ready: true,
-  async start(options, expected) {
+  async start(options, expected, storage) {
     client = await createClient(options);
     const t0 = performance.now();
-    db = attachSql(client, { schema: SCHEMA, indexes: INDEXES, storage: options.sqlStorage ?? 'auto' });
+    db = attachSql(client, { schema: SCHEMA, indexes: INDEXES, storage });
     const info = await db.ready;
     // The tables hold the replica once ready; wait for the replica to hold every document.
     for (;;) {

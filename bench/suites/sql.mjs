@@ -56,9 +56,11 @@ export async function run({ quick }) {
     page.on('pageerror', (e) => errors.push(e));
     await page.goto(`${server.url}/sql.html`);
     await page.waitForFunction(() => window.sqlBench?.ready === true);
-    started = await page.evaluate(([o, e]) => window.sqlBench.start(o, e), [
-      { url: server.url, token, collections: ['bills', 'customers'], persistence: 'memory', multiTab: false, sqlStorage: process.env.SQL_STORAGE },
+    // SYNCLINE_BENCH_SQL_STORAGE=memory: the same with SQLite in memory instead of OPFS.
+    started = await page.evaluate(([o, e, st]) => window.sqlBench.start(o, e, st), [
+      { url: server.url, token, collections: ['bills', 'customers'], persistence: 'memory', multiTab: false },
       { bills, customers: CUSTOMERS },
+      process.env.SYNCLINE_BENCH_SQL_STORAGE === 'memory' ? 'memory' : 'auto',
     ]);
     plan = await page.evaluate(() => window.sqlBench.plan());
     await page.evaluate(() => window.sqlBench.plainSetup());
