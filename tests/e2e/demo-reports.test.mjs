@@ -1,27 +1,25 @@
 // The demo's Reports page end to end in Chromium against the real server serving demo/dist: a live
 // SQL report (syncline/sqlite, SQLite in the page's worker on OPFS) of revenue per month and branch
 // joined with the customers. It matches the server's data, and when an admin in another window marks
-// a bill paid or deletes one, the report in this window follows: the pending write first, then the
-// server's answer.
+// a bill paid or deletes one, the report in this window follows, and agrees with the server.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { waitUntil } from './helpers.mjs';
 import { openAs, snapshot, openDemo, closeDemo, shot } from './demo-helpers.mjs';
 
-const DESKTOP = { width: 1440, height: 900 };
-let server;
-let chrome;
-let adminToken;
-
-before(async () => ({ server, chrome, adminToken } = await openDemo()));
-after(() => closeDemo({ server, chrome }));
+// The seeded server, chromium and the admin's token, for the whole file.
+let demo;
+before(async () => {
+  demo = await openDemo();
+});
+after(() => closeDemo(demo));
 
 const monthOf = (ms) => new Date(ms).toISOString().slice(0, 7);
 const key = (month, branch) => `${month}|${branch}`;
 
 /** The report computed in Node from the server's documents: per month (UTC) and branch. */
 async function expectedReport() {
-  const [bills, customers] = await Promise.all([snapshot(server, adminToken, 'bills'), snapshot(server, adminToken, 'customers')]);
+  const [bills, customers] = await Promise.all(['bills', 'customers'].map((c) => snapshot(demo.server, demo.adminToken, c)));
   const company = new Map(customers.map((c) => [c.id, c.fields.company]));
   const rows = new Map();
   for (const b of bills) {
@@ -59,8 +57,10 @@ async function showsReport(page, want, what) {
 }
 
 test('Reports: live SQL revenue per month and branch; a bill paid or deleted in another window changes it', async () => {
-  const ctxA = await chrome.browser.newContext({ viewport: DESKTOP });
-  const ctxB = await chrome.browser.newContext({ viewport: DESKTOP });
+  const { server, chrome } = demo;
+  const viewport = { width: 1440, height: 900 };
+  const ctxA = await chrome.browser.newContext({ viewport });
+  const ctxB = await chrome.browser.newContext({ viewport });
   try {
     const a = await openAs(ctxA, server, 'admin-maya', '/reports');
     await a.waitForSelector('[data-testid="report-table"] tbody tr', { timeout: 20000 });
