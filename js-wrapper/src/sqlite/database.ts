@@ -1,12 +1,13 @@
 // Layer: js-wrapper/sqlite, page side. The SqlDatabase an app gets from attachSql: talks to the
 // SQLite worker (one request per message, replies matched by id), feeds it the client's change
-// batches, and tells live statements what each batch changed, once the worker applied it.
+// batches with the list of live statements, and hands each statement the new answer the worker
+// sends back with the batch that changed it.
 import { fromWire, SyncError } from '../errors.js';
 import { deepFreeze } from '../observable.js';
 import type { SyncClient } from '../types.js';
 import { startFeed } from './feed.js';
 import { LiveSqlQuery } from './live-sql.js';
-import type { ChangeSummary, MirrorRow, OpenInfo, QueryOutput, SqlParams, WorkerReply, WorkerRequest } from './protocol.js';
+import type { ApplyOutput, LiveStatement, MirrorRow, OpenInfo, QueryOutput, SqlParams, WorkerReply, WorkerRequest } from './protocol.js';
 import type { LiveSql, SqlDatabase, SqlInfo, SqlOptions, SqlResult } from './types.js';
 
 // A request before call() numbers it (Omit over each member of the union, not the union).
@@ -72,10 +73,14 @@ export class WorkerSqlDatabase implements SqlDatabase {
   }
 
   private send(rows: MirrorRow[], reset: boolean): void {
-    // The worker says what the batch changed (which rows, which columns), so a statement that
-    // reads none of it is not run again; its re-runs queue behind the batch either way.
-    this.call<ChangeSummary>({ type: 'apply', rows, reset }).then((summary) => {
-      for (const q of [...this.live]) q.changed(summary);
+    // The worker re-runs the statements the batch can change (rows came or went, or columns
+    // they read changed) right after applying it, and answers with their new results.
+    const live = [...this.live].map((q) => q.statement).filter((s): s is LiveStatement => s !== null);
+    this.call<ApplyOutput>({ type: 'apply', rows, reset, live }).then((out) => {
+      for (const q of [...this.live]) {
+        const r = out.results[q.id];
+        if (r) q.deliver(r);
+      }
     }, (e: SyncError) => {
       // The mirror no longer matches the replica; say so on every live statement.
       if (e.code !== 'closed') this.fail(e);

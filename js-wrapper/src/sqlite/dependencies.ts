@@ -1,6 +1,6 @@
 // Layer: js-wrapper/sqlite (pure, no imports but types). Whether a change batch can change a
-// statement's answer, from what SQLite's authorizer said the statement reads. Shared by the
-// page (live statements) and tests.
+// statement's answer, from what SQLite's authorizer said the statement reads. Used by the
+// worker (mirror.ts, reruns.ts) to re-run only the live statements a batch can change.
 //
 // Sound because the statements are read-only and deterministic: if no row of a table it reads
 // appeared or went, and no column it reads changed value in any row, it would read exactly the

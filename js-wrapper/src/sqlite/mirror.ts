@@ -5,7 +5,7 @@
 // The tables are derived data: the page sends every visible document when it attaches, then
 // each change batch. Nothing here survives a restart on purpose; the replica is the truth.
 import type { BindingSpec, Database, PreparedStatement, Sqlite3Static } from '@sqlite.org/sqlite-wasm';
-import { VOLATILE_FUNCTIONS } from './dependencies.js';
+import { mayChange, VOLATILE_FUNCTIONS } from './dependencies.js';
 import type { ChangeSummary, MirrorRow, QueryOutput, SqlParams } from './protocol.js';
 import { columnValue, createIndexSql, createTableSql, quoteIdent } from './schema.js';
 import type { TableSpec } from './schema.js';
@@ -184,13 +184,19 @@ export class SqlMirror {
       if (params !== undefined) stmt.bind(params as BindingSpec);
       const rows: Record<string, unknown>[] = [];
       while (stmt.step()) rows.push(stmt.get({}));
-      return { columns: cached.columns, rows, tables: cached.tables, reads: cached.reads, volatile: cached.volatile };
+      return { columns: cached.columns, rows, tables: cached.tables };
     } catch (e) {
       throw new SqlStatementError(messageOf(e));
     } finally {
       // Ready for the next run, with no parameter of this one left bound.
       stmt.reset(true);
     }
+  }
+
+  /** Whether a batch that made `changes` can change the answer of `sql`, from what SQLite said
+   * it reads. Throws SqlStatementError for a statement SQLite refuses. */
+  mayChange(sql: string, changes: ChangeSummary): boolean {
+    return mayChange(this.prepared(sql), changes);
   }
 
   /** The statement for `sql` from the cache, or prepared now (and its tables collected). */

@@ -16,8 +16,9 @@ export type SqlParams = readonly unknown[] | Readonly<Record<string, unknown>>;
 
 export type WorkerRequest =
   | { id: number; type: 'open'; collections: string[]; schema: SqlSchema; indexes: SqlIndexes; storage: 'auto' | 'memory' }
-  /** `reset`: the rows are every visible document (the tables are emptied first). */
-  | { id: number; type: 'apply'; rows: MirrorRow[]; reset: boolean }
+  /** `reset`: the rows are every visible document (the tables are emptied first). `live`: the
+   * page's live statements, which the worker runs again if the batch can change their answer. */
+  | { id: number; type: 'apply'; rows: MirrorRow[]; reset: boolean; live: LiveStatement[] }
   | { id: number; type: 'query'; sql: string; params: SqlParams | undefined }
   | { id: number; type: 'close' };
 
@@ -35,11 +36,27 @@ export interface QueryOutput {
   rows: Record<string, unknown>[];
   /** The collections (tables) the statement reads. */
   tables: string[];
-  /** Per table it reads, the columns it reads (lower case; none: it only counts rows). */
-  reads: Record<string, string[]>;
-  /** It calls a function whose answer changes between runs (random()): any change of a table
-   * it reads re-runs it, even one to columns it does not read. */
-  volatile: boolean;
+}
+
+/** A live statement of the page, as an `apply` names it. */
+export interface LiveStatement {
+  id: number;
+  sql: string;
+  params: SqlParams | undefined;
+}
+
+/** A re-run that failed (SQLite's error, as a SyncError code and message). */
+export interface RunFailure {
+  code: string;
+  message: string;
+}
+
+/** The answer to an `apply`: what it changed, and the new answers of the live statements it
+ * can have changed (by LiveStatement id). None when another batch was already waiting: that
+ * one re-runs them, for both. */
+export interface ApplyOutput {
+  changes: ChangeSummary;
+  results: Record<number, QueryOutput | RunFailure>;
 }
 
 /** What one change batch did to one table: rows appeared or went (`rows`), and which columns
