@@ -36,9 +36,18 @@ const sqlBench = {
   ready: true,
   async start(options, expected, storage) {
     client = await createClient(options);
+    // The replica first: attach times SQLite's load, not the download.
+    for (;;) {
+      const have = ['bills', 'customers'].map((c) => client.query(c, { limit: 1 }));
+      const totals = have.map((q) => q.total);
+      for (const q of have) q.close();
+      if (totals[0] >= expected.bills && totals[1] >= expected.customers) break;
+      await settle(100);
+    }
     const t0 = performance.now();
     db = attachSql(client, { schema: SCHEMA, indexes: INDEXES, storage });
     const info = await db.ready;
+    const readyMs = performance.now() - t0;
     // The tables hold the replica once ready; wait for the replica to hold every document.
     for (;;) {
       const r = await db.query('SELECT (SELECT count(*) FROM bills) AS bills, (SELECT count(*) FROM customers) AS customers');
@@ -46,7 +55,7 @@ const sqlBench = {
       await settle(100);
     }
     for (const c of client.collection('customers').all()) names.set(c.id, c.fields.name);
-    return { info, attachMs: performance.now() - t0 };
+    return { info, readyMs, attachMs: performance.now() - t0 };
   },
   /** An unpaid bill to change, and its customer's name (picked in Node by index). */
   pick(i) {

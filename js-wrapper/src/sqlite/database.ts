@@ -22,6 +22,8 @@ export class WorkerSqlDatabase implements SqlDatabase {
   private readonly live = new Set<LiveSqlQuery<unknown>>();
   private readonly collections: string[];
   private stopFeed: (() => void) | null = null;
+  /** The first batch (every document) applied. */
+  private loaded: Promise<unknown> = Promise.resolve();
   private broken: SyncError | null = null;
   private closing: Promise<void> | null = null;
 
@@ -33,14 +35,16 @@ export class WorkerSqlDatabase implements SqlDatabase {
       ev.preventDefault();
       this.fail(new SyncError('internal', `the SQLite worker failed: ${ev.message || 'could not load'}`));
     };
-    this.ready = this.call<OpenInfo>({
+    const opened = this.call<OpenInfo>({
       type: 'open', collections: this.collections, schema: options.schema ?? {}, indexes: options.indexes ?? {}, storage: options.storage ?? 'auto',
-    }).then((info) => (this.info = Object.freeze({ ...info })));
-    // Unhandled when the app only uses query()/watch(): their own promises carry the failure.
-    this.ready.catch(() => {});
+    });
     // Started now, in the same task as the open request: the first batch (every document)
     // follows it in the worker's queue, and no change is missed in between.
     this.stopFeed = startFeed(client, this.collections, (rows, reset) => this.send(rows, reset));
+    // Ready once that first batch is in the tables, not merely once SQLite is open.
+    this.ready = Promise.all([opened, this.loaded]).then(([info]) => (this.info = Object.freeze({ ...info })));
+    // Unhandled when the app only uses query()/watch(): their own promises carry the failure.
+    this.ready.catch(() => {});
   }
 
   query<Row = Record<string, unknown>>(sql: string, params?: SqlParams): Promise<SqlResult<Row>> {
@@ -76,7 +80,9 @@ export class WorkerSqlDatabase implements SqlDatabase {
     // The worker re-runs the statements the batch can change (rows came or went, or columns
     // they read changed) right after applying it, and answers with their new results.
     const live = [...this.live].map((q) => q.statement).filter((s): s is LiveStatement => s !== null);
-    this.call<ApplyOutput>({ type: 'apply', rows, reset, live }).then((out) => {
+    const applied = this.call<ApplyOutput>({ type: 'apply', rows, reset, live });
+    if (reset) this.loaded = applied;
+    applied.then((out) => {
       for (const q of [...this.live]) {
         const r = out.results[q.id];
         if (r) q.deliver(r);
