@@ -1,7 +1,7 @@
 // `npm run bench`: every benchmark (bench/README.md), each against its peers in the same run.
 //   node bench/run.mjs            full run, writes docs/benchmarks.md
 //   node bench/run.mjs --quick    small sizes (< 2 min), prints only (add --write to write)
-//   node bench/run.mjs --only=apply,size   a subset (prints only unless --write)
+//   node bench/run.mjs --only=apply,sql    a subset (prints only unless --write)
 //   node bench/run.mjs --json=PATH  also dump the raw results (used by tests/bench)
 // Peers are installed into bench/node_modules from bench/package-lock.json on first use.
 // Each suite runs in its own child process; servers and browsers it starts are stopped by it.
@@ -17,9 +17,9 @@ const quick = args.includes('--quick');
 const only = (args.find((a) => a.startsWith('--only=')) ?? '').slice(7).split(',').filter(Boolean);
 const jsonOut = (args.find((a) => a.startsWith('--json=')) ?? '').slice(7);
 const write = args.includes('--write') || (!quick && only.length === 0);
-const SUITES = ['apply', 'boundary', 'fanout', 'browser', 'size', 'cluster'];
+const SUITES = ['apply', 'boundary', 'fanout', 'browser', 'size', 'cluster', 'sql'];
 const suites = only.length ? SUITES.filter((s) => only.includes(s)) : SUITES;
-const LIMIT_S = { apply: 400, boundary: 200, fanout: 400, browser: 600, size: 120, cluster: 300 };
+const LIMIT_S = { apply: 400, boundary: 200, fanout: 400, browser: 600, size: 120, cluster: 300, sql: 400 };
 
 function sh(cmd, cmdArgs, opts = {}) {
   const r = spawnSync(cmd, cmdArgs, { stdio: 'inherit', cwd: REPO_ROOT, ...opts });
@@ -48,9 +48,10 @@ function setup() {
     sh('bash', ['scripts/build.sh'], { env: { ...process.env, SYNCLINE_SKIP_DEMO: '1' } });
   }
   // 3. The Chromium page bundle (Vite), rebuilt when its sources or the package changed.
-  if (suites.includes('browser')) {
-    const out = join(BENCH_DIR, 'browser', 'dist', 'index.html');
-    const newest = Math.max(...['main.js', 'index.html', 'vite.config.mjs'].map((f) => mtime(join(BENCH_DIR, 'browser', f))), mtime(join(REPO_ROOT, 'js-wrapper', 'dist', 'index.js')), mtime(join(REPO_ROOT, 'js-wrapper', 'dist', 'syncline.wasm')), mtime(join(REPO_ROOT, 'js-wrapper', 'dist', 'client.js')));
+  if (suites.includes('browser') || suites.includes('sql')) {
+    const out = join(BENCH_DIR, 'browser', 'dist', 'sql.html');
+    const pkg = ['index.js', 'syncline.wasm', 'client.js', 'sqlite/index.js', 'sqlite/worker.js', 'sqlite/mirror.js'].map((f) => mtime(join(REPO_ROOT, 'js-wrapper', 'dist', f)));
+    const newest = Math.max(...['main.js', 'index.html', 'sql.js', 'sql.html', 'vite.config.mjs'].map((f) => mtime(join(BENCH_DIR, 'browser', f))), ...pkg);
     if (mtime(out) < newest) {
       console.log('[bench] building the Chromium page bundle (vite)');
       sh(process.execPath, ['-e', `import('vite').then((v) => v.build({ configFile: ${JSON.stringify(join(BENCH_DIR, 'browser', 'vite.config.mjs'))} }))`]);

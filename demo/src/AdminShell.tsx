@@ -20,6 +20,7 @@ import { Leads } from './pages/Leads';
 import { Orders } from './pages/Orders';
 import { Ledger } from './pages/Ledger';
 import { Realtime } from './pages/Realtime';
+import { Reports } from './pages/Reports';
 
 const NAV: { path: string; label: string; icon: string; page: () => ReactNode }[] = [
   { path: '/', label: 'Dashboard', icon: '◧', page: () => <Dashboard /> },
@@ -30,6 +31,7 @@ const NAV: { path: string; label: string; icon: string; page: () => ReactNode }[
   { path: '/leads', label: 'Leads', icon: '◎', page: () => <Leads /> },
   { path: '/orders', label: 'Orders', icon: '➜', page: () => <Orders /> },
   { path: '/ledger', label: 'Ledger', icon: '≡', page: () => <Ledger /> },
+  { path: '/reports', label: 'Reports', icon: '▥', page: () => <Reports /> },
   { path: '/realtime', label: 'Realtime lab', icon: '⚡', page: () => <Realtime /> },
 ];
 

@@ -51,6 +51,7 @@ import type {
   AggregateOptions,
   ClientOptions,
   CollectionHandle,
+  ChangedDocument,
   DocumentChange,
   PublishedEvent,
   EventsSnapshot,
@@ -683,6 +684,7 @@ class Client implements SyncClient, RoleHost {
       update: w.update,
       delete: w.delete,
       get: (id) => this.views.frozenDoc<T>(name, id),
+      getMany: (ids) => this.views.frozenMany<T>(name, ids),
       all: () => this.views.all<T>(name),
       document: (id) => this.views.document<T>(name, id),
       observe: () => this.query<T>(name),
@@ -711,6 +713,10 @@ class Client implements SyncClient, RoleHost {
       this.syncChangeDetail();
       return removed;
     };
+  }
+
+  onChanges(listener: (changes: readonly ChangedDocument[]) => void): () => void {
+    return this.views.onChanges(listener);
   }
 
   private syncChangeDetail(): void {

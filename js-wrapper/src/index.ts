@@ -14,6 +14,7 @@ export type {
   CollectionHandle,
   ConnectionStatus,
   DeleteOptions,
+  ChangedDocument,
   DocumentChange,
   EventsSnapshot,
   FieldInput,

@@ -154,6 +154,8 @@ export interface CollectionHandle<T = Record<string, unknown>> {
   update(id: string, patch: UpdatePatch<T>, options?: UpdateOptions): PendingWrite;
   delete(id: string, options?: DeleteOptions): PendingWrite;
   get(id: string): SyncDocument<T> | null;
+  /** Several documents in one call, in the order asked (null where none is visible). */
+  getMany(ids: readonly string[]): readonly (SyncDocument<T> | null)[];
   all(): readonly SyncDocument<T>[];
   /** Observable of one document (null when absent). */
   document(id: string): Observable<SyncDocument<T> | null>;
@@ -208,6 +210,13 @@ export interface DocumentChange<T = Record<string, unknown>> {
   pending: boolean;
 }
 
+/** A document that one change of the view touched: which one, not how (read it with
+ * `collection(c).get(id)` or `getMany(ids)`). What `onChanges` delivers. */
+export interface ChangedDocument {
+  readonly collection: string;
+  readonly id: string;
+}
+
 /** An application event published through the server (`client.publish`, or the server's
  * `POST /v1/events`): what `onEvent` and `useEventListener` deliver. Not a document change. */
 export interface PublishedEvent {
@@ -236,6 +245,10 @@ export interface SyncClient {
   readonly events: Observable<EventsSnapshot>;
   /** Called for every visible document change (local or remote). */
   onDocumentChange(listener: (e: DocumentChange) => void): () => void;
+  /** Called once per change of the view (a local write, a transaction, a server frame, a
+   * rollback) with the documents it touched, ids only. Cheaper than onDocumentChange, which
+   * makes the engine compute before/after for every change while a listener exists. */
+  onChanges(listener: (changes: readonly ChangedDocument[]) => void): () => void;
   /** Called for every custom event from the server. */
   onEvent(listener: (e: PublishedEvent) => void): () => void;
   publish(name: string, data?: Record<string, unknown>, target?: { collection?: string; id?: string }): Promise<{ seq: number }>;

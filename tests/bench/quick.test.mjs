@@ -43,6 +43,7 @@ test('npm run bench -- --quick runs every benchmark and reports sane numbers', {
       '5. Cold start in Chromium',
       '6. Size and memory',
       '7. Scale-out',
+      '8. Live SQL in Chromium',
     ];
     for (const t of titles) {
       const at = r.out.indexOf(`## ${t}`);
@@ -53,7 +54,7 @@ test('npm run bench -- --quick runs every benchmark and reports sane numbers', {
 
     const { results, failures } = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
     assert.deepEqual(failures, []);
-    assert.deepEqual(results.map((x) => x.id), ['apply', 'boundary', 'fanout', 'e2e', 'cold', 'size', 'cluster']);
+    assert.deepEqual(results.map((x) => x.id), ['apply', 'boundary', 'fanout', 'e2e', 'cold', 'size', 'cluster', 'sql']);
     for (const res of results) {
       assert.ok(res.targets.length > 0, `${res.id}: no targets`);
       for (const t of res.targets) assert.equal(typeof t.met, 'boolean', `${res.id}: target without a verdict`);
@@ -91,6 +92,7 @@ test('npm run bench -- --quick runs every benchmark and reports sane numbers', {
       'live allocations / raw JSON': by.size.heapInUseFactor,
     };
     for (const row of by.e2e.rows) positive[`e2e ${row.path} p50`] = row.p50;
+    for (const k of ['sql-top', 'sql-join', 'engine-top', 'engine-join', 'plain-top', 'plain-join', 'query-top', 'query-join']) positive[`live SQL ${k} p50`] = by.sql[k];
     for (const k of ['syncline', 'synclineFromScript', 'dexie', 'dexieIndexed']) for (const v of by.cold[k]) positive[`cold start ${k}`] = v;
     for (const [name, v] of Object.entries(positive)) assert.ok(typeof v === 'number' && Number.isFinite(v) && v > 0, `${name} = ${v}`);
   } finally {

@@ -26,6 +26,7 @@ let mirror;
 let batches;
 let stop;
 let otherMid = 0;
+const reads = { get: 0, getMany: 0 };
 
 const byOther = (mutations) => api(server, 'POST', '/v1/mutations', {
   token: other, body: { client: 'feed-other', mutations: mutations.map((m) => ({ mid: ++otherMid, ...m })) },
@@ -49,7 +50,13 @@ before(async () => {
   await until(() => client.status.isConnected && client.collection('bills').get('b1') && client.collection('customers').get('c1'), 10000, 'the seeded documents');
   mirror = new SqlMirror(sqlite3, new sqlite3.oo1.DB(':memory:', 'c'), tableSpecs(COLLECTIONS, { bills: { total: 'real', number: 'text' } }));
   batches = [];
-  stop = startFeed(client, COLLECTIONS, (rows, reset) => {
+  // The feed sees the client through this view, which counts how it reads documents.
+  const counting = Object.create(client);
+  counting.collection = (name) => {
+    const h = client.collection(name);
+    return { ...h, get: (id) => (reads.get++, h.get(id)), getMany: (ids) => (reads.getMany++, h.getMany(ids)) };
+  };
+  stop = startFeed(counting, COLLECTIONS, (rows, reset) => {
     batches.push({ rows, reset });
     mirror.apply(rows, reset);
   });
@@ -83,6 +90,30 @@ test("a transaction is one batch of pending rows; the server's answer clears pen
   await tx;
   await until(() => rows('SELECT count(*) AS n FROM bills WHERE pending')[0].n === 0, 5000, 'confirmed');
   assert.ok(rows("SELECT min(version) AS v FROM bills WHERE id IN ('b2', 'b3', 'b4')")[0].v > 0, 'server versions');
+});
+
+test('the feed leaves change detail off and reads a batch with one getMany per collection', async () => {
+  // The client's private state, read here only to show the engine is not asked for before/after.
+  assert.equal(client.views.wantsChangeDetail, false);
+  reads.get = 0;
+  reads.getMany = 0;
+  const n = batches.length;
+  client.transaction((t) => {
+    t.collection('bills').update('b2', { total: 20 });
+    t.collection('bills').update('b3', { total: 30 });
+    t.collection('customers').update('c1', { name: 'Ada L' });
+  }).catch(() => {});
+  await nextTask();
+  assert.equal(batches.length, n + 1);
+  assert.deepEqual(reads, { get: 0, getMany: 2 }, 'one getMany for bills, one for customers');
+  assert.deepEqual(rows("SELECT id, total FROM bills WHERE id IN ('b2', 'b3') ORDER BY id"), [{ id: 'b2', total: 20 }, { id: 'b3', total: 30 }]);
+  assert.deepEqual(rows("SELECT fields ->> '$.name' AS name FROM customers WHERE id = 'c1'"), [{ name: 'Ada L' }]);
+  await until(() => rows('SELECT count(*) AS n FROM bills WHERE pending')[0].n === 0, 5000, 'confirmed');
+  client.transaction((t) => {
+    t.collection('bills').update('b2', { total: 2 });
+    t.collection('bills').update('b3', { total: 3 });
+  }).catch(() => {});
+  await until(() => rows('SELECT count(*) AS n FROM bills WHERE pending')[0].n === 0 && rows("SELECT total FROM bills WHERE id = 'b3'")[0].total === 3, 5000, 'put back');
 });
 
 test('a document written twice in one task crosses once, as it ends', async () => {

@@ -58,13 +58,16 @@ test('a batch updates, deletes (fields null), and a reset replaces every table',
   const m = mirror();
   m.apply([bill('b1', { total: 1 }), bill('b2', { total: 2 }), customer('c1', 'Ada')], false);
   const touched = m.apply([bill('b1', { total: 10 }, { version: 2 }), { collection: 'bills', id: 'b2', version: 0, pending: false, fields: null }], false);
-  assert.deepEqual(touched, ['bills']);
+  assert.deepEqual(touched, { bills: { rows: true, columns: ['version', 'fields', 'total'] } }, 'b2 went; b1 changed these columns');
   assert.deepEqual(m.query('SELECT id, total, version FROM bills').rows, [{ id: 'b1', total: 10, version: 2 }]);
   const all = m.apply([bill('b9', { total: 9 })], true);
-  assert.deepEqual(all.sort(), ['bills', 'customers', 'products']);
+  assert.deepEqual(Object.keys(all).sort(), ['bills', 'customers', 'products']);
+  assert.ok(Object.values(all).every((c) => c.rows), 'a reset changes every table');
   assert.deepEqual(m.query('SELECT id FROM bills').rows, [{ id: 'b9' }]);
   assert.deepEqual(m.query('SELECT count(*) AS n FROM customers').rows, [{ n: 0 }]);
-  assert.deepEqual(m.apply([{ collection: 'unknown', id: 'x', version: 1, pending: false, fields: {} }], false), [], 'a collection without a table is ignored');
+  assert.deepEqual(m.apply([{ collection: 'unknown', id: 'x', version: 1, pending: false, fields: {} }], false), {}, 'a collection without a table is ignored');
+  assert.deepEqual(m.apply([bill('b9', { total: 9 })], false), {}, 'a row sent as it is changes nothing');
+  assert.deepEqual(m.apply([{ collection: 'bills', id: 'nope', version: 0, pending: false, fields: null }], false), {}, 'nor does deleting a row that is not there');
   m.close();
 });
 
@@ -96,5 +99,26 @@ test('the schema is checked: unknown collections, fixed column names, bad identi
   bad({ bills: { version: 'integer' } }, 'schema.bills.version');
   bad({ bills: { 'a b': 'text' } }, 'schema.bills.a b');
   bad({ bills: { total: 'money' } }, 'schema.bills.total');
-  assert.deepEqual(tableSpecs(['bills'], { bills: { total: 'real' } }), [{ name: 'bills', columns: [{ name: 'total', type: 'real' }] }]);
+  assert.deepEqual(tableSpecs(['bills'], { bills: { total: 'real' } }), [{ name: 'bills', columns: [{ name: 'total', type: 'real' }], indexes: [] }]);
+  const badIndex = (indexes, field) => assert.throws(() => tableSpecs(['bills'], { bills: { total: 'real' } }, indexes), (e) => e instanceof SyncError && e.code === 'invalid_options' && e.field === field);
+  badIndex({ orders: [['total']] }, 'indexes.orders');
+  badIndex({ bills: [['total', 'nope']] }, 'indexes.bills[0]');
+  badIndex({ bills: [['fields']] }, 'indexes.bills[0]');
+  badIndex({ bills: [[]] }, 'indexes.bills[0]');
+  badIndex({ bills: ['total'] }, 'indexes.bills[0]');
+  assert.deepEqual(tableSpecs(['bills'], { bills: { total: 'real' } }, { bills: [['pending', 'total']] })[0].indexes, [['pending', 'total']]);
+});
+
+test('declared indexes exist and SQLite uses them; statements are prepared once per text', () => {
+  const m = new SqlMirror(sqlite3, new sqlite3.oo1.DB(':memory:', 'c'), tableSpecs(['bills'], { bills: { total: 'real', branch: 'text' } }, { bills: [['branch', 'total']] }));
+  m.apply([bill('b1', { total: 1, branch: 'n' }), bill('b2', { total: 2, branch: 's' })], true);
+  const plan = m.query("EXPLAIN QUERY PLAN SELECT id FROM bills WHERE branch = 'n' ORDER BY total DESC").rows.map((r) => r.detail).join('; ');
+  assert.match(plan, /USING INDEX bills_by_branch_total \(branch=\?\)/);
+  assert.doesNotMatch(plan, /TEMP B-TREE/, 'the index gives the order');
+  const sql = 'SELECT id FROM bills WHERE total > ? ORDER BY id';
+  assert.deepEqual(m.query(sql, [0]).rows, [{ id: 'b1' }, { id: 'b2' }]);
+  // A cached statement keeps nothing bound from the run before.
+  assert.deepEqual(m.query(sql, [1]).rows, [{ id: 'b2' }]);
+  assert.deepEqual(m.query(sql).rows, [], 'run without parameters: NULL, not the last run\'s value');
+  m.close();
 });

@@ -41,7 +41,7 @@ function sqlStore<Row>(slot: LiveSlot<LiveSql<Row>>) {
 }
 
 /**
- * Rows of a read-only statement, live: it runs again when a collection it reads changes
+ * Rows of a read-only statement, live: it runs again when a change touches rows or columns it reads
  * (local writes, the server's changes, other tabs' writes, rollbacks), and only then.
  *
  * ```tsx

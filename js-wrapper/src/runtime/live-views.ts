@@ -5,7 +5,7 @@ import type { EngineOutput, SyncDocument } from '../engine.js';
 import type { SyncEngine } from '../engine.js';
 import { deepFreeze, Subject } from '../observable.js';
 import type {
-  AggregateOptions, DocumentChange, LiveAggregate, LiveQuery, Observable, PublishedEvent, QueryOptions,
+  AggregateOptions, ChangedDocument, DocumentChange, LiveAggregate, LiveQuery, Observable, PublishedEvent, QueryOptions,
 } from '../types.js';
 
 export interface LiveViewsDeps {
@@ -26,6 +26,7 @@ export class LiveViews {
   private readonly aggregates = new Map<number, { refresh(): void }>();
   private readonly docSubjects = new Map<string, Subject<SyncDocument | null>>();
   private readonly docListeners = new Set<(e: DocumentChange) => void>();
+  private readonly changeListeners = new Set<(changes: readonly ChangedDocument[]) => void>();
   private readonly eventListeners = new Set<(e: PublishedEvent) => void>();
 
   constructor(private readonly deps: LiveViewsDeps) {}
@@ -50,6 +51,12 @@ export class LiveViews {
         for (const l of [...this.docListeners]) l(ev);
       }
     }
+    // Which documents, not how: built from what every output carries, so it costs the engine
+    // nothing more (no change detail) and a listener reads what it needs in one getMany.
+    if (this.changeListeners.size && out.changes.length) {
+      const changed = Object.freeze(out.changes.map((c) => Object.freeze({ collection: c.collection, id: c.id })));
+      for (const l of [...this.changeListeners]) l(changed);
+    }
     for (const id of out.queries) this.queries.get(id)?.refresh();
     for (const id of out.aggregates) this.aggregates.get(id)?.refresh();
     for (const e of out.events) for (const l of [...this.eventListeners]) l(deepFreeze(e as PublishedEvent));
@@ -60,6 +67,12 @@ export class LiveViews {
     return d ? deepFreeze(d) : null;
   }
 
+  /** Several documents of one collection in one engine call, in the order asked. */
+  frozenMany<T>(collection: string, ids: readonly string[]): readonly (SyncDocument<T> | null)[] {
+    if (ids.length === 0) return Object.freeze([]);
+    return deepFreeze(this.deps.engine().getMany<T>(collection, ids));
+  }
+
   all<T>(collection: string): readonly SyncDocument<T>[] {
     return deepFreeze(this.deps.engine().documents<T>(collection));
   }
@@ -68,6 +81,13 @@ export class LiveViews {
   onDocumentChange(listener: (e: DocumentChange) => void): () => boolean {
     this.docListeners.add(listener);
     return () => this.docListeners.delete(listener);
+  }
+
+  /** Called once per engine output that changed documents, with their ids only. Unlike
+   * onDocumentChange it does not make the engine produce before/after. */
+  onChanges(listener: (changes: readonly ChangedDocument[]) => void): () => boolean {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
   }
 
   onEvent(listener: (e: PublishedEvent) => void): () => boolean {

@@ -1,12 +1,13 @@
 // Layer: js-wrapper/sqlite, page side. The SqlDatabase an app gets from attachSql: talks to the
 // SQLite worker (one request per message, replies matched by id), feeds it the client's change
-// batches, and tells live statements which collections each batch touched.
+// batches with the list of live statements, and hands each statement the new answer the worker
+// sends back with the batch that changed it.
 import { fromWire, SyncError } from '../errors.js';
 import { deepFreeze } from '../observable.js';
 import type { SyncClient } from '../types.js';
 import { startFeed } from './feed.js';
 import { LiveSqlQuery } from './live-sql.js';
-import type { MirrorRow, OpenInfo, QueryOutput, SqlParams, WorkerReply, WorkerRequest } from './protocol.js';
+import type { ApplyOutput, LiveStatement, MirrorRow, OpenInfo, QueryOutput, SqlParams, WorkerReply, WorkerRequest } from './protocol.js';
 import type { LiveSql, SqlDatabase, SqlInfo, SqlOptions, SqlResult } from './types.js';
 
 // A request before call() numbers it (Omit over each member of the union, not the union).
@@ -21,6 +22,8 @@ export class WorkerSqlDatabase implements SqlDatabase {
   private readonly live = new Set<LiveSqlQuery<unknown>>();
   private readonly collections: string[];
   private stopFeed: (() => void) | null = null;
+  /** The first batch (every document) applied. */
+  private loaded: Promise<unknown> = Promise.resolve();
   private broken: SyncError | null = null;
   private closing: Promise<void> | null = null;
 
@@ -32,14 +35,16 @@ export class WorkerSqlDatabase implements SqlDatabase {
       ev.preventDefault();
       this.fail(new SyncError('internal', `the SQLite worker failed: ${ev.message || 'could not load'}`));
     };
-    this.ready = this.call<OpenInfo>({
-      type: 'open', collections: this.collections, schema: options.schema ?? {}, storage: options.storage ?? 'auto',
-    }).then((info) => (this.info = Object.freeze({ ...info })));
-    // Unhandled when the app only uses query()/watch(): their own promises carry the failure.
-    this.ready.catch(() => {});
+    const opened = this.call<OpenInfo>({
+      type: 'open', collections: this.collections, schema: options.schema ?? {}, indexes: options.indexes ?? {}, storage: options.storage ?? 'auto',
+    });
     // Started now, in the same task as the open request: the first batch (every document)
     // follows it in the worker's queue, and no change is missed in between.
     this.stopFeed = startFeed(client, this.collections, (rows, reset) => this.send(rows, reset));
+    // Ready once that first batch is in the tables, not merely once SQLite is open.
+    this.ready = Promise.all([opened, this.loaded]).then(([info]) => (this.info = Object.freeze({ ...info })));
+    // Unhandled when the app only uses query()/watch(): their own promises carry the failure.
+    this.ready.catch(() => {});
   }
 
   query<Row = Record<string, unknown>>(sql: string, params?: SqlParams): Promise<SqlResult<Row>> {
@@ -54,13 +59,15 @@ export class WorkerSqlDatabase implements SqlDatabase {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      // Detached at once: an attachSql for this client from now on starts a new database
+      // instead of getting this closing one (a component that unmounts and mounts again).
+      this.onClosed();
       this.stopFeed?.();
       this.stopFeed = null;
       for (const q of [...this.live]) q.close();
       await this.call({ type: 'close' }).catch(() => {});
       this.worker.terminate();
       this.fail(new SyncError('closed', 'the SQL database was closed'));
-      this.onClosed();
     })();
     return this.closing;
   }
@@ -70,12 +77,20 @@ export class WorkerSqlDatabase implements SqlDatabase {
   }
 
   private send(rows: MirrorRow[], reset: boolean): void {
-    this.call({ type: 'apply', rows, reset }).catch((e: SyncError) => {
+    // The worker re-runs the statements the batch can change (rows came or went, or columns
+    // they read changed) right after applying it, and answers with their new results.
+    const live = [...this.live].map((q) => q.statement).filter((s): s is LiveStatement => s !== null);
+    const applied = this.call<ApplyOutput>({ type: 'apply', rows, reset, live });
+    if (reset) this.loaded = applied;
+    applied.then((out) => {
+      for (const q of [...this.live]) {
+        const r = out.results[q.id];
+        if (r) q.deliver(r);
+      }
+    }, (e: SyncError) => {
       // The mirror no longer matches the replica; say so on every live statement.
       if (e.code !== 'closed') this.fail(e);
     });
-    const touched = new Set(reset ? this.collections : rows.map((r) => r.collection));
-    for (const q of [...this.live]) q.changed(touched);
   }
 
   private call<T>(req: Request): Promise<T> {

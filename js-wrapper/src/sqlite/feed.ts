@@ -2,13 +2,18 @@
 // every visible document when it starts, then the documents each engine output changed (local
 // writes, server changes, rollbacks of rejected writes, other tabs' pending writes), read back
 // as they now are. Depends only on the public client API.
+//
+// It listens with `onChanges` (ids only), not `onDocumentChange`: the latter makes the engine
+// compute before/after for every change of every collection while it is subscribed, which the
+// mirror never needs, since it reads the documents back anyway: one `getMany` per collection
+// and batch, not one `get` per document.
+import type { SyncDocument } from '../engine.js';
 import type { SyncClient } from '../types.js';
 import type { MirrorRow } from './protocol.js';
 
 export type SendBatch = (rows: MirrorRow[], reset: boolean) => void;
 
-function rowOf(client: SyncClient, collection: string, id: string): MirrorRow {
-  const d = client.collection(collection).get(id);
+function rowOf(collection: string, id: string, d: SyncDocument | null | undefined): MirrorRow {
   if (!d || d.deleted) return { collection, id, version: 0, pending: false, fields: null };
   return { collection, id, version: d.version, pending: d.pending === true, fields: d.fields };
 }
@@ -16,12 +21,13 @@ function rowOf(client: SyncClient, collection: string, id: string): MirrorRow {
 /**
  * Starts feeding `send`; returns the function that stops it. Changes are gathered until the
  * current task's microtasks run, so one engine output (a server frame of 500 documents, a
- * transaction, a rollback) crosses to the worker as one batch; a document changed twice in it
- * is sent once, as it is at the end.
+ * transaction, a rollback), or several in one task, cross to the worker as one batch; a
+ * document changed twice in it is sent once, as it is at the end.
  */
 export function startFeed(client: SyncClient, collections: readonly string[], send: SendBatch): () => void {
   const wanted = new Set(collections);
-  let dirty = new Map<string, { collection: string; id: string }>();
+  // Per collection, the ids changed since the last flush.
+  let dirty = new Map<string, Set<string>>();
   let scheduled = false;
   let stopped = false;
   const flush = () => {
@@ -29,21 +35,29 @@ export function startFeed(client: SyncClient, collections: readonly string[], se
     if (stopped || dirty.size === 0) return;
     const batch = dirty;
     dirty = new Map();
-    send([...batch.values()].map((k) => rowOf(client, k.collection, k.id)), false);
+    const rows: MirrorRow[] = [];
+    for (const [collection, idSet] of batch) {
+      const ids = [...idSet];
+      const docs = client.collection(collection).getMany(ids);
+      ids.forEach((id, i) => rows.push(rowOf(collection, id, docs[i])));
+    }
+    send(rows, false);
   };
-  const off = client.onDocumentChange((e) => {
-    if (!wanted.has(e.collection)) return;
-    dirty.set(`${e.collection}/${e.id}`, { collection: e.collection, id: e.id });
-    if (!scheduled) {
+  const off = client.onChanges((changes) => {
+    for (const c of changes) {
+      if (!wanted.has(c.collection)) continue;
+      let ids = dirty.get(c.collection);
+      if (!ids) dirty.set(c.collection, (ids = new Set()));
+      ids.add(c.id);
+    }
+    if (!scheduled && dirty.size) {
       scheduled = true;
       queueMicrotask(flush);
     }
   });
   const all: MirrorRow[] = [];
   for (const c of collections) {
-    for (const d of client.collection(c).all()) {
-      all.push({ collection: c, id: d.id, version: d.version, pending: d.pending === true, fields: d.fields });
-    }
+    for (const d of client.collection(c).all()) all.push(rowOf(c, d.id, d));
   }
   send(all, true);
   return () => {

@@ -17,13 +17,13 @@ import { tableSpecs } from './schema.js';
 import type { SqlDatabase, SqlOptions } from './types.js';
 
 export type {
-  LiveSql, SqlColumnType, SqlDatabase, SqlInfo, SqlOptions, SqlParams, SqlResult, SqlSchema, SqlState, SqlStorage,
+  LiveSql, SqlColumnType, SqlDatabase, SqlIndexes, SqlInfo, SqlOptions, SqlParams, SqlResult, SqlSchema, SqlState, SqlStorage,
 } from './types.js';
 
 /**
  * The SQL database of `client`, started now (its worker loads SQLite and the tables fill from
  * the replica; `ready` says when). One per client: a second call returns the first one.
- * Throws `invalid_options` for a schema that names unknown collections or bad columns.
+ * Throws `invalid_options` for a schema or indexes that name unknown collections or columns.
  */
 export function attachSql(client: SyncClient, options: SqlOptions = {}): SqlDatabase {
   const existing = sqlOf(client);
@@ -32,7 +32,7 @@ export function attachSql(client: SyncClient, options: SqlOptions = {}): SqlData
     throw new SyncError('invalid_options', 'syncline/sqlite needs Web Workers (a browser page)');
   }
   // Checked here too, so a bad schema throws at the call instead of failing `ready`.
-  tableSpecs(client.options.collections, options.schema);
+  tableSpecs(client.options.collections, options.schema, options.indexes);
   const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'syncline-sqlite' });
   const db = new WorkerSqlDatabase(client, options, worker, () => {
     if (sqlOf(client) === db) setSqlOf(client, null);

@@ -1,9 +1,10 @@
-// Layer: js-wrapper/sqlite, page side. One live statement: runs it, keeps the answer as a frozen
-// state, and runs it again only when a collection it reads changed. One run is in flight at a
-// time; changes meanwhile make one more run after it, not one per change.
-import { SyncError } from '../errors.js';
+// Layer: js-wrapper/sqlite, page side. One live statement: runs it once, keeps the answer as a
+// frozen state, then takes the new answers the worker sends with the change batches that can
+// change it (the worker decides and re-runs: dependencies.ts, mirror.ts), so a refresh is one
+// round trip to the worker, not two.
+import { fromWire, SyncError } from '../errors.js';
 import { deepFreeze, Subject } from '../observable.js';
-import type { QueryOutput, SqlParams } from './protocol.js';
+import type { LiveStatement, QueryOutput, RunFailure, SqlParams } from './protocol.js';
 import type { LiveSql, SqlResult, SqlState } from './types.js';
 
 export interface LiveSqlRunner {
@@ -15,41 +16,54 @@ const LOADING: SqlState<never> = Object.freeze({ result: null, error: null, load
 // BigInt (an INTEGER beyond 2^53) has no JSON form of its own.
 const jsonOf = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x));
 
+let nextId = 1;
+
 export class LiveSqlQuery<Row> implements LiveSql<Row> {
+  /** Names this statement in the batches' re-run lists and their answers. */
+  readonly id = nextId++;
   private readonly subject = new Subject<SqlState<Row>>(LOADING as SqlState<Row>);
-  private tables: ReadonlySet<string> | null = null;
-  private running = false;
-  private again = false;
+  /** Its first run failed: SQLite refused it, and the tables' shape never changes, so it would
+   * fail again. It is left out of the batches' re-runs. */
+  private refused = false;
   private closed = false;
   private lastJson = '';
 
   constructor(
-    private readonly runner: LiveSqlRunner,
+    runner: LiveSqlRunner,
     private readonly sql: string,
     private readonly params: SqlParams | undefined,
     private readonly onClose: (q: LiveSqlQuery<Row>) => void,
   ) {
-    void this.rerun();
+    runner.run(sql, params).then((out) => this.deliver(out), (e: unknown) => {
+      this.refused = true;
+      this.fail(e instanceof SyncError ? e : new SyncError('internal', e instanceof Error ? e.message : String(e), { cause: e }));
+    });
   }
 
   getSnapshot = (): SqlState<Row> => this.subject.getSnapshot();
   subscribe = (listener: () => void): (() => void) => this.subject.subscribe(listener);
 
-  /** These collections changed. A statement that failed is not run again: the tables' shape
-   * never changes, so neither would its error. */
-  changed(collections: ReadonlySet<string>): void {
+  /** What the worker re-runs after a batch, or null while it should not (refused, closed). */
+  get statement(): LiveStatement | null {
+    if (this.closed || this.refused) return null;
+    return { id: this.id, sql: this.sql, params: this.params };
+  }
+
+  /** A new answer: from the first run, or the worker's re-run after a batch. Answers arrive in
+   * the order the worker made them (it handles one request at a time), so the last one wins. */
+  deliver(out: QueryOutput | RunFailure): void {
     if (this.closed) return;
-    if (!this.tables) {
-      // The first run is in flight and may have been sent before this change: run once more.
-      if (this.running) this.again = true;
+    if ('code' in out) {
+      this.fail(fromWire(out.code, out.message));
       return;
     }
-    for (const t of this.tables) {
-      if (collections.has(t)) {
-        void this.rerun();
-        return;
-      }
-    }
+    // Same rows as last time (a change to a row this statement filters out, say): keep the
+    // state object, so React does not re-render.
+    const json = jsonOf([out.columns, out.rows]);
+    if (json === this.lastJson) return;
+    this.lastJson = json;
+    const result = deepFreeze({ columns: out.columns, rows: out.rows, tables: out.tables }) as SqlResult<Row>;
+    this.subject.set(Object.freeze({ result, error: null, loading: false }));
   }
 
   close(): void {
@@ -58,42 +72,9 @@ export class LiveSqlQuery<Row> implements LiveSql<Row> {
     this.onClose(this);
   }
 
-  private async rerun(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    try {
-      do {
-        this.again = false;
-        await this.runOnce();
-      } while (this.again && !this.closed);
-    } finally {
-      this.running = false;
-    }
-  }
-
-  private async runOnce(): Promise<void> {
-    let out: QueryOutput;
-    try {
-      out = await this.runner.run(this.sql, this.params);
-    } catch (e) {
-      if (this.closed) return;
-      const error = e instanceof SyncError ? e : new SyncError('internal', e instanceof Error ? e.message : String(e), { cause: e });
-      this.tables = null;
-      this.lastJson = '';
-      this.subject.set(Object.freeze({ result: null, error, loading: false }));
-      return;
-    }
+  private fail(error: SyncError): void {
     if (this.closed) return;
-    this.tables = new Set(out.tables);
-    // Same rows as last time (a change to a row this statement filters out, say): keep the
-    // state object, so React does not re-render.
-    const json = jsonOf([out.columns, out.rows]);
-    if (json === this.lastJson) return;
-    this.lastJson = json;
-    const result = deepFreeze({ columns: out.columns, rows: out.rows, tables: out.tables }) as SqlResult<Row>;
-    this.subject.set(Object.freeze({ result, error: null, loading: false }));
+    this.lastJson = '';
+    this.subject.set(Object.freeze({ result: null, error, loading: false }));
   }
 }

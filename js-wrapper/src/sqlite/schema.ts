@@ -12,9 +12,15 @@ export type SqlColumnType = 'text' | 'integer' | 'real' | 'boolean' | 'json';
  * `fields` JSON column: `fields ->> '$.note'`. */
 export type SqlSchema = Readonly<Record<string, Readonly<Record<string, SqlColumnType>>>>;
 
+/** Per collection, the indexes to create, each a list of columns (fixed or declared), e.g.
+ * `{ bills: [['status', 'total'], ['customer_id', 'total']] }`. */
+export type SqlIndexes = Readonly<Record<string, readonly (readonly string[])[]>>;
+
 export interface TableSpec {
   readonly name: string;
   readonly columns: readonly { readonly name: string; readonly type: SqlColumnType }[];
+  /** Each index's columns, in order. */
+  readonly indexes: readonly (readonly string[])[];
 }
 
 /** Columns every table has, in this order, before the declared ones. */
@@ -29,15 +35,37 @@ const SQL_TYPE: Readonly<Record<SqlColumnType, string>> = {
   text: 'TEXT', integer: 'INTEGER', real: 'REAL', boolean: 'INTEGER', json: 'TEXT',
 };
 
-/** The tables for `collections`, checking the schema names only those and only plain
- * identifiers (`invalid_options` otherwise). */
-export function tableSpecs(collections: readonly string[], schema: SqlSchema = {}): TableSpec[] {
-  if (!schema || typeof schema !== 'object') throw new SyncError('invalid_options', 'sqlite schema must be an object', { field: 'schema' });
-  for (const name of Object.keys(schema)) {
+function checkCollections(option: string, value: object, collections: readonly string[]): void {
+  if (!value || typeof value !== 'object') throw new SyncError('invalid_options', `sqlite ${option} must be an object`, { field: option });
+  for (const name of Object.keys(value)) {
     if (!collections.includes(name)) {
-      throw new SyncError('invalid_options', `sqlite schema names "${name}", which is not one of the client's collections`, { field: `schema.${name}` });
+      throw new SyncError('invalid_options', `sqlite ${option} names "${name}", which is not one of the client's collections`, { field: `${option}.${name}` });
     }
   }
+}
+
+/** Checks one collection's indexes name only columns its table has. */
+function indexesOf(name: string, declared: readonly string[], indexes: readonly (readonly string[])[] | undefined): string[][] {
+  if (indexes === undefined) return [];
+  if (!Array.isArray(indexes)) throw new SyncError('invalid_options', 'an index list must be an array of column lists', { field: `indexes.${name}` });
+  const known = new Set<string>([...FIXED_COLUMNS.filter((c) => c !== 'fields'), ...declared]);
+  return indexes.map((cols, i) => {
+    const field = `indexes.${name}[${i}]`;
+    if (!Array.isArray(cols) || cols.length === 0) throw new SyncError('invalid_options', 'an index is a non-empty array of column names', { field });
+    for (const c of cols) {
+      if (typeof c !== 'string' || !known.has(c)) {
+        throw new SyncError('invalid_options', `index column "${String(c)}" is not a column of ${name} (${[...known].join(', ')})`, { field });
+      }
+    }
+    return [...cols];
+  });
+}
+
+/** The tables for `collections`, checking the schema and the indexes name only those, only
+ * plain identifiers and only columns the tables have (`invalid_options` otherwise). */
+export function tableSpecs(collections: readonly string[], schema: SqlSchema = {}, indexes: SqlIndexes = {}): TableSpec[] {
+  checkCollections('schema', schema, collections);
+  checkCollections('indexes', indexes, collections);
   // Collection names are already plain identifiers (createClient checks them).
   return collections.map((name) => {
     const declared = schema[name] ?? {};
@@ -50,7 +78,7 @@ export function tableSpecs(collections: readonly string[], schema: SqlSchema = {
       if (!TYPES.has(type)) throw new SyncError('invalid_options', `column type "${String(type)}" is not one of ${[...TYPES].join(', ')}`, { field });
       return { name: col, type };
     });
-    return { name, columns };
+    return { name, columns, indexes: indexesOf(name, columns.map((c) => c.name), indexes[name]) };
   });
 }
 
@@ -64,6 +92,15 @@ export function createTableSql(t: TableSpec): string {
     ...t.columns.map((c) => `${quoteIdent(c.name)} ${SQL_TYPE[c.type]}`),
   ];
   return `CREATE TABLE ${quoteIdent(t.name)} (${cols.join(', ')})`;
+}
+
+/** The statements that create `t`'s indexes. Named after their columns, so a name says what
+ * EXPLAIN QUERY PLAN used. */
+export function createIndexSql(t: TableSpec): string[] {
+  return t.indexes.map((cols) => {
+    const name = quoteIdent(`${t.name}_by_${cols.join('_')}`);
+    return `CREATE INDEX IF NOT EXISTS ${name} ON ${quoteIdent(t.name)} (${cols.map(quoteIdent).join(', ')})`;
+  });
 }
 
 export type ColumnValue = string | number | bigint | null;

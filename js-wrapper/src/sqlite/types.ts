@@ -2,14 +2,18 @@
 import type { SyncError } from '../errors.js';
 import type { Observable } from '../types.js';
 import type { SqlParams, SqlStorage } from './protocol.js';
-import type { SqlSchema } from './schema.js';
+import type { SqlIndexes, SqlSchema } from './schema.js';
 
 export type { SqlParams, SqlStorage } from './protocol.js';
-export type { SqlColumnType, SqlSchema } from './schema.js';
+export type { SqlColumnType, SqlIndexes, SqlSchema } from './schema.js';
 
 export interface SqlOptions {
   /** Field columns per collection (the other fields stay in the `fields` JSON column). */
   schema?: SqlSchema;
+  /** Indexes per collection, each a list of its columns (`id`, `version`, `pending` or declared
+   * ones): what the statements filter, join, group or sort on. A live statement re-runs on every
+   * change of a table it reads, so an index that lets it skip most rows pays on every change. */
+  indexes?: SqlIndexes;
   /** 'auto' (default): in OPFS where this browser gives a worker synchronous access handles,
    * else in memory; 'memory': always in memory. */
   storage?: 'auto' | 'memory';

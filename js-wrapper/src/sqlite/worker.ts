@@ -7,20 +7,26 @@ import type { Sqlite3Static } from '@sqlite.org/sqlite-wasm';
 import { SyncError } from '../errors.js';
 import { SqlMirror, SqlStatementError } from './mirror.js';
 import { openDatabase } from './open-storage.js';
+import { BatchApplier } from './reruns.js';
 import type { OpenInfo, WorkerReply, WorkerRequest } from './protocol.js';
 import { tableSpecs } from './schema.js';
 
 let sqlite3: Promise<Sqlite3Static> | null = null;
 let mirror: SqlMirror | null = null;
+let batches: BatchApplier | null = null;
+/** Change batches received and not yet applied: while one waits, the one before it leaves the
+ * re-runs of live statements to it (reruns.ts). */
+let appliesWaiting = 0;
 /** Why `open` failed: every later request fails with it, not with a vaguer "not open". */
 let openFailure: unknown = null;
 
 async function open(req: Extract<WorkerRequest, { type: 'open' }>): Promise<OpenInfo> {
   sqlite3 ??= sqlite3InitModule();
   const s = await sqlite3;
-  const specs = tableSpecs(req.collections, req.schema);
+  const specs = tableSpecs(req.collections, req.schema, req.indexes);
   const { db, info } = await openDatabase(s, req.storage);
   mirror = new SqlMirror(s, db, specs);
+  batches = new BatchApplier(mirror);
   return info;
 }
 
@@ -34,12 +40,15 @@ async function handle(req: WorkerRequest): Promise<unknown> {
         throw e;
       }
     case 'apply':
-      return opened().apply(req.rows, req.reset);
+      appliesWaiting--;
+      opened();
+      return batches!.apply(req.rows, req.reset, req.live, appliesWaiting > 0);
     case 'query':
       return opened().query(req.sql, req.params);
     case 'close':
       mirror?.close();
       mirror = null;
+      batches = null;
       return null;
   }
 }
@@ -59,6 +68,7 @@ function failure(id: number, e: unknown): WorkerReply {
 let queue: Promise<void> = Promise.resolve();
 self.onmessage = (ev: MessageEvent<WorkerRequest>) => {
   const req = ev.data;
+  if (req.type === 'apply') appliesWaiting++;
   queue = queue.then(async () => {
     let reply: WorkerReply;
     try {

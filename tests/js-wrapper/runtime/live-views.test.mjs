@@ -146,3 +146,33 @@ test('events go to event listeners, frozen', () => {
   assert.equal(seen.length, 1);
   assert.ok(Object.isFrozen(seen[0].data));
 });
+
+test('change listeners get the ids of each output once, frozen, without turning change detail on', () => {
+  const t = views();
+  const seen = [];
+  const off = t.v.onChanges((changes) => seen.push(changes));
+  assert.equal(t.v.wantsChangeDetail, false, 'ids only: the engine need not compute before/after');
+  t.v.apply(out({ changes: [{ collection: 'bills', id: 'a' }, { collection: 'notes', id: 'n' }] }));
+  t.v.apply(out({ queries: [7] }));
+  t.v.apply(out({ changes: [{ collection: 'bills', id: 'b', before: null, after: { n: 1 }, pending: true }] }));
+  assert.deepEqual(seen, [
+    [{ collection: 'bills', id: 'a' }, { collection: 'notes', id: 'n' }],
+    [{ collection: 'bills', id: 'b' }],
+  ], 'one call per output that changed documents; before/after are not passed on');
+  assert.ok(Object.isFrozen(seen[0]) && Object.isFrozen(seen[0][0]));
+  assert.equal(off(), true);
+  t.v.apply(out({ changes: [{ collection: 'bills', id: 'c' }] }));
+  assert.equal(seen.length, 2, 'not called after off');
+});
+
+test('frozenMany reads several documents in one engine call, in order, null where none is', () => {
+  const t = views();
+  t.engine.put('bills', 'a', { n: 1 });
+  t.engine.put('bills', 'b', { n: 2 });
+  const docs = t.v.frozenMany('bills', ['b', 'x', 'a']);
+  assert.deepEqual(t.engine.getManyAsked, [['b', 'x', 'a']]);
+  assert.deepEqual(docs.map((d) => d?.id ?? null), ['b', null, 'a']);
+  assert.ok(Object.isFrozen(docs) && Object.isFrozen(docs[0].data));
+  assert.deepEqual(t.v.frozenMany('bills', []), []);
+  assert.equal(t.engine.getManyAsked.length, 1, 'no engine call for no ids');
+});
