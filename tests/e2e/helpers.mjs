@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 import { startServer, makeToken, testConfig, api, sleep } from '../server/helpers.mjs';
 
@@ -32,6 +33,22 @@ export async function launchBrowser() {
     rmSync(userDataDir, { recursive: true, force: true });
   };
   return { browser, close };
+}
+
+/** A server serving the harness and a browser for the tests registered after this call, both
+ * started before them and stopped after them (node:test hooks). Read `.server` and `.chrome`
+ * inside the tests. */
+export function appServerAndBrowser(opts = {}) {
+  const ctx = { server: null, chrome: null };
+  before(async () => {
+    ctx.server = await startAppServer(opts);
+    ctx.chrome = await launchBrowser();
+  });
+  after(async () => {
+    await ctx.chrome?.close();
+    await ctx.server?.cleanup();
+  });
+  return ctx;
 }
 
 /** Opens the harness page and fails the test on any page error. */

@@ -2,18 +2,17 @@
 // since (adapters/persistence.ts). A client that syncs a replica larger than the image
 // threshold stores it as an image; later changes land as records beside it; a restart without
 // a server restores image + records, newest winning, deletions kept.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startAppServer, launchBrowser, openHarness, clientOptions, waitFor, makeToken, api } from './helpers.mjs';
+import { appServerAndBrowser, openHarness, clientOptions, waitFor, makeToken, api } from './helpers.mjs';
 
 const admin = makeToken('admin-1', 'admin');
 const DOCS = 800;
-let server;
-let chrome;
+const env = appServerAndBrowser();
 let mid = 0;
 
 async function write(mutations) {
-  const r = await api(server, 'POST', '/v1/mutations', {
+  const r = await api(env.server, 'POST', '/v1/mutations', {
     token: admin, body: { client: 'image-seed', mutations: mutations.map((m) => ({ mid: ++mid, ...m })) },
   });
   assert.equal(r.status, 200, r.text);
@@ -40,19 +39,11 @@ const stored = (name) => new Promise((resolve, reject) => {
   };
 });
 
-before(async () => {
-  server = await startAppServer();
-  chrome = await launchBrowser();
-});
-after(async () => {
-  await chrome?.close();
-  await server?.cleanup();
-});
-
 test('a large replica is stored as one image; changes since are records beside it; a restart without a server restores both', async () => {
   for (let from = 0; from < DOCS; from += 400) {
     await write(Array.from({ length: 400 }, (_, k) => ({ op: 'insert', collection: 'bills', id: `img-${from + k}`, fields: { total: from + k, status: 'unpaid' } })));
   }
+  const { server, chrome } = env;
   const ctx = await chrome.browser.newContext();
   try {
     const name = 'replica-image';
