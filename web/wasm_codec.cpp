@@ -27,7 +27,7 @@ namespace {
 void append_string(std::string& out, const std::string& s) {
   for (char c : s) {
     if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
-      out += Json(s).dump();
+      out += dump_nothrow(Json(s));
       return;
     }
   }

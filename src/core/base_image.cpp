@@ -11,13 +11,13 @@ std::string encode_base_image(const Store& store) {
   store.for_each([&](const Document& d) {
     if (out.size() > 1) out += ',';
     out += R"({"collection":)";
-    out += Json(d.collection).dump();
+    out += dump_nothrow(Json(d.collection));
     out += R"(,"id":)";
-    out += Json(d.id).dump();
+    out += dump_nothrow(Json(d.id));
     out += R"(,"version":)";
     out += std::to_string(d.version);
     out += R"(,"fields":)";
-    out += d.fields.dump();
+    out += dump_nothrow(d.fields);
     if (d.deleted) out += R"(,"deleted":true)";
     out += '}';
   });

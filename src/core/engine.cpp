@@ -150,8 +150,8 @@ void Engine::emit_change(const DocKey& key, std::optional<Json> before, bool met
   const auto record = [&] {
     DocChange c{key.collection, key.id, std::nullopt, std::nullopt};
     if (change_detail_) {
-      if (b) c.before = b->dump();
-      if (a) c.after = a->dump();
+      if (b) c.before = dump_nothrow(*b);
+      if (a) c.after = dump_nothrow(*a);
     }
     out_.changes.push_back(std::move(c));
   };

@@ -35,6 +35,10 @@ inline Json::const_iterator find_renamed(const Json& j, const char* name, const 
   return it != j.end() ? it : j.find(old_name);
 }
 
+// Compact text that never throws: a string holding invalid UTF-8 (possible in state restored
+// from CBOR) is written with U+FFFD in place of the bad bytes instead of throwing.
+inline std::string dump_nothrow(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
 // Parses without throwing; returns a discarded value on malformed input.
 inline Json parse_json_nothrow(std::string_view text) {
   return Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);

@@ -15,9 +15,6 @@ namespace {
 
 bool present(const Json* j) { return j != nullptr && !j->is_discarded(); }
 
-std::string dump_nothrow(const Json& j) {
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
 
 bool is_structured(const Json& j) { return j.is_array() || j.is_object(); }
 

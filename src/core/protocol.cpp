@@ -44,9 +44,6 @@ struct Overloaded : Fs... {
 template <class... Fs>
 Overloaded(Fs...) -> Overloaded<Fs...>;
 
-std::string dump_nothrow(const Json& j) {
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
 
 Result<Json> parse_text(std::string_view text) {
   JsonParseError err = JsonParseError::None;

@@ -88,6 +88,8 @@ export class PersistenceWriter {
   private wipedAt = -Infinity;
   private storageError: { code: ErrorCode; message: string } | null = null;
   private checking = false;
+  /** The engine could not make an image once: documents are written as records. */
+  private imagesOff = false;
   /** What this tab received while following and the leader has not said it stored. */
   private readonly kept = new FollowerShare();
 
@@ -190,14 +192,24 @@ export class PersistenceWriter {
     if (!engine) return null;
     const sinceHistory = Date.now() - this.historyTakenAt;
     let batch: PersistenceBatch;
+    const asImage = this.wantsImage(engine);
     try {
-      const asImage = this.wantsImage(engine);
       batch = engine.takePersistence(withHistory || sinceHistory >= HISTORY_WRITE_EVERY_MS, asImage);
-      // Taken in the same turn as the batch (nothing runs in between): the image, and the
-      // cursor and subscription written with it, describe one state of the engine.
-      if (asImage) batch.image = engine.baseImage!();
     } catch {
       return null; // disposed while this write waited its turn
+    }
+    if (asImage) {
+      // Taken in the same turn as the batch (nothing runs in between): the image, and the
+      // cursor and subscription written with it, describe one state of the engine.
+      try {
+        batch.image = engine.baseImage!();
+      } catch {
+        // The batch holds no documents, so its cursor must not be written alone: everything is
+        // marked again and written as records from now on; only the outbox goes now.
+        this.imagesOff = true;
+        engine.markAllDirty?.();
+        return { putDocs: [], deleteDocs: [], ...(batch.outbox ? { outbox: batch.outbox } : {}) };
+      }
     }
     if (batch.history) this.historyTakenAt = Date.now();
     if (batch.historyHeld && !this.historyTimer) {
@@ -265,7 +277,7 @@ export class PersistenceWriter {
    * parts, with an engine and a backend that keep images. */
   private wantsImage(engine: DirtySource): boolean {
     const persistence = this.deps.persistence();
-    if (!this.deps.writesShared() || !persistence.wantsImage) return false;
+    if (this.imagesOff || !this.deps.writesShared() || !persistence.wantsImage) return false;
     if (!engine.baseImage || !engine.dirtyDocs || !engine.storedDocs) return false;
     return persistence.wantsImage(engine.dirtyDocs(), engine.storedDocs());
   }

@@ -463,3 +463,34 @@ test('mergeBatches keeps the newer batch\'s image', () => {
   assert.equal(merged.meta.cursor, 3);
   assert.equal(mergeBatches({ ...empty(), image }, empty()).image, undefined, 'an older image is never carried: it failed');
 });
+
+test('an image the engine cannot make: nothing but the outbox goes, everything is marked again and written as records', async () => {
+  const engine = fakeEngine();
+  let marked = 0;
+  let asked = 0;
+  engine.takePersistence = function (withHistory, image = false) {
+    if (image) return { ...empty(), outbox: outbox(4), meta: { cursor: 9, clientId: 'tab-1' } };
+    return this.queue.shift() ?? empty();
+  };
+  engine.dirtyDocs = () => 1000;
+  engine.storedDocs = () => 1000;
+  engine.baseImage = () => {
+    asked++;
+    throw new Error('internal');
+  };
+  engine.markAllDirty = () => marked++;
+  const persistence = wrapped();
+  persistence.wantsImage = () => true;
+  const t = writer({ engine, persistence });
+  await t.w.flush();
+  assert.equal(marked, 1);
+  assert.equal(t.w.durableNextMid, 4, 'the outbox was written');
+  assert.equal((await persistence.mem.load()).cursor, 0, 'no cursor without its documents');
+  // Next: records, not another image.
+  t.engine.push({ putDocs: [doc('a', 1)], meta: { cursor: 9, clientId: 'tab-1' } });
+  await t.w.flush();
+  assert.equal(asked, 1, 'no second attempt at an image');
+  assert.equal((await storedDocs(persistence)).a, 1);
+  assert.equal((await persistence.mem.load()).cursor, 9);
+  t.w.dispose();
+});
