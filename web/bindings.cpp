@@ -127,7 +127,8 @@ std::int64_t to_int(double v) {
 }
 
 // A buffer in the wasm heap that JS writes UTF-8 into (TextEncoder.encodeInto) before a call
-// reads it. It only grows; its address stays valid until the next reserve().
+// reads it. It grows as needed (release() gives it back); its address stays valid until the
+// next reserve() or release().
 class InputBuffer {
  public:
   std::uintptr_t reserve(std::size_t size) {
@@ -189,26 +190,24 @@ class WasmEngine {
     }));
   }
 
+  // Bytes in instead of a JS string: the JS side writes the input's UTF-8 straight into this
+  // buffer in the wasm heap (TextEncoder.encodeInto) and calls receiveInput or
+  // applySnapshotInput with its length. That skips Embind's std::string conversion, a JS loop
+  // slower than JSON.parse itself. The returned address stays valid until the next
+  // inputBuffer() call, but the JS heap view must be re-read after this call because the
+  // allocation may grow the memory.
+  std::uintptr_t input_buffer(std::size_t size) { return input_.reserve(size); }
   // A JSON array of server messages, each an object with "type" (WebSocket frame form).
   // Malformed entries are reported in "errors" with their index; the others still apply.
-  val receive(const std::string& batch_text, double now) { return reply(receive_text(batch_text, now)); }
-
-  // Bytes in instead of a JS string: the JS side writes the batch's UTF-8 straight into this
-  // buffer in the wasm heap (TextEncoder.encodeInto) and calls receiveInput(length). That skips
-  // Embind's std::string conversion, a JS loop slower than JSON.parse itself. The buffer only
-  // grows; the returned address stays valid until the next inputBuffer() call, but the JS heap
-  // view must be re-read after this call because the allocation may grow the memory.
-  std::uintptr_t input_buffer(std::size_t size) { return input_.reserve(size); }
   val receive_input(std::size_t length, double now) {
     return from_input(length, [&](std::string_view text) { return receive_text(text, now); });
   }
   // {"collections":[...], "docs":[document...], "seq":N}
-  val apply_snapshot(const std::string& text, double now) { return reply(apply_snapshot_text(text, now)); }
-  // The same, from the first `length` bytes of the input buffer (see input_buffer): a snapshot
-  // of many documents skips Embind's string conversion.
   val apply_snapshot_input(std::size_t length, double now) {
     return from_input(length, [&](std::string_view text) { return apply_snapshot_text(text, now); });
   }
+
+ private:
   std::string apply_snapshot_text(std::string_view text, double now) {
     return guarded([&] {
       Json j = parse_json_fast(text);
@@ -243,6 +242,7 @@ class WasmEngine {
     });
   }
 
+ public:
   // The next mutation batch to send as a JSON request body, or "" when there is none.
   // Only mids below durable_next_mid are taken (see Engine::take_batch).
   std::string take_batch(double now, double durable_next_mid) {
@@ -502,7 +502,7 @@ class WasmEngine {
   // Replies leave as a view of this string in the wasm heap (a Uint8Array the JS side decodes
   // with one TextDecoder pass) instead of an Embind std::string, whose conversion scans the
   // bytes twice in a JS loop before decoding them. The view is valid until the next reply or
-  // heap growth: the caller decodes it at once (engine.ts, unwrapBytes).
+  // heap growth: the caller decodes it at once (engine.ts, SyncEngine.reply).
   val reply(std::string text) const {
     reply_ = std::move(text);
     return val(typed_memory_view(reply_.size(), reinterpret_cast<const unsigned char*>(reply_.data())));
@@ -742,10 +742,8 @@ class WasmRetryBackoff {
 EMSCRIPTEN_BINDINGS(syncline) {
   class_<WasmEngine>("Engine")
       .function("mutate", &WasmEngine::mutate)
-      .function("receive", &WasmEngine::receive)
       .function("inputBuffer", &WasmEngine::input_buffer)
       .function("receiveInput", &WasmEngine::receive_input)
-      .function("applySnapshot", &WasmEngine::apply_snapshot)
       .function("applySnapshotInput", &WasmEngine::apply_snapshot_input)
       .function("takeBatch", &WasmEngine::take_batch)
       .function("batchFailed", &WasmEngine::batch_failed)

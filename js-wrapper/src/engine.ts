@@ -280,32 +280,34 @@ export class SyncEngine {
    *  The batch `[f1,f2,...]` is written frame by frame as UTF-8 into the engine's input buffer in
    *  the wasm heap: no joined JS string, and no Embind string conversion (a JS loop). */
   receiveFrames(frames: string[], now = Date.now()): EngineOutput {
-    const raw = this.e;
-    // ASCII (nearly all traffic) needs one byte per UTF-16 unit; anything else at most three.
     let units = 2 + frames.length;
     for (const f of frames) units += f.length;
-    let capacity = units + 8;
-    for (;;) {
-      const ptr = raw.inputBuffer(capacity);
-      // Read HEAPU8 only now: inputBuffer may have grown the memory, which detaches older views.
-      const heap = this.module.HEAPU8;
-      const end = ptr + capacity;
-      let at = ptr;
+    const length = this.writeInput(units, (heap, start, end) => {
+      let at = start;
       heap[at++] = 0x5b; // [
-      let fits = true;
-      for (let i = 0; i < frames.length && fits; i++) {
+      for (let i = 0; i < frames.length; i++) {
         if (i > 0) heap[at++] = 0x2c; // ,
         const f = frames[i];
         // One byte kept free after every frame, for the ',' or ']' that follows it.
         const { read, written } = utf8.encodeInto(f, heap.subarray(at, end - 1));
         at += written;
-        fits = read === f.length && at < end;
+        if (read !== f.length || at >= end) return null;
       }
-      if (fits) {
-        heap[at++] = 0x5d; // ]
-        return this.reply(raw.receiveInput(at - ptr, now));
-      }
-      capacity = units * 3 + 8;
+      heap[at++] = 0x5d; // ]
+      return at;
+    });
+    return this.reply(this.e.receiveInput(length, now));
+  }
+
+  /** Writes UTF-8 into the engine's input buffer and returns its length. The buffer is sized
+   * for ASCII first (one byte per UTF-16 unit of `units`: nearly all traffic), and at three
+   * bytes per unit when that did not fit. `write` returns where it ended, or null if it ran out. */
+  private writeInput(units: number, write: (heap: Uint8Array, start: number, end: number) => number | null): number {
+    for (let capacity = units + 8; ; capacity = units * 3 + 8) {
+      const start = this.e.inputBuffer(capacity);
+      // Read HEAPU8 only now: inputBuffer may have grown the memory, which detaches older views.
+      const end = write(this.module.HEAPU8, start, start + capacity);
+      if (end !== null) return end - start;
     }
   }
 
@@ -318,12 +320,11 @@ export class SyncEngine {
    *  thousands of documents would otherwise cross as an Embind string, converted in a JS loop. */
   applySnapshot(snapshot: { collections?: string[]; docs: SyncDocument[]; seq: number }, now = Date.now()): EngineOutput {
     const text = JSON.stringify(snapshot);
-    // ASCII needs one byte per UTF-16 unit; anything else at most three.
-    for (let capacity = text.length + 8; ; capacity = text.length * 3 + 8) {
-      const ptr = this.e.inputBuffer(capacity);
-      const { read, written } = utf8.encodeInto(text, this.module.HEAPU8.subarray(ptr, ptr + capacity));
-      if (read === text.length) return this.reply(this.e.applySnapshotInput(written, now));
-    }
+    const length = this.writeInput(text.length, (heap, start, end) => {
+      const { read, written } = utf8.encodeInto(text, heap.subarray(start, end));
+      return read === text.length ? start + written : null;
+    });
+    return this.reply(this.e.applySnapshotInput(length, now));
   }
 
   /** The next mutation batch as a request body, or null. Only mutations whose mid is below

@@ -4,16 +4,14 @@
 // SSR tooling) the bytes are read from disk because the 3.1.6 loader cannot fetch file paths.
 
 /** Replies are JSON text as a view of the wasm heap (UTF-8 bytes), valid until the next call:
- *  decode it at once (engine.ts, unwrapBytes). */
+ *  decode it at once (engine.ts, SyncEngine.reply). */
 export interface RawEngine {
   /** `batch`: a JSON array of mutations, or {"mutations":[...],"atomic":true} for one group. */
   mutate(batch: string, now: number): Uint8Array;
-  receive(batch: string, now: number): Uint8Array;
   /** Address of an input buffer of at least `size` bytes in the wasm heap (valid until the next call). */
   inputBuffer(size: number): number;
-  /** Receives the first `length` bytes of the input buffer as a batch (same reply as receive). */
+  /** Receives the first `length` bytes of the input buffer as a batch of server frames. */
   receiveInput(length: number, now: number): Uint8Array;
-  applySnapshot(snapshot: string, now: number): Uint8Array;
   /** Applies the first `length` bytes of the input buffer as a snapshot (same reply). */
   applySnapshotInput(length: number, now: number): Uint8Array;
   takeBatch(now: number, durableNextMid: number): string;
